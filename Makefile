@@ -1,0 +1,59 @@
+# flowtide — the classic ML Makefile. Every target creates and reuses .venv itself.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+EXTRAS := dev,s3,mlflow,ray,onnx
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install lint format test demo bench all clean help
+
+help:
+	@echo "make install   create .venv and install flowtide with extras [$(EXTRAS)]"
+	@echo "make lint      ruff + import-linter layer contract"
+	@echo "make format    ruff format + autofix"
+	@echo "make test      the test suite (installs first)"
+	@echo "make demo      the whole loop on the weather example"
+	@echo "make bench     benchmarks side by side with DVC, pandera, GE, Evidently, MLflow, GTO"
+	@echo "make all       lint + test"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python -m flowtide.examples.demo
+
+# Peers for benchmarks live in their own venv: evidently needs pandas 2.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	$(BENCH_VENV)/bin/uv pip install --python $(BENCH_VENV)/bin/python --quiet -e ".[bench,s3,mlflow]"
+	@touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+
+all: lint test
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,161 @@
+"""The command line: a thin edge that parses arguments, calls the library, renders.
+
+Start-up is part of speed: this module imports only argparse; each command's
+module is imported when that command runs, and heavy libraries only inside
+the functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# command -> (module, one-line help). Listed here so `flowtide --help` imports nothing else.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": (
+        "flowtide.cli.init",
+        "create flowtide.yaml, params.yaml, Makefile, tests and workflows (or an example project)",
+    ),
+    "schema": ("flowtide.cli.schema", "print the JSON Schema of flowtide.yaml"),
+    "pull": ("flowtide.cli.pull", "fetch sources, check them, store the bytes and update the lock"),
+    "check": (
+        "flowtide.cli.check",
+        "run data checks (schema, expectations, drift) and write reports",
+    ),
+    "run": ("flowtide.cli.run", "run the stale stages of the pipeline"),
+    "status": ("flowtide.cli.status", "list stale stages and why (exit 1 if any)"),
+    "runs": ("flowtide.cli.runs", "list recorded runs, or show one"),
+    "sweep": ("flowtide.cli.sweep", "run the pipeline over a grid of params"),
+    "diff": ("flowtide.cli.diff", "compare metrics, params and plots between revisions"),
+    "gate": ("flowtide.cli.gate", "evaluate quality gates and model tests on the current metrics"),
+    "register": ("flowtide.cli.register", "record a candidate model version with its lineage"),
+    "models": ("flowtide.cli.models", "list model versions, stages and lineage"),
+    "promote": ("flowtide.cli.promote", "move a model version to staging or production"),
+    "rollback": ("flowtide.cli.rollback", "return production to the previous version"),
+    "package": (
+        "flowtide.cli.package",
+        "write a self-contained bundle and Dockerfile for a version",
+    ),
+    "export": ("flowtide.cli.export", "export runs and versions to MLflow"),
+    "serve": ("flowtide.cli.serve", "serve production (and canary / shadow) models over HTTP"),
+    "monitor": (
+        "flowtide.cli.monitor",
+        "analyse logged predictions: drift, live performance, canary verdict",
+    ),
+    "loop": ("flowtide.cli.loop", "run the triggers locally: schedules, pull, train, monitor"),
+    "push": ("flowtide.cli.push", "upload blobs to the remote store"),
+    "fetch": ("flowtide.cli.fetch", "download blobs from the remote store and materialise them"),
+    "gc": ("flowtide.cli.gc", "remove cache entries nothing references"),
+    "doctor": ("flowtide.cli.doctor", "report the project's MLOps maturity and what is missing"),
+    "ci": ("flowtide.cli.ci", "generate, check and simulate CI workflows"),
+}
+
+_DESCRIPTION = "flowtide: continuous training, testing, deployment and monitoring on git and plain files."
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "-C",
+        "--project",
+        dest="project",
+        metavar="DIR",
+        default=default,
+        help="run as if started in DIR",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show tracebacks",
+    )
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    width = max(len(name) for name in COMMANDS) + 2
+    table = "\n".join(f"  {name:<{width}}{text}" for name, (_, text) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="flowtide",
+        description=_DESCRIPTION,
+        epilog=f"commands:\n{table}\n\nRun `flowtide COMMAND --help` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=True,
+    )
+    parser.add_argument("--version", action="version", version=f"flowtide {_version()}")
+    _common(parser, top=True)
+    parser.add_argument("command", nargs="?", metavar="COMMAND")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def _version() -> str:
+    from flowtide import __version__
+
+    return __version__
+
+
+def command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    module_name, text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"flowtide {name}", description=getattr(module, "DESCRIPTION", text))
+    _common(parser)
+    module.configure(parser)
+    return parser, module
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    ns = top.parse_args(argv)
+    if not ns.command:
+        top.print_help()
+        return 2
+    if ns.command not in COMMANDS:
+        import difflib
+
+        close = difflib.get_close_matches(ns.command, COMMANDS, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        print(
+            f"flowtide: unknown command {ns.command!r}.{hint} See `flowtide --help`.",
+            file=sys.stderr,
+        )
+        return 2
+    parser, module = command_parser(ns.command)
+    args = parser.parse_args(ns.args)
+    args.project = getattr(args, "project", None) or ns.project
+    args.debug = getattr(args, "debug", False) or ns.debug or bool(os.environ.get("FLOWTIDE_DEBUG"))
+    return run_command(module, args)
+
+
+def run_command(module, args: argparse.Namespace) -> int:
+    from flowtide.errors import FlowtideError
+
+    try:
+        code = module.run(args)
+        return 0 if code is None else int(code)
+    except FlowtideError as exc:
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # a bug: say so briefly, traceback only on request
+        if args.debug:
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in flowtide; re-run with --debug for the traceback and report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from flowtide.cli import main
+
+sys.exit(main())

@@ -1,0 +1,39 @@
+"""Rendering helpers shared by commands: JSON, plain lines, rich tables (rich imported lazily)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for column in columns:
+        t.add_column(column)
+    for row in rows:
+        t.add_row(*("" if cell is None else str(cell) for cell in row))
+    return t
+
+
+def add_json_flag(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def load_project(args):
+    """The Project for ``-C DIR`` (or the current directory)."""
+    from flowtide.project import Project
+
+    return Project.load(args.project)

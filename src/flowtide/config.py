@@ -1,0 +1,680 @@
+"""The typed project configuration: ``flowtide.yaml`` parsed once into dataclasses.
+
+The models are plain (stdlib) dataclasses so that loading a cached config costs
+no third-party import; pydantic validates them only when the file changed, and
+every error names the file, line and column. The validated config is cached
+under ``.flowtide/`` keyed by the file's stat, which keeps ``flowtide status``
+on an unchanged project within a few milliseconds of Python start-up.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+CONFIG_FILE = "flowtide.yaml"
+LOCK_FILE = "flowtide.lock"
+STATE_DIR = ".flowtide"
+_CACHE_VERSION = 3  # bump when a dataclass below changes shape
+
+_FORBID: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def _d(default_factory):  # a shorter spelling for mutable defaults
+    return field(default_factory=default_factory)
+
+
+# --- sources -----------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """A named place data comes from."""
+
+    __pydantic_config__ = _FORBID
+    url: str
+    """http(s):// URL, a local path (relative to the project), or any fsspec URL such as s3://."""
+    path: str
+    """Where the bytes land in the repository (relative, inside the project)."""
+    schedule: str | None = None
+    """Cron expression used by the data workflow and `flowtide loop`, e.g. "0 6 * * *"."""
+    storage: Literal["git", "store"] = "git"
+    """git: commit the file itself; store: commit only the lock, bytes live in the store."""
+    check: bool = True
+    """Run this source's checks before accepting new bytes."""
+    timeout: float = 30.0
+    """Seconds without progress before a download is abandoned."""
+    retries: int = 3
+    """Retries (with exponential backoff) on connection errors, timeouts and 5xx."""
+    headers: dict[str, str] = _d(dict)
+    """Extra HTTP headers; ${VAR} is expanded from the environment at pull time."""
+
+
+# --- checks ------------------------------------------------------------------
+
+
+@dataclass
+class Bounds:
+    __pydantic_config__ = _FORBID
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass
+class ColumnCheck:
+    """Rules for one column."""
+
+    __pydantic_config__ = _FORBID
+    type: Literal["int", "float", "str", "bool", "date", "datetime"] | None = None
+    not_null: bool = False
+    unique: bool = False
+    min: float | str | None = None
+    max: float | str | None = None
+    in_: list[Any] | None = None
+    """Allowed values (written `in:` in YAML)."""
+    regex: str | None = None
+    max_null_fraction: float | None = None
+    mean: Bounds | None = None
+    std: Bounds | None = None
+
+
+@dataclass
+class Freshness:
+    __pydantic_config__ = _FORBID
+    column: str
+    max_age_days: float
+
+
+@dataclass
+class DriftCheck:
+    """Compare a column's distribution with a reference."""
+
+    __pydantic_config__ = _FORBID
+    columns: list[str] | None = None
+    """Columns to test; default: every column with a declared type."""
+    method: Literal["psi", "ks", "wasserstein", "chi2", "js"] | None = None
+    """psi / ks / wasserstein for numbers, chi2 / js for categories; default: psi and chi2."""
+    threshold: float | None = None
+    thresholds: dict[str, float] = _d(dict)
+    """Per-column thresholds overriding `threshold`."""
+    reference: str | None = None
+    """Path of the reference data; default: the data the production (or last) model was built from."""
+
+
+@dataclass
+class CheckSuite:
+    """The checks of one target: a source name or a stage output path."""
+
+    __pydantic_config__ = _FORBID
+    rows: Bounds | None = None
+    columns: dict[str, ColumnCheck] = _d(dict)
+    required: list[str] = _d(list)
+    """Columns that must exist (every column under `columns:` is required too)."""
+    strict: bool = False
+    """Fail on columns not listed under `columns:`."""
+    freshness: Freshness | None = None
+    drift: DriftCheck | None = None
+    format: Literal["csv", "parquet", "jsonl"] | None = None
+    """File format; default: from the file extension."""
+
+
+# --- pipeline ----------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    """One step of the pipeline."""
+
+    __pydantic_config__ = _FORBID
+    cmd: str | None = None
+    """Shell command, run from the project root."""
+    call: str | None = None
+    """`module:function` run in-process (no interpreter start-up)."""
+    deps: list[str] = _d(list)
+    outs: list[str] = _d(list)
+    params: list[str] | bool = _d(list)
+    """Keys of params.yaml (dotted), or true for the whole file."""
+    metrics: list[str] = _d(list)
+    plots: list[str] = _d(list)
+    env: list[str] = _d(list)
+    """Environment variables whose values are part of the fingerprint."""
+
+
+# --- models, gates, deploy, monitor -----------------------------------------
+
+
+@dataclass
+class Model:
+    """The model the pipeline produces and the registry versions."""
+
+    __pydantic_config__ = _FORBID
+    name: str
+    path: str
+    format: Literal["skops", "onnx", "python"] = "skops"
+    loader: str | None = None
+    """For format: python, the `module:Class` that loads the artifact."""
+    target: str | None = None
+    """Label column (for monitoring feedback and the input schema)."""
+    features: list[str] | None = None
+    """Input columns; default: the checked columns of `reference` minus `target`."""
+    reference: str | None = None
+    """Data the model is trained on (source name or path): drift reference and input schema."""
+    tests: list[str] = _d(list)
+    """pytest files or directories with model tests, run by `flowtide gate`."""
+    intended_use: str | None = None
+
+
+@dataclass
+class Canary:
+    __pydantic_config__ = _FORBID
+    weight: float = 0.1
+    """Share of traffic (0..1) sent to the canary version."""
+    min_requests: int = 500
+    """Requests the canary must answer before a verdict."""
+    key_header: str = "x-request-key"
+    """Header whose value keeps one caller on one version (sticky routing)."""
+
+
+@dataclass
+class Deploy:
+    __pydantic_config__ = _FORBID
+    canary: Canary | None = None
+    shadow: bool = False
+    """Send a copy of traffic to the staging version, log its answer, never return it."""
+    environments: list[str] = _d(lambda: ["staging", "production"])
+
+
+@dataclass
+class MonitorDrift:
+    __pydantic_config__ = _FORBID
+    method: Literal["psi", "ks", "wasserstein", "chi2", "js"] = "psi"
+    threshold: float = 0.2
+    columns: list[str] | None = None
+
+
+@dataclass
+class MonitorPerformance:
+    __pydantic_config__ = _FORBID
+    metric: str = "accuracy"
+    min: float | None = None
+
+
+@dataclass
+class Monitor:
+    __pydantic_config__ = _FORBID
+    drift: MonitorDrift | None = None
+    performance: MonitorPerformance | None = None
+    schedule: str = "0 * * * *"
+    window: str = "7d"
+    """Time window analysed, e.g. 1h, 1d, 7d."""
+    cooldown: str = "6h"
+    """Minimum time between two retraining triggers."""
+
+
+@dataclass
+class StoreConfig:
+    __pydantic_config__ = _FORBID
+    path: str = ".flowtide/cache"
+    """Local cache directory (relative to the project)."""
+    remote: str | None = None
+    """Any fsspec URL: s3://bucket/prefix, gs://..., a local path."""
+    endpoint_url: str | None = None
+    """For S3-compatible services other than AWS."""
+    auto_push: bool = True
+    """pull, run and register push new blobs when a remote is set."""
+    jobs: int = 8
+
+
+@dataclass
+class CI:
+    __pydantic_config__ = _FORBID
+    provider: Literal["github"] = "github"
+    token: Literal["default", "app"] = "default"
+    default_branch: str = "main"
+    python: str = "3.11"
+    install: str = "make install"
+    lint: str | None = "make lint"
+    test: str | None = "make test"
+    runs_on: str = "ubuntu-latest"
+
+
+@dataclass
+class Config:
+    """The whole of flowtide.yaml."""
+
+    __pydantic_config__ = _FORBID
+    project: str
+    sources: dict[str, Source] = _d(dict)
+    checks: dict[str, CheckSuite] = _d(dict)
+    stages: dict[str, Stage] = _d(dict)
+    params: str = "params.yaml"
+    """The params file stages read their `params:` keys from."""
+    model: Model | None = None
+    gates: list[str] = _d(list)
+    deploy: Deploy = _d(Deploy)
+    monitor: Monitor = _d(Monitor)
+    store: StoreConfig = _d(StoreConfig)
+    ci: CI = _d(CI)
+    executor: Literal["local", "ray"] = "local"
+    env: list[str] = _d(list)
+    """Environment variables that are part of every stage's fingerprint."""
+
+    # where each key was written: ("stages", "train", "cmd") -> (line, column), 1-based
+    file: str = field(default=CONFIG_FILE, metadata={"internal": True})
+    positions: dict[tuple, tuple[int, int]] = field(default_factory=dict, metadata={"internal": True})
+
+    def where(self, *path: str | int) -> str:
+        """``file:line:col`` of a key, or of its nearest written ancestor."""
+        key = tuple(path)
+        while key and key not in self.positions:
+            key = key[:-1]
+        if key in self.positions:
+            line, col = self.positions[key]
+            return f"{self.file}:{line}:{col}"
+        return self.file
+
+    def error(self, message: str, *path: str | int, hint: str | None = None) -> ConfigError:
+        """A ConfigError pointing at ``path`` in the config file."""
+        key = tuple(path)
+        while key and key not in self.positions:
+            key = key[:-1]
+        line, col = self.positions.get(key, (None, None))
+        return ConfigError(message, file=self.file, line=line, column=col, hint=hint)
+
+
+_INTERNAL = {"file", "positions"}
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def find_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The nearest directory at or above ``start`` that holds a flowtide.yaml."""
+    here = Path(start or os.getcwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {here} or any parent directory",
+        hint="Run `flowtide init` to create one, or cd into a flowtide project.",
+    )
+
+
+def load_config(root: str | os.PathLike[str], *, use_cache: bool = True) -> Config:
+    """Parse and validate ``root/flowtide.yaml`` (cached by stat under .flowtide/)."""
+    root = Path(root)
+    path = root / CONFIG_FILE
+    return cached_by_stat(
+        root,
+        path,
+        "config",
+        lambda: parse_config(path.read_bytes(), CONFIG_FILE),
+        use_cache=use_cache,
+    )
+
+
+def cached_by_stat(root: Path, path: Path, name: str, compute, *, use_cache: bool = True):
+    """Return ``compute()``, memoised on disk by ``path``'s (inode, size, mtime_ns).
+
+    Used for anything derived purely from one file's bytes (the parsed config,
+    params). The cache is local state (pickle of our own dataclasses) under
+    ``.flowtide/tmp``; a stale or unreadable cache is simply recomputed.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path.name} not found in {path.parent}") from None
+    stamp = (_CACHE_VERSION, st.st_ino, st.st_size, st.st_mtime_ns)
+    cache = root / STATE_DIR / "tmp" / f"{name}.pickle"
+    if use_cache:
+        try:
+            with open(cache, "rb") as handle:
+                saved_stamp, value = pickle.load(handle)
+            if saved_stamp == stamp:
+                return value
+        except Exception:  # absent, stale format, or truncated: recompute
+            pass
+    value = compute()
+    if use_cache and (root / STATE_DIR).is_dir():
+        from .atomic import atomic_write
+
+        try:
+            atomic_write(cache, pickle.dumps((stamp, value), protocol=pickle.HIGHEST_PROTOCOL), fsync=False)
+        except OSError:
+            pass
+    return value
+
+
+def parse_yaml(text: bytes | str, file: str) -> tuple[Any, dict[tuple, tuple[int, int]]]:
+    """Parse YAML into plain Python values plus the (line, col) of every key."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"invalid YAML: {problem}", file=file, line=line, column=col) from exc
+    except YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=file) from exc
+    positions: dict[tuple, tuple[int, int]] = {}
+    return _plain(data, (), positions), positions
+
+
+def _plain(node: Any, path: tuple, positions: dict) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(node, CommentedMap):
+        out = {}
+        for key in node:
+            try:
+                line, col = node.lc.key(key)
+                positions[(*path, key)] = (line + 1, col + 1)
+            except (KeyError, TypeError, AttributeError):
+                pass
+            out[key] = _plain(node[key], (*path, key), positions)
+        return out
+    if isinstance(node, CommentedSeq):
+        out = []
+        for index, item in enumerate(node):
+            try:
+                line, col = node.lc.item(index)
+                positions[(*path, index)] = (line + 1, col + 1)
+            except (KeyError, TypeError, AttributeError, IndexError):
+                pass
+            out.append(_plain(item, (*path, index), positions))
+        return out
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node
+
+
+def _rename_keywords(data: Any) -> Any:
+    """YAML keys that are Python keywords (``in``) map to fields with a trailing underscore."""
+    if isinstance(data, dict):
+        return {
+            (f"{k}_" if isinstance(k, str) and keyword.iskeyword(k) else k): _rename_keywords(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_rename_keywords(v) for v in data]
+    return data
+
+
+def _yaml_key(part: Any) -> Any:
+    if isinstance(part, str) and part.endswith("_") and keyword.iskeyword(part[:-1]):
+        return part[:-1]
+    return part
+
+
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "dataclass_type": "a mapping",
+}
+
+
+def parse_config(text: bytes | str, file: str = CONFIG_FILE) -> Config:
+    """Validate YAML text into a :class:`Config`; raise ConfigError at the first problem."""
+    data, positions = parse_yaml(text, file)
+    if data is None:
+        raise ConfigError("the file is empty", file=file, line=1, column=1, hint="Start from `flowtide init`.")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the top level must be a mapping of keys such as project:, sources:, stages:",
+            file=file,
+            line=1,
+            column=1,
+        )
+    for key in _INTERNAL:
+        if key in data:
+            line, col = positions.get((key,), (None, None))
+            raise ConfigError(f"unknown key {key!r}", file=file, line=line, column=col)
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        config = _adapter(TypeAdapter).validate_python(_rename_keywords(data))
+    except ValidationError as exc:
+        raise _translate(exc, file, positions) from None
+    config.file = file
+    config.positions = positions
+    _check_semantics(config)
+    return config
+
+
+_ADAPTER = None
+
+
+def _adapter(type_adapter):
+    global _ADAPTER
+    if _ADAPTER is None:
+        _ADAPTER = type_adapter(Config)
+    return _ADAPTER
+
+
+def _translate(exc, file: str, positions: dict) -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(
+        _yaml_key(p) for p in err["loc"] if not (isinstance(p, str) and p in ("function-after", "list[str]", "bool"))
+    )
+    # pydantic reports union members as extra loc parts; keep only parts that are real keys
+    clean: list = []
+    for part in loc:
+        if isinstance(part, str) and "[" in part:
+            continue
+        clean.append(part)
+    loc = tuple(clean)
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    kind = err["type"]
+    probe = loc
+    while probe and probe not in positions:
+        probe = probe[:-1]
+    line, col = positions.get(probe, (None, None))
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        parent = loc[:-1]
+        allowed = _allowed_keys(parent)
+        hint = f"Allowed keys here: {', '.join(allowed)}." if allowed else None
+        close = _close_match(str(loc[-1]), allowed)
+        if close:
+            hint = f"Did you mean {close!r}? " + (hint or "")
+        return ConfigError(
+            f"unknown key {loc[-1]!r} in {'.'.join(map(str, parent)) or 'the top level'}",
+            file=file,
+            line=line,
+            column=col,
+            hint=hint,
+        )
+    if kind == "missing":
+        return ConfigError(
+            f"missing required key {dotted!r}",
+            file=file,
+            line=line,
+            column=col,
+            hint=f"Add `{loc[-1]}:` here.",
+        )
+    if kind in _TYPE_WORDS:
+        return ConfigError(
+            f"{dotted} must be {_TYPE_WORDS[kind]}, got {err.get('input')!r}",
+            file=file,
+            line=line,
+            column=col,
+        )
+    if kind == "literal_error":
+        return ConfigError(
+            f"{dotted}: {err['msg'].lower()}, got {err.get('input')!r}",
+            file=file,
+            line=line,
+            column=col,
+        )
+    return ConfigError(f"{dotted}: {err['msg']}", file=file, line=line, column=col)
+
+
+def _allowed_keys(parent: tuple) -> list[str]:
+    """YAML keys allowed under ``parent`` (field names of the dataclass found there)."""
+    import dataclasses
+    import typing
+
+    cls: Any = Config
+    user_key_next = False  # after dict[str, X] or list[X] comes a user name or an index
+    for part in parent:
+        if user_key_next:
+            user_key_next = False
+            continue
+        if not dataclasses.is_dataclass(cls):
+            return []
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            return []
+        hint = _unwrap(hints[part])
+        if typing.get_origin(hint) in (dict, list):
+            cls = typing.get_args(hint)[-1]
+            user_key_next = True
+        else:
+            cls = hint
+    if user_key_next or not dataclasses.is_dataclass(cls):
+        return []
+    return [_yaml_key(f.name) for f in dataclasses.fields(cls) if f.name not in _INTERNAL]
+
+
+def _unwrap(hint):
+    import types
+    import typing
+
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return hint
+
+
+def _close_match(word: str, options: list[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def check_relative_path(value: str, what: str, config: Config, *loc: str | int) -> None:
+    """A project path must be relative and stay inside the project."""
+    pure = PurePosixPath(value.replace("\\", "/"))
+    if not value or pure.is_absolute() or re.match(r"^[A-Za-z]:", value):
+        raise config.error(f"{what} {value!r} must be a relative path inside the project", *loc)
+    if ".." in pure.parts:
+        raise config.error(
+            f"{what} {value!r} escapes the project directory",
+            *loc,
+            hint="Use a path below the project root, without '..'.",
+        )
+
+
+def _check_semantics(config: Config) -> None:
+    for name, source in config.sources.items():
+        if not _NAME.match(name):
+            raise config.error(
+                f"source name {name!r} must start with a letter and use letters, digits, _ . -",
+                "sources",
+                name,
+            )
+        check_relative_path(source.path, "source path", config, "sources", name, "path")
+        if source.schedule:
+            _check_cron(config, source.schedule, "sources", name, "schedule")
+    for name, stage in config.stages.items():
+        if not _NAME.match(name):
+            raise config.error(
+                f"stage name {name!r} must start with a letter and use letters, digits, _ . -",
+                "stages",
+                name,
+            )
+        if bool(stage.cmd) == bool(stage.call):
+            raise config.error(f"stage {name!r} needs exactly one of `cmd:` or `call:`", "stages", name)
+        if stage.call and not re.match(r"^[\w.]+:[\w.]+$", stage.call):
+            raise config.error(
+                f"stage {name!r}: call {stage.call!r} must look like module:function",
+                "stages",
+                name,
+                "call",
+            )
+        for kind in ("deps", "outs", "metrics", "plots"):
+            for index, value in enumerate(getattr(stage, kind)):
+                check_relative_path(value, f"stage {name!r} {kind[:-1]}", config, "stages", name, kind, index)
+    if config.model:
+        check_relative_path(config.model.path, "model path", config, "model", "path")
+        if config.model.format == "python" and not config.model.loader:
+            raise config.error("model format python needs `loader: module:Class`", "model", "format")
+    if config.deploy.canary and not 0.0 <= config.deploy.canary.weight <= 1.0:
+        raise config.error("deploy.canary.weight must be between 0 and 1", "deploy", "canary", "weight")
+    _check_cron(config, config.monitor.schedule, "monitor", "schedule")
+
+
+def _check_cron(config: Config, expr: str, *loc: str) -> None:
+    fields = expr.split()
+    if len(fields) != 5:
+        raise config.error(f"schedule {expr!r} must have 5 cron fields (minute hour day month weekday)", *loc)
+    from croniter import croniter
+
+    if not croniter.is_valid(expr):
+        raise config.error(f"schedule {expr!r} is not a valid cron expression", *loc)
+
+
+def json_schema() -> dict:
+    """The JSON Schema of flowtide.yaml (for editor completion)."""
+    import dataclasses
+
+    from pydantic import TypeAdapter
+
+    schema = _adapter(TypeAdapter).json_schema()
+    # internal bookkeeping fields are not part of the file format
+    for props in (schema.get("properties", {}),):
+        for name in _INTERNAL:
+            props.pop(name, None)
+    for definition in schema.get("$defs", {}).values():
+        props = definition.get("properties", {})
+        if "in_" in props:
+            props["in"] = props.pop("in_")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "flowtide.yaml"
+    del dataclasses
+    return schema
+
+
+def load_params(root: str | os.PathLike[str], params_file: str = "params.yaml") -> dict[str, Any]:
+    """params.yaml as a dict ({} when absent), cached by stat like the config."""
+    root = Path(root)
+    path = root / params_file
+    if not path.exists():
+        return {}
+
+    def compute() -> dict[str, Any]:
+        data, _ = parse_yaml(path.read_bytes(), params_file)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError("params file must be a mapping", file=params_file, line=1, column=1)
+        return data
+
+    return cached_by_stat(root, path, "params", compute)
