@@ -22,7 +22,7 @@ from .errors import ConfigError
 CONFIG_FILE = "flowtide.yaml"
 LOCK_FILE = "flowtide.lock"
 STATE_DIR = ".flowtide"
-_CACHE_VERSION = 3  # bump when a dataclass below changes shape
+_CACHE_VERSION = 7  # bump when a dataclass below changes shape
 
 _FORBID: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -107,6 +107,10 @@ class DriftCheck:
     """Per-column thresholds overriding `threshold`."""
     reference: str | None = None
     """Path of the reference data; default: the data the production (or last) model was built from."""
+    block: bool = False
+    """Drift fails the check (and quarantines new data in `pull`); default: drift is a warning."""
+    bins: int = 10
+    """Quantile bins for PSI (and histogram detail in reports)."""
 
 
 @dataclass
@@ -170,6 +174,9 @@ class Model:
     tests: list[str] = _d(list)
     """pytest files or directories with model tests, run by `flowtide gate`."""
     intended_use: str | None = None
+    """One paragraph for the model card: what the model is for and what it must not be used for."""
+    trusted_types: list[str] = _d(list)
+    """Extra types (beyond scikit-learn / numpy / scipy.sparse) a skops artifact may contain; review before adding."""
 
 
 @dataclass
@@ -181,6 +188,8 @@ class Canary:
     """Requests the canary must answer before a verdict."""
     key_header: str = "x-request-key"
     """Header whose value keeps one caller on one version (sticky routing)."""
+    alpha: float = 0.05
+    """Significance level of the canary-vs-production test behind the promote / rollback verdict."""
 
 
 @dataclass
@@ -190,6 +199,10 @@ class Deploy:
     shadow: bool = False
     """Send a copy of traffic to the staging version, log its answer, never return it."""
     environments: list[str] = _d(lambda: ["staging", "production"])
+    max_body: int = 1_048_576
+    """Largest request body `flowtide serve` accepts, in bytes (larger: 413)."""
+    extra_fields: Literal["reject", "ignore"] = "reject"
+    """Prediction inputs that are not model inputs: reject (422) or ignore."""
 
 
 @dataclass
@@ -204,7 +217,11 @@ class MonitorDrift:
 class MonitorPerformance:
     __pydantic_config__ = _FORBID
     metric: str = "accuracy"
+    """accuracy, or any metric of the version's registered metrics compared by `max_drop`."""
     min: float | None = None
+    """Fail when the live metric on labelled rows falls below this."""
+    max_drop: float | None = None
+    """Fail when the live metric falls more than this below the version's registered metric."""
 
 
 @dataclass
@@ -217,6 +234,8 @@ class Monitor:
     """Time window analysed, e.g. 1h, 1d, 7d."""
     cooldown: str = "6h"
     """Minimum time between two retraining triggers."""
+    min_rows: int = 100
+    """Predictions a version needs in the window before its drift and performance are judged."""
 
 
 @dataclass
@@ -235,15 +254,26 @@ class StoreConfig:
 
 @dataclass
 class CI:
+    """How `flowtide ci generate` writes the GitHub Actions workflows."""
+
     __pydantic_config__ = _FORBID
     provider: Literal["github"] = "github"
     token: Literal["default", "app"] = "default"
+    """app: pushes use a GitHub App token (secrets FLOWTIDE_APP_ID / FLOWTIDE_APP_PRIVATE_KEY)."""
     default_branch: str = "main"
     python: str = "3.11"
     install: str = "make install"
     lint: str | None = "make lint"
     test: str | None = "make test"
     runs_on: str = "ubuntu-latest"
+    dependency_files: list[str] = _d(lambda: ["requirements*.txt", "pyproject.toml"])
+    """Globs hashed for the pip cache key (setup-python `cache-dependency-path`)."""
+    secrets: list[str] = _d(lambda: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
+    """Repository secrets passed as env to steps that touch the remote store (store mode only)."""
+    timeout_minutes: int = 30
+    """timeout-minutes of every job except training."""
+    train_timeout_minutes: int = 120
+    """timeout-minutes of the training job."""
 
 
 @dataclass

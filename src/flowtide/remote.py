@@ -1,19 +1,472 @@
-"""The remote side of the store: any fsspec URL (s3://, gs://, file://).
+"""The remote side of the store: any fsspec URL (s3://, gs://, file://, a local path).
 
-Stub until the remote-store work lands: ``auto_push`` is the hook that pull,
-run and register call after they add blobs; it does nothing without a remote.
+The remote mirrors the local store's layout, ``<prefix>/<hash[:2]>/<hash[2:]>``.
+This module moves single blobs safely (uploads atomic from a reader's view,
+downloads re-hashed while streaming) and in parallel; what to move is decided
+one layer up, in ``flowtide.transfer``. ``auto_push`` is the hook pull, run and
+register call after they add blobs.
+
+Atomicity: object stores (S3 and friends, GCS, Azure) publish an object only
+when a single PUT or a multipart upload completes, so blobs go straight to
+their final key there; an interrupted multipart upload leaves only invisible
+parts (expire them with an AbortIncompleteMultipartUpload lifecycle rule).
+Every other filesystem (local paths, file://, sftp...) gets the bytes under
+``<prefix>/tmp/<uuid>`` first and a rename to the final key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import contextlib
+import math
+import os
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import FlowtideError, IntegrityError, StoreError
+from .hashing import new_hasher
 
 if TYPE_CHECKING:
     from .project import Project
+    from .store import Store
+
+# protocols whose PUT / multipart-complete is atomic: no temporary key needed
+_ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci"}
+_READ_CHUNK = 16 << 20  # one ranged GET per 16 MiB while streaming a download
+_SHARD = re.compile(r"^[0-9a-f]{2}$")
+_BLOB = re.compile(r"^[0-9a-f]{62}$")
+_HEAD_LIMIT = 32  # at most this many wanted blobs: ask the remote about each one
+
+
+@dataclass
+class Transfer:
+    """What a batch upload or download did."""
+
+    transferred: list[str] = field(default_factory=list)
+    """Digests moved in this call."""
+    present: list[str] = field(default_factory=list)
+    """Digests already at the destination (nothing to do)."""
+    bytes: int = 0
+    """Bytes moved."""
+
+
+class Remote:
+    """One remote store: an fsspec filesystem and the base path of the blobs in it."""
+
+    def __init__(self, url: str, fs: Any, base: str, *, env_hint: str = "") -> None:
+        self.url = url.rstrip("/")
+        self.fs = fs
+        self.base = base.rstrip("/")
+        protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+        self.atomic_put = bool(_ATOMIC_PUT.intersection(protocols))
+        self.is_s3 = bool({"s3", "s3a"}.intersection(protocols))
+        self._env_hint = env_hint
+
+    # -- construction -----------------------------------------------------------
+
+    @classmethod
+    def from_project(cls, project: Project) -> Remote:
+        """The remote configured under ``store:`` (UsageError pointing at flowtide.yaml if none)."""
+        cfg = project.config.store
+        if not cfg.remote:
+            raise project.config.error(
+                "no remote store is configured",
+                "store",
+                hint="Add `store: {remote: s3://bucket/prefix}` (or a shared directory) to flowtide.yaml.",
+            )
+        return cls.open(cfg.remote, endpoint_url=cfg.endpoint_url, env=project.env, root=project.root)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        endpoint_url: str | None = None,
+        env: dict[str, str] | Any = None,
+        root: Path | None = None,
+    ) -> Remote:
+        """Open ``url``. Credentials come only from the AWS environment variables / profiles in ``env``."""
+        env = os.environ if env is None else env
+        if "://" not in url:  # a plain path: relative to the project, e.g. a shared disk
+            path = Path(url).expanduser()
+            if not path.is_absolute() and root is not None:
+                path = root / path
+            url = str(path.resolve())
+        from fsspec.core import url_to_fs
+
+        options: dict[str, Any] = {}
+        protocol = url.split("://", 1)[0] if "://" in url else "file"
+        if protocol in ("s3", "s3a"):
+            options = _s3_options(endpoint_url, env)
+        elif protocol == "file" or "://" not in url:
+            options = {"auto_mkdir": True}
+        try:
+            fs, base = url_to_fs(url, **options)
+        except ImportError as exc:
+            raise StoreError(
+                f"remote {url}: the filesystem for {protocol}:// is not installed ({exc})",
+                hint="Install flowtide with the matching extra, e.g. `pip install flowtide[s3]`.",
+            ) from None
+        remote = cls(url, fs, base, env_hint=_credential_hint(protocol))
+        if not remote.atomic_put:
+            try:
+                fs.makedirs(base, exist_ok=True)
+            except OSError as exc:
+                raise remote._fail("creating the directory", exc) from exc
+        return remote
+
+    # -- names --------------------------------------------------------------------
+
+    def key(self, digest: str) -> str:
+        return f"{self.base}/{digest[:2]}/{digest[2:]}"
+
+    def url_of(self, digest: str) -> str:
+        return f"{self.url}/{digest[:2]}/{digest[2:]}"
+
+    def _fail(self, what: str, exc: BaseException, digest: str | None = None) -> StoreError:
+        where = self.url_of(digest) if digest else self.url
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        return StoreError(f"remote store {where}: {what} failed: {reason}", hint=self._env_hint or None)
+
+    # -- listing ------------------------------------------------------------------
+
+    def list(self) -> dict[str, int]:
+        """Every blob on the remote, digest -> size (one paged listing of the prefix)."""
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(self.base, detail=True)
+        except FileNotFoundError:
+            return {}
+        except Exception as exc:
+            raise self._fail("listing", exc) from exc
+        blobs: dict[str, int] = {}
+        prefix = self.base + "/"
+        for path, info in found.items():
+            rel = path[len(prefix) :] if path.startswith(prefix) else path
+            shard, _, rest = rel.partition("/")
+            if _SHARD.match(shard) and _BLOB.match(rest):
+                blobs[shard + rest] = int(info.get("size") or 0)
+        return blobs
+
+    def _shard_count(self, digest: str) -> int:
+        try:
+            return len(self.fs.ls(f"{self.base}/{digest[:2]}", detail=False, refresh=True))
+        except FileNotFoundError:
+            return 0
+        except Exception as exc:
+            raise self._fail("listing", exc) from exc
+
+    def has(self, digest: str) -> bool:
+        try:
+            return self.fs.info(self.key(digest)).get("type") == "file"
+        except FileNotFoundError:
+            return False
+        except Exception as exc:
+            raise self._fail("checking", exc, digest) from exc
+
+    def missing(self, digests: Iterable[str], *, jobs: int = 8) -> set[str]:
+        """The digests the remote lacks.
+
+        Few digests, or a remote far larger than the batch: one HEAD per blob in
+        parallel. Otherwise one listing of the whole prefix (1,000 keys a page) is
+        cheaper; the remote's size is estimated from one shard's listing.
+        """
+        wanted = set(digests)
+        if not wanted:
+            return set()
+        if len(wanted) > _HEAD_LIMIT:
+            estimated_total = self._shard_count(next(iter(wanted))) * 256
+            if math.ceil(estimated_total / 1000) <= len(wanted) / max(jobs, 1):
+                return wanted - set(self.list())
+        self.fs.invalidate_cache()
+        with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+            there = dict(zip(wanted, pool.map(self.has, wanted), strict=True))
+        return {digest for digest, present in there.items() if not present}
+
+    # -- one blob -----------------------------------------------------------------
+
+    def upload(self, store: Store, digest: str, advance: Callable[[int], None] | None = None) -> int:
+        """Copy one local blob to the remote; a reader never sees a partial object."""
+        source = store.path_of(digest)
+        if not source.is_file():
+            raise StoreError(
+                f"blob {digest[:12]} is not in the local store {store.root}, so it cannot be pushed",
+                hint="Re-run the step that produced it (`flowtide pull` / `flowtide run`), or `flowtide fetch` it from another remote.",
+            )
+        size = source.stat().st_size
+        callback = _callback(advance)
+        try:
+            if self.atomic_put:
+                self.fs.put_file(os.fspath(source), self.key(digest), callback=callback)
+            else:
+                tmp = f"{self.base}/tmp/{uuid.uuid4().hex}"
+                self.fs.makedirs(f"{self.base}/tmp", exist_ok=True)
+                try:
+                    self.fs.put_file(os.fspath(source), tmp, callback=callback)
+                    self.fs.makedirs(f"{self.base}/{digest[:2]}", exist_ok=True)
+                    self.fs.mv(tmp, self.key(digest))
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        self.fs.rm_file(tmp)
+                    raise
+        except FlowtideError:
+            raise
+        except Exception as exc:
+            raise self._fail(f"upload of blob {digest[:12]}", exc, digest) from exc
+        if advance is not None:
+            advance(size - callback.sent)
+        return size
+
+    def download(self, store: Store, digest: str, advance: Callable[[int], None] | None = None) -> int:
+        """Stream one blob into the local store, re-hashing it; refuse bytes that do not match."""
+        store.tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="fetch.", suffix=".part")
+        tmp = Path(name)
+        try:
+            hasher = new_hasher()
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    for chunk in self._read(digest):
+                        out.write(chunk)
+                        hasher.update(chunk)
+                        size += len(chunk)
+                        if advance is not None:
+                            advance(len(chunk))
+                except FileNotFoundError:
+                    raise StoreError(
+                        f"blob {digest[:12]} is not on the remote {self.url_of(digest)}",
+                        hint="Run `flowtide push` from a clone that has it (the lock references it but nobody pushed it).",
+                    ) from None
+                except FlowtideError:
+                    raise
+                except Exception as exc:
+                    raise self._fail(f"download of blob {digest[:12]}", exc, digest) from exc
+                out.flush()
+                os.fsync(out.fileno())
+            actual = hasher.hexdigest()
+            if actual != digest:
+                raise IntegrityError(
+                    f"blob {digest[:12]} downloaded from {self.url_of(digest)} is corrupted: "
+                    f"its {size} bytes hash to {actual[:12]}; refused, the local store is unchanged",
+                    hint="Re-push it from a clone whose local copy is intact (`flowtide push`), or delete the remote object.",
+                )
+            target = store.path_of(digest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)  # same directory tree as the store: an atomic rename
+            return size
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _read(self, digest: str) -> Iterator[bytes]:
+        with self.fs.open(self.key(digest), "rb", block_size=_READ_CHUNK, cache_type="none") as handle:
+            while chunk := handle.read(_READ_CHUNK):
+                yield chunk
+
+    def delete(self, digests: Iterable[str]) -> None:
+        paths = [self.key(d) for d in digests]
+        if paths:
+            try:
+                self.fs.rm(paths)
+            except Exception as exc:
+                raise self._fail("delete", exc) from exc
+
+    def stale_tmp(self, older_than: float = 86400.0) -> list[str]:
+        """Temporary upload keys left by killed pushes (non-object-store remotes)."""
+        try:
+            entries = self.fs.ls(f"{self.base}/tmp", detail=True)
+        except FileNotFoundError:
+            return []
+        now = time.time()
+        stale = []
+        for info in entries:
+            mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
+            stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
+            if now - stamp > older_than:
+                stale.append(info["name"])
+        return stale
+
+
+# --- batches -------------------------------------------------------------------
+
+
+def upload_many(
+    remote: Remote, store: Store, digests: Iterable[str], *, jobs: int = 8, progress: bool = False
+) -> Transfer:
+    """Upload the digests the remote lacks, ``jobs`` at a time."""
+    wanted = sorted(set(digests))
+    result = Transfer()
+    todo = sorted(remote.missing(wanted, jobs=jobs))
+    result.present = [d for d in wanted if d not in set(todo)]
+    total = sum(store.path_of(d).stat().st_size for d in todo if store.path_of(d).is_file())
+    with _progress(progress, "push", total) as advance:
+        result.bytes = _parallel(todo, lambda d: remote.upload(store, d, advance), jobs, result.transferred)
+    return result
+
+
+def download_many(
+    remote: Remote,
+    store: Store,
+    digests: Iterable[str],
+    *,
+    jobs: int = 8,
+    progress: bool = False,
+    sizes: dict[str, int] | None = None,
+) -> Transfer:
+    """Download the digests the local store lacks, ``jobs`` at a time, each verified."""
+    wanted = sorted(set(digests))
+    result = Transfer()
+    todo = [d for d in wanted if not store.has(d)]
+    result.present = [d for d in wanted if store.has(d)]
+    _discard_partials(store)
+    total = sum((sizes or {}).get(d, 0) for d in todo)
+    with _progress(progress, "fetch", total) as advance:
+        result.bytes = _parallel(todo, lambda d: remote.download(store, d, advance), jobs, result.transferred)
+    return result
+
+
+def _parallel(digests: list[str], work: Callable[[str], int], jobs: int, done: list[str]) -> int:
+    """Run ``work`` over ``digests``; completed ones are kept even if another fails (resume)."""
+    if not digests:
+        return 0
+    moved = 0
+    errors: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(digests)))) as pool:
+        futures = {pool.submit(work, d): d for d in digests}
+        for future in as_completed(futures):
+            try:
+                moved += future.result()
+                done.append(futures[future])
+            except BaseException as exc:  # collect: the others still finish, so a re-run resumes
+                errors.append(exc)
+    done.sort()
+    if errors:
+        first = errors[0]
+        if len(errors) > 1 and isinstance(first, FlowtideError):
+            first.message += f" (and {len(errors) - 1} more blob(s) failed)"
+        raise first
+    return moved
+
+
+def _discard_partials(store: Store, older_than: float = 3600.0) -> None:
+    """Partial downloads of killed fetches; recent ones may belong to a fetch still running."""
+    if not store.tmp_dir.is_dir():
+        return
+    now = time.time()
+    for part in store.tmp_dir.glob("fetch.*.part"):
+        with contextlib.suppress(OSError):
+            if now - part.stat().st_mtime > older_than:
+                part.unlink()
+
+
+# --- the hook --------------------------------------------------------------------
 
 
 def auto_push(project: Project, digests: Iterable[str]) -> None:
-    """Upload ``digests`` to the configured remote when ``store.auto_push`` is on; no-op otherwise."""
-    if not project.config.store.remote or not project.config.store.auto_push:
+    """Upload ``digests`` to the configured remote when ``store.auto_push`` is on; no-op otherwise.
+
+    Callers write their local state (store, lock, registry) first; a failure here
+    raises a StoreError that says so and how to retry, and loses nothing.
+    """
+    cfg = project.config.store
+    if not cfg.remote or not cfg.auto_push:
         return
+    wanted = [d for d in digests if d]
+    if not wanted:
+        return
+    try:
+        remote = Remote.from_project(project)
+        upload_many(remote, project.store, wanted, jobs=cfg.jobs)
+    except FlowtideError as exc:
+        raise StoreError(
+            f"automatic push to {cfg.remote} failed: {exc.message}",
+            hint="Local work is saved (store, lock and registry are written). "
+            "Run `flowtide push` once the remote is reachable, or set `store.auto_push: false`.",
+        ) from exc
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _s3_options(endpoint_url: str | None, env: Any) -> dict[str, Any]:
+    """s3fs options; secrets come from ``env`` (or boto's profiles), never from any file we write."""
+    options: dict[str, Any] = {"skip_instance_cache": True}
+    endpoint = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        options["key"] = env["AWS_ACCESS_KEY_ID"]
+        options["secret"] = env["AWS_SECRET_ACCESS_KEY"]
+        if env.get("AWS_SESSION_TOKEN"):
+            options["token"] = env["AWS_SESSION_TOKEN"]
+    elif env.get("AWS_PROFILE"):
+        options["profile"] = env["AWS_PROFILE"]
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        options["client_kwargs"] = {"region_name": region}
+    return options
+
+
+def _credential_hint(protocol: str) -> str:
+    if protocol in ("s3", "s3a"):
+        return (
+            "Credentials are read from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and "
+            "~/.aws); for MinIO, SeaweedFS and other S3-compatible services set store.endpoint_url."
+        )
+    return ""
+
+
+def _callback(advance: Callable[[int], None] | None):
+    from fsspec.callbacks import Callback
+
+    class Forward(Callback):
+        sent = 0
+
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def relative_update(self, inc: int = 1) -> None:
+            self.sent += inc
+            if advance is not None:
+                advance(inc)
+
+        def absolute_update(self, value: int) -> None:
+            self.relative_update(value - self.sent)
+
+    return Forward()
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, label: str, total: int) -> Iterator[Callable[[int], None] | None]:
+    """A rich byte-progress bar on stderr (rich imported only when shown)."""
+    if not enabled or total <= 0:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn(f"{label}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.update(task, advance=n)

@@ -1,0 +1,337 @@
+"""Data checks side by side: flowtide vs a hand-written polars floor, pandera, Great Expectations, Evidently.
+
+Run with the bench venv (peers live there): ``.venv-bench/bin/python -m benchmarks.checks``.
+Each measurement runs in its own process, so its peak memory (ru_maxrss) is its
+own; times exclude interpreter start-up and imports but include reading the file.
+``--rows 200000`` shrinks everything for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NUMERIC = [f"num{i}" for i in range(10)]
+CATEGORICAL = [f"cat{i}" for i in range(5)]
+LABELS = [[f"c{i}_{k}" for k in range(4 + i)] for i in range(5)]
+
+
+# --- data ---------------------------------------------------------------------
+
+
+def make_frame(rows: int, seed: int = 0, shift: float = 0.0):
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    data = {"id": np.arange(rows, dtype=np.int64)}
+    for i, name in enumerate(NUMERIC):
+        data[name] = rng.normal(10 * i + shift, 1 + i, rows)
+    for i, name in enumerate(CATEGORICAL):
+        weights = np.arange(1, len(LABELS[i]) + 1, dtype=float)
+        data[name] = np.asarray(LABELS[i])[rng.choice(len(LABELS[i]), rows, p=weights / weights.sum())]
+    return pl.DataFrame(data)
+
+
+def suite() -> dict:
+    """The suite every tool runs: id unique/not null, ranges and not-null on numbers, sets on categories, a mean."""
+    columns: dict = {"id": {"type": "int", "unique": True, "not_null": True, "min": 0}}
+    for i, name in enumerate(NUMERIC):
+        columns[name] = {"type": "float", "not_null": True, "min": 10 * i - 20 * (1 + i), "max": 10 * i + 20 * (1 + i)}
+    columns["num0"]["mean"] = {"min": -1, "max": 1}
+    for i, name in enumerate(CATEGORICAL):
+        columns[name] = {"type": "str", "not_null": True, "in": LABELS[i]}
+    return {"rows": {"min": 1}, "columns": columns}
+
+
+def _project_yaml(data_path: str) -> str:
+    return json.dumps({"project": "bench", "checks": {data_path: suite()}})  # JSON is YAML
+
+
+# --- one measurement per process ---------------------------------------------
+
+
+def _flowtide(path: str) -> None:
+    from flowtide.checks import check_file
+    from flowtide.project import Project
+
+    root = Path(path).parent
+    project = Project.load(root)
+    report = check_file(project, Path(path).name)
+    assert report.ok, report.to_markdown()
+
+
+def _polars_floor(path: str) -> None:
+    import polars as pl
+
+    lf = pl.scan_parquet(path) if path.endswith(".parquet") else pl.scan_csv(path)
+    spec = suite()["columns"]
+    exprs = [pl.len().alias("rows")]
+    for name, rule in spec.items():
+        col = pl.col(name)
+        exprs.append(col.null_count().alias(f"{name}_nulls"))
+        if "min" in rule:
+            exprs.append((col < rule["min"]).sum().alias(f"{name}_min"))
+        if "max" in rule:
+            exprs.append((col > rule["max"]).sum().alias(f"{name}_max"))
+        if "in" in rule:
+            exprs.append((~col.is_in(rule["in"])).sum().alias(f"{name}_in"))
+        if rule.get("unique"):
+            exprs.append(col.is_duplicated().sum().alias(f"{name}_dups"))
+        if "mean" in rule:
+            exprs.append(col.mean().alias(f"{name}_mean"))
+    lf.select(exprs).collect(engine="streaming")
+
+
+def _read_pandas(path: str):
+    import pandas as pd
+
+    return pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, engine="pyarrow")
+
+
+def _pandera_pandas(path: str) -> None:
+    import pandera.pandas as pa
+
+    spec = suite()["columns"]
+    columns = {}
+    for name, rule in spec.items():
+        checks = []
+        if "min" in rule and "max" in rule:
+            checks.append(pa.Check.in_range(rule["min"], rule["max"]))
+        elif "min" in rule:
+            checks.append(pa.Check.ge(rule["min"]))
+        if "in" in rule:
+            checks.append(pa.Check.isin(rule["in"]))
+        if "mean" in rule:
+            lo, hi = rule["mean"]["min"], rule["mean"]["max"]
+            checks.append(pa.Check(lambda s, lo=lo, hi=hi: lo <= s.mean() <= hi))
+        columns[name] = pa.Column(nullable=False, unique=rule.get("unique", False), checks=checks)
+    schema = pa.DataFrameSchema(columns, checks=[pa.Check(lambda df: len(df) >= 1)])
+    schema.validate(_read_pandas(path), lazy=True)
+
+
+def _pandera_polars(path: str) -> None:
+    import pandera.polars as pa
+    import polars as pl
+
+    spec = suite()["columns"]
+    columns = {}
+    for name, rule in spec.items():
+        checks = []
+        if "min" in rule and "max" in rule:
+            checks.append(pa.Check.in_range(rule["min"], rule["max"]))
+        elif "min" in rule:
+            checks.append(pa.Check.ge(rule["min"]))
+        if "in" in rule:
+            checks.append(pa.Check.isin(rule["in"]))
+        columns[name] = pa.Column(nullable=False, unique=rule.get("unique", False), checks=checks)
+    schema = pa.DataFrameSchema(columns)
+    lf = pl.scan_parquet(path) if path.endswith(".parquet") else pl.scan_csv(path)
+    schema.validate(lf.collect(), lazy=True)
+
+
+def _great_expectations(path: str) -> None:
+    import great_expectations as gx
+
+    df = _read_pandas(path)
+    context = gx.get_context(mode="ephemeral")
+    batch = context.data_sources.add_pandas("bench").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("all")
+    expectations = gx.ExpectationSuite(name="bench")
+    E = gx.expectations
+    expectations.add_expectation(E.ExpectTableRowCountToBeBetween(min_value=1))
+    for name, rule in suite()["columns"].items():
+        expectations.add_expectation(E.ExpectColumnValuesToNotBeNull(column=name))
+        if "min" in rule:
+            expectations.add_expectation(E.ExpectColumnValuesToBeBetween(column=name, min_value=rule["min"], max_value=rule.get("max")))
+        if "in" in rule:
+            expectations.add_expectation(E.ExpectColumnValuesToBeInSet(column=name, value_set=rule["in"]))
+        if rule.get("unique"):
+            expectations.add_expectation(E.ExpectColumnValuesToBeUnique(column=name))
+        if "mean" in rule:
+            expectations.add_expectation(E.ExpectColumnMeanToBeBetween(column=name, min_value=rule["mean"]["min"], max_value=rule["mean"]["max"]))
+    expectations = context.suites.add(expectations)
+    validation = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=expectations, name="bench"))
+    result = validation.run(batch_parameters={"dataframe": df})
+    assert result.success
+
+
+def _drift_columns() -> list[str]:
+    return NUMERIC + CATEGORICAL
+
+
+def _flowtide_profile(ref: str, cur: str) -> None:
+    from flowtide.checks import profile
+
+    out = profile(ref, {c: ("float" if c in NUMERIC else "str") for c in _drift_columns()})
+    Path(ref + ".profile.json").write_text(json.dumps(out))
+
+
+def _flowtide_drift(ref: str, cur: str) -> dict:
+    from flowtide.checks import drift_against
+
+    prof = json.loads(Path(ref + ".profile.json").read_text())  # computed once, at training time
+    findings = drift_against(prof, cur, {c: ("float" if c in NUMERIC else "str") for c in _drift_columns()})
+    return {"flagged": sum(f.details.get("verdict") == "drift" for f in findings), "columns": len(findings)}
+
+
+def _flowtide_drift_full(ref: str, cur: str) -> dict:
+    """Profile and compare (the first check against a new reference)."""
+    _flowtide_profile(ref, cur)
+    return _flowtide_drift(ref, cur)
+
+
+def _evidently(ref: str, cur: str) -> dict:
+    import pandas as pd
+    from evidently import Dataset, DataDefinition, Report
+    from evidently.presets import DataDriftPreset
+
+    reference = pd.read_parquet(ref, columns=_drift_columns())
+    current = pd.read_parquet(cur, columns=_drift_columns())
+    definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
+    snapshot = Report([DataDriftPreset()]).run(
+        Dataset.from_pandas(current, data_definition=definition), Dataset.from_pandas(reference, data_definition=definition)
+    )
+    flagged = 0
+    for metric in snapshot.dict()["metrics"]:
+        if "ValueDrift" in str(metric.get("metric_name", "")) or "ValueDrift" in str(metric.get("config", {}).get("type", "")):
+            value = metric.get("value")
+            threshold = (metric.get("config") or {}).get("threshold")
+            method = (metric.get("config") or {}).get("method", "")
+            if isinstance(value, (int, float)) and threshold is not None:
+                p_value = "p_value" in str(method).lower() or "test" in str(method).lower()
+                flagged += value < threshold if p_value else value >= threshold
+    return {"flagged": flagged, "columns": len(_drift_columns())}
+
+
+MEASURES = {
+    "flowtide": _flowtide,
+    "polars floor": _polars_floor,
+    "pandera (pandas)": _pandera_pandas,
+    "pandera (polars)": _pandera_polars,
+    "great_expectations": _great_expectations,
+    "flowtide drift": _flowtide_drift,
+    "flowtide drift+profile": _flowtide_drift_full,
+    "evidently": _evidently,
+}
+
+
+def _one(name: str, *paths: str) -> None:
+    """Child process: run one measurement, print JSON with seconds, peak MB and any result."""
+    fn = MEASURES[name]
+    try:
+        started = time.perf_counter()
+        result = fn(*paths)
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"seconds": seconds, "peak_mb": peak, "result": result}))
+    except ImportError as exc:
+        print(json.dumps({"skip": f"not importable: {exc.name or exc}"}))
+    except Exception as exc:  # a peer's API differs: report it, keep benchmarking the others
+        print(json.dumps({"error": f"{type(exc).__name__}: {str(exc)[:200]}"}))
+
+
+def measure(name: str, *paths: str, timeout: float = 600) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.checks", "--one", name, *paths],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]}
+    return json.loads(lines[-1])
+
+
+# --- the run ----------------------------------------------------------------
+
+
+def _row(name: str, result: dict, base: dict | None, label: str) -> str:
+    if "seconds" not in result:
+        return f"  {name:<24} {'—':>9} {'':>9} {'':>9}  {result.get('skip') or result.get('error')}"
+    ratio = ""
+    if base and "seconds" in base:
+        ratio = f"{result['seconds'] / base['seconds']:.1f}x"
+    return f"  {name:<24} {result['seconds']:>8.2f}s {result['peak_mb']:>7.0f}MB {ratio:>9}  {label}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.checks", description=__doc__)
+    parser.add_argument("--rows", type=int, nargs="*", default=[1_000_000, 5_000_000], help="table sizes (default 1M and 5M)")
+    parser.add_argument("--drift-rows", type=int, default=1_000_000)
+    parser.add_argument("--pairs", type=int, default=10, help="same-distribution pairs for the false-positive rate")
+    parser.add_argument("--fp-rows", type=int, default=20_000, help="rows per sample for the false-positive rate")
+    parser.add_argument("--skip", nargs="*", default=[], help="measurements to skip, e.g. great_expectations")
+    parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        _one(*args.one)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="flowtide-bench-checks-") as tmp:
+        tmp = Path(tmp)
+        print("data checks: one suite (1 id, 10 numeric, 5 categorical columns; 47 rules), read + validate")
+        print(f"  {'tool':<24} {'time':>9} {'peak':>9} {'÷ flowtide':>9}")
+        for rows in args.rows:
+            frame = make_frame(rows)
+            for fmt in ("parquet", "csv"):
+                path = tmp / f"table_{rows}.{fmt}"
+                frame.write_parquet(path) if fmt == "parquet" else frame.write_csv(path)
+                (tmp / "flowtide.yaml").write_text(_project_yaml(path.name))
+                print(f"{rows:,} rows, {fmt} ({path.stat().st_size / 1e6:.0f} MB)")
+                base = measure("flowtide", str(path))
+                print(_row("flowtide", base, None, ""))
+                for peer in ("polars floor", "pandera (polars)", "pandera (pandas)", "great_expectations"):
+                    if peer in args.skip:
+                        continue
+                    print(_row(peer, measure(peer, str(path)), base, ""), flush=True)
+            del frame
+        _drift(tmp, args)
+    return 0
+
+
+def _drift(tmp: Path, args) -> None:
+    n = args.drift_rows
+    ref, cur = tmp / "ref.parquet", tmp / "cur.parquet"
+    make_frame(n, seed=1).write_parquet(ref)
+    make_frame(n, seed=2).write_parquet(cur)
+    print(f"\ndrift: 15 columns, {n:,} reference rows vs {n:,} current rows (same distribution)")
+    measure("flowtide drift+profile", str(ref), str(cur))
+    full = measure("flowtide drift+profile", str(ref), str(cur))
+    base = measure("flowtide drift", str(ref), str(cur))
+    print(_row("flowtide (profile stored)", base, None, f"flagged {base.get('result', {}).get('flagged')}/15"))
+    print(_row("flowtide (profile + drift)", full, base, f"flagged {full.get('result', {}).get('flagged')}/15"))
+    if "evidently" not in args.skip:
+        ev = measure("evidently", str(ref), str(cur), timeout=900)
+        print(_row("evidently", ev, base, f"flagged {ev.get('result', {}).get('flagged')}/15"))
+    print(f"\nfalse-positive rate: {args.pairs} pairs of same-distribution samples, {args.fp_rows:,} rows each, 15 columns")
+    totals = {"flowtide drift+profile": 0, "evidently": 0}
+    seen = {k: 0 for k in totals}
+    for pair in range(args.pairs):
+        a, b = tmp / f"fp_a{pair}.parquet", tmp / f"fp_b{pair}.parquet"
+        make_frame(args.fp_rows, seed=100 + 2 * pair).write_parquet(a)
+        make_frame(args.fp_rows, seed=101 + 2 * pair).write_parquet(b)
+        for name in totals:
+            if name == "evidently" and "evidently" in args.skip:
+                continue
+            result = measure(name, str(a), str(b))
+            if "result" in result:
+                totals[name] += result["result"]["flagged"]
+                seen[name] += result["result"]["columns"]
+    for name, flagged in totals.items():
+        label = "flowtide" if name.startswith("flowtide") else name
+        if seen[name]:
+            print(f"  {label:<24} {flagged}/{seen[name]} columns flagged = {flagged / seen[name]:.1%}")
+        else:
+            print(f"  {label:<24} not measured")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

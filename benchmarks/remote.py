@@ -1,0 +1,278 @@
+"""Remote store side by side: `flowtide push` / `flowtide fetch` vs `dvc push` / `dvc pull`, same SeaweedFS server.
+
+Run with the bench venv (dvc and dvc-s3 live there): ``.venv-bench/bin/python -m benchmarks.remote``.
+Two data sets: 1,000 small files (1–8 KiB) and one big file (1 GiB; ``--size MIB``
+shrinks it). Every command runs as its own process (wall time includes start-up),
+with the same parallelism (``--jobs``), against one local ``weed server``; a
+fetch / pull starts from an empty cache in a fresh copy of the committed files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret-0123456789"}
+
+
+# --- the server -------------------------------------------------------------------
+
+
+def _ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def start_weed(base: Path) -> tuple[subprocess.Popen, str]:
+    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(weed).exists():
+        weed = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "weed")
+    config = base / "s3.json"
+    identity = {
+        "name": "bench",
+        "credentials": [{"accessKey": CREDENTIALS["AWS_ACCESS_KEY_ID"], "secretKey": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    (base / "weed").mkdir()
+    s3, s3g, m, mg, v, vg, f, fg = _ports(8)
+    args = [
+        weed,
+        "server",
+        f"-dir={base / 'weed'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={m}",
+        f"-master.port.grpc={mg}",
+        f"-volume.port={v}",
+        f"-volume.port.grpc={vg}",
+        f"-filer.port={f}",
+        f"-filer.port.grpc={fg}",
+        "-volume.max=0",
+        "-master.volumeSizeLimitMB=1024",
+        "-s3",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3g}",
+        f"-s3.config={config}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+    ]
+    log = open(base / "weed.log", "wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{s3}"
+    import s3fs
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            fs = s3fs.S3FileSystem(
+                endpoint_url=endpoint,
+                key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                secret=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                skip_instance_cache=True,
+            )
+            fs.mkdir("bench")
+            return proc, endpoint
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise SystemExit(f"weed did not start; see {base / 'weed.log'}") from None
+            time.sleep(0.5)
+
+
+# --- data -------------------------------------------------------------------------
+
+
+def make_small(directory: Path, count: int) -> None:
+    import random
+
+    rng = random.Random(0)
+    for index in range(count):
+        path = directory / f"{index // 100:02d}" / f"f{index:04d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(rng.randint(1024, 8192)))
+
+
+def make_big(path: Path, mib: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        for _ in range(mib):
+            handle.write(os.urandom(1 << 20))
+
+
+# --- the two tools ------------------------------------------------------------------
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def flowtide_project(root: Path, data: Path, remote: str, endpoint: str, jobs: int) -> None:
+    """A project whose lock references ``data`` (a file or a directory) as a stage output, blobs in the store."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from flowtide.hashing import hash_bytes
+    from flowtide.lock import Lock
+    from flowtide.project import Project
+
+    root.mkdir(parents=True)
+    (root / "flowtide.yaml").write_text(
+        "project: bench\n"
+        f"stages:\n  make: {{cmd: 'true', outs: [{data.name}]}}\n"
+        f"store: {{remote: '{remote}', endpoint_url: '{endpoint}', jobs: {jobs}}}\n"
+    )
+    target = root / data.name
+    if data.is_dir():
+        shutil.copytree(data, target)
+    else:
+        shutil.copy(data, target)
+    project = Project.load(root, env={})
+    if target.is_dir():
+        files = {}
+        for path in sorted(p for p in target.rglob("*") if p.is_file()):
+            digest, size = project.store.add_file(path)
+            files[path.relative_to(target).as_posix()] = {"hash": digest, "size": size}
+        manifest = hash_bytes("".join(f"{n}\0{f['hash']}\n" for n, f in files.items()).encode())
+        out = {"hash": manifest, "size": sum(f["size"] for f in files.values()), "nfiles": len(files), "files": files}
+    else:
+        digest, size = project.store.add_file(target)
+        out = {"hash": digest, "size": size}
+    project.write_lock(Lock(stages={"make": {"outs": {data.name: out}}}))
+
+
+def flowtide_clone(src: Path, dest: Path) -> None:
+    dest.mkdir(parents=True)
+    for name in ("flowtide.yaml", "flowtide.lock"):
+        shutil.copy(src / name, dest / name)
+
+
+def dvc_project(root: Path, data: Path, remote: str, endpoint: str, env: dict[str, str]) -> None:
+    root.mkdir(parents=True)
+    target = root / data.name
+    if data.is_dir():
+        shutil.copytree(data, target)
+    else:
+        shutil.copy(data, target)
+    dvc = [sys.executable, "-m", "dvc"]
+    for args in (
+        ["init", "--no-scm", "-q"],
+        ["config", "core.analytics", "false"],
+        ["remote", "add", "-d", "bench", remote],
+        ["remote", "modify", "bench", "endpointurl", endpoint],
+        ["add", "-q", data.name],
+    ):
+        timed([*dvc, *args], root, env)
+
+
+def dvc_clone(src: Path, dest: Path) -> None:
+    dest.mkdir(parents=True)
+    (dest / ".dvc").mkdir()
+    shutil.copy(src / ".dvc" / "config", dest / ".dvc" / "config")
+    for dvcfile in src.glob("*.dvc"):
+        shutil.copy(dvcfile, dest / dvcfile.name)
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=1024, help="size of the big file in MiB (default 1024)")
+    parser.add_argument("--files", type=int, default=1000, help="number of small files (default 1000)")
+    parser.add_argument("--jobs", type=int, default=8, help="parallel transfers for both tools")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+
+    try:
+        import dvc  # noqa: F401
+        import dvc_s3  # noqa: F401
+
+        have_dvc = True
+    except ImportError:
+        have_dvc = False
+        print("note: dvc / dvc-s3 are not importable here; run with .venv-bench/bin/python for the comparison")
+
+    base = Path(tempfile.mkdtemp(prefix="flowtide-bench-remote-"))
+    proc, endpoint = start_weed(base)
+    env = {**os.environ, **CREDENTIALS, "DVC_NO_ANALYTICS": "1"}
+    rows: list[tuple[str, float, float | None]] = []
+    try:
+        small, big = base / "input" / "small", base / "input" / "big.bin"
+        make_small(small, args.files)
+        make_big(big, args.size)
+        cases = [(f"{args.files:,} small files", small), (f"one {args.size:,} MiB file", big)]
+        for label, data in cases:
+            slug = data.stem
+            ft, ftc = base / f"ft-{slug}", base / f"ft-{slug}-clone"
+            flowtide_project(ft, data, f"s3://bench/ft-{slug}", endpoint, args.jobs)
+            flowtide_clone(ft, ftc)
+            flowtide = [sys.executable, "-m", "flowtide"]
+            t_push = timed([*flowtide, "push", "-j", str(args.jobs)], ft, env)
+            t_push_again = timed([*flowtide, "push", "-j", str(args.jobs)], ft, env)
+            t_fetch = timed([*flowtide, "fetch", "-j", str(args.jobs)], ftc, env)
+            t_fetch_again = timed([*flowtide, "fetch", "-j", str(args.jobs)], ftc, env)
+            d_push = d_push_again = d_pull = d_pull_again = None
+            if have_dvc:
+                dv, dvc_c = base / f"dvc-{slug}", base / f"dvc-{slug}-clone"
+                dvc_project(dv, data, f"s3://bench/dvc-{slug}", endpoint, env)
+                dvc_clone(dv, dvc_c)
+                dvc = [sys.executable, "-m", "dvc"]
+                d_push = timed([*dvc, "push", "-j", str(args.jobs)], dv, env)
+                d_push_again = timed([*dvc, "push", "-j", str(args.jobs)], dv, env)
+                d_pull = timed([*dvc, "pull", "-j", str(args.jobs)], dvc_c, env)
+                d_pull_again = timed([*dvc, "pull", "-j", str(args.jobs)], dvc_c, env)
+                _same_bytes(ftc / data.name, dvc_c / data.name)
+            rows += [
+                (f"push, {label}", t_push, d_push),
+                (f"push again (no-op), {label}", t_push_again, d_push_again),
+                (f"fetch / pull, {label}, empty cache", t_fetch, d_pull),
+                (f"fetch / pull again (no-op), {label}", t_fetch_again, d_pull_again),
+            ]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    print(f"\nremote store on SeaweedFS (127.0.0.1), -j {args.jobs}, wall time per command in seconds\n")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'operation':<{width}}  {'flowtide':>9}  {'dvc':>9}  {'dvc / flowtide':>14}")
+    for name, ours, theirs in rows:
+        ratio = f"{theirs / ours:.2f}x" if theirs else "n/a"
+        theirs_s = f"{theirs:9.2f}" if theirs is not None else f"{'n/a':>9}"
+        print(f"{name:<{width}}  {ours:9.2f}  {theirs_s}  {ratio:>14}")
+    return 0
+
+
+def _same_bytes(a: Path, b: Path) -> None:
+    """Both tools must have reproduced the same content (or the comparison means nothing)."""
+    from flowtide.hashing import hash_file
+
+    pairs = [(a, b)] if a.is_file() else [(p, b / p.relative_to(a)) for p in a.rglob("*") if p.is_file()]
+    for x, y in pairs:
+        if hash_file(x) != hash_file(y):
+            raise SystemExit(f"flowtide and dvc disagree about {x.name}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

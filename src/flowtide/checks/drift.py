@@ -1,0 +1,325 @@
+"""Drift statistics: profile a reference once, compare current values against the profile.
+
+A numeric column's profile is its exact empirical CDF at ~1000 quantile points
+(plus an equal-width histogram for plots); a categorical column's profile is
+its value counts. Comparisons never need the reference rows again, so a
+profile computed at training time is stored and reused. Methods:
+
+==========  ===========  ============================================  =========
+method      kinds        statistic                                     fails when
+==========  ===========  ============================================  =========
+psi         both         population stability index over quantile bins  > threshold (0.2)
+ks          numeric      two-sample Kolmogorov–Smirnov **p-value**      < threshold (0.05)
+wasserstein numeric      earth mover's distance in reference std units  > threshold (0.1)
+chi2        categorical  chi-squared test on counts, **p-value**        < threshold (0.05)
+js          categorical  Jensen–Shannon distance (base 2, 0..1)         > threshold (0.1)
+==========  ===========  ============================================  =========
+
+The p-value tests are proper two-sample tests, so on same-distribution samples
+they flag about `threshold` of columns (the nominal false-positive rate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+PROFILE_VERSION = 1
+GRID_POINTS = 1000
+HIST_BINS = 24
+MAX_CATEGORIES = 1000
+EPSILON = 1e-4  # proportion given to an empty PSI bin so the log stays finite
+DEFAULT_THRESHOLDS = {"psi": 0.2, "ks": 0.05, "wasserstein": 0.1, "chi2": 0.05, "js": 0.1}
+P_VALUE_METHODS = frozenset({"ks", "chi2"})
+NUMERIC_METHODS = ("psi", "ks", "wasserstein")
+CATEGORICAL_METHODS = ("psi", "chi2", "js")
+
+
+@dataclass
+class DriftResult:
+    """One column compared with its reference: statistic, threshold and verdict."""
+
+    column: str
+    method: str
+    statistic: float
+    threshold: float
+    drifted: bool
+    kind: str  # "p-value" (fails below threshold) or "distance" (fails above)
+    n_reference: int
+    n_current: int
+    chart: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "drift" if self.drifted else "no drift"
+
+    def describe(self) -> str:
+        op = "<" if self.kind == "p-value" else ">"
+        if not self.drifted:
+            op = ">=" if self.kind == "p-value" else "<="
+        name = {"psi": "PSI", "ks": "KS p-value", "wasserstein": "Wasserstein/std", "chi2": "chi² p-value"}.get(
+            self.method, "JS distance"
+        )
+        text = f"{name} {_num(self.statistic)} {op} {_num(self.threshold)}: {self.verdict}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
+# --- values ------------------------------------------------------------------
+
+
+def _as_numpy(values, *, numeric: bool):
+    """numpy array from a polars Series, numpy array or list; nulls/NaN dropped."""
+    import numpy as np
+
+    if hasattr(values, "to_numpy") and hasattr(values, "drop_nulls"):  # polars Series
+        import polars as pl
+
+        series = values.drop_nulls()
+        if numeric:
+            if series.dtype in (pl.Date, pl.Datetime) or isinstance(series.dtype, pl.Datetime):
+                series = series.to_physical()
+            series = series.cast(pl.Float64, strict=False).drop_nulls()
+            arr = series.to_numpy()
+            return arr[~np.isnan(arr)]
+        return series.cast(pl.String).to_numpy()
+    if numeric:
+        arr = np.asarray(values, dtype=float).ravel()
+        return arr[~np.isnan(arr)]
+    arr = np.asarray([v for v in values if v is not None], dtype=object)
+    return arr.astype(str) if arr.size else arr
+
+
+def is_numeric_values(values) -> bool:
+    import numpy as np
+
+    if hasattr(values, "dtype") and hasattr(values, "drop_nulls"):
+        return values.dtype.is_numeric()
+    arr = np.asarray(values)
+    return arr.dtype.kind in "iuf"
+
+
+# --- profiles ----------------------------------------------------------------
+
+
+def profile_values(values, kind: str | None = None) -> dict[str, Any]:
+    """The reference statistics of one column (JSON-able)."""
+    import numpy as np
+
+    if kind is None:
+        kind = "numeric" if is_numeric_values(values) else "categorical"
+    total = len(values)
+    if kind == "numeric":
+        x = np.sort(_as_numpy(values, numeric=True))
+        n = int(x.size)
+        out: dict[str, Any] = {"kind": "numeric", "n": n, "nulls": int(total - n)}
+        if n == 0:
+            return out
+        levels = np.linspace(0.0, 1.0, GRID_POINTS + 1)
+        grid = np.unique(np.quantile(x, levels, method="inverted_cdf"))
+        cdf = np.searchsorted(x, grid, side="right") / n
+        lo, hi = float(x[0]), float(x[-1])
+        edges = np.linspace(lo, hi, HIST_BINS + 1) if hi > lo else np.array([lo - 0.5, hi + 0.5])
+        hist, _ = np.histogram(x, bins=edges)
+        out.update(
+            mean=float(x.mean()),
+            std=float(x.std(ddof=1)) if n > 1 else 0.0,
+            min=lo,
+            max=hi,
+            grid=grid.tolist(),
+            cdf=cdf.tolist(),
+            hist_edges=edges.tolist(),
+            hist_counts=hist.tolist(),
+        )
+        return out
+    x = _as_numpy(values, numeric=False)
+    n = int(x.size)
+    uniques, counts = np.unique(x, return_counts=True) if n else (np.array([]), np.array([]))
+    order = np.argsort(-counts, kind="stable")
+    counts_map = {str(uniques[i]): int(counts[i]) for i in order[:MAX_CATEGORIES]}
+    other = int(counts[order[MAX_CATEGORIES:]].sum()) if len(order) > MAX_CATEGORIES else 0
+    return {"kind": "categorical", "n": n, "nulls": int(total - n), "counts": counts_map, "other": other}
+
+
+# --- comparing ---------------------------------------------------------------
+
+
+def default_method(kind: str) -> str:
+    return "psi" if kind == "numeric" else "chi2"
+
+
+def compare(
+    reference: dict[str, Any],
+    current,
+    method: str | None = None,
+    threshold: float | None = None,
+    *,
+    column: str = "",
+    bins: int = 10,
+) -> DriftResult:
+    """Compare current values (numpy array, polars Series or list) with a column profile."""
+    kind = reference["kind"]
+    method = method or default_method(kind)
+    note = ""
+    if kind == "categorical" and method in ("ks", "wasserstein"):
+        note = f"{method} needs numbers; chi-squared used"
+        method = "chi2"
+    threshold = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
+    if kind == "numeric":
+        result = _compare_numeric(reference, current, method, threshold, bins)
+    else:
+        result = _compare_categorical(reference, current, method, threshold)
+    result.column = column
+    result.note = note or result.note
+    return result
+
+
+def _compare_numeric(ref: dict, current, method: str, threshold: float, bins: int) -> DriftResult:
+    import numpy as np
+
+    x = _as_numpy(current, numeric=True)
+    n, m = int(ref.get("n", 0)), int(x.size)
+    kind = "p-value" if method in P_VALUE_METHODS else "distance"
+    if n == 0 or m == 0:
+        return DriftResult("", method, math.nan, threshold, False, kind, n, m, note="no values to compare")
+    grid = np.asarray(ref["grid"])
+    ref_cdf = np.asarray(ref["cdf"])
+    # F_cur at every grid point: how many current values are <= grid[k]
+    idx = np.searchsorted(grid, x, side="left")
+    cur_cdf = np.cumsum(np.bincount(idx, minlength=grid.size + 1))[: grid.size] / m
+    chart = _numeric_chart(ref, x)
+    if method in ("psi", "chi2", "js"):
+        # quantile bins of the reference, with edges on the grid so both CDFs are exact there
+        cut = np.unique(np.searchsorted(ref_cdf, np.arange(1, bins) / bins, side="left"))
+        cut = cut[cut < grid.size - 1]
+        r = np.diff(np.concatenate([[0.0], ref_cdf[cut], [1.0]]))
+        c = np.diff(np.concatenate([[0.0], cur_cdf[cut], [1.0]]))
+        if method == "psi":
+            stat = psi(r, c)
+        elif method == "js":
+            stat = js_distance(r, c)
+        else:
+            stat = chi2_pvalue(r * n, c * m)
+    elif method == "ks":
+        d = float(np.max(np.abs(ref_cdf - cur_cdf)))
+        stat = ks_pvalue(d, n, m)
+        chart["ks_statistic"] = d
+    elif method == "wasserstein":
+        stat = _wasserstein(grid, ref_cdf, cur_cdf, x) / (ref.get("std") or 1.0)
+    else:
+        raise ValueError(f"unknown drift method {method!r}")
+    drifted = stat < threshold if kind == "p-value" else stat > threshold
+    return DriftResult("", method, float(stat), threshold, bool(drifted), kind, n, m, chart)
+
+
+def _wasserstein(grid, ref_cdf, cur_cdf, x) -> float:
+    """∫|F_ref − F_cur| over the grid, plus the exact tails of current values beyond the reference range."""
+    import numpy as np
+
+    inner = float(np.sum(np.abs(ref_cdf[:-1] - cur_cdf[:-1]) * np.diff(grid)))
+    below = x[x < grid[0]]
+    above = x[x > grid[-1]]
+    tails = (float(np.sum(grid[0] - below)) + float(np.sum(above - grid[-1]))) / x.size
+    return inner + tails
+
+
+def _numeric_chart(ref: dict, x) -> dict[str, Any]:
+    import numpy as np
+
+    edges = np.asarray(ref["hist_edges"], dtype=float)
+    clipped = np.clip(x, edges[0], edges[-1])
+    cur, _ = np.histogram(clipped, bins=edges)
+    ref_counts = np.asarray(ref["hist_counts"], dtype=float)
+    return {
+        "edges": edges.tolist(),
+        "reference": (ref_counts / max(ref_counts.sum(), 1)).tolist(),
+        "current": (cur / max(cur.sum(), 1)).tolist(),
+        "outside": int(np.sum((x < edges[0]) | (x > edges[-1]))),
+    }
+
+
+def _compare_categorical(ref: dict, current, method: str, threshold: float) -> DriftResult:
+    import numpy as np
+
+    x = _as_numpy(current, numeric=False)
+    n, m = int(ref.get("n", 0)), int(x.size)
+    kind = "p-value" if method in P_VALUE_METHODS else "distance"
+    if n == 0 or m == 0:
+        return DriftResult("", method, math.nan, threshold, False, kind, n, m, note="no values to compare")
+    uniques, counts = np.unique(x, return_counts=True)
+    cur_map = {str(u): int(c) for u, c in zip(uniques, counts)}
+    ref_map = dict(ref["counts"])
+    if ref.get("other"):
+        ref_map["(other)"] = ref["other"]
+    categories = sorted(set(ref_map) | set(cur_map), key=lambda k: -ref_map.get(k, 0))
+    if "(other)" in ref_map:  # current values the reference lumped into "other" go there too
+        known = set(ref_map)
+        moved = sum(v for k, v in cur_map.items() if k not in known)
+        cur_map = {k: v for k, v in cur_map.items() if k in known}
+        cur_map["(other)"] = cur_map.get("(other)", 0) + moved
+        categories = [c for c in categories if c in known]
+    r = np.array([ref_map.get(k, 0) for k in categories], dtype=float)
+    c = np.array([cur_map.get(k, 0) for k in categories], dtype=float)
+    if method == "psi":
+        stat = psi(r / r.sum(), c / c.sum())
+    elif method == "js":
+        stat = js_distance(r / r.sum(), c / c.sum())
+    else:
+        stat = chi2_pvalue(r, c)
+    drifted = stat < threshold if kind == "p-value" else stat > threshold
+    new = [k for k in categories if ref_map.get(k, 0) == 0]
+    chart = {
+        "categories": categories[:30],
+        "reference": (r / r.sum())[:30].tolist(),
+        "current": (c / c.sum())[:30].tolist(),
+    }
+    note = f"new categories: {', '.join(new[:5])}" if new else ""
+    return DriftResult("", method, float(stat), threshold, bool(drifted), kind, n, m, chart, note)
+
+
+# --- the statistics themselves (usable on plain arrays) ----------------------
+
+
+def psi(reference_fractions, current_fractions, epsilon: float = EPSILON) -> float:
+    """Population stability index of two binned distributions (fractions per bin)."""
+    import numpy as np
+
+    r = np.clip(np.asarray(reference_fractions, dtype=float), epsilon, None)
+    c = np.clip(np.asarray(current_fractions, dtype=float), epsilon, None)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def js_distance(p, q) -> float:
+    """Jensen–Shannon distance (base 2: 0 identical, 1 disjoint)."""
+    import numpy as np
+    from scipy.spatial.distance import jensenshannon
+
+    value = float(jensenshannon(np.asarray(p, dtype=float), np.asarray(q, dtype=float), base=2))
+    return 0.0 if math.isnan(value) else value
+
+
+def chi2_pvalue(reference_counts, current_counts) -> float:
+    """p-value of the chi-squared test of homogeneity on two count vectors."""
+    import numpy as np
+    from scipy.stats import chi2_contingency
+
+    table = np.vstack([np.asarray(reference_counts, dtype=float), np.asarray(current_counts, dtype=float)])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 1.0
+    return float(chi2_contingency(table, correction=False).pvalue)
+
+
+def ks_pvalue(d: float, n: int, m: int) -> float:
+    """Two-sided p-value of a two-sample KS statistic ``d`` for sample sizes n and m (asymptotic)."""
+    from scipy.stats import kstwo, kstwobign
+
+    en = n * m / (n + m)
+    if en < 10_000:
+        return float(kstwo.sf(d, max(1, round(en))))
+    return float(kstwobign.sf(math.sqrt(en) * d))

@@ -1,0 +1,394 @@
+"""The check engine: every rule of a suite compiled to polars aggregates, evaluated in one pass.
+
+All table and column rules become expressions of ONE ``select`` over a lazy
+scan, run on the streaming engine (bounded memory, files larger than RAM).
+Only rules that fail cost a second query, which fetches the first few failing
+data row numbers (1-based, the header is not a row) and their values.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import CheckSuite, ColumnCheck
+from ..report import Finding
+from . import _read
+
+SAMPLE = 5  # failing rows shown per rule
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
+_DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
+_BOOL_WORDS = {"true": True, "false": False, "t": True, "f": False, "yes": True, "no": False, "1": True, "0": False}
+
+
+@dataclass
+class _Rule:
+    column: str | None
+    rule: str
+    agg: Any  # polars expression giving a count of failing rows, or a value judged in Python
+    predicate: Any = None  # row-level "this row fails" expression (count rules only)
+    bound: Any = None
+    judge: Any = None  # value -> (ok, message) for value rules
+    raw: Any = None  # the expression whose values a failure shows
+
+
+@dataclass
+class Evaluation:
+    findings: list[Finding]
+    rows: int | None
+    columns: dict[str, dict[str, Any]]
+    lazy: Any  # the LazyFrame used (drift reuses it)
+    typed: dict[str, Any]  # column -> typed expression
+
+
+def _family(dtype) -> str:
+    import polars as pl
+
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_integer():
+        return "int"
+    if dtype.is_float():
+        return "float"
+    if dtype == pl.Date:
+        return "date"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "str"
+    return str(dtype)
+
+
+def _typed(name: str, dtype, declared: str | None):
+    """(typed expression, type-violation predicate or None) for a column."""
+    import polars as pl
+
+    col = pl.col(name)
+    if declared is None:
+        return col, None
+    family = _family(dtype)
+    if family == declared or (declared == "float" and family == "int"):
+        return col, None
+    if declared == "int" and family == "float":
+        return col, col.is_not_null() & col.is_not_nan() & (col.floor() != col)
+    if declared == "str":
+        return col.cast(pl.String), None
+    text = col.cast(pl.String, strict=False)
+    if declared == "int":
+        typed = text.str.strip_chars().cast(pl.Int64, strict=False)
+    elif declared == "float":
+        typed = text.str.strip_chars().cast(pl.Float64, strict=False)
+    elif declared == "bool":
+        typed = text.str.strip_chars().str.to_lowercase().replace_strict(_BOOL_WORDS, default=None, return_dtype=pl.Boolean)
+    elif declared == "date":
+        if family == "str":
+            stripped = text.str.strip_chars()
+            typed = pl.coalesce([stripped.str.to_date(f, strict=False) for f in _DATE_FORMATS])
+        else:
+            typed = col.cast(pl.Date, strict=False)
+    elif family == "str":
+        stripped = text.str.strip_chars()
+        typed = pl.coalesce(
+            [stripped.str.to_datetime(f, strict=False, time_unit="us") for f in _DATETIME_FORMATS]
+            + [stripped.str.to_date(f, strict=False).cast(pl.Datetime("us")) for f in _DATE_FORMATS]
+        )
+    else:
+        typed = col.cast(pl.Datetime("us"), strict=False)
+    return typed, col.is_not_null() & typed.is_null()
+
+
+def _literal(value: Any, declared: str | None):
+    if isinstance(value, str) and declared in ("date", "datetime"):
+        parsed = _dt.datetime.fromisoformat(value)
+        return parsed.date() if declared == "date" else parsed
+    return value
+
+
+def compile_rules(suite: CheckSuite, schema, target: str, project_config=None) -> tuple[list[_Rule], list[Finding], dict]:
+    """Rules for the columns present in ``schema``; schema-level findings (missing/unexpected columns) directly."""
+    import polars as pl
+
+    findings: list[Finding] = []
+    rules: list[_Rule] = []
+    typed_exprs: dict[str, Any] = {}
+    present = set(schema.names())
+    required = list(dict.fromkeys([*suite.required, *suite.columns]))
+    missing = [c for c in required if c not in present]
+    if missing:
+        findings.append(
+            Finding("fail", target, "required", f"missing column(s): {', '.join(missing)}", value=missing, bound=required)
+        )
+    if suite.strict:
+        extra = [c for c in schema.names() if c not in suite.columns and c not in suite.required]
+        if extra:
+            findings.append(
+                Finding("fail", target, "strict", f"unexpected column(s): {', '.join(extra)}", value=extra)
+            )
+    if suite.rows:
+        bounds = suite.rows
+
+        def judge_rows(n, b=bounds):
+            if b.min is not None and n < b.min:
+                return False, f"{n} rows, fewer than the minimum {b.min:g}"
+            if b.max is not None and n > b.max:
+                return False, f"{n} rows, more than the maximum {b.max:g}"
+            return True, f"{n} rows"
+
+        rules.append(_Rule(None, "rows", pl.len(), bound=_bounds_text(bounds), judge=judge_rows))
+    for name, spec in suite.columns.items():
+        if name not in present:
+            continue
+        typed, bad_type = _typed(name, schema[name], spec.type)
+        typed_exprs[name] = typed
+        raw = pl.col(name)
+        rules.extend(_column_rules(name, spec, typed, raw, bad_type))
+    if suite.freshness and suite.freshness.column in present:
+        f = suite.freshness
+        spec = suite.columns.get(f.column) or ColumnCheck()
+        typed = typed_exprs.get(f.column)
+        if typed is None:
+            typed, _ = _typed(f.column, schema[f.column], "datetime" if _family(schema[f.column]) != "date" else "date")
+        today = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+
+        def judge_fresh(newest, f=f, today=today):
+            if newest is None:
+                return False, f"no dates in {f.column}"
+            stamp = newest if isinstance(newest, _dt.datetime) else _dt.datetime.combine(newest, _dt.time())
+            age = (today - stamp).total_seconds() / 86400
+            ok = age <= f.max_age_days
+            return ok, f"newest {f.column} is {newest} ({age:.1f} days old{'' if ok else f', more than {f.max_age_days:g}'})"
+
+        rules.append(_Rule(f.column, "freshness", typed.max(), bound=f"<= {f.max_age_days:g} days", judge=judge_fresh))
+    elif suite.freshness:
+        findings.append(
+            Finding("fail", target, "freshness", f"freshness column {suite.freshness.column!r} is missing", column=suite.freshness.column)
+        )
+    return rules, findings, typed_exprs
+
+
+def _bounds_text(b) -> str:
+    parts = []
+    if b.min is not None:
+        parts.append(f">= {b.min:g}")
+    if b.max is not None:
+        parts.append(f"<= {b.max:g}")
+    return ", ".join(parts)
+
+
+def _column_rules(name: str, spec: ColumnCheck, typed, raw, bad_type) -> list[_Rule]:
+    import polars as pl
+
+    rules: list[_Rule] = []
+
+    def count(rule: str, predicate, bound=None, shown=None):
+        rules.append(_Rule(name, rule, predicate.sum(), predicate, bound, raw=shown if shown is not None else typed))
+
+    if bad_type is not None:
+        count("type", bad_type, spec.type, raw)
+    if spec.not_null:
+        count("not_null", raw.is_null(), "no nulls", raw)
+    if spec.unique:
+        count("unique", typed.is_not_null() & typed.is_duplicated(), "unique")
+    if spec.min is not None:
+        count("min", typed < _literal(spec.min, spec.type), f">= {_g(spec.min)}")
+    if spec.max is not None:
+        count("max", typed > _literal(spec.max, spec.type), f"<= {_g(spec.max)}")
+    if spec.in_ is not None:
+        allowed = [_literal(v, spec.type) for v in spec.in_]
+        if spec.type in (None, "str"):
+            allowed = [str(v) for v in allowed]
+            expr = typed.cast(pl.String)
+        else:
+            expr = typed
+        count("in", expr.is_not_null() & ~expr.is_in(allowed), allowed)
+    if spec.regex is not None:
+        text = typed.cast(pl.String)
+        pattern = f"^(?:{spec.regex})$"
+        count("regex", text.is_not_null() & ~text.str.contains(pattern), spec.regex)
+    if spec.max_null_fraction is not None:
+        limit = spec.max_null_fraction
+
+        def judge_nulls(frac, limit=limit):
+            frac = frac or 0.0
+            return frac <= limit, f"{frac:.2%} nulls" + ("" if frac <= limit else f", more than {limit:.2%}")
+
+        rules.append(_Rule(name, "max_null_fraction", raw.is_null().mean(), bound=f"<= {limit:g}", judge=judge_nulls))
+    for stat in ("mean", "std"):
+        bounds = getattr(spec, stat)
+        if bounds is None:
+            continue
+        agg = typed.cast(pl.Float64, strict=False)
+        agg = agg.mean() if stat == "mean" else agg.std()
+
+        def judge_stat(value, b=bounds, stat=stat):
+            if value is None:
+                return False, f"no values to compute the {stat}"
+            if b.min is not None and value < b.min:
+                return False, f"{stat} {value:.4g} below {b.min:g}"
+            if b.max is not None and value > b.max:
+                return False, f"{stat} {value:.4g} above {b.max:g}"
+            return True, f"{stat} {value:.4g}"
+
+        rules.append(_Rule(name, stat, agg, bound=_bounds_text(bounds), judge=judge_stat))
+    return rules
+
+
+def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation:
+    """Run every rule of ``suite`` on the file in one streaming pass (two when something fails)."""
+    import polars as pl
+
+    findings: list[Finding] = []
+    declared = {name: spec.type for name, spec in suite.columns.items() if spec.type}
+    problems: list[_read.Problem] = []
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    if fmt == "csv":
+        tail = _read.check_tail(path, sep)
+        if tail:
+            problems.append(tail)
+        # columns the file lacks cannot get a declared type
+        present = set(_read.header_fields(path, sep))
+        declared = {k: v for k, v in declared.items() if k in present}
+    lenient = False
+    try:
+        lf = _read.scan(path, fmt, declared)
+        schema = lf.collect_schema()
+        rules, schema_findings, typed = compile_rules(suite, schema, target)
+        values = _collect(lf, rules)
+    except pl.exceptions.PolarsError as exc:
+        if fmt != "csv":
+            return Evaluation(
+                [Finding("fail", target, "read", f"cannot read {path.name} as {fmt}: {_first_line(exc)}", details={"error": str(exc)})],
+                None,
+                {},
+                None,
+                {},
+            )
+        lenient = True
+        text = str(exc)
+        if "utf-8" in text.lower() or "utf8" in text.lower():
+            problem = _read.find_bad_utf8(path)
+            if problem:
+                problems.append(problem)
+        if "more fields" in text:
+            problem = _read.find_long_rows(path, sep)
+            if problem:
+                problems.append(problem)
+        lf = _read.scan(path, fmt, lenient=True)
+        schema = lf.collect_schema()
+        rules, schema_findings, typed = compile_rules(suite, schema, target)
+        values = _collect(lf, rules)
+    for problem in problems:
+        findings.append(
+            Finding(
+                "fail",
+                target,
+                problem.rule,
+                problem.message,
+                value=problem.details.get("rows"),
+                details=problem.details,
+            )
+        )
+    findings.extend(schema_findings)
+    failing: list[tuple[_Rule, int]] = []
+    rows = None
+    for i, rule in enumerate(rules):
+        value = values[f"r{i}"]
+        if rule.rule == "rows":
+            rows = value
+        if rule.judge is not None:
+            ok, message = rule.judge(value)
+            findings.append(
+                Finding("pass" if ok else "fail", target, rule.rule, message, column=rule.column, value=_plain(value), bound=rule.bound)
+            )
+            continue
+        failed = int(value or 0)
+        if failed:
+            failing.append((rule, failed))
+        else:
+            findings.append(Finding("pass", target, rule.rule, "all rows pass", column=rule.column, value=0, bound=_plain(rule.bound)))
+    if failing:
+        samples = _failing_rows(lf, [r for r, _ in failing])
+        for (rule, failed), (row_numbers, shown) in zip(failing, samples):
+            pairs = ", ".join(f"{r} ({_show(v)})" for r, v in zip(row_numbers, shown))
+            more = "" if failed <= len(row_numbers) else ", …"
+            message = f"{failed} row{'s' if failed != 1 else ''} failed {_describe(rule)}; first: row {pairs}{more}"
+            findings.append(
+                Finding(
+                    "fail",
+                    target,
+                    rule.rule,
+                    message,
+                    column=rule.column,
+                    value=failed,
+                    bound=_plain(rule.bound),
+                    details={"failed": failed, "rows": row_numbers, "values": [_plain(v) for v in shown]},
+                )
+            )
+    stats = {name: {"type": _family(schema[name])} for name in schema.names()}
+    if lenient:
+        findings.append(
+            Finding("info", target, "read", "the file was read leniently (as text, lossy UTF-8, ragged rows tolerated)")
+        )
+    return Evaluation(findings, rows, stats, lf, typed)
+
+
+def _collect(lf, rules: list[_Rule]) -> dict[str, Any]:
+    import polars as pl
+
+    if not rules:
+        return {}
+    exprs = [rule.agg.alias(f"r{i}") for i, rule in enumerate(rules)]
+    frame = lf.select(exprs).collect(engine="streaming")
+    row = frame.row(0, named=True)
+    del pl
+    return row
+
+
+def _failing_rows(lf, rules: list[_Rule]) -> list[tuple[list[int], list[Any]]]:
+    """First SAMPLE failing row numbers and values of every failing rule, in one more pass."""
+    import polars as pl
+
+    indexed = lf.with_row_index("__row", offset=1)
+    exprs = []
+    for i, rule in enumerate(rules):
+        predicate = rule.predicate.fill_null(False)
+        exprs.append(pl.col("__row").filter(predicate).head(SAMPLE).implode().alias(f"n{i}"))
+        exprs.append(rule.raw.filter(predicate).head(SAMPLE).cast(pl.String).implode().alias(f"v{i}"))
+    row = indexed.select(exprs).collect(engine="streaming").row(0, named=True)
+    return [(list(row[f"n{i}"]), list(row[f"v{i}"])) for i in range(len(rules))]
+
+
+def _describe(rule: _Rule) -> str:
+    return {
+        "type": f"type {rule.bound}",
+        "not_null": "not_null",
+        "unique": "unique (duplicate values)",
+        "min": f"min ({rule.bound})",
+        "max": f"max ({rule.bound})",
+        "in": "in (value not allowed)",
+        "regex": f"regex {rule.bound!r}",
+    }.get(rule.rule, rule.rule)
+
+
+def _g(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _first_line(exc: Exception) -> str:
+    return re.split(r"\n", str(exc).strip(), maxsplit=1)[0]

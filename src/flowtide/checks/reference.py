@@ -1,0 +1,146 @@
+"""Drift references: which data a check compares with, and its profile, computed once and stored.
+
+A profile is keyed by the content hash of the reference bytes and kept in the
+store (``<store>/profiles/<hash>.json``), so a reference is read once, at
+training or first check, and never again while its bytes are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from . import _read
+from .drift import PROFILE_VERSION, profile_values
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass
+class Reference:
+    path: Path
+    digest: str | None
+    origin: str  # how it was chosen, for the report
+
+
+def resolve(project, target: str, target_path: str | None, reference=None, configured: str | None = None) -> Reference | None:
+    """The reference for ``target``: argument > config > last model's data > previous locked version > none."""
+    store = project.store
+    if reference is not None:
+        return _explicit(project, str(reference), "--reference / caller")
+    if configured:
+        source = project.config.sources.get(configured)
+        return _explicit(project, source.path if source else configured, "drift.reference")
+    lock = project.read_lock()
+    model = project.config.model
+    if model and target_path:
+        for name, stage in project.config.stages.items():
+            if model.path in stage.outs:
+                deps = (lock.stages.get(name) or {}).get("deps") or {}
+                entry = deps.get(target_path)
+                digest = entry.get("hash") if isinstance(entry, dict) else entry if isinstance(entry, str) else None
+                if digest and store.has(digest):
+                    return Reference(store.path_of(digest), digest, f"data of the last trained model (stage {name!r})")
+    entry = lock.sources.get(target)
+    if entry and entry.get("hash") and store.has(entry["hash"]):
+        return Reference(store.path_of(entry["hash"]), entry["hash"], "previously locked version of the source")
+    return None
+
+
+def _explicit(project, value: str, origin: str) -> Reference:
+    if _DIGEST.match(value):
+        if not project.store.has(value):
+            raise UsageError(
+                f"reference blob {value[:12]} is not in the store {project.store.root}",
+                hint="Run `flowtide fetch` to download it, or pass a file path.",
+            )
+        return Reference(project.store.path_of(value), value, origin)
+    path = Path(value)
+    if not path.is_absolute():
+        path = project.root / path
+    if not path.is_file():
+        raise UsageError(f"reference data {value!r} does not exist", hint="Pass an existing file or a store digest.")
+    return Reference(path, None, f"{value} ({origin})")
+
+
+def load_columns(path: Path, fmt: str, columns: dict[str, str | None]):
+    """A DataFrame of ``columns`` with their declared types (lenient: bad cells become null)."""
+    import polars as pl
+
+    from .engine import _typed
+
+    declared = {k: v for k, v in columns.items() if v}
+    try:
+        lf = _read.scan(path, fmt, declared if fmt == "csv" else None)
+        schema = lf.collect_schema()
+        exprs = [_typed(c, schema[c], columns[c])[0].alias(c) for c in columns if c in schema]
+        return lf.select(exprs).collect(engine="streaming")
+    except pl.exceptions.PolarsError:
+        if fmt != "csv":
+            raise
+        lf = _read.scan(path, fmt, lenient=True)
+        schema = lf.collect_schema()
+        exprs = [_typed(c, schema[c], columns[c])[0].alias(c) for c in columns if c in schema]
+        return lf.select(exprs).collect(engine="streaming")
+
+
+def kind_of(dtype, declared: str | None) -> str:
+    if declared in ("int", "float", "date", "datetime"):
+        return "numeric"
+    if declared in ("str", "bool"):
+        return "categorical"
+    return "numeric" if dtype.is_numeric() or dtype.is_temporal() else "categorical"
+
+
+def profile_frame(frame, columns: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """Profiles of the columns of a polars DataFrame."""
+    out: dict[str, Any] = {}
+    for name in frame.columns:
+        series = frame.get_column(name)
+        out[name] = profile_values(series, kind_of(series.dtype, (columns or {}).get(name)))
+    return out
+
+
+def profile(path: str | Path, columns=None, *, fmt: str | None = None) -> dict[str, Any]:
+    """Reference statistics of ``columns`` (list of names, or name -> declared type) of a data file."""
+    path = Path(path)
+    fmt = _read.detect_format(path, fmt)
+    if columns is None:
+        names = _read.scan(path, fmt).collect_schema().names()
+        columns = dict.fromkeys(names)
+    elif not isinstance(columns, dict):
+        columns = dict.fromkeys(columns)
+    frame = load_columns(path, fmt, columns)
+    return {"version": PROFILE_VERSION, "columns": profile_frame(frame, columns)}
+
+
+def cached_profile(project, ref: Reference, fmt: str, columns: dict[str, str | None]) -> dict[str, Any]:
+    """The stored profile of ``ref`` for ``columns``, computing (and storing) only what is missing."""
+    from ..atomic import atomic_write
+
+    digest = ref.digest or project.stat_cache.hash(ref.path)[0]
+    file = project.store.root / "profiles" / digest[:2] / f"{digest}.json"
+    saved: dict[str, Any] = {}
+    try:
+        saved = json.loads(file.read_bytes())
+        if saved.get("version") != PROFILE_VERSION:
+            saved = {}
+    except (FileNotFoundError, ValueError):
+        saved = {}
+    known = saved.get("columns", {})
+    types = saved.get("types", {})
+    missing = {c: t for c, t in columns.items() if c not in known or types.get(c) != (t or "")}
+    if missing:
+        fresh = profile(ref.path, missing, fmt=fmt)["columns"]
+        known.update(fresh)
+        types.update({c: t or "" for c, t in missing.items()})
+        saved = {"version": PROFILE_VERSION, "reference": digest, "columns": known, "types": types}
+        try:
+            atomic_write(file, json.dumps(saved, sort_keys=True), fsync=False)
+        except OSError:
+            pass  # a read-only store still checks; it just profiles again next time
+    return {"version": PROFILE_VERSION, "reference": digest, "columns": {c: known[c] for c in columns if c in known}}

@@ -1,0 +1,101 @@
+"""`flowtide ci generate | check | simulate`: the GitHub Actions workflows, written, verified and dry-run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._output import add_json_flag, load_project, print_json
+
+DESCRIPTION = (
+    "Generate the GitHub Actions workflows (ci, data, train, deploy, monitor) from flowtide.yaml, check that "
+    "they are up to date and valid, and simulate which workflows and jobs an event fires (optionally running "
+    "them locally with nektos/act)."
+)
+
+
+def configure(parser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    gen = sub.add_parser("generate", help="write .github/workflows/*.yml from flowtide.yaml")
+    add_json_flag(gen)
+    chk = sub.add_parser("check", help="exit 1 when the workflows are out of date or invalid (actionlint)")
+    add_json_flag(chk)
+    chk.add_argument("--no-lint", action="store_true", help="do not run actionlint even if it is installed")
+    sim = sub.add_parser("simulate", help="which workflows and jobs an event fires; --run executes them with act")
+    sim.add_argument("event", choices=["push", "pull_request", "schedule", "workflow_dispatch"])
+    sim.add_argument("--paths", nargs="+", metavar="PATH", help="changed files (for push / pull_request paths filters)")
+    sim.add_argument("--branch", metavar="NAME", help="branch pushed to, or the PR's base (default: ci.default_branch)")
+    sim.add_argument("--workflow", metavar="NAME", help="for workflow_dispatch: the workflow (e.g. train or train.yml)")
+    sim.add_argument(
+        "--input", action="append", default=[], metavar="KEY=VALUE", help="workflow_dispatch input (repeatable)"
+    )
+    sim.add_argument("--run", action="store_true", help="run the fired workflows locally with nektos/act (offline)")
+    add_json_flag(sim)
+    for p in (gen, chk, sim):
+        p.add_argument("-C", "--project", dest="project", metavar="DIR", default=argparse.SUPPRESS, help="run as if started in DIR")
+
+
+def run(args) -> int:
+    return {"generate": _generate, "check": _check, "simulate": _simulate}[args.action](args)
+
+
+def _generate(args) -> int:
+    from flowtide.workflows.generate import generate
+
+    result = generate(load_project(args))
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    for rel in result.changed:
+        print(f"wrote {rel}")
+    if not result.changed:
+        print(f"{len(result.unchanged)} workflows already up to date")
+    return 0
+
+
+def _check(args) -> int:
+    from flowtide.workflows.check import check
+
+    report = check(load_project(args), lint=not args.no_lint)
+    if args.json:
+        sys.stdout.write(report.to_json())
+        return 0 if report.ok else 1
+    for finding in report.findings:
+        mark = "ok  " if finding.status == "pass" else "FAIL"
+        print(f"{mark} {finding.target}: {finding.message}")
+        if finding.details.get("diff"):
+            print(finding.details["diff"], end="")
+    print(
+        "workflows up to date and valid"
+        if report.ok
+        else "workflows out of date or invalid: run `flowtide ci generate` (and see the messages above)"
+    )
+    return 0 if report.ok else 1
+
+
+def _simulate(args) -> int:
+    from flowtide.errors import UsageError
+    from flowtide.workflows.simulate import run as run_act
+    from flowtide.workflows.simulate import simulate
+
+    project = load_project(args)
+    inputs = {}
+    for item in args.input:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--input {item!r} must look like KEY=VALUE")
+        inputs[key] = value
+    result = simulate(project, args.event, paths=args.paths, branch=args.branch, workflow=args.workflow)
+    if args.run:
+        run_act(project, result, inputs=inputs)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        for line in result.lines():
+            print(line)
+        for record in result.runs:
+            print(f"--- act {args.event} {record['workflow']}: exit {record['returncode']}")
+            print(record["output"], end="")
+        if not result.fired:
+            print(f"no workflow fires on {args.event}")
+    return 0 if result.ok else 1

@@ -1,0 +1,55 @@
+"""`flowtide diff`: compare metrics, params and plots between git revisions."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ._output import add_json_flag, load_project
+
+DESCRIPTION = (
+    "Compare metrics and params of two git revisions: `flowtide diff` is HEAD vs the working tree, "
+    "`flowtide diff main` is main vs the working tree, `flowtide diff A B` compares two commits. "
+    "--md prints a Markdown table for a PR comment (and appends it to $GITHUB_STEP_SUMMARY), "
+    "--html FILE writes a page with the plots of both revisions overlaid."
+)
+
+
+def configure(parser) -> None:
+    parser.add_argument("rev_a", nargs="?", metavar="REV_A", help="the baseline revision (default: HEAD)")
+    parser.add_argument("rev_b", nargs="?", metavar="REV_B", help="the revision to compare (default: working tree)")
+    parser.add_argument("--base", metavar="REV", help="same as REV_A (e.g. --base main in a pull request)")
+    parser.add_argument("--all", action="store_true", help="list unchanged params too")
+    parser.add_argument("--md", action="store_true", help="print Markdown (for a PR comment or job summary)")
+    parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with the plots diff")
+    add_json_flag(parser)
+
+
+def run(args) -> int:
+    from flowtide.pipeline.compare import diff
+
+    project = load_project(args)
+    rev_a, rev_b = args.rev_a, args.rev_b
+    if args.base:
+        rev_a, rev_b = args.base, args.rev_a if args.rev_a else args.rev_b
+    report = diff(project, rev_a, rev_b, all_params=args.all, plots=bool(args.html))
+    if args.html:
+        from flowtide.atomic import atomic_write
+
+        atomic_write(args.html, report.to_html(), fsync=False)
+    if args.json:
+        sys.stdout.write(report.to_json())
+    elif args.md:
+        text = report.to_markdown()
+        sys.stdout.write(text)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+    else:
+        from ._output import console
+
+        report.render_terminal(console())
+        if args.html:
+            print(f"plots diff written to {args.html}")
+    return 0

@@ -1,0 +1,48 @@
+"""`flowtide init`: scaffold a flowtide project (or the weather example) in a git repository."""
+
+from __future__ import annotations
+
+from ._output import add_json_flag, print_json
+
+DESCRIPTION = (
+    "Write a commented flowtide.yaml, params.yaml, a Makefile (install / lint / test / format / all and "
+    "pull / check / run / gate), a .gitignore for .flowtide/ and a tests/ skeleton into DIR (default: the "
+    "current directory; created and `git init`ed if it is not in a repository). Existing files are "
+    "never overwritten without --force."
+)
+
+
+def configure(parser) -> None:
+    parser.add_argument("directory", nargs="?", metavar="DIR", help="where to create the project (default: .)")
+    parser.add_argument("--example", metavar="NAME", help="scaffold a complete example project (weather)")
+    parser.add_argument("--force", action="store_true", help="overwrite files that already exist")
+    add_json_flag(parser)
+
+
+def run(args) -> int:
+    import os
+
+    from flowtide.init import init
+
+    directory = args.directory
+    if directory is None and args.project:
+        directory = args.project
+    elif directory is not None and args.project and not os.path.isabs(directory):
+        directory = os.path.join(args.project, directory)
+    result = init(directory, example=args.example, force=args.force)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    if result.git_initialized:
+        print(f"initialised a git repository in {result.root}")
+    for rel in result.written:
+        print(f"wrote    {rel}")
+    for rel in result.updated:
+        print(f"updated  {rel}")
+    for rel in result.skipped:
+        print(f"skipped  {rel} (exists; --force to overwrite)")
+    what = f"example project {args.example!r}" if args.example else "flowtide project"
+    print(f"{what} ready in {result.root}")
+    if result.written:
+        print("next: edit flowtide.yaml, then `flowtide pull` and commit flowtide.yaml, flowtide.lock and the rest")
+    return 0

@@ -1,0 +1,72 @@
+"""`flowtide run`: run the stale stages of the pipeline."""
+
+from __future__ import annotations
+
+import sys
+
+from ._output import add_json_flag, load_project, print_json
+
+DESCRIPTION = (
+    "Run the stages whose command, deps, params or env changed since the last run (and those whose outputs "
+    "are missing), in dependency order; unchanged stages are skipped, known fingerprints restored from the cache."
+)
+
+
+def configure(parser) -> None:
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help="run only these stages (and what they depend on)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="run up to N independent stages at once")
+    parser.add_argument("-f", "--force", action="store_true", help="run the named (or all) stages even if up to date")
+    parser.add_argument("--dry", action="store_true", help="say what would run, run nothing")
+    parser.add_argument("--executor", choices=["local", "ray"], help="where stages run (default: config `executor`)")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for another run in this project (default: until it ends; 0: fail at once)",
+    )
+    add_json_flag(parser)
+
+
+def run(args) -> int:
+    from flowtide.errors import StageError
+    from flowtide.pipeline.engine import run as run_pipeline
+
+    project = load_project(args)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    try:
+        result = run_pipeline(
+            project,
+            args.stages or None,
+            force=args.force,
+            dry=args.dry,
+            jobs=args.jobs,
+            executor=args.executor,
+            wait=args.wait,
+            log=log,
+        )
+    except StageError as exc:
+        partial = getattr(exc, "result", None)
+        if args.json and partial is not None:
+            print_json({**partial.to_dict(), "ok": False, "error": exc.message})
+        raise
+    if args.json:
+        print_json({**result.to_dict(), "ok": True})
+        return 0
+    if args.dry:
+        print(f"{len(result.would_run)} stage(s) would run" if result.would_run else "Everything is up to date.")
+    elif not (result.ran or result.restored):
+        print("Everything is up to date.")
+    else:
+        parts = [f"ran {len(result.ran)}", f"restored {len(result.restored)}", f"skipped {len(result.skipped)}"]
+        print(f"Run {result.run_id}: " + ", ".join(parts) + ".")
+        if result.metrics:
+            print("metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.metrics.items()))
+    return 0
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

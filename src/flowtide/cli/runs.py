@@ -1,0 +1,78 @@
+"""`flowtide runs`: list recorded pipeline runs, or show one (`flowtide runs show ID`)."""
+
+from __future__ import annotations
+
+import time
+
+from ._output import add_json_flag, console, load_project, print_json, table
+
+DESCRIPTION = "List the recorded pipeline runs (newest first), or show one with `flowtide runs show ID`."
+
+
+def configure(parser) -> None:
+    parser.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="show the N newest runs (0: all)")
+    add_json_flag(parser)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    show = sub.add_parser("show", help="show one run: params, metrics, stages, data, commit")
+    show.add_argument("run_id", metavar="ID", help="a run id, a unique prefix of one, or `latest`")
+    add_json_flag(show)
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def run(args) -> int:
+    from flowtide.pipeline.runs import get_run, list_runs
+
+    project = load_project(args)
+    if args.action == "show":
+        record = get_run(project, args.run_id)
+        if args.json:
+            print_json(record.to_dict())
+            return 0
+        out = console()
+        seconds = (record.finished or record.started) - record.started
+        commit = (record.git_commit or "")[:10] + (" (dirty)" if record.git_dirty else "")
+        out.print(f"[bold]run {record.id}[/]  {record.status}  {_when(record.started)}  {seconds:.1f} s")
+        out.print(f"commit: {commit or '(not in git)'}   executor: {record.executor}   kind: {record.kind}")
+        if record.message:
+            out.print(f"[red]{record.message}[/]")
+        rows = [
+            [name, info.get("status", ""), info.get("seconds", ""), "; ".join(info.get("reasons", []))]
+            for name, info in record.stages.items()
+        ]
+        out.print(table("stages", ["stage", "status", "seconds", "why"], rows))
+        if record.metrics:
+            out.print(table("metrics", ["metric", "value"], [[k, _fmt(v)] for k, v in record.metrics.items()]))
+        if record.params:
+            out.print(table("params", ["param", "value"], [[k, _fmt(v)] for k, v in record.params.items()]))
+        if record.data:
+            out.print(table("data", ["source", "hash"], [[k, (v or "")[:16]] for k, v in record.data.items()]))
+        return 0
+    records = list_runs(project, args.limit or None)
+    if args.json:
+        print_json([r.to_dict() for r in records])
+        return 0
+    if not records:
+        print("No runs recorded yet; `flowtide run` records one each time a stage runs.")
+        return 0
+    metric_names: list[str] = []
+    for record in records:
+        for key in record.metrics:
+            if key not in metric_names and len(metric_names) < 4:
+                metric_names.append(key)
+    rows = []
+    for r in records:
+        ran = [n for n, s in r.stages.items() if s.get("status") in ("ran", "restored")]
+        commit = (r.git_commit or "")[:8] + ("*" if r.git_dirty else "")
+        rows.append(
+            [r.id, _when(r.started), r.status, commit, ", ".join(ran)]
+            + [_fmt(r.metrics[m]) if m in r.metrics else "" for m in metric_names]
+        )
+    console().print(table(None, ["run", "started", "status", "commit", "stages run", *metric_names], rows))
+    return 0

@@ -1,0 +1,28 @@
+"""`flowtide status`: list stale stages and why (exit 1 if any)."""
+
+from __future__ import annotations
+
+from ._output import add_json_flag, load_project, print_json
+
+DESCRIPTION = "List the stages that `flowtide run` would run, and why. Exit 1 if any is stale."
+
+
+def configure(parser) -> None:
+    add_json_flag(parser)
+
+
+def run(args) -> int:
+    from flowtide.pipeline.engine import status
+
+    project = load_project(args)
+    stale = status(project)
+    if args.json:
+        print_json({"ok": not stale, "stale": [{"stage": s.name, "reasons": s.reasons} for s in stale]})
+    elif not stale:
+        print("Everything is up to date.")
+    else:
+        for item in stale:
+            print(f"{item.name}:")
+            for reason in item.reasons:
+                print(f"    {reason}")
+    return 1 if stale else 0

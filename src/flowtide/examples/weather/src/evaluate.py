@@ -1,0 +1,40 @@
+"""Stage `evaluate`: accuracy and macro F1 on the time-based hold-out, plus plots.
+
+Reads models/model.skops and data/prepared/test.csv; writes metrics.json,
+plots/confusion.csv (actual x predicted counts) and plots/per_class.csv.
+"""
+
+import json
+import os
+
+import polars as pl
+import skops.io
+import yaml_params
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+features = list(yaml_params.load("train")["features"])
+test = pl.read_csv("data/prepared/test.csv")
+model = skops.io.load("models/model.skops", trusted=skops.io.get_untrusted_types(file="models/model.skops"))
+y_true = test["weather"].to_list()
+y_pred = model.predict(test.select(features).to_numpy()).tolist()
+labels = sorted(set(y_true) | set(y_pred) | set(model.classes_.tolist()))
+metrics = {
+    "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+    "f1_macro": round(float(f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)), 4),
+    "test_days": len(y_true),
+}
+with open("metrics.json", "w") as handle:
+    json.dump(metrics, handle, indent=2, sort_keys=True)
+    handle.write("\n")
+os.makedirs("plots", exist_ok=True)
+matrix = confusion_matrix(y_true, y_pred, labels=labels)
+with open("plots/confusion.csv", "w") as handle:
+    handle.write("actual," + ",".join(labels) + "\n")
+    for label, row in zip(labels, matrix):
+        handle.write(label + "," + ",".join(str(int(v)) for v in row) + "\n")
+precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+with open("plots/per_class.csv", "w") as handle:
+    handle.write("class,precision,recall,f1,support\n")
+    for row in zip(labels, precision, recall, f1, support):
+        handle.write(f"{row[0]},{row[1]:.4f},{row[2]:.4f},{row[3]:.4f},{int(row[4])}\n")
+print(json.dumps(metrics))

@@ -1,0 +1,372 @@
+"""Model formats behind one small contract: bytes in, a predictor of ``list[dict] -> list`` out.
+
+Loading never trusts the store: the artifact's bytes are hashed and compared
+with the hash the registry recorded before any deserialisation, and sklearn
+models are read with skops (no pickle) accepting only allow-listed types.
+Built-in formats: skops, onnx (onnxruntime) and python (a user ``module:Class``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import IntegrityError, ServeError, StoreError, UsageError
+from .hashing import hash_bytes
+
+if TYPE_CHECKING:
+    from .project import Project
+
+# Module prefixes whose types a skops artifact may contain without review: these are
+# estimators, arrays and dtypes, which skops rebuilds field by field (never via pickle).
+SKOPS_ALLOWED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
+
+
+class Predictor(Protocol):
+    def predict(self, rows: list[dict[str, Any]]) -> list[Any]: ...
+
+
+@dataclass
+class ModelSpec:
+    """What a format needs besides the bytes: the input columns and format options."""
+
+    features: list[str]
+    loader: str | None = None
+    trusted_types: list[str] = field(default_factory=list)
+    root: Path | None = None
+    label: str = "model"
+    """How messages name the artifact, e.g. "weather v3 (models/model.skops)"."""
+
+
+class Format(Protocol):
+    """The contract every model format implements (see tests/test_formats.py conformance)."""
+
+    name: str
+    suffix: str
+
+    def load(self, data: bytes, path: Path, spec: ModelSpec) -> Predictor: ...
+
+
+def _matrix(rows: list[dict[str, Any]], features: list[str], dtype=None):
+    import numpy as np
+
+    missing = [f for f in features if rows and f not in rows[0]]
+    if missing:
+        raise ServeError(f"input rows lack feature(s) {', '.join(missing)} (the model needs {', '.join(features)})")
+    try:
+        values = [[row[f] for f in features] for row in rows]
+    except KeyError as exc:
+        raise ServeError(f"an input row lacks feature {exc.args[0]!r}") from None
+    if dtype is not None:
+        return np.asarray(values, dtype=dtype)
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return np.asarray(values, dtype=object)
+
+
+def _labels(values) -> list[Any]:
+    out = values.tolist() if hasattr(values, "tolist") else list(values)
+    return [v.decode() if isinstance(v, bytes) else v for v in out]
+
+
+class _SklearnPredictor:
+    def __init__(self, estimator, features: list[str]) -> None:
+        self.estimator = estimator
+        self.features = features
+
+    def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
+        import warnings
+
+        if not rows:
+            return []
+        with warnings.catch_warnings():
+            # fitted on a DataFrame, given an array in the same column order: the names warning is noise
+            warnings.filterwarnings("ignore", message=".*feature names.*")
+            return _labels(self.estimator.predict(_matrix(rows, self.features)))
+
+
+class SkopsFormat:
+    name = "skops"
+    suffix = ".skops"
+
+    def load(self, data: bytes, path: Path, spec: ModelSpec) -> Predictor:
+        import skops.io
+
+        try:
+            untrusted = skops.io.get_untrusted_types(data=data)
+        except Exception as exc:
+            raise ServeError(f"{spec.label} is not a skops artifact: {exc}") from exc
+        refused = [t for t in untrusted if not t.startswith(SKOPS_ALLOWED_PREFIXES) and t not in spec.trusted_types]
+        if refused:
+            raise ServeError(
+                f"{spec.label} contains types outside the allow-list: {', '.join(sorted(refused))}",
+                hint="If you trust them, list them under `model.trusted_types` in flowtide.yaml.",
+            )
+        try:
+            estimator = skops.io.loads(data, trusted=untrusted)
+        except Exception as exc:
+            raise ServeError(f"could not load skops artifact {spec.label}: {exc}") from exc
+        return _SklearnPredictor(estimator, spec.features)
+
+
+class _OnnxPredictor:
+    def __init__(self, session, features: list[str]) -> None:
+        self.session = session
+        self.features = features
+        self.inputs = session.get_inputs()
+
+    def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
+        import numpy as np
+
+        if not rows:
+            return []
+        if len(self.inputs) == 1:
+            feed = {self.inputs[0].name: _matrix(rows, self.features, np.float32)}
+        else:  # one input per column (skl2onnx with a ColumnTransformer)
+            feed = {}
+            for node in self.inputs:
+                dtype = np.float32 if "float" in node.type else (np.int64 if "int" in node.type else object)
+                feed[node.name] = _matrix(rows, [node.name], dtype)
+        return _labels(self.session.run(None, feed)[0])
+
+
+class OnnxFormat:
+    name = "onnx"
+    suffix = ".onnx"
+
+    def load(self, data: bytes, path: Path, spec: ModelSpec) -> Predictor:
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise ServeError(
+                "model format onnx needs onnxruntime", hint='pip install "flowtide[onnx]"'
+            ) from exc
+        try:
+            session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ServeError(f"could not load ONNX artifact {spec.label}: {exc}") from exc
+        return _OnnxPredictor(session, spec.features)
+
+
+class PythonFormat:
+    """``model.loader: module:Class``; ``Class(path)`` must have ``predict(rows: list[dict]) -> list``."""
+
+    name = "python"
+    suffix = ""
+
+    def load(self, data: bytes, path: Path, spec: ModelSpec) -> Predictor:
+        if not spec.loader or ":" not in spec.loader:
+            raise UsageError("model format python needs `loader: module:Class`")
+        module_name, _, class_name = spec.loader.partition(":")
+        extra = [str(spec.root), str(spec.root / "src")] if spec.root else []
+        added = [p for p in extra if p not in sys.path]
+        sys.path[:0] = added
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ServeError(f"cannot import model loader {spec.loader}: {exc}") from exc
+        finally:
+            for p in added:
+                sys.path.remove(p)
+        cls = getattr(module, class_name, None)
+        if cls is None:
+            raise ServeError(f"model loader {spec.loader}: {module_name} has no {class_name!r}")
+        predictor = cls(str(path))
+        if not callable(getattr(predictor, "predict", None)):
+            raise ServeError(f"model loader {spec.loader} made an object without predict(rows)")
+        return predictor
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (SkopsFormat(), OnnxFormat(), PythonFormat())}
+
+
+@dataclass
+class LoadedModel:
+    """A verified, loaded model version: ``predict(rows)`` maps dicts of features to labels."""
+
+    version: Any
+    features: list[str]
+    predictor: Predictor
+    format: str
+
+    def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
+        out = list(self.predictor.predict(rows))
+        if len(out) != len(rows):
+            raise ServeError(f"{self.format} model returned {len(out)} predictions for {len(rows)} rows")
+        return out
+
+
+def _spec(project: Project, label: str) -> ModelSpec:
+    model = project.config.model
+    if model is None:
+        raise project.config.error("no `model:` section in flowtide.yaml")
+    return ModelSpec(
+        features=features(project),
+        loader=model.loader,
+        trusted_types=list(model.trusted_types),
+        root=project.root,
+        label=label,
+    )
+
+
+def load_model(project: Project, version, *, verify: bool = True) -> LoadedModel:
+    """Load a registered version (a registry ``Version``) after checking its bytes against its hash."""
+    name = f"{version.model} v{version.version}"
+    try:
+        data = project.store.read_bytes(version.hash)
+        path = project.store.path_of(version.hash)
+    except StoreError:
+        # not in the local store: the working copy is acceptable only if it has exactly the recorded bytes
+        path = project.resolve(version.path, "model path") if version.path else None
+        if path is None or not path.is_file():
+            raise
+        data = path.read_bytes()
+    if verify:
+        actual = hash_bytes(data)
+        if actual != version.hash:
+            raise IntegrityError(
+                f"{name}: the artifact {path} hashes to {actual} but the registry recorded {version.hash}; refusing to load it",
+                hint="The stored model was changed after registration. Run `flowtide fetch` to restore it, or register a new version.",
+            )
+    fmt = FORMATS.get(version.format)
+    if fmt is None:
+        raise ServeError(f"{name}: unknown model format {version.format!r} (known: {', '.join(FORMATS)})")
+    spec = _spec(project, f"{name} ({version.path})")
+    predictor = fmt.load(data, Path(path), spec)
+    own = getattr(predictor, "features", None)
+    return LoadedModel(version=version, features=list(own or spec.features), predictor=predictor, format=fmt.name)
+
+
+def load_path(project: Project, path: str | os.PathLike[str] | None = None) -> LoadedModel:
+    """Load the working artifact (``model.path``) without a registry entry: for model tests and gates."""
+    model = project.config.model
+    if model is None:
+        raise project.config.error("no `model:` section in flowtide.yaml")
+    target = Path(path) if path else project.resolve(model.path, "model path")
+    data = target.read_bytes()
+    spec = _spec(project, model.path)
+    predictor = FORMATS[model.format].load(data, target, spec)
+    own = getattr(predictor, "features", None)
+    return LoadedModel(version=None, features=list(own or spec.features), predictor=predictor, format=model.format)
+
+
+# --- saving (used by training scripts) -----------------------------------------
+
+
+def save_sklearn(estimator, path: str | os.PathLike[str], *, format: str = "skops", n_features: int | None = None) -> None:
+    """Write a fitted scikit-learn estimator as skops or ONNX, atomically."""
+    from .atomic import atomic_write
+
+    if format == "skops":
+        import skops.io
+
+        atomic_write(path, skops.io.dumps(estimator))
+    elif format == "onnx":
+        from skl2onnx import to_onnx
+        from skl2onnx.common.data_types import FloatTensorType
+
+        n = n_features or int(estimator.n_features_in_)
+        onx = to_onnx(estimator, initial_types=[("X", FloatTensorType([None, n]))], options={"zipmap": False})
+        atomic_write(path, onx.SerializeToString())
+    else:
+        raise UsageError(f"cannot save a scikit-learn model as {format!r}: choose skops or onnx")
+
+
+# --- input schema and model card ----------------------------------------------
+
+
+def input_schema(project: Project) -> dict[str, dict[str, Any]]:
+    """{column: {type, not_null, min, max, in}} from the checks of ``model.reference`` minus ``model.target``."""
+    model = project.config.model
+    if model is None:
+        return {}
+    suite = project.config.checks.get(model.reference) if model.reference else None
+    columns = suite.columns if suite else {}
+    names = list(model.features) if model.features else [c for c in columns if c != model.target]
+    schema: dict[str, dict[str, Any]] = {}
+    for name in names:
+        rule = columns.get(name)
+        schema[name] = {
+            "type": rule.type if rule else None,
+            "not_null": bool(rule.not_null) if rule else False,
+            "min": rule.min if rule else None,
+            "max": rule.max if rule else None,
+            "in": list(rule.in_) if rule and rule.in_ is not None else None,
+        }
+    return schema
+
+
+def features(project: Project) -> list[str]:
+    """The model's input columns: ``model.features``, else the input schema's columns."""
+    model = project.config.model
+    if model is not None and model.features:
+        return list(model.features)
+    return list(input_schema(project))
+
+
+def model_card(project: Project, version) -> str:
+    """A Markdown model card for a registered version: data, params, metrics, gates, lineage, use."""
+    model = project.config.model
+    lines = [f"# Model card: {version.model} v{version.version}", ""]
+    lines += [
+        f"- **stage**: {version.stage}",
+        f"- **format**: {version.format} (`{version.path}`)",
+        f"- **artifact**: blake3 `{version.hash}` ({version.size:,} bytes)",
+        f"- **registered**: {version.created} by {version.created_by or 'unknown'}",
+        f"- **git commit**: `{version.commit or 'none'}`{' (with uncommitted changes)' if version.dirty else ''}",
+        f"- **tag**: `{version.tag}`",
+    ]
+    if version.run_url:
+        lines.append(f"- **CI run**: {version.run_url}")
+    lines += ["", "## Intended use", "", (model.intended_use if model and model.intended_use else "Not stated."), ""]
+    lines += ["## Data", "", "| path | blake3 |", "|---|---|"]
+    lines += [f"| `{p}` | `{h}` |" for p, h in sorted(version.data.items())] or ["| (none recorded) | |"]
+    schema = input_schema(project)
+    if schema:
+        lines += ["", "## Inputs", "", "| feature | type | rules |", "|---|---|---|"]
+        for name, rule in schema.items():
+            rules = ", ".join(f"{k} {v}" for k, v in rule.items() if k != "type" and v not in (None, False))
+            lines.append(f"| {name} | {rule['type'] or ''} | {rules} |")
+        if model and model.target:
+            lines.append(f"\nTarget: `{model.target}`.")
+    lines += ["", "## Parameters", ""]
+    lines += [f"- `{k}`: {v}" for k, v in _flat(version.params)] or ["(none)"]
+    lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {_num(v)} |" for k, v in sorted(version.metrics.items())] or ["| (none) | |"]
+    gates = version.gates or {}
+    lines += ["", f"## Gates: {'passed' if gates.get('passed') else 'not passed'}", ""]
+    if gates.get("message"):
+        lines.append(gates["message"])
+    for rule in gates.get("rules", []):
+        lines.append(f"- {rule.get('status')}: `{rule.get('rule')}` — {rule.get('message')}")
+    lines += ["", "## Lineage", ""]
+    for stage, record in sorted((version.lineage or {}).items()):
+        lines.append(f"- stage `{stage}`: {', '.join(sorted(record)) or 'recorded'}")
+    for event in version.history:
+        what = event.get("event")
+        if what == "promote":
+            what = f"promote {event.get('from')} → {event.get('to')}" + (" (forced)" if event.get("forced") else "")
+        elif what == "rollback":
+            what = f"rollback (from v{event.get('from')})"
+        why = f": {event['reason']}" if event.get("reason") else ""
+        lines.append(f"- {event.get('at')} {what} by {event.get('by')}{why}")
+    return "\n".join(lines) + "\n"
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in sorted(data.items()):
+        if isinstance(value, dict):
+            out += _flat(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

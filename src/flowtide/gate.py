@@ -1,0 +1,277 @@
+"""Quality gates: rules a candidate model must pass before it may reach production.
+
+A rule is ``METRIC OP BOUND`` where BOUND is a number (``accuracy >= 0.8``) or
+relative to the production version's recorded metrics (``f1_macro >= production
+- 0.02``). Model tests (pytest files marked ``model``) run as one more rule. The
+result is saved under ``.flowtide/gate.json`` keyed by the artifact's hash, so
+``flowtide register`` records exactly the verdict of the bytes it registers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .atomic import atomic_write
+from .errors import UsageError
+from .registry import GATE_RESULTS, Registry, now, read_gate_results, read_metrics
+from .report import Finding, Report, Table
+
+if TYPE_CHECKING:
+    from .project import Project
+
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b)),
+}
+_TOKEN = re.compile(
+    r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][\w./]*)|(?P<op>>=|<=|==|>|<|\+|-)|(?P<bad>\S))"
+)
+_SYNTAX = "Write a gate as METRIC OP NUMBER or METRIC OP production [+|- NUMBER], with OP one of >=, >, <=, <, =="
+
+
+@dataclass
+class Rule:
+    """One parsed gate: ``metric op bound`` where bound = number, or production metric + offset."""
+
+    text: str
+    index: int
+    metric: str
+    op: str
+    number: float = 0.0
+    relative: bool = False
+
+    def bound(self, production: float | None) -> float:
+        return (production or 0.0) + self.number if self.relative else self.number
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    out = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:  # only trailing whitespace is left
+            break
+        kind = match.lastgroup or "bad"
+        out.append((kind, match.group(kind), match.start(kind) + 1))
+        pos = match.end()
+    return out
+
+
+def parse_rule(text: str, index: int, config) -> Rule:
+    """Parse one ``gates:`` entry; a ConfigError names the rule, its line and what was expected."""
+
+    def fail(problem: str) -> UsageError:
+        return config.error(f"gate {text!r}: {problem}", "gates", index, hint=_SYNTAX + ".")
+
+    if not isinstance(text, str) or not text.strip():
+        raise fail("empty rule")
+    tokens = _tokens(text)
+    for kind, value, col in tokens:
+        if kind == "bad":
+            raise fail(f"unexpected character {value!r} at column {col}")
+    if len(tokens) < 3 or tokens[0][0] != "name":
+        raise fail("expected a metric name, a comparison and a bound")
+    metric = tokens[0][1]
+    if tokens[1][0] != "op" or tokens[1][1] not in _OPS:
+        raise fail(f"expected a comparison (>=, >, <=, <, ==) after {metric!r}, got {tokens[1][1]!r}")
+    op = tokens[1][1]
+    rest = tokens[2:]
+    sign = 1.0
+    if rest[0][0] == "op" and rest[0][1] in ("+", "-"):
+        sign = -1.0 if rest[0][1] == "-" else 1.0
+        rest = rest[1:]
+    if len(rest) == 1 and rest[0][0] == "number":
+        return Rule(text, index, metric, op, sign * float(rest[0][1]))
+    if rest and rest[0][0] == "name" and rest[0][1] == "production" and sign == 1.0:
+        if len(rest) == 1:
+            return Rule(text, index, metric, op, 0.0, relative=True)
+        if len(rest) == 3 and rest[1][0] == "op" and rest[1][1] in "+-" and rest[2][0] == "number":
+            offset = float(rest[2][1]) * (-1.0 if rest[1][1] == "-" else 1.0)
+            return Rule(text, index, metric, op, offset, relative=True)
+        raise fail("after `production` expected `+ NUMBER` or `- NUMBER`")
+    if rest and rest[0][0] == "name":
+        raise fail(f"unknown bound {rest[0][1]!r}: the only name allowed on the right is `production`")
+    raise fail("the right side must be a number or `production [+|- NUMBER]`")
+
+
+def parse_rules(project: Project) -> list[Rule]:
+    return [parse_rule(text, index, project.config) for index, text in enumerate(project.config.gates)]
+
+
+def evaluate(project: Project, *, run_tests: bool = True) -> Report:
+    """Judge the current metrics (and model tests) against ``gates:``; save the verdict for register."""
+    config = project.config
+    model = config.model
+    rules = parse_rules(project)
+    metrics = read_metrics(project)
+    if rules and not metrics:
+        files = [m for stage in config.stages.values() for m in stage.metrics]
+        raise UsageError(
+            f"no metrics to judge: none of the stages' metrics files exist ({', '.join(files) or 'no `metrics:` declared'})",
+            hint="Run `flowtide run` first; stages declare their metrics files under `metrics:`.",
+        )
+    for rule in rules:
+        if rule.metric not in metrics:
+            raise config.error(
+                f"gate {rule.text!r}: unknown metric {rule.metric!r}",
+                "gates",
+                rule.index,
+                hint=f"The current metrics are: {', '.join(sorted(metrics))}.",
+            )
+    name = model.name if model else config.project
+    production = Registry.load(project).in_stage(model.name, "production") if model else None
+    findings: list[Finding] = []
+    for rule in rules:
+        value = metrics[rule.metric]
+        details = {"metric": rule.metric, "op": rule.op, "relative": rule.relative}
+        if rule.relative and production is None:
+            findings.append(
+                Finding("pass", name, rule.text, "no production version yet: relative rule passes", value=value, details=details)
+            )
+            continue
+        if rule.relative and rule.metric not in production.metrics:
+            findings.append(
+                Finding(
+                    "warn",
+                    name,
+                    rule.text,
+                    f"production v{production.version} recorded no {rule.metric!r}: nothing to compare with",
+                    value=value,
+                    details=details,
+                )
+            )
+            continue
+        base = production.metrics[rule.metric] if rule.relative else None
+        bound = rule.bound(base)
+        ok = _OPS[rule.op](value, bound)
+        against = f" (production v{production.version}: {base:.4g})" if rule.relative else ""
+        message = f"{rule.metric} = {value:.4g} {'satisfies' if ok else 'violates'} {rule.op} {bound:.4g}{against}"
+        findings.append(Finding("pass" if ok else "fail", name, rule.text, message, value=value, bound=bound, details=details))
+    tests_result = None
+    if run_tests and model and model.tests:
+        tests_result = run_model_tests(project, model.tests)
+        findings.append(tests_result)
+    rows = []
+    for metric in sorted(metrics):
+        prod = production.metrics.get(metric) if production else None
+        delta = metrics[metric] - prod if isinstance(prod, (int, float)) else None
+        rows.append([metric, metrics[metric], prod, delta])
+    artifact = _artifact_hash(project)
+    report = Report(
+        kind="gate",
+        title=f"Gate for model {name}",
+        findings=findings,
+        tables=[Table("Metrics vs production", ["metric", "candidate", "production", "delta"], rows)] if rows else [],
+        summary={
+            "model": name,
+            "artifact": artifact[:12] if artifact else "missing",
+            "production": f"v{production.version}" if production else "none",
+            "rules": len(rules),
+            "model tests": _tests_summary(tests_result, model.tests if model else [], run_tests),
+        },
+    )
+    if artifact:
+        _save(project, artifact, report, metrics, tests_ran=bool(tests_result) or not (model and model.tests))
+    return report
+
+
+def _tests_summary(result: Finding | None, tests: list[str], run_tests: bool) -> str:
+    if not tests:
+        return "none declared"
+    if not run_tests:
+        return "skipped"
+    return result.status if result else "not run"
+
+
+def _artifact_hash(project: Project) -> str | None:
+    model = project.config.model
+    if model is None:
+        return None
+    path = project.resolve(model.path, "model path")
+    if not path.is_file():
+        return None
+    digest, _ = project.stat_cache.hash(path, key=model.path)
+    project.stat_cache.save()
+    return digest
+
+
+def _save(project: Project, artifact: str, report: Report, metrics: dict[str, Any], *, tests_ran: bool) -> None:
+    rules = [
+        {"rule": f.rule, "status": f.status, "value": f.value, "bound": f.bound, "message": f.message}
+        for f in report.findings
+    ]
+    entry = {"passed": report.ok and tests_ran, "evaluated": True, "at": now(), "rules": rules, "metrics": metrics}
+    if not tests_ran:
+        entry["message"] = "model tests were skipped (--no-tests): run `flowtide gate` with them before registering"
+    with project.mutex("gate", timeout=60):
+        results = read_gate_results(project)
+        results.pop(artifact, None)
+        results[artifact] = entry
+        for old in list(results)[:-50]:  # keep the recent verdicts only
+            results.pop(old)
+        atomic_write(project.state_dir / GATE_RESULTS, json.dumps(results, indent=1, sort_keys=True, default=str))
+
+
+def run_model_tests(project: Project, tests: list[str]) -> Finding:
+    """Run ``pytest -m model`` on the declared files in a subprocess; one Finding with the failures."""
+    for rel in tests:
+        if not project.resolve(rel, "model test path").exists():
+            raise project.config.error(f"model test path {rel!r} does not exist", "model", "tests")
+    rule = "pytest -m model " + " ".join(tests)
+    with tempfile.TemporaryDirectory(prefix="flowtide-gate-") as tmp:
+        junit = Path(tmp) / "junit.xml"
+        command = [sys.executable, "-m", "pytest", "-m", "model", "-q", "-p", "no:cacheprovider"]
+        command += ["-W", "ignore::pytest.PytestUnknownMarkWarning", f"--junitxml={junit}", *tests]
+        env = {**os.environ, **dict(project.env), "FLOWTIDE_PROJECT": str(project.root)}
+        env.pop("PYTEST_ADDOPTS", None)
+        env.pop("PYTEST_XDIST_WORKER", None)
+        try:
+            proc = subprocess.run(command, cwd=project.root, env=env, capture_output=True, text=True, timeout=1800)
+        except subprocess.TimeoutExpired:
+            return Finding("fail", "model tests", rule, "model tests timed out after 30 minutes")
+        passed, failed, skipped = _junit(junit)
+    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+    details = {"passed": passed, "failed": failed, "skipped": skipped, "exit_code": proc.returncode}
+    if proc.returncode == 0:
+        return Finding("pass", "model tests", rule, f"{len(passed)} model test(s) passed", value=len(passed), details=details)
+    if proc.returncode == 5:
+        return Finding("warn", "model tests", rule, "no tests marked `model` were collected", value=0, details=details)
+    if failed:
+        message = f"{len(failed)} model test(s) failed: {', '.join(failed)}"
+    else:
+        message = f"pytest exited {proc.returncode}: {tail.splitlines()[-1] if tail else 'no output'}"
+    details["output"] = tail
+    return Finding("fail", "model tests", rule, message, value=len(failed), details=details)
+
+
+def _junit(path: Path) -> tuple[list[str], list[str], list[str]]:
+    import xml.etree.ElementTree as ET
+
+    passed: list[str] = []
+    failed: list[str] = []
+    skipped: list[str] = []
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return passed, failed, skipped
+    for case in root.iter("testcase"):
+        name = f"{case.get('classname', '')}::{case.get('name', '')}".lstrip(":")
+        kinds = {child.tag for child in case}
+        if kinds & {"failure", "error"}:
+            failed.append(name)
+        elif "skipped" in kinds:
+            skipped.append(name)
+        else:
+            passed.append(name)
+    return passed, failed, skipped

@@ -1,0 +1,412 @@
+"""``run`` and ``status``: decide which stages are stale, run them in DAG order, record the result.
+
+A stage is skipped when its fingerprint (command + dep hashes + params + env)
+equals the one in flowtide.lock and its outs still hold the recorded bytes; it
+is restored from the store when an earlier run recorded that fingerprint; it
+runs otherwise. The lock is rewritten after every successful stage, so a
+failure leaves it at the last good state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..atomic import atomic_write
+from ..errors import FlowtideError, StageError
+from . import dag
+from .fingerprint import StageState, current, flatten, outs_differ, path_state, why
+
+if TYPE_CHECKING:
+    from ..project import Project
+    from .runs import RunRecord
+
+Log = Callable[[str], None]
+_DONE = ("ran", "skipped", "restored", "would run")
+
+
+@dataclass
+class StaleStage:
+    name: str
+    reasons: list[str]
+
+
+@dataclass
+class RunResult:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    would_run: list[str] = field(default_factory=list)
+    run_id: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    record: RunRecord | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ran": self.ran,
+            "skipped": self.skipped,
+            "restored": self.restored,
+            "failed": self.failed,
+            "would_run": self.would_run,
+            "run_id": self.run_id,
+            "metrics": self.metrics,
+            "stages": self.stages,
+        }
+
+
+# --- status ------------------------------------------------------------------
+
+
+def status(project: Project) -> list[StaleStage]:
+    """Stages whose fingerprint or outs differ from the lock, with the reasons."""
+    graph = dag.build(project.config)
+    lock = project.read_lock()
+    params = project.params() if _uses_params(graph) else {}
+    stale = []
+    for name, stage in graph.stages.items():
+        state = current(project, name, stage, params)
+        entry = lock.stages.get(name)
+        reasons = why(state, entry) or outs_differ(project, entry)
+        if reasons:
+            stale.append(StaleStage(name, reasons))
+    project.stat_cache.save()
+    return stale
+
+
+def _uses_params(graph: dag.Graph) -> bool:
+    return any(stage.params for stage in graph.stages.values())
+
+
+# --- the stage index: fingerprint -> lock entry, for restoring from the store ---
+
+
+def index_dir(project: Project) -> Path:
+    return Path(project.__dict__.get("pipeline_index") or project.state_dir / "pipeline" / "index")
+
+
+def _index_get(project: Project, fingerprint: str) -> dict[str, Any] | None:
+    try:
+        return json.loads((index_dir(project) / fingerprint[:2] / f"{fingerprint[2:]}.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _index_put(project: Project, entry: dict[str, Any]) -> None:
+    fingerprint = entry["fingerprint"]
+    atomic_write(
+        index_dir(project) / fingerprint[:2] / f"{fingerprint[2:]}.json",
+        json.dumps(entry, sort_keys=True),
+        fsync=False,
+    )
+
+
+def _blobs_present(project: Project, entry: dict[str, Any]) -> bool:
+    store = project.store
+    for out in (entry.get("outs") or {}).values():
+        files = out.get("files")
+        digests = [f["hash"] for f in files.values()] if files is not None else [out["hash"]]
+        if not all(store.has(d) for d in digests):
+            return False
+    return True
+
+
+# --- run ---------------------------------------------------------------------
+
+
+def run(
+    project: Project,
+    stages: list[str] | None = None,
+    *,
+    force: bool = False,
+    dry: bool = False,
+    jobs: int = 1,
+    executor: str | None = None,
+    wait: float | None = None,
+    log: Log | None = None,
+    record: bool = True,
+) -> RunResult:
+    """Run the stale stages among ``stages`` (and their upstream) in topological order.
+
+    ``wait``: seconds to wait for another run in this project (None: as long as it takes).
+    ``log`` receives one line per decision ("train: ran in 1.2 s (param train.lr changed: …)").
+    """
+    say = log or (lambda line: None)
+    try:
+        with project.mutex("run", timeout=0):
+            return _Run(project, stages, force, dry, jobs, executor, say, record).go()
+    except FlowtideError as exc:
+        if "is busy" not in exc.message or wait == 0:
+            raise
+    say("waiting for another flowtide run in this project to finish…")
+    with project.mutex("run", timeout=wait):
+        return _Run(project, stages, force, dry, jobs, executor, say, record).go()
+
+
+class _Run:
+    def __init__(self, project, stages, force, dry, jobs, executor, say, record) -> None:
+        self.project = project
+        self.graph = dag.build(project.config)
+        self.selected = self.graph.select(stages)
+        self.force = force
+        self.forced = set(stages or self.selected) if force else set()
+        self.dry = dry
+        self.jobs = max(1, jobs)
+        self.executor_kind = executor or project.config.executor
+        self.executor = None
+        self.say = say
+        self.record_run = record and not dry
+        self.lock = project.read_lock()
+        self.params = project.params() if _uses_params(self.graph) else {}
+        self.result = RunResult()
+        self.new_blobs: set[str] = set()
+        self.failure: tuple[str, Any] | None = None
+        self.started = time.time()
+
+    # -- scheduling -----------------------------------------------------------
+
+    def go(self) -> RunResult:
+        status: dict[str, str] = {}
+        pending = list(self.selected)
+        running: dict[Any, tuple[str, StageState, list[str], float]] = {}
+        try:
+            while pending or running:
+                for name in list(pending):
+                    ups = [u for u in self.graph.upstream[name] if u in self.selected]
+                    if self.failure or any(status.get(u) in ("failed", "not run") for u in ups):
+                        status[name] = "not run"
+                        pending.remove(name)
+                        continue
+                    if not all(status.get(u) in _DONE for u in ups):
+                        continue
+                    if len(running) >= self.jobs:
+                        break
+                    pending.remove(name)
+                    outcome = self._decide(name, status)
+                    if isinstance(outcome, tuple):
+                        running[self._submit(name, outcome[0])] = (name, *outcome, time.perf_counter())
+                    else:
+                        status[name] = outcome
+                if running:
+                    from concurrent.futures import FIRST_COMPLETED, wait
+
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for future in done:
+                        name, state, reasons, _ = running.pop(future)
+                        status[name] = self._finish(name, state, reasons, future)
+                elif pending and not any(
+                    all(status.get(u) in _DONE for u in self.graph.upstream[n] if u in self.selected) for n in pending
+                ):
+                    break  # nothing can make progress (should not happen in a DAG)
+        finally:
+            if self.executor is not None:
+                self.executor.close()
+            self.project.stat_cache.save()
+        for name in self.selected:
+            state = status.get(name, "not run")
+            self.result.stages.setdefault(name, {})["status"] = state
+            {"ran": self.result.ran, "skipped": self.result.skipped, "restored": self.result.restored}.get(
+                state, self.result.failed if state == "failed" else self.result.would_run if state == "would run" else []
+            ).append(name)
+        return self._conclude()
+
+    def _decide(self, name: str, status: dict[str, str]):
+        stage = self.graph.stages[name]
+        state = current(self.project, name, stage, self.params)
+        entry = self.lock.stages.get(name)
+        info = self.result.stages.setdefault(name, {})
+        if name in self.forced:
+            reasons = ["forced"]
+        else:
+            reasons = why(state, entry)
+            if not reasons:
+                changed = outs_differ(self.project, entry)
+                if not changed:
+                    self.say(f"{name}: up to date")
+                    return "skipped"
+                reasons = changed
+        info["reasons"] = reasons
+        if self.dry:
+            self.say(f"{name}: would run ({'; '.join(reasons)})")
+            return "would run"
+        if name not in self.forced:
+            for cached in (entry, _index_get(self.project, state.fingerprint)):
+                if cached and cached.get("fingerprint") == state.fingerprint and _blobs_present(self.project, cached):
+                    started = time.perf_counter()
+                    self._restore(name, state, cached)
+                    info["seconds"] = round(time.perf_counter() - started, 3)
+                    self.say(f"{name}: restored from cache ({'; '.join(reasons)})")
+                    return "restored"
+        self.say(f"{name}: running ({'; '.join(reasons)})")
+        return state, reasons
+
+    def _submit(self, name: str, state: StageState):
+        from .executors import StageTask, make_executor
+
+        if self.executor is None:
+            self.executor = make_executor(self.executor_kind, self.jobs)
+        stage = self.graph.stages[name]
+        env = dict(self.project.env)
+        # `python` in a stage means the interpreter flowtide runs on (its virtualenv), as users expect
+        bindir = os.path.dirname(sys.executable)
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", os.defpath)
+        task = StageTask(
+            name=name,
+            root=str(self.project.root),
+            cmd=stage.cmd,
+            call=stage.call,
+            env=env,
+            params=state.params,
+            deps=list(state.deps),
+            outs=state.outs,
+            log=str(self.project.state_dir / "logs" / f"{name}.log"),
+        )
+        return self.executor.submit(task)
+
+    # -- after a stage ----------------------------------------------------------
+
+    def _finish(self, name: str, state: StageState, reasons: list[str], future) -> str:
+        info = self.result.stages[name]
+        try:
+            outcome = future.result()
+        except Exception as exc:  # the executor itself failed (e.g. a Ray worker died)
+            self.failure = (name, StageError(name, f"could not be executed: {type(exc).__name__}: {exc}"))
+            self.say(f"{name}: FAILED ({exc})")
+            return "failed"
+        info["seconds"] = round(outcome.seconds, 3)
+        info["where"] = outcome.where
+        if outcome.stdout:
+            info["stdout_tail"] = outcome.stdout[-2000:]
+        if not outcome.ok:
+            self.failure = (
+                name,
+                StageError(
+                    name,
+                    f"failed with exit code {outcome.returncode} after {outcome.seconds:.1f} s",
+                    stderr_tail=outcome.stderr_tail,
+                    hint=f"Outputs of the stages before it are kept and flowtide.lock still holds the last good state; "
+                    f"full log: {self.project.state_dir / 'logs' / (name + '.log')}. Fix it and run `flowtide run` again.",
+                ),
+            )
+            self.say(f"{name}: FAILED with exit code {outcome.returncode}")
+            return "failed"
+        outs: dict[str, dict[str, Any]] = {}
+        missing = []
+        for path in state.outs:
+            now = path_state(self.project, path, with_files=True)
+            if now is None:
+                missing.append(path)
+                continue
+            self._save(path, now)
+            outs[path] = now
+        if missing:
+            self.failure = (
+                name,
+                StageError(
+                    name,
+                    f"finished but did not write {', '.join(missing)}",
+                    hint="Make the command write every path listed under outs/metrics/plots, or remove it from the list.",
+                ),
+            )
+            self.say(f"{name}: FAILED (missing outputs: {', '.join(missing)})")
+            return "failed"
+        entry = state.lock_entry(outs)
+        self._write_lock(name, entry)
+        _index_put(self.project, entry)
+        self.say(f"{name}: ran in {outcome.seconds:.2f} s")
+        return "ran"
+
+    def _save(self, path: str, now: dict[str, Any]) -> None:
+        store = self.project.store
+        if "files" in now:
+            for rel, child in now["files"].items():
+                if not store.has(child["hash"]):
+                    store.add_file(self.project.root / path / rel, child["hash"])
+                    self.new_blobs.add(child["hash"])
+        elif not store.has(now["hash"]):
+            store.add_file(self.project.root / path, now["hash"])
+            self.new_blobs.add(now["hash"])
+
+    def _restore(self, name: str, state: StageState, cached: dict[str, Any]) -> None:
+        store = self.project.store
+        for path, out in cached["outs"].items():
+            now = path_state(self.project, path)
+            if now is not None and now["hash"] == out["hash"]:
+                continue
+            target = self.project.resolve(path, f"out of stage {name!r}")
+            if "files" in out:
+                if target.exists() and not target.is_dir():
+                    target.unlink()
+                wanted = set(out["files"])
+                if target.is_dir():
+                    for existing in [p for p in target.rglob("*") if p.is_file() or p.is_symlink()]:
+                        if existing.relative_to(target).as_posix() not in wanted:
+                            existing.unlink()
+                for rel, child in out["files"].items():
+                    dest = target / rel
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    store.materialize(child["hash"], dest)
+            else:
+                if target.is_dir():
+                    import shutil
+
+                    shutil.rmtree(target)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                store.materialize(out["hash"], target)
+                self.project.stat_cache.remember(target, out["hash"], key=path)
+        self._write_lock(name, state.lock_entry(cached["outs"]))
+
+    def _write_lock(self, name: str, entry: dict[str, Any]) -> None:
+        # re-read so a concurrent `flowtide pull` (which owns `sources`) is never overwritten
+        fresh = self.project.read_lock()
+        fresh.stages[name] = entry
+        self.project.write_lock(fresh)
+        self.lock.stages[name] = entry
+
+    # -- the record -------------------------------------------------------------
+
+    def _conclude(self) -> RunResult:
+        from . import metrics as metrics_mod
+
+        result = self.result
+        per_file = metrics_mod.collect(self.project)
+        result.metrics = metrics_mod.merged(per_file)
+        acted = result.ran or result.restored or result.failed
+        if self.record_run and acted:
+            from .runs import RunRecord, git_state, new_id, save
+
+            commit, dirty = git_state(self.project.root)
+            lock = self.project.read_lock()
+            record = RunRecord(
+                id=new_id(),
+                started=self.started,
+                finished=time.time(),
+                status="failed" if self.failure else "ok",
+                git_commit=commit,
+                git_dirty=dirty,
+                executor=self.executor_kind,
+                params=flatten(self.params),
+                metrics=result.metrics,
+                stages=result.stages,
+                data={name: entry.get("hash") for name, entry in lock.sources.items()},
+                message=str(self.failure[1].message) if self.failure else None,
+            )
+            save(self.project, record)
+            result.run_id = record.id
+            result.record = record
+        if self.new_blobs:
+            from ..remote import auto_push
+
+            auto_push(self.project, sorted(self.new_blobs))
+        if self.failure:
+            error = self.failure[1]
+            error.result = result
+            raise error
+        return result

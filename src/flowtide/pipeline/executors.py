@@ -1,0 +1,269 @@
+"""Executors: where a stage's command runs. One small contract, two implementations.
+
+``Executor.submit(task) -> Future[TaskResult]``. :class:`LocalExecutor` runs
+``cmd`` stages as subprocesses from a thread pool and ``call`` stages in this
+process; :class:`RayExecutor` (optional extra) runs each stage as a Ray task,
+on a local instance or a cluster (``RAY_ADDRESS``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..errors import UsageError
+
+TAIL_LINES = 20
+
+
+@dataclass
+class StageTask:
+    """Everything needed to run one stage, picklable (it travels to Ray workers)."""
+
+    name: str
+    root: str
+    cmd: str | None = None
+    call: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    deps: list[str] = field(default_factory=list)
+    outs: list[str] = field(default_factory=list)
+    log: str | None = None
+    """File that receives the stage's stdout and stderr."""
+
+
+@dataclass
+class TaskResult:
+    name: str
+    ok: bool
+    returncode: int
+    seconds: float
+    stdout: str = ""
+    stderr_tail: str = ""
+    where: str = "local"
+
+
+@dataclass
+class StageContext:
+    """What a ``call:`` function receives when it accepts an argument."""
+
+    name: str
+    root: str
+    params: dict[str, Any]
+    deps: list[str]
+    outs: list[str]
+
+
+class Executor(Protocol):
+    name: str
+
+    def submit(self, task: StageTask) -> Future[TaskResult]: ...
+
+    def close(self) -> None: ...
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def run_command(task: StageTask) -> TaskResult:
+    """Run a ``cmd`` stage through the shell from the project root."""
+    started = time.perf_counter()
+    env = {**task.env, "FLOWTIDE_STAGE": task.name}
+    proc = subprocess.run(task.cmd, shell=True, cwd=task.root, env=env, capture_output=True, text=True, errors="replace")
+    seconds = time.perf_counter() - started
+    _write_log(task, proc.stdout, proc.stderr)
+    return TaskResult(
+        task.name,
+        proc.returncode == 0,
+        proc.returncode,
+        seconds,
+        stdout=proc.stdout,
+        stderr_tail=tail(proc.stderr) if proc.returncode else "",
+    )
+
+
+_CALL_LOCK = threading.Lock()  # a call changes cwd, sys.path and stdout: one at a time per process
+
+
+def run_call(task: StageTask) -> TaskResult:
+    """Import ``module:function`` with the project root on sys.path and call it in this process."""
+    import importlib
+    import inspect
+    import traceback
+
+    module_name, _, func_name = task.call.partition(":")
+    started = time.perf_counter()
+    out, err = io.StringIO(), io.StringIO()
+    with _CALL_LOCK:
+        before = set(sys.modules)
+        shadowed = _unload_foreign(module_name, task.root)
+        old_cwd = os.getcwd()
+        sys.path.insert(0, task.root)
+        ok, code = True, 0
+        try:
+            os.chdir(task.root)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                func = importlib.import_module(module_name)
+                for part in func_name.split("."):
+                    func = getattr(func, part)
+                if _wants_context(inspect, func):
+                    result = func(StageContext(task.name, task.root, task.params, task.deps, task.outs))
+                else:
+                    result = func()
+            if result is not None and result is not True and isinstance(result, int):
+                ok, code = result == 0, int(result)
+            elif result is False:
+                ok, code = False, 1
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            ok, code = False, exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 1
+            if not (isinstance(exc, SystemExit) and exc.code in (0, None)):
+                err.write(traceback.format_exc())
+            else:
+                ok, code = True, 0
+        finally:
+            os.chdir(old_cwd)
+            with contextlib.suppress(ValueError):
+                sys.path.remove(task.root)
+            # forget the project's modules so the next call sees edited code (and other projects' modules)
+            for name in set(sys.modules) - before:
+                if _under(sys.modules.get(name), task.root):
+                    sys.modules.pop(name, None)
+            sys.modules.update(shadowed)
+    _write_log(task, out.getvalue(), err.getvalue())
+    return TaskResult(
+        task.name,
+        ok,
+        code,
+        time.perf_counter() - started,
+        stdout=out.getvalue(),
+        stderr_tail="" if ok else tail(err.getvalue()),
+    )
+
+
+def _wants_context(inspect, func) -> bool:
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    return bool(positional)
+
+
+def _under(module, root: str) -> bool:
+    path = getattr(module, "__file__", None) or ""
+    return bool(path) and os.path.abspath(path).startswith(os.path.abspath(root) + os.sep)
+
+
+def _unload_foreign(module_name: str, root: str) -> dict[str, Any]:
+    """Temporarily drop an already imported module of that name that lives outside this project."""
+    shadowed = {}
+    top = module_name.split(".")[0]
+    for name in list(sys.modules):
+        if name == top or name.startswith(top + "."):
+            module = sys.modules[name]
+            if getattr(module, "__file__", None) and not _under(module, root):
+                candidate = os.path.join(root, *top.split("."))
+                if os.path.exists(candidate + ".py") or os.path.isdir(candidate):
+                    shadowed[name] = sys.modules.pop(name)
+    return shadowed
+
+
+def run_task(task: StageTask) -> TaskResult:
+    return run_call(task) if task.call else run_command(task)
+
+
+def _write_log(task: StageTask, stdout: str, stderr: str) -> None:
+    if not task.log:
+        return
+    with contextlib.suppress(OSError):
+        os.makedirs(os.path.dirname(task.log), exist_ok=True)
+        with open(task.log, "w", encoding="utf-8") as handle:
+            handle.write(stdout)
+            if stderr:
+                handle.write("\n--- stderr ---\n" + stderr)
+
+
+class LocalExecutor:
+    """Threads that each run one stage: subprocesses for ``cmd``, in-process for ``call``."""
+
+    name = "local"
+
+    def __init__(self, jobs: int = 1) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="flowtide-stage")
+
+    def submit(self, task: StageTask) -> Future[TaskResult]:
+        return self._pool.submit(run_task, task)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class RayExecutor:
+    """Each stage is a Ray task (``num_cpus=1``); workers must see the project directory."""
+
+    name = "ray"
+
+    def __init__(self, jobs: int | None = None) -> None:
+        ray = import_ray()
+        self._started = False
+        if not ray.is_initialized():
+            address = os.environ.get("RAY_ADDRESS")
+            ray.init(
+                address=address or None,
+                num_cpus=None if address else max(1, jobs or os.cpu_count() or 1),
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+            self._started = True
+        self._ray = ray
+        self._remote = ray.remote(num_cpus=1)(_ray_task)
+
+    def submit(self, task: StageTask) -> Future[TaskResult]:
+        return self._remote.remote(task).future()
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+
+def _ray_task(task: StageTask) -> TaskResult:
+    result = run_task(task)
+    import socket
+
+    result.where = f"ray:{socket.gethostname()}:{os.getpid()}"
+    return result
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(
+            "the ray executor needs Ray, which is not installed",
+            hint="Install the extra: pip install 'flowtide[ray]', or use --executor local.",
+        ) from None
+    return ray
+
+
+def make_executor(kind: str, jobs: int = 1) -> Executor:
+    if kind == "local":
+        return LocalExecutor(jobs)
+    if kind == "ray":
+        return RayExecutor(jobs)
+    raise UsageError(f"unknown executor {kind!r}", hint="Use local or ray.")

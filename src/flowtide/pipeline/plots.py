@@ -1,0 +1,77 @@
+"""Plot files (CSV or JSON series) turned into report charts, one series per revision."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from ..report import Chart
+
+
+def parse(raw: bytes, path: str) -> list[dict[str, Any]]:
+    """Rows of a plot file: CSV/TSV with a header, a JSON list of records, or a JSON mapping of columns."""
+    text = raw.decode("utf-8", errors="replace")
+    if path.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return []
+        if isinstance(data, dict):
+            if len(data) == 1 and isinstance(next(iter(data.values())), list):
+                data = next(iter(data.values()))  # {"points": [...]}
+            else:
+                columns = {k: v for k, v in data.items() if isinstance(v, list)}
+                n = max((len(v) for v in columns.values()), default=0)
+                return [{k: v[i] if i < len(v) else None for k, v in columns.items()} for i in range(n)]
+        return [row for row in data if isinstance(row, dict)] if isinstance(data, list) else []
+    delimiter = "\t" if path.endswith(".tsv") else ","
+    return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text), delimiter=delimiter)]
+
+
+def _number(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+
+
+def chart(path: str, versions: dict[str, list[dict[str, Any]]]) -> Chart | None:
+    """The series of every revision overlaid: x is the first column, y every numeric column."""
+    first = next((rows for rows in versions.values() if rows), None)
+    if not first:
+        return None
+    columns = list(first[0])
+    x_col, y_cols = columns[0], [
+        c for c in columns[1:] if all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in first)
+    ]
+    xs: list[Any] = []
+    for rows in versions.values():
+        for row in rows:
+            if row.get(x_col) not in xs:
+                xs.append(row.get(x_col))
+    series: dict[str, list[float]] = {}
+    for label, rows in versions.items():
+        by_x = {row.get(x_col): row for row in rows}
+        for col in y_cols:
+            name = f"{col} ({label})" if len(y_cols) > 1 else label
+            series[name] = [_float(by_x.get(x, {}).get(col)) for x in xs]
+    numeric_x = all(isinstance(x, (int, float)) for x in xs)
+    return Chart(
+        title=path,
+        kind="line" if numeric_x and len(xs) > 2 else "bar",
+        x=xs,
+        series=series,
+        x_label=x_col,
+        y_label=y_cols[0] if len(y_cols) == 1 else "value",
+    )
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

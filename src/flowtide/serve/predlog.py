@@ -1,0 +1,262 @@
+"""The prediction log: every prediction and every feedback label, append-only, in SQLite segments.
+
+The request path only appends a tuple to an in-memory buffer (bounded: past
+``max_buffer`` rows new ones are dropped and counted); a background thread
+writes the buffer every ``flush_interval`` seconds in one transaction to a WAL
+database, so a ``kill -9`` loses at most the last interval. Each server process
+(replica) writes its own segment files ``<replica>.<n>.db`` under the log
+directory; a closed segment is shipped to ``<remote>/predictions/<replica>/``
+when a remote store is configured. :func:`read_log` reads every segment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("flowtide.serve")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    request_id TEXT NOT NULL,
+    time REAL NOT NULL,
+    model TEXT NOT NULL,
+    version INTEGER,
+    role TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    output TEXT,
+    latency_ms REAL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL,
+    time REAL NOT NULL,
+    model TEXT NOT NULL,
+    label TEXT
+);
+"""
+
+
+def replica_id() -> str:
+    """A name unique to this server process: host, pid and start time."""
+    host = socket.gethostname().split(".")[0] or "host"
+    return f"{host}-{os.getpid()}-{int(time.time())}"
+
+
+class PredictionLog:
+    """Buffered, append-only log of predictions and feedback for one replica."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        replica: str | None = None,
+        flush_interval: float = 1.0,
+        max_buffer: int = 100_000,
+        segment_seconds: float = 3600.0,
+        ship: Callable[[Path, str], None] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.replica = replica or replica_id()
+        self.flush_interval = flush_interval
+        self.max_buffer = max_buffer
+        self.segment_seconds = segment_seconds
+        self.ship = ship
+        self.dropped = 0
+        self.written = 0
+        self._predictions: list[tuple] = []
+        self._feedback: list[tuple] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._segment = 0
+        self._segment_started = 0.0
+        self.path: Path | None = None
+
+    # -- the hot path (called from the event loop) ---------------------------
+
+    def prediction(
+        self, request_id: str, t: float, model: str, version: int | None, role: str, inputs: Any, output: Any, ms: float
+    ) -> None:
+        if len(self._predictions) >= self.max_buffer:
+            self.dropped += 1
+            return
+        # list.append is atomic under the GIL; the flusher swaps the list under the lock
+        self._predictions.append((request_id, t, model, version, role, inputs, output, ms))
+
+    def feedback(self, request_id: str, t: float, model: str, label: Any) -> None:
+        if len(self._feedback) >= self.max_buffer:
+            self.dropped += 1
+            return
+        self._feedback.append((request_id, t, model, label))
+
+    # -- background -----------------------------------------------------------
+
+    def start(self) -> PredictionLog:
+        if self._thread is None:
+            self._open()
+            self._thread = threading.Thread(target=self._run, name="flowtide-predlog", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Flush what is buffered, close the segment (and ship it)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        elif self._conn is None and (self._predictions or self._feedback):
+            self._open()
+        if self._conn is not None:
+            self.flush()
+            self._close_segment()
+
+    def flush(self) -> int:
+        """Write the buffer to the current segment; returns the rows written."""
+        with self._lock:
+            predictions, self._predictions = self._predictions, []
+            feedback, self._feedback = self._feedback, []
+        if not predictions and not feedback:
+            return 0
+        if self._conn is None:
+            self._open()
+        dumps = json.dumps
+        conn = self._conn
+        assert conn is not None
+        with conn:
+            conn.executemany(
+                "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r[0], r[1], r[2], r[3], r[4], dumps(r[5]), dumps(r[6]), r[7]) for r in predictions],
+            )
+            if feedback:
+                conn.executemany(
+                    "INSERT INTO feedback VALUES (?, ?, ?, ?)",
+                    [(r[0], r[1], r[2], dumps(r[3])) for r in feedback],
+                )
+        self.written += len(predictions)
+        return len(predictions) + len(feedback)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            try:
+                self.flush()
+                if time.time() - self._segment_started >= self.segment_seconds:
+                    self._close_segment()
+                    self._open()
+            except Exception:  # the log must never take the server down
+                log.exception("prediction log flush failed")
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._segment += 1
+        self.path = self.directory / f"{self.replica}.{self._segment:05d}.db"
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a committed flush survives kill -9 of the process (not a power cut)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        conn.isolation_level = "DEFERRED"
+        self._conn = conn
+        self._segment_started = time.time()
+
+    def _close_segment(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        path = self.path
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+        if self.ship is not None and path is not None:
+            try:
+                self.ship(path, self.replica)
+            except Exception:  # shipping is best effort: the segment stays local
+                log.exception("could not ship prediction log segment %s", path)
+
+
+# --- reading -------------------------------------------------------------------
+
+
+@dataclass
+class LogData:
+    """Predictions (and the feedback for them) read from every segment."""
+
+    predictions: list[dict] = field(default_factory=list)
+    feedback: dict[str, Any] = field(default_factory=dict)
+    """request_id -> the latest label."""
+    segments: list[str] = field(default_factory=list)
+
+
+def segment_files(directories: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    out: list[Path] = []
+    for directory in directories:
+        root = Path(directory)
+        if root.is_dir():
+            out += sorted(p for p in root.rglob("*.db") if p.is_file())
+    return out
+
+
+def read_log(
+    directories: Iterable[str | os.PathLike[str]],
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    model: str | None = None,
+) -> LogData:
+    """Every prediction in [since, until) (optionally of one model) plus all feedback labels."""
+    data = LogData()
+    loads = json.loads
+    seen: set[tuple[str, str]] = set()
+    for path in segment_files(directories):
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        except sqlite3.Error:
+            continue
+        try:
+            query = "SELECT request_id, time, model, version, role, inputs, output, latency_ms FROM predictions WHERE 1=1"
+            params: list[Any] = []
+            if since is not None:
+                query += " AND time >= ?"
+                params.append(since)
+            if until is not None:
+                query += " AND time < ?"
+                params.append(until)
+            if model is not None:
+                query += " AND model = ?"
+                params.append(model)
+            for rid, t, m, version, role, inputs, output, ms in conn.execute(query, params):
+                key = (rid, role)
+                if key in seen:  # a segment shipped and also present locally
+                    continue
+                seen.add(key)
+                data.predictions.append(
+                    {
+                        "request_id": rid,
+                        "time": t,
+                        "model": m,
+                        "version": version,
+                        "role": role,
+                        "inputs": loads(inputs),
+                        "output": loads(output) if output is not None else None,
+                        "latency_ms": ms,
+                    }
+                )
+            for rid, _t, _m, label in conn.execute("SELECT request_id, time, model, label FROM feedback ORDER BY time"):
+                data.feedback[rid] = loads(label) if label is not None else None
+            data.segments.append(str(path))
+        except sqlite3.Error as exc:  # a segment being created right now, or not ours
+            log.warning("skipping prediction log %s: %s", path, exc)
+        finally:
+            conn.close()
+    data.predictions.sort(key=lambda r: r["time"])
+    return data

@@ -1,0 +1,340 @@
+"""Fetchers: one tiny contract per kind of source URL (http(s), local path, any fsspec URL).
+
+A fetcher puts the source's current bytes into the store and returns their hash,
+or says "not modified" when the validators it was given still hold (HTTP
+ETag / Last-Modified, a local file's stat, an fsspec ``ukey``). It never touches
+the working tree or the lock: that is ``flowtide.pull``'s job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import SourceError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+BACKOFF = 0.5  # seconds before the first retry; doubled each time
+MAX_BACKOFF = 8.0
+PROGRESS_MIN_BYTES = 4 << 20  # below this a progress bar is noise
+_RETRY_STATUS = {408, 425, 429}
+
+
+@dataclass
+class FetchRequest:
+    """Everything a fetcher needs to know about one source."""
+
+    name: str
+    url: str
+    store: Store
+    base_dir: Path
+    """Local paths in ``url`` are relative to this (the project root)."""
+    timeout: float = 30.0
+    retries: int = 3
+    headers: dict[str, str] = field(default_factory=dict)
+    validators: dict[str, str] = field(default_factory=dict)
+    """``etag`` / ``last_modified`` of the bytes we already have; empty to force a full fetch."""
+    progress: bool = False
+    backoff: float = BACKOFF
+
+
+@dataclass
+class Fetched:
+    """What a fetcher found: new bytes in the store, or ``not_modified``."""
+
+    not_modified: bool
+    hash: str | None = None
+    size: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    attempts: int = 1
+
+
+class Fetcher(Protocol):
+    """The contract every kind of source implements."""
+
+    def fetch(self, request: FetchRequest) -> Fetched: ...
+
+
+class RetryableError(Exception):
+    """A fault worth another try (connection, timeout, 5xx, truncated body)."""
+
+
+# --- choosing a fetcher --------------------------------------------------------
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def kind_of(url: str) -> str:
+    """``http``, ``local`` or ``fsspec`` for a source URL."""
+    match = _URL.match(url)
+    if not match:
+        return "local"
+    scheme = match.group(1).lower()
+    if scheme in ("http", "https"):
+        return "http"
+    if scheme == "file":
+        return "local"
+    return "fsspec"
+
+
+def fetcher_for(url: str) -> Fetcher:
+    return {"http": HttpFetcher, "local": LocalFetcher, "fsspec": FsspecFetcher}[kind_of(url)]()
+
+
+def expand_headers(headers: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
+    """Expand ``${VAR}`` in header values from ``env`` (so tokens stay out of flowtide.yaml)."""
+
+    def one(value: str) -> str:
+        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env.get(m.group(1), ""), value)
+
+    return {key: one(value) for key, value in headers.items()}
+
+
+def with_retries(request: FetchRequest, attempt_once: Callable[[], Fetched]) -> Fetched:
+    """Call ``attempt_once`` until it succeeds, retrying RetryableError with exponential backoff."""
+    delay = request.backoff
+    for attempt in range(request.retries + 1):
+        try:
+            result = attempt_once()
+            result.attempts = attempt + 1
+            return result
+        except RetryableError as exc:
+            if attempt >= request.retries:
+                tries = f" after {attempt + 1} attempts" if attempt else ""
+                raise SourceError(request.name, request.url, f"{exc}{tries}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+    raise AssertionError("unreachable")
+
+
+# --- http(s) -----------------------------------------------------------------
+
+
+class HttpFetcher:
+    """Streams a URL with httpx: conditional GET, timeouts, retries, hashing while writing."""
+
+    def fetch(self, request: FetchRequest) -> Fetched:
+        import httpx
+
+        headers = dict(request.headers)
+        if request.validators.get("etag"):
+            headers["If-None-Match"] = request.validators["etag"]
+        if request.validators.get("last_modified"):
+            headers["If-Modified-Since"] = request.validators["last_modified"]
+        timeout = httpx.Timeout(request.timeout)
+        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+            return with_retries(request, lambda: self._once(client, request, headers))
+
+    def _once(self, client, request: FetchRequest, headers: dict[str, str]) -> Fetched:
+        import httpx
+
+        try:
+            with client.stream("GET", request.url, headers=headers) as response:
+                code = response.status_code
+                if code == 304:
+                    return Fetched(
+                        not_modified=True,
+                        etag=response.headers.get("etag") or request.validators.get("etag"),
+                        last_modified=response.headers.get("last-modified") or request.validators.get("last_modified"),
+                    )
+                if code >= 500 or code in _RETRY_STATUS:
+                    raise RetryableError(f"HTTP {code} {response.reason_phrase}".rstrip())
+                if code >= 400:
+                    raise SourceError(
+                        request.name,
+                        request.url,
+                        f"HTTP {code} {response.reason_phrase}".rstrip(),
+                        hint="Check the URL in flowtide.yaml; the previous data file and lock are unchanged.",
+                    )
+                if code != 200:
+                    raise SourceError(request.name, request.url, f"unexpected HTTP {code} {response.reason_phrase}")
+                expected = _content_length(response)
+                digest, size = self._stream_into_store(request, response, expected)
+                return Fetched(
+                    not_modified=False,
+                    hash=digest,
+                    size=size,
+                    etag=response.headers.get("etag"),
+                    last_modified=response.headers.get("last-modified"),
+                )
+        except httpx.TimeoutException:
+            raise RetryableError(f"timed out (no data for {request.timeout:g} s)") from None
+        except httpx.ConnectError as exc:
+            raise RetryableError(f"could not connect: {_reason(exc)}") from None
+        except httpx.RemoteProtocolError as exc:
+            reason = _reason(exc)
+            if "complete message body" in reason:
+                raise RetryableError(f"truncated body: {reason}") from None
+            raise RetryableError(f"connection broken: {reason}") from None
+        except httpx.TransportError as exc:
+            raise RetryableError(f"transport error: {_reason(exc)}") from None
+        except httpx.InvalidURL as exc:
+            raise SourceError(request.name, request.url, f"invalid URL: {exc}") from None
+
+    def _stream_into_store(self, request: FetchRequest, response, expected: int | None) -> tuple[str, int]:
+        bar = _progress_bar(request, expected)
+        with request.store.writer(expected or 0) as blob:
+            try:
+                for chunk in response.iter_bytes(1 << 20):
+                    blob.write(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+            finally:
+                if bar is not None:
+                    bar.close()
+            received = response.num_bytes_downloaded
+            if expected is not None and received != expected:
+                # raising inside the writer discards the partial blob
+                raise RetryableError(f"truncated body: got {received} of {expected} bytes")
+            blob.commit()
+        return blob.digest, blob.size
+
+
+def _content_length(response) -> int | None:
+    value = response.headers.get("content-length")
+    if value is None or response.headers.get("content-encoding"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "Connection refused" in text or "[Errno 111]" in text:
+        return "connection refused"
+    return text
+
+
+class _RichBar:
+    """A rich progress bar on stderr for one download."""
+
+    def __init__(self, name: str, total: int | None) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(name, total=total)
+
+    def update(self, n: int) -> None:
+        self._progress.update(self._task, advance=n)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _progress_bar(request: FetchRequest, expected: int | None):
+    if not request.progress or (expected is not None and expected < PROGRESS_MIN_BYTES):
+        return None
+    return _RichBar(f"pull {request.name}", expected)
+
+
+# --- local paths ---------------------------------------------------------------
+
+
+class LocalFetcher:
+    """A file on this machine (relative to the project, absolute, or ``file://``).
+
+    Its validator is the file's stat (inode, size, mtime), so an unchanged file is
+    not even read; a changed one is hashed with all cores and copied into the store.
+    """
+
+    def fetch(self, request: FetchRequest) -> Fetched:
+        path = local_path(request.url, request.base_dir)
+        try:
+            before = os.stat(path)
+        except FileNotFoundError:
+            raise SourceError(request.name, request.url, f"file not found: {path}") from None
+        except OSError as exc:
+            raise SourceError(request.name, request.url, f"cannot read {path}: {exc.strerror}") from None
+        if not os.path.isfile(path):
+            raise SourceError(request.name, request.url, f"{path} is not a regular file")
+        token = _stat_token(before)
+        if request.validators.get("etag") == token:
+            return Fetched(not_modified=True, etag=token)
+
+        def once() -> Fetched:
+            start = os.stat(path)
+            try:
+                digest, size = request.store.add_file(path)
+            except OSError as exc:
+                raise SourceError(request.name, request.url, f"cannot read {path}: {exc.strerror}") from None
+            end = os.stat(path)
+            if _stat_token(end) != _stat_token(start):
+                # the file was being written while we read it: the blob may be a mix
+                request.store.remove(digest)
+                raise RetryableError(f"{path} changed while it was read")
+            return Fetched(not_modified=False, hash=digest, size=size, etag=_stat_token(end))
+
+        return with_retries(request, once)
+
+
+def local_path(url: str, base_dir: Path) -> Path:
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    path = Path(os.path.expanduser(url))
+    return path if path.is_absolute() else base_dir / path
+
+
+def _stat_token(st: os.stat_result) -> str:
+    return f"stat:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+# --- any other fsspec URL ----------------------------------------------------------
+
+
+class FsspecFetcher:
+    """s3://, gs://, memory://, ... through fsspec; ``ukey`` (ETag, mtime) is the validator."""
+
+    def fetch(self, request: FetchRequest) -> Fetched:
+        try:
+            import fsspec
+            from fsspec.core import url_to_fs
+        except ImportError as exc:  # pragma: no cover - fsspec is a dependency
+            raise SourceError(request.name, request.url, f"fsspec is not installed: {exc}") from None
+        del fsspec
+        try:
+            fs, fs_path = url_to_fs(request.url)
+        except (ImportError, ValueError) as exc:
+            raise SourceError(
+                request.name,
+                request.url,
+                f"no filesystem for this URL: {exc}",
+                hint="Install the fsspec backend for this scheme (e.g. `pip install flowtide[s3]` for s3://).",
+            ) from None
+
+        def once() -> Fetched:
+            try:
+                token = str(fs.ukey(fs_path))
+                if request.validators.get("etag") == token:
+                    return Fetched(not_modified=True, etag=token)
+                with fs.open(fs_path, "rb") as handle, request.store.writer() as blob:
+                    while chunk := handle.read(1 << 20):
+                        blob.write(chunk)
+                    blob.commit()
+                return Fetched(not_modified=False, hash=blob.digest, size=blob.size, etag=token)
+            except FileNotFoundError:
+                raise SourceError(request.name, request.url, "not found") from None
+            except PermissionError as exc:
+                raise SourceError(request.name, request.url, f"permission denied: {exc}") from None
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                raise RetryableError(f"{type(exc).__name__}: {exc}") from None
+
+        return with_retries(request, once)

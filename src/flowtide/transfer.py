@@ -1,0 +1,376 @@
+"""push, fetch and gc: move what the lock and the registry reference between the local store and the remote.
+
+The lock names every source and stage output by hash, the registry every model
+version; those are the blobs worth keeping. ``push`` uploads the ones the remote
+lacks, ``fetch`` downloads what the working tree needs and materialises it, and
+``gc`` deletes blobs nothing references (locally; on the remote only on request).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .atomic import atomic_write
+from .errors import StoreError, UsageError
+from .lock import Lock
+from .remote import Remote, download_many, upload_many
+
+if TYPE_CHECKING:
+    from .project import Project
+
+_GC_PLAN = "gc-remote.json"
+
+
+@dataclass
+class Item:
+    """One referenced blob and, when it is a working-tree file, where it lives."""
+
+    digest: str
+    kind: str
+    """source, out or model"""
+    name: str
+    """source name, stage name or model tag"""
+    size: int = 0
+    path: str | None = None
+    """Working-tree path to materialise (None for registry artifacts kept only in the store)."""
+    overwrite: bool = True
+    """False for git-mode sources: the committed file is the truth, only restore it when missing."""
+
+
+@dataclass
+class PushResult:
+    remote: str
+    pushed: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"remote": self.remote, "pushed": self.pushed, "present": self.present, "bytes": self.bytes}
+
+
+@dataclass
+class FetchResult:
+    remote: str
+    downloaded: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    materialized: list[str] = field(default_factory=list)
+    up_to_date: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "remote": self.remote,
+            "downloaded": self.downloaded,
+            "present": self.present,
+            "materialized": self.materialized,
+            "up_to_date": self.up_to_date,
+            "bytes": self.bytes,
+        }
+
+
+@dataclass
+class GcResult:
+    dry_run: bool
+    local_removed: list[str] = field(default_factory=list)
+    local_bytes: int = 0
+    local_kept: int = 0
+    remote: str | None = None
+    remote_removed: list[str] = field(default_factory=list)
+    remote_bytes: int = 0
+    remote_kept: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# --- what is referenced -----------------------------------------------------------
+
+
+def references(project: Project, lock: Lock | None = None, *, archived: bool = True) -> list[Item]:
+    """Every blob the lock (sources, stage outs) and the registry (model versions) reference."""
+    lock = project.read_lock() if lock is None else lock
+    items: list[Item] = []
+    for name, entry in sorted(lock.sources.items()):
+        if not entry.get("hash"):
+            continue
+        source = project.config.sources.get(name)
+        storage = entry.get("storage") or (source.storage if source else "git")
+        path = entry.get("path") or (source.path if source else None)
+        items.append(Item(entry["hash"], "source", name, int(entry.get("size") or 0), path, storage == "store"))
+    for name, entry in sorted(lock.stages.items()):
+        for path, out in sorted((entry.get("outs") or {}).items()):
+            if not isinstance(out, dict):
+                continue
+            files = out.get("files")
+            if isinstance(files, dict):  # a directory output: its files are the blobs
+                for rel, child in sorted(files.items()):
+                    if isinstance(child, dict) and child.get("hash"):
+                        items.append(Item(child["hash"], "out", name, int(child.get("size") or 0), f"{path}/{rel}"))
+            elif out.get("hash") and "nfiles" not in out:  # a directory without its file list is no blob
+                items.append(Item(out["hash"], "out", name, int(out.get("size") or 0), path))
+    items.extend(_model_items(project, archived=archived))
+    return items
+
+
+def _model_items(project: Project, *, archived: bool) -> list[Item]:
+    try:
+        from .registry import Registry
+
+        registry = Registry.load(project)
+        versions = [v for model in registry.models() for v in registry.versions(model)]
+    except (ImportError, AttributeError):  # the registry area is optional for the store
+        return []
+    items = []
+    for version in versions:
+        if not getattr(version, "hash", None):
+            continue
+        if not archived and getattr(version, "stage", None) == "archived":
+            continue
+        tag = getattr(version, "tag", None) or f"{version.model}@v{version.version}"
+        items.append(Item(version.hash, "model", tag, int(getattr(version, "size", 0) or 0), None, False))
+    return items
+
+
+# --- push ------------------------------------------------------------------------
+
+
+def push(project: Project, *, jobs: int | None = None, progress: bool = False) -> PushResult:
+    """Upload every referenced blob the remote lacks; a re-run uploads nothing."""
+    remote = Remote.from_project(project)
+    store = project.store
+    items = references(project)
+    wanted = sorted({item.digest for item in items})
+    _adopt_working_tree(project, items)
+    have = [d for d in wanted if store.has(d)]
+    jobs = jobs or project.config.store.jobs
+    transfer = upload_many(remote, store, have, jobs=jobs, progress=progress)
+    result = PushResult(remote.url, transfer.transferred, transfer.present, transfer.bytes)
+    absent = [d for d in wanted if not store.has(d)]
+    if absent:
+        lost = sorted(remote.missing(absent, jobs=jobs))
+        result.present.extend(sorted(set(absent) - set(lost)))
+        if lost:
+            names = ", ".join(f"{_label(items, d)} ({d[:12]})" for d in lost[:5])
+            raise StoreError(
+                f"push: {len(lost)} referenced blob(s) are neither in the local store nor on {remote.url}: {names}"
+                + (f" and {len(lost) - 5} more" if len(lost) > 5 else ""),
+                hint=f"{len(result.pushed)} other blob(s) were pushed. Re-create the missing ones "
+                "(`flowtide pull` / `flowtide run --force`) and push again.",
+            )
+    result.present.sort()
+    return result
+
+
+def _adopt_working_tree(project: Project, items: list[Item]) -> None:
+    """Referenced files that exist only in the working tree (e.g. committed data) enter the store first."""
+    store, cache = project.store, project.stat_cache
+    for item in items:
+        if item.path is None or store.has(item.digest):
+            continue
+        path = project.root / item.path
+        if path.is_file() and cache.hash(path, key=item.path)[0] == item.digest:
+            store.add_file(path, item.digest)
+    cache.save()
+
+
+def _label(items: list[Item], digest: str) -> str:
+    for item in items:
+        if item.digest == digest:
+            return item.path or item.name
+    return digest[:12]
+
+
+# --- fetch -----------------------------------------------------------------------
+
+
+def fetch(
+    project: Project, targets: list[str] | None = None, *, jobs: int | None = None, progress: bool = False
+) -> FetchResult:
+    """Download what the working tree needs and materialise it; a re-run transfers nothing.
+
+    ``targets`` are source names, stage names, model names or tags, or paths
+    (a directory selects everything below it); default: everything.
+    """
+    items = _select(references(project, archived=False), targets)
+    store = project.store
+    result = FetchResult(project.config.store.remote or "")
+    cache = project.stat_cache
+    # files already right in the working tree need no blob at all
+    to_write: list[tuple[Item, Any]] = []
+    needed: dict[str, int] = {}
+    for item in items:
+        if item.path is None:
+            needed[item.digest] = item.size
+            continue
+        dest = project.resolve(item.path, f"{item.kind} path")
+        if dest.is_file() and (not item.overwrite or cache.hash(dest, key=item.path)[0] == item.digest):
+            result.up_to_date.append(item.path)
+            continue
+        to_write.append((item, dest))
+        needed[item.digest] = item.size
+    lacking = [d for d in needed if not store.has(d)]
+    result.present = sorted(d for d in needed if store.has(d))
+    if lacking:
+        remote = Remote.from_project(project)
+        result.remote = remote.url
+        transfer = download_many(
+            remote, store, lacking, jobs=jobs or project.config.store.jobs, progress=progress, sizes=needed
+        )
+        result.downloaded, result.bytes = transfer.transferred, transfer.bytes
+    for item, dest in to_write:
+        store.materialize(item.digest, dest)
+        cache.remember(dest, item.digest, key=item.path)
+        result.materialized.append(item.path or "")
+    cache.save()
+    result.materialized.sort()
+    result.up_to_date.sort()
+    return result
+
+
+def _select(items: list[Item], targets: list[str] | None) -> list[Item]:
+    if not targets:
+        return items
+    chosen: list[Item] = []
+    for target in targets:
+        clean = target.strip().rstrip("/").removeprefix("./")
+        matches = [
+            item
+            for item in items
+            if item.name == clean
+            or item.name.split("@", 1)[0] == clean
+            or (item.path and (item.path == clean or item.path.startswith(clean + "/")))
+        ]
+        if not matches:
+            known = sorted({i.name for i in items} | {i.path for i in items if i.path})
+            raise UsageError(
+                f"fetch: {target!r} is not a source, stage, model or path that the lock or registry references",
+                hint=f"Known targets: {', '.join(known[:20])}" + (" ..." if len(known) > 20 else "") + ".",
+            )
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
+# --- gc --------------------------------------------------------------------------
+
+
+def referenced(project: Project, *, all_commits: bool = False) -> set[str]:
+    """Digests worth keeping: the working tree's lock, HEAD's lock (or every commit's), the registry."""
+    keep = set()
+    locks = [project.read_lock()]
+    for text in _committed_locks(project, all_commits=all_commits):
+        try:
+            data = json.loads(text)
+            locks.append(Lock(sources=data.get("sources", {}), stages=data.get("stages", {})))
+        except (ValueError, AttributeError):
+            continue  # an unreadable historical lock (merge conflict committed) references nothing
+    for lock in locks:
+        keep |= lock.blobs()
+        keep |= {item.digest for item in references(project, lock)}
+    return keep
+
+
+def _committed_locks(project: Project, *, all_commits: bool) -> list[str]:
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", *args], cwd=project.root, capture_output=True, text=True, check=False)
+        except OSError:
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
+    rel = project.relative(project.lock_path)
+    commits = ["HEAD"]
+    if all_commits:
+        listing = git("log", "--all", "--format=%H", "--", rel)
+        commits = listing.split() if listing else []
+    texts = []
+    for commit in commits:
+        text = git("show", f"{commit}:{rel}")
+        if text:
+            texts.append(text)
+    return texts
+
+
+def gc(
+    project: Project,
+    *,
+    dry_run: bool = False,
+    remote: bool = False,
+    yes: bool = False,
+    all_commits: bool = False,
+) -> GcResult:
+    """Remove local blobs nothing references; with ``remote``, also remote ones.
+
+    Remote gc keeps whatever any commit's lock references (other clones may
+    check those out) and deletes only what a previous ``dry_run`` listed (or
+    everything unreferenced with ``yes``).
+    """
+    result = GcResult(dry_run=dry_run)
+    store = project.store
+    remote_store = Remote.from_project(project) if remote else None  # fail before deleting anything
+    keep = referenced(project, all_commits=all_commits)
+    for digest in sorted(set(store.digests()) - keep):
+        path = store.path_of(digest)
+        try:
+            result.local_bytes += path.stat().st_size
+        except FileNotFoundError:
+            continue
+        result.local_removed.append(digest)
+        if not dry_run:
+            store.remove(digest)
+    result.local_kept = len(set(store.digests()) & keep)
+    if not dry_run:
+        _clean_store_tmp(project)
+    if remote_store is not None:
+        _gc_remote(project, remote_store, result, keep_all=referenced(project, all_commits=True), yes=yes)
+    return result
+
+
+def _gc_remote(project: Project, remote: Remote, result: GcResult, *, keep_all: set[str], yes: bool) -> None:
+    result.remote = remote.url
+    blobs = remote.list()
+    unreferenced = sorted(set(blobs) - keep_all)
+    plan_path = project.state_dir / _GC_PLAN
+    if result.dry_run:
+        plan = {"remote": remote.url, "created": time.time(), "digests": unreferenced}
+        atomic_write(plan_path, json.dumps(plan, indent=2, sort_keys=True) + "\n")
+        delete = unreferenced
+    elif yes:
+        delete = unreferenced
+    else:
+        try:
+            plan = json.loads(plan_path.read_text())
+        except (FileNotFoundError, ValueError):
+            plan = None
+        if not plan or plan.get("remote") != remote.url:
+            raise UsageError(
+                f"gc --remote deletes objects on {remote.url} that other clones may still need",
+                hint="Review first: `flowtide gc --remote --dry-run` lists them; then `flowtide gc --remote` "
+                "deletes exactly that list (or pass --yes to skip the review).",
+            )
+        delete = sorted(set(unreferenced) & set(plan.get("digests", [])))
+    result.remote_removed = delete
+    result.remote_bytes = sum(blobs[d] for d in delete)
+    result.remote_kept = len(blobs) - len(delete)
+    if not result.dry_run:
+        remote.delete(delete)
+        stale = remote.stale_tmp()
+        if stale:
+            remote.fs.rm(stale)
+        plan_path.unlink(missing_ok=True)
+
+
+def _clean_store_tmp(project: Project, older_than: float = 3600.0) -> None:
+    tmp = project.store.tmp_dir
+    if not tmp.is_dir():
+        return
+    now = time.time()
+    for part in tmp.iterdir():
+        try:
+            if part.is_file() and now - part.stat().st_mtime > older_than:
+                part.unlink()
+        except OSError:
+            continue

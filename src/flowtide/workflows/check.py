@@ -1,0 +1,115 @@
+"""`flowtide ci check`: are the workflow files what flowtide.yaml generates, and are they valid?
+
+Out of date (missing, edited by hand, or the config changed) is reported per
+file with a short unified diff; validity comes from actionlint when it is on
+PATH or next to the running Python (the venv's bin), otherwise it is skipped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flowtide.report import Finding, Report
+
+from .generate import render
+
+if TYPE_CHECKING:
+    from flowtide.project import Project
+
+_DIFF_LINES = 40
+
+
+def find_binary(name: str) -> str | None:
+    """``name`` on PATH, or in the bin directory of the running interpreter (a venv not activated)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+def short_diff(old: str | None, new: str, name: str, limit: int = _DIFF_LINES) -> str:
+    lines = list(
+        difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{name} (on disk)" if old is not None else "/dev/null",
+            tofile=f"{name} (from flowtide.yaml)",
+            n=1,
+        )
+    )
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... {len(lines) - limit} more diff lines\n"]
+    return "".join(lines)
+
+
+def check(project: Project, *, lint: bool = True) -> Report:
+    """A report with one finding per workflow (up to date or not) plus actionlint's findings."""
+    report = Report(kind="ci-check", title="workflows")
+    expected = render(project.config)
+    stale = 0
+    for rel, text in expected.items():
+        path = project.root / rel
+        try:
+            current: str | None = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        if current == text:
+            report.findings.append(Finding("pass", rel, "up-to-date", "matches flowtide.yaml"))
+            continue
+        stale += 1
+        message = "missing" if current is None else "differs from what flowtide.yaml generates"
+        report.findings.append(
+            Finding(
+                "fail",
+                rel,
+                "up-to-date",
+                f"{message}; run `flowtide ci generate`",
+                details={"diff": short_diff(current, text, rel)},
+            )
+        )
+    linted = "skipped (actionlint not found)"
+    if lint:
+        existing = [rel for rel in expected if (project.root / rel).is_file()]
+        binary = find_binary("actionlint")
+        if binary and existing:
+            report.findings += actionlint(binary, project.root, existing)
+            linted = "actionlint"
+    report.summary = {"files": len(expected), "out of date": stale, "validated by": linted}
+    return report
+
+
+def actionlint(binary: str, root: Path, files: list[str]) -> list[Finding]:
+    """Run actionlint on ``files`` (explicit arguments: it needs no git repo then)."""
+    proc = subprocess.run(
+        [binary, "-format", "{{json .}}", *files],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode not in (0, 1):
+        return [Finding("fail", "actionlint", "valid", f"actionlint failed to run: {proc.stderr.strip()[-500:]}")]
+    try:
+        errors = json.loads(proc.stdout or "[]") or []
+    except ValueError:
+        return [Finding("fail", "actionlint", "valid", f"unreadable actionlint output: {proc.stdout[:300]}")]
+    findings = [
+        Finding(
+            "fail",
+            f"{e.get('filepath')}:{e.get('line')}:{e.get('column')}",
+            f"actionlint:{e.get('kind', '')}",
+            e.get("message", ""),
+        )
+        for e in errors
+    ]
+    if not findings:
+        findings.append(Finding("pass", ", ".join(files), "valid", "actionlint found no problem"))
+    return findings

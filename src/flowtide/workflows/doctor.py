@@ -1,0 +1,246 @@
+"""`flowtide doctor`: a repository's MLOps maturity on the usual 0 / 1 / 2 scale, and what is missing.
+
+Level 0 is a manual process; level 1 an automated training pipeline (pipeline
+stages, data checks, quality gates, a model registry); level 2 adds automated
+CI/CD of the pipeline itself (tests, scheduled data, generated and pinned
+workflows, approval before production, monitoring). Each missing piece is a
+finding that names the command or config key that adds it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from flowtide.config import CONFIG_FILE
+from flowtide.report import Finding, Report, Table
+
+from .generate import WORKFLOW_DIR, WORKFLOW_FILES
+
+_USES = re.compile(r"^\s*(?:-\s*)?uses:\s*['\"]?([^\s'\"#]+)", re.M)
+_PINNED = re.compile(r"@[0-9a-f]{40}$")
+_LARGE = 50 * 1024 * 1024  # GitHub warns above 50 MB and refuses files above 100 MB
+
+LEVELS = {
+    0: "manual process",
+    1: "automated training pipeline",
+    2: "automated CI/CD of the pipeline",
+}
+
+
+def _piece(level: int, ok: bool, rule: str, good: str, fix: str, *, warn: bool = False) -> Finding:
+    status = "pass" if ok else ("warn" if warn else "fail")
+    return Finding(status, f"level {level}", rule, good if ok else fix, details={"level": level})
+
+
+def doctor(root: str | Path) -> Report:
+    """Inspect the repository at ``root`` (a flowtide project or not) and grade it."""
+    root = Path(root).resolve()
+    findings: list[Finding] = []
+    config = None
+    if (root / CONFIG_FILE).is_file():
+        from flowtide.project import Project
+
+        project = Project.load(root)
+        config = project.config
+    findings.append(
+        _piece(
+            1,
+            config is not None,
+            "project",
+            f"{CONFIG_FILE} found",
+            f"no {CONFIG_FILE}: run `flowtide init` (or `flowtide init --example weather` to see one)",
+        )
+    )
+    if config is not None:
+        findings += _pipeline(root, config)
+    findings += _cicd(root, config)
+    level = _level(findings)
+    report = Report(kind="doctor", title=f"MLOps maturity: level {level} ({LEVELS[level]})", findings=findings)
+    missing = [f for f in findings if f.status != "pass"]
+    report.summary = {"level": level, "meaning": LEVELS[level], "missing": len(missing)}
+    report.tables.append(
+        Table(
+            "what to do next",
+            ["level", "missing", "how to add it"],
+            [[f.details["level"], f.rule, f.message] for f in missing],
+        )
+    )
+    # advice, not a judgement: only failures of the level reached would make `ok` false
+    return report
+
+
+def _level(findings: list[Finding]) -> int:
+    def complete(level: int) -> bool:
+        return all(f.status != "fail" for f in findings if f.details.get("level") == level)
+
+    if not complete(1):
+        return 0
+    return 2 if complete(2) else 1
+
+
+def _pipeline(root: Path, config: Any) -> list[Finding]:
+    git_sources = [n for n, s in config.sources.items() if s.storage == "git"]
+    large = [
+        config.sources[n].path
+        for n in git_sources
+        if (root / config.sources[n].path).is_file() and (root / config.sources[n].path).stat().st_size > _LARGE
+    ]
+    store_sources = [n for n, s in config.sources.items() if s.storage == "store"]
+    return [
+        _piece(
+            1,
+            bool(config.sources),
+            "data sources",
+            f"{len(config.sources)} source(s) pulled into flowtide.lock",
+            "no `sources:`: declare where data comes from, then `flowtide pull`",
+        ),
+        _piece(
+            1,
+            bool(config.stages),
+            "pipeline",
+            f"{len(config.stages)} stage(s)",
+            "no `stages:`: describe the training pipeline in flowtide.yaml, then `flowtide run`",
+        ),
+        _piece(
+            1,
+            bool(config.checks),
+            "data checks",
+            f"checks on {', '.join(sorted(config.checks))}",
+            "no data checks: add `checks:` (start from `flowtide check --infer SOURCE`)",
+        ),
+        _piece(
+            1,
+            config.model is not None,
+            "model registry",
+            f"model {config.model.name if config.model else ''!r} versioned in flowtide.registry",
+            "no `model:`: add `model: {name, path, format}` so `flowtide register` can version it",
+        ),
+        _piece(
+            1,
+            bool(config.gates),
+            "gates",
+            f"{len(config.gates)} quality gate(s)",
+            'no gates: add `gates: ["accuracy >= 0.8"]`; `flowtide gate` enforces them',
+        ),
+        _piece(
+            2,
+            not large,
+            "large data in git",
+            "no data file over 50 MB committed to git",
+            f"{', '.join(large)} over 50 MB in git: use `storage: store` and a `store: {{remote: s3://...}}`",
+            warn=True,
+        ),
+        _piece(
+            2,
+            not store_sources or bool(config.store.remote),
+            "remote store",
+            "a remote store holds the data" if config.store.remote else "all data is committed to git",
+            f"sources {', '.join(store_sources)} use `storage: store` but there is no `store: {{remote: ...}}`: "
+            "CI cannot fetch their bytes",
+        ),
+        _piece(
+            2,
+            any(s.schedule for s in config.sources.values()),
+            "schedule",
+            "sources are pulled on a schedule",
+            "no source has a `schedule:`: add a cron (e.g. `schedule: \"0 6 * * *\"`) and `flowtide ci generate`",
+        ),
+        _piece(
+            2,
+            config.monitor.drift is not None or config.monitor.performance is not None,
+            "monitoring",
+            "monitor drift / performance configured",
+            "no `monitor:` rules: add `monitor: {drift: {...}, performance: {metric: accuracy, min: ...}}`",
+        ),
+    ]
+
+
+def _cicd(root: Path, config: Any) -> list[Finding]:
+    tests = root / "tests"
+    has_tests = tests.is_dir() and any(tests.rglob("test_*.py"))
+    findings = [
+        _piece(
+            2,
+            has_tests,
+            "tests",
+            "tests/ holds pytest tests",
+            "no tests: add tests/test_*.py (`flowtide init` writes a starter) and run them in CI via `make test`",
+        )
+    ]
+    directory = root / WORKFLOW_DIR
+    files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]) if directory.is_dir() else []
+    missing = [name for name in WORKFLOW_FILES if not (directory / name).is_file()]
+    findings.append(
+        _piece(
+            2,
+            not missing,
+            "workflows",
+            "ci, data, train, deploy and monitor workflows present",
+            f"missing {', '.join(missing)}: run `flowtide ci generate`",
+        )
+    )
+    if config is not None and not missing:
+        from flowtide.project import Project
+
+        from .check import check
+
+        stale = [f.target for f in check(Project.load(root), lint=False).findings if f.status == "fail"]
+        findings.append(
+            _piece(
+                2,
+                not stale,
+                "workflows up to date",
+                "workflows match flowtide.yaml",
+                f"{', '.join(stale)} out of date with flowtide.yaml: run `flowtide ci generate`",
+            )
+        )
+    unpinned: list[str] = []
+    for path in files:
+        for uses in _USES.findall(path.read_text(encoding="utf-8")):
+            if uses.startswith(("./", "docker://")) or _PINNED.search(uses):
+                continue
+            unpinned.append(f"{path.name}: {uses}")
+    findings.append(
+        _piece(
+            2,
+            bool(files) and not unpinned,
+            "pinned actions",
+            "every action is pinned to a full commit SHA",
+            (f"unpinned actions ({'; '.join(unpinned[:5])}): pin each to a 40-hex commit SHA" if unpinned else "no workflows")
+            + " — `flowtide ci generate` writes pinned ones",
+        )
+    )
+    findings.append(_approval(files))
+    return findings
+
+
+def _approval(files: list[Path]) -> Finding:
+    """Every job that promotes to production must run in a GitHub Environment (required reviewers)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    unprotected: list[str] = []
+    promoting = 0
+    for path in files:
+        try:
+            data = yaml.load(path.read_text(encoding="utf-8")) or {}
+        except Exception:  # an unparsable workflow is actionlint's business, not ours
+            continue
+        for job_id, job in (data.get("jobs") or {}).items():
+            job = job or {}
+            text = " ".join(str((s or {}).get("run", "")) for s in job.get("steps") or [])
+            if "--to production" in text or str(job_id) == "production":
+                promoting += 1
+                if not job.get("environment"):
+                    unprotected.append(f"{path.name}: {job_id}")
+    ok = promoting > 0 and not unprotected
+    if promoting == 0:
+        fix = "no workflow promotes to production: `flowtide ci generate` writes deploy.yml with an approval job"
+    else:
+        fix = (
+            f"production job without `environment:` ({', '.join(unprotected)}): nobody approves the release — "
+            "`flowtide ci generate`, then add required reviewers to the `production` environment on GitHub"
+        )
+    return _piece(2, ok, "approval on production", "production runs in an environment with reviewers", fix)

@@ -1,0 +1,73 @@
+"""Helpers for the serve, monitor and loop tests: a weather project with registered versions."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+from ._models import CONFIG, make_project
+
+FEATURES = ["precipitation", "temp_max", "temp_min", "wind"]
+
+SERVE_CONFIG = CONFIG.split("gates:")[0] + "monitor:\n  drift: {method: psi, threshold: 0.2}\n  performance: {metric: accuracy, min: 0.5}\n  min_rows: 50\n"
+
+
+def config(deploy: str = "deploy:\n  canary: {weight: 0.3, min_requests: 100}\n") -> str:
+    return SERVE_CONFIG + deploy
+
+
+def artifacts(csv_path: Path, directory: Path) -> dict[str, Path]:
+    """A good (random forest) and a bad (majority class) model, fitted once, as skops files."""
+    from flowtide.formats import save_sklearn
+
+    from ._models import fit
+
+    out = {}
+    for kind in ("good", "bad"):
+        model, metrics = fit(csv_path, kind)
+        save_sklearn(model, directory / f"{kind}.skops")
+        (directory / f"{kind}.json").write_text(json.dumps(metrics))
+        out[kind] = directory / f"{kind}.skops"
+    return out
+
+
+def install(root: Path, artifact: Path) -> None:
+    (root / "models").mkdir(exist_ok=True)
+    shutil.copyfile(artifact, root / "models" / "model.skops")
+    shutil.copyfile(artifact.with_suffix(".json"), root / "metrics.json")
+
+
+def served_project(root: Path, csv_path: Path, models: dict[str, Path], *, deploy: str | None = None, canary: str = "bad"):
+    """v1 (good) in production, v2 (``canary``) in staging; returns the Project."""
+    from flowtide import registry
+    from flowtide.project import Project
+
+    root.mkdir(parents=True, exist_ok=True)
+    make_project(root, csv_path, config(deploy) if deploy is not None else config())
+    project = Project.load(root)
+    install(root, models["good"])
+    registry.register(project)
+    registry.promote(project, "weather", 1, "staging")
+    registry.promote(project, "weather", 1, "production")
+    install(root, models[canary])
+    registry.register(project)
+    registry.promote(project, "weather", 2, "staging")
+    return project
+
+
+def weather_rows(csv_path: Path) -> list[dict]:
+    """Every day of the CSV as a dict: the features as floats plus date and weather."""
+    with open(csv_path, newline="") as handle:
+        rows = []
+        for record in csv.DictReader(handle):
+            row = {f: float(record[f]) for f in FEATURES}
+            row["date"] = record["date"]
+            row["weather"] = record["weather"]
+            rows.append(row)
+    return rows
+
+
+def inputs(row: dict) -> dict:
+    return {f: row[f] for f in FEATURES}

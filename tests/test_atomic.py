@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from flowtide.atomic import atomic_copy, atomic_write, atomic_writer, write_if_changed
+
+
+def test_failure_mid_write_leaves_the_old_content(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text("old")
+    with pytest.raises(RuntimeError), atomic_writer(path, "w") as handle:
+        handle.write("new, half")
+        raise RuntimeError("crash")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_kill_9_mid_write_leaves_the_old_content(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text("old")
+    script = textwrap.dedent(
+        f"""
+        import time
+        from flowtide.atomic import atomic_writer
+        with atomic_writer({str(path)!r}, "w") as h:
+            h.write("new" * 1000)
+            h.flush()
+            print("writing", flush=True)
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+    assert path.read_text() == "old"
+
+
+def test_atomic_write_keeps_the_mode_and_creates_parents(tmp_path):
+    path = tmp_path / "a" / "b" / "f"
+    atomic_write(path, "x")
+    assert path.read_text() == "x"
+    os.chmod(path, 0o600)
+    atomic_write(path, b"y")
+    assert path.read_bytes() == b"y" and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_write_if_changed(tmp_path):
+    path = tmp_path / "f"
+    assert write_if_changed(path, "same") is True
+    inode = path.stat().st_ino
+    assert write_if_changed(path, "same") is False
+    assert path.stat().st_ino == inode
+    assert write_if_changed(path, "other") is True and path.read_text() == "other"
+
+
+def test_atomic_copy(tmp_path):
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(3 << 20))
+    dst = tmp_path / "out" / "dst"
+    dst.parent.mkdir()
+    dst.write_bytes(b"old")
+    atomic_copy(src, dst)
+    assert dst.read_bytes() == src.read_bytes()
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["dst"]

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from flowtide.cli import COMMANDS, command_parser
+
+from .conftest import run_cli, run_process
+
+HEAVY = ["polars", "pandas", "sklearn", "uvicorn", "mlflow", "ray", "pydantic", "ruamel", "httpx", "rich", "numpy"]
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_import_flowtide_loads_no_heavy_library():
+    assert _loaded_after("import flowtide") == []
+
+
+def test_building_the_cli_and_the_status_parser_loads_no_heavy_library():
+    code = (
+        "import flowtide.cli as c\nc._top_parser()\nc.command_parser('status')"
+        if _has("status")
+        else "import flowtide.cli as c\nc._top_parser()"
+    )
+    assert _loaded_after(code) == []
+
+
+def _has(command: str) -> bool:
+    try:
+        command_parser(command)
+    except ImportError:
+        return False
+    return True
+
+
+def test_help_lists_every_command():
+    result = run_process("--help", check=True)
+    assert result.out.startswith("usage: flowtide")
+    for name in COMMANDS:
+        assert f"\n  {name} " in result.out
+
+
+def test_no_command_prints_help_and_exits_2():
+    result = run_cli()
+    assert result.code == 2 and "commands:" in result.out
+
+
+def test_unknown_command_suggests_a_close_one():
+    result = run_cli("pul")
+    assert result.code == 2
+    assert result.err == "flowtide: unknown command 'pul'. Did you mean `pull`? See `flowtide --help`.\n"
+
+
+@pytest.mark.parametrize("command", ["init", "pull", "schema"])
+def test_my_commands_have_help_and_json(command):
+    parser, module = command_parser(command)
+    text = parser.format_help()
+    assert module.DESCRIPTION.split()[0] in text
+    if command != "schema":
+        assert "--json" in text
+
+
+def test_outside_a_project_pull_says_how_to_start(tmp_path):
+    result = run_cli("pull", cwd=tmp_path)
+    assert result.code == 2
+    assert result.err.startswith(f"error: no flowtide.yaml in {tmp_path.resolve()} or any parent directory\n")
+    assert "flowtide init" in result.err
+
+
+def test_dash_c_runs_in_another_directory(tmp_path):
+    result = run_cli("-C", str(tmp_path / "p"), "init", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["root"] == str(tmp_path / "p")

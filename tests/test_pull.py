@@ -1,0 +1,327 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+
+from flowtide.hashing import hash_bytes
+
+from ._servers import FaultServer, refused_port
+from .conftest import GIT_ENV, run_cli
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = FaultServer()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def http(server):
+    server.reset()
+    return server
+
+
+def write_config(root: Path, url: str, **extra: object) -> None:
+    lines = ["project: t", "sources:", "  weather:", f"    url: {url}", "    path: data/raw/weather.csv"]
+    lines += [f"    {key}: {value}" for key, value in extra.items()]
+    (root / "flowtide.yaml").write_text("\n".join(lines) + "\n")
+
+
+def snapshot(root: Path) -> tuple[bytes | None, bytes | None]:
+    def read(p: Path) -> bytes | None:
+        return p.read_bytes() if p.exists() else None
+
+    return read(root / "data/raw/weather.csv"), read(root / "flowtide.lock")
+
+
+def lock_entry(root: Path) -> dict:
+    return json.loads((root / "flowtide.lock").read_text())["sources"]["weather"]
+
+
+def test_first_pull_writes_data_and_lock(git_repo, http):
+    write_config(git_repo, http.url())
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 0, result.err
+    digest = hash_bytes(http.body)
+    assert result.out.splitlines()[0].split() == ["weather", "changed", "8", "B", digest[:12], "data/raw/weather.csv"]
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == http.body
+    assert lock_entry(git_repo) == {
+        "url": http.url(),
+        "path": "data/raw/weather.csv",
+        "hash": digest,
+        "size": len(http.body),
+        "etag": http.etag,
+        "last_modified": formatdate(http.modified, usegmt=True),
+    }
+    assert (git_repo / ".flowtide/cache" / digest[:2] / digest[2:]).read_bytes() == http.body
+
+
+def test_unchanged_source_is_a_conditional_get_and_lock_stays_byte_identical(git_repo, http):
+    write_config(git_repo, http.url())
+    assert run_cli("pull", cwd=git_repo).code == 0
+    before = (git_repo / "flowtide.lock").read_bytes()
+    stat_before = (git_repo / "flowtide.lock").stat()
+    second = run_cli("pull", cwd=git_repo)
+    assert second.code == 0, second.err
+    assert "unchanged" in second.out and "(not modified)" in second.out
+    assert "flowtide.lock updated" not in second.out
+    path, headers, status = http.requests[-1]
+    assert (path, status) == ("/data.csv", 304)
+    assert headers["If-None-Match"] == http.etag
+    assert (git_repo / "flowtide.lock").read_bytes() == before
+    assert (git_repo / "flowtide.lock").stat().st_mtime_ns == stat_before.st_mtime_ns
+
+
+def test_last_modified_alone_gives_a_conditional_get(git_repo, http):
+    http.use_etag = False
+    write_config(git_repo, http.url())
+    assert run_cli("pull", cwd=git_repo).code == 0
+    assert "etag" not in lock_entry(git_repo)
+    assert run_cli("pull", cwd=git_repo).code == 0
+    _, headers, status = http.requests[-1]
+    assert status == 304 and "If-Modified-Since" in headers and "If-None-Match" not in headers
+
+
+def test_changed_bytes_change_the_lock(git_repo, http):
+    write_config(git_repo, http.url())
+    assert run_cli("pull", cwd=git_repo).code == 0
+    old = lock_entry(git_repo)["hash"]
+    http.set_body(b"a,b\n1,2\n3,4\n")
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 0
+    assert "changed" in result.out and f"(was {old[:12]})" in result.out and "flowtide.lock updated" in result.out
+    assert lock_entry(git_repo)["hash"] == hash_bytes(b"a,b\n1,2\n3,4\n")
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == b"a,b\n1,2\n3,4\n"
+
+
+def test_same_bytes_under_a_new_etag_leave_the_lock_alone(git_repo, http):
+    write_config(git_repo, http.url())
+    assert run_cli("pull", cwd=git_repo).code == 0
+    before = (git_repo / "flowtide.lock").read_bytes()
+    (git_repo / ".flowtide/sources.json").unlink()  # a fresh clone has no validators
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 0 and "(same bytes)" in result.out
+    assert http.statuses("data.csv")[-1] == 200
+    assert (git_repo / "flowtide.lock").read_bytes() == before
+
+
+def test_deleted_data_file_of_an_unchanged_source_is_restored(git_repo, http):
+    write_config(git_repo, http.url())
+    assert run_cli("pull", cwd=git_repo).code == 0
+    (git_repo / "data/raw/weather.csv").unlink()
+    assert run_cli("pull", cwd=git_repo).code == 0
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == http.body
+
+
+FAULTS = [
+    ("missing", {}, "HTTP 404 Not Found"),
+    ("error", {"retries": 1}, "HTTP 500 Internal Server Error after 2 attempts"),
+    ("slow", {"retries": 0, "timeout": 0.5}, "timed out (no data for 0.5 s)"),
+    (
+        "truncated",
+        {"retries": 0},
+        "truncated body: peer closed connection without sending complete message body (received 8 bytes, expected 1008)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("route", "extra", "reason"), FAULTS, ids=[f[0] for f in FAULTS])
+def test_a_fault_leaves_data_and_lock_untouched(git_repo, http, route, extra, reason):
+    write_config(git_repo, http.url())
+    assert run_cli("pull", cwd=git_repo).code == 0
+    before = snapshot(git_repo)
+    http.set_body(b"a,b\n5,6\n")  # the fault must not let these bytes in either
+    write_config(git_repo, http.url(route), **extra)
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 1
+    assert f"error: source 'weather' ({http.url(route)}): {reason}" in result.err
+    assert "weather          failed" in result.out
+    assert snapshot(git_repo) == before
+    assert not list((git_repo / ".flowtide/cache/tmp").glob("*.part"))
+    # the fault is gone: a re-run succeeds
+    write_config(git_repo, http.url())
+    again = run_cli("pull", cwd=git_repo)
+    assert again.code == 0, again.err
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == b"a,b\n5,6\n"
+
+
+def test_connection_refused_names_source_and_url(git_repo, http):
+    write_config(git_repo, http.url())
+    assert run_cli("pull", cwd=git_repo).code == 0
+    before = snapshot(git_repo)
+    url = f"http://127.0.0.1:{refused_port()}/data.csv"
+    write_config(git_repo, url, retries=0)
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 1
+    assert f"error: source 'weather' ({url}): could not connect: connection refused\n" in result.err
+    assert snapshot(git_repo) == before
+
+
+def test_5xx_is_retried_with_backoff(git_repo, http):
+    http.flaky_failures = 1
+    write_config(git_repo, http.url("flaky"), retries=2)
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 0, result.err
+    assert http.statuses("flaky") == [500, 200]
+
+
+def test_kill_9_mid_download_leaves_data_and_lock_untouched(git_repo, http):
+    write_config(git_repo, http.url())
+    assert run_cli("pull", cwd=git_repo).code == 0
+    before = snapshot(git_repo)
+    http.set_body(b"x" * 64 * 100)
+    http.trickle_delay = 0.1  # ten seconds for the whole body
+    write_config(git_repo, http.url("trickle"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowtide", "pull", "--no-progress"],
+        cwd=git_repo,
+        env={**os.environ, **GIT_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        parts = git_repo / ".flowtide/cache/tmp"
+        # wait until the body is streaming into the store's temp file
+        while time.monotonic() < deadline:
+            if http.count("trickle") and list(parts.glob("*.part")):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the download never started")
+        time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert snapshot(git_repo) == before
+    http.trickle_delay = 0
+    again = run_cli("pull", cwd=git_repo)
+    assert again.code == 0, again.err
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == http.body
+    assert lock_entry(git_repo)["hash"] == hash_bytes(http.body)
+
+
+@pytest.mark.parametrize("path", ["../x.csv", "/tmp/x.csv"])
+def test_a_path_escaping_the_repo_is_refused_by_the_config(git_repo, http, path):
+    (git_repo / "flowtide.yaml").write_text(
+        f"project: t\nsources:\n  weather:\n    url: {http.url()}\n    path: {path}\n"
+    )
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 2
+    assert result.err.startswith(f"error: flowtide.yaml:5:5: source path '{path}' ")
+    assert http.requests == []
+
+
+def test_a_symlink_out_of_the_repo_is_refused(git_repo, http, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (git_repo / "data").symlink_to(outside)
+    write_config(git_repo, http.url())
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 2
+    assert (
+        f"error: source 'weather' path 'data/raw/weather.csv' resolves to {outside.resolve()}/raw/weather.csv, "
+        f"outside the project {git_repo.resolve()}" in result.err
+    )
+    assert list(outside.iterdir()) == []
+    assert not (git_repo / "flowtide.lock").exists()
+
+
+def test_a_typo_in_the_config_exits_2_naming_the_line(git_repo, http):
+    write_config(git_repo, http.url(), schedul='"0 6 * * *"')
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 2
+    assert result.err.startswith(
+        "error: flowtide.yaml:6:5: unknown key 'schedul' in sources.weather\nDid you mean 'schedule'?"
+    )
+
+
+def test_unknown_source_name_is_a_usage_error(git_repo, http):
+    write_config(git_repo, http.url())
+    result = run_cli("pull", "wether", cwd=git_repo)
+    assert result.code == 2
+    assert "error: unknown source 'wether' (configured sources: weather)" in result.err
+
+
+def test_json_output(git_repo, http):
+    write_config(git_repo, http.url())
+    result = run_cli("pull", "--json", cwd=git_repo)
+    data = json.loads(result.out)
+    assert data["ok"] and data["changed"] and data["lock_written"]
+    (entry,) = data["sources"]
+    assert entry["name"] == "weather" and entry["status"] == "changed" and entry["hash"] == hash_bytes(http.body)
+
+
+def test_storage_store_keeps_the_file_out_of_git(git_repo, http):
+    write_config(git_repo, http.url(), storage="store")
+    (git_repo / ".gitignore").write_text("*.pyc")
+    assert run_cli("pull", cwd=git_repo).code == 0
+    assert run_cli("pull", cwd=git_repo).code == 0
+    text = (git_repo / ".gitignore").read_text()
+    assert text.startswith("*.pyc\n") and text.count("/data/raw/weather.csv\n") == 1
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == http.body
+
+
+def test_local_path_source(git_repo):
+    incoming = git_repo / "incoming.csv"
+    incoming.write_bytes(b"x\n1\n")
+    (git_repo / "flowtide.yaml").write_text(
+        "project: t\nsources:\n  local:\n    url: incoming.csv\n    path: data/local.csv\n"
+    )
+    first = run_cli("pull", cwd=git_repo)
+    assert first.code == 0 and "changed" in first.out
+    assert (git_repo / "data/local.csv").read_bytes() == b"x\n1\n"
+    before = (git_repo / "flowtide.lock").read_bytes()
+    assert "(not modified)" in run_cli("pull", cwd=git_repo).out
+    assert (git_repo / "flowtide.lock").read_bytes() == before
+    assert "etag" not in json.loads(before)["sources"]["local"]
+    incoming.write_bytes(b"x\n1\n2\n")
+    assert "changed" in run_cli("pull", cwd=git_repo).out
+    assert (git_repo / "data/local.csv").read_bytes() == b"x\n1\n2\n"
+    incoming.unlink()
+    gone = run_cli("pull", cwd=git_repo)
+    assert gone.code == 1
+    assert f"error: source 'local' (incoming.csv): file not found: {git_repo / 'incoming.csv'}" in gone.err
+
+
+def _checks_available() -> bool:
+    try:
+        from flowtide.checks import check_file  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _checks_available(), reason="flowtide.checks (check_file) has not landed yet")
+def test_failing_checks_quarantine_new_bytes(git_repo, http):
+    write_config(git_repo, http.url())
+    with open(git_repo / "flowtide.yaml", "a") as handle:
+        handle.write("checks:\n  weather:\n    columns:\n      a: {type: int, max: 10}\n")
+    assert run_cli("pull", cwd=git_repo).code == 0
+    before = snapshot(git_repo)
+    bad = b"a,b\n1,2\n99,4\n"
+    http.set_body(bad)
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 1
+    assert "weather          quarantined" in result.out
+    assert f"error: source 'weather' ({http.url()}): checks failed; new data quarantined" in result.err
+    assert snapshot(git_repo) == before
+    digest = hash_bytes(bad)
+    record = json.loads((git_repo / f".flowtide/quarantine/weather-{digest[:16]}.json").read_text())
+    assert record["hash"] == digest and record["report"]["ok"] is False
+    assert (git_repo / ".flowtide/cache" / digest[:2] / digest[2:]).read_bytes() == bad
+    # --no-check accepts them
+    assert run_cli("pull", "--no-check", cwd=git_repo).code == 0
+    assert lock_entry(git_repo)["hash"] == digest

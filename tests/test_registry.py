@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flowtide.errors import ConfigError, UsageError
+from flowtide.project import Project
+from flowtide.registry import Registry, parse_version
+
+from ._models import events, make_project, train
+from .conftest import git, run_cli
+
+
+@pytest.fixture
+def project(git_repo, weather_csv):
+    return make_project(git_repo, weather_csv)
+
+
+def _cli_ok(*args, cwd):
+    result = run_cli(*args, cwd=cwd)
+    assert result.code == 0, result.err + result.out
+    return result
+
+
+def _register_good(root, csv, seed=0):
+    train(root, csv, "good", seed)
+    _cli_ok("gate", "--json", cwd=root)
+    return json.loads(_cli_ok("register", "--json", cwd=root).out)
+
+
+def test_promote_and_rollback_history_in_file_and_tags(project, weather_csv):
+    v1 = _register_good(project, weather_csv)
+    assert (v1["version"], v1["stage"], v1["tag"]) == (1, "candidate", "weather@v1")
+    assert v1["gates"]["passed"] is True
+    assert v1["commit"] == git("rev-parse", "HEAD", cwd=project)
+
+    refused = run_cli("promote", "weather", "1", "--to", "production", cwd=project)
+    assert refused.code == 1
+    assert refused.err.startswith("error: weather v1 has not been in staging; promote it to staging first\n")
+
+    _cli_ok("promote", "weather", "v1", "--to", "staging", cwd=project)
+    _cli_ok("promote", "weather", "weather@v1", "--to", "production", "--reason", "first", cwd=project)
+    _register_good(project, weather_csv, seed=1)
+    _cli_ok("promote", "weather", "2", "--to", "staging", cwd=project)
+    _cli_ok("promote", "weather", "2", "--to", "production", cwd=project)
+    registry = Registry.load(Project.load(project))
+    assert [(v.version, v.stage) for v in registry.versions("weather")] == [(1, "archived"), (2, "production")]
+
+    back = run_cli("rollback", "weather", "--reason", "latency regression", cwd=project)
+    assert back.code == 0 and back.out == "weather production is back to v1\n"
+    registry = Registry.load(Project.load(project))
+    assert [(v.version, v.stage) for v in registry.versions("weather")] == [(1, "production"), (2, "archived")]
+
+    # the file tells the whole story, one event per line, keys sorted
+    lines = (project / "flowtide.registry").read_text().splitlines()
+    for line in lines:
+        assert line == json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    story = [(e["event"], e["version"], e.get("from"), e.get("to"), e.get("reason")) for e in events(project)]
+    assert story == [
+        ("register", 1, None, None, None),
+        ("promote", 1, "candidate", "staging", None),
+        ("promote", 1, "staging", "production", "first"),
+        ("register", 2, None, None, None),
+        ("promote", 2, "candidate", "staging", None),
+        ("promote", 2, "staging", "production", None),
+        ("rollback", 1, 2, None, "latency regression"),
+    ]
+    assert all(e["by"] == "Test <test@example.com>" for e in events(project))
+    assert git("tag", "-l", "weather@*", cwd=project).split() == ["weather@v1", "weather@v2"]
+    message = git("tag", "-l", "--format=%(contents)", "weather@v2", cwd=project)
+    assert v1["hash"] not in message and json.loads(message.split("\n\n", 1)[1])["gates"]["passed"] is True
+
+    again = run_cli("rollback", "weather", cwd=project)
+    assert again.code == 1
+    assert "weather v1 is the first production version of 'weather'; there is nothing to roll back to" in again.err
+
+
+def test_worse_model_fails_relative_gate_and_needs_force(project, weather_csv):
+    good = _register_good(project, weather_csv)
+    _cli_ok("promote", "weather", "1", "--to", "staging", cwd=project)
+    _cli_ok("promote", "weather", "1", "--to", "production", cwd=project)
+
+    train(project, weather_csv, "bad")
+    gate = run_cli("gate", "--json", cwd=project)
+    assert gate.code == 1
+    report = json.loads(gate.out)
+    failed = [f for f in report["findings"] if f["status"] == "fail"]
+    assert [f["rule"] for f in failed] == ["f1_macro >= production - 0.02"]
+    assert failed[0]["bound"] == pytest.approx(good["metrics"]["f1_macro"] - 0.02)
+
+    v2 = json.loads(_cli_ok("register", "--json", cwd=project).out)
+    assert v2["version"] == 2 and v2["gates"]["passed"] is False
+    _cli_ok("promote", "weather", "2", "--to", "staging", cwd=project)
+    refused = run_cli("promote", "weather", "2", "--to", "production", cwd=project)
+    assert refused.code == 1
+    assert refused.err == (
+        "error: weather v2 failed its gates; it cannot be promoted to production\n"
+        "Fix the model, or override with --force --reason TEXT (recorded in the registry).\n"
+    )
+    no_reason = run_cli("promote", "weather", "2", "--to", "production", "--force", cwd=project)
+    assert no_reason.code == 2 and "--force needs --reason TEXT" in no_reason.err
+    _cli_ok("promote", "weather", "2", "--to", "production", "--force", "--reason", "hotfix", cwd=project)
+    last = events(project)[-1]
+    assert (last["event"], last["to"], last["forced"], last["reason"], last["replaces"]) == (
+        "promote",
+        "production",
+        True,
+        "hotfix",
+        1,
+    )
+
+    refused = run_cli("register", "--require-gates", cwd=project)
+    assert refused.code == 1 and "the gates did not pass" in refused.err
+
+
+def test_register_records_lineage_and_ci_actor(project, weather_csv, monkeypatch):
+    from flowtide.hashing import hash_file
+
+    digest, size = hash_file(project / "data" / "weather.csv")
+    (project / "flowtide.lock").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "sources": {"weather": {"path": "data/weather.csv", "hash": digest, "size": size}},
+                "stages": {"train": {"deps": {"data/weather.csv": {"hash": digest}}, "params": {"train.n_estimators": 15}}},
+            }
+        )
+    )
+    with open(project / "params.yaml", "a") as handle:
+        handle.write("# an uncommitted edit\n")
+    metrics = train(project, weather_csv)
+    monkeypatch.setenv("GITHUB_ACTOR", "octocat")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/weather")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    version = json.loads(_cli_ok("register", "--json", cwd=project).out)
+    assert version["data"] == {"data/weather.csv": digest}
+    assert version["lineage"]["train"]["params"] == {"train.n_estimators": 15}
+    assert version["params"] == {"train": {"n_estimators": 15}}
+    assert version["metrics"] == metrics
+    assert version["dirty"] is True
+    assert version["created_by"] == "octocat"
+    assert version["run_url"] == "https://github.example/acme/weather/actions/runs/42"
+    # no `flowtide gate` for these bytes: recorded as not evaluated, so not promotable
+    assert version["gates"] == {"evaluated": False, "message": "gates not evaluated: run `flowtide gate` first", "passed": False}
+    blob = Project.load(project).store.path_of(version["hash"])
+    assert blob.read_bytes() == (project / "models" / "model.skops").read_bytes()
+
+
+def test_existing_tag_only_warns(project, weather_csv):
+    git("tag", "weather@v1", cwd=project)
+    train(project, weather_csv)
+    result = run_cli("register", cwd=project)
+    assert result.code == 0
+    assert result.out.startswith("registered weather@v1 (")
+    assert "warning: could not create git tag weather@v1: fatal: tag 'weather@v1' already exists" in result.err
+
+
+def test_models_json_and_show(project, weather_csv):
+    v1 = _register_good(project, weather_csv)
+    _cli_ok("promote", "weather", "1", "--to", "staging", "--reason", "try it", cwd=project)
+    listing = json.loads(_cli_ok("models", "--json", cwd=project).out)
+    assert list(listing) == ["weather"]
+    (entry,) = listing["weather"]
+    assert entry == {
+        "commit": v1["commit"],
+        "created": v1["created"],
+        "created_by": "Test <test@example.com>",
+        "dirty": False,
+        "format": "skops",
+        "gates_passed": True,
+        "hash": v1["hash"],
+        "metrics": v1["metrics"],
+        "size": v1["size"],
+        "stage": "staging",
+        "tag": "weather@v1",
+        "version": 1,
+    }
+    shown = json.loads(_cli_ok("models", "show", "weather", "1", "--json", cwd=project).out)
+    assert [e["event"] for e in shown["history"]] == ["register", "promote"]
+    text = _cli_ok("models", cwd=project).out
+    assert text.splitlines()[0] == "weather: 1 version(s); production none, staging v1"
+    card = _cli_ok("models", "show", "weather", "1", "--card", cwd=project).out
+    assert card.startswith("# Model card: weather v1\n")
+    for heading in ("## Intended use", "## Data", "## Inputs", "## Parameters", "## Metrics", "## Gates: passed", "## Lineage"):
+        assert heading in card
+    missing = run_cli("models", "show", "weather", "7", cwd=project)
+    assert missing.code == 2 and missing.err == "error: model 'weather' has no version 7 (latest is v1)\n"
+
+
+def test_hand_edited_registry_points_at_the_line(project, weather_csv):
+    train(project, weather_csv)
+    _cli_ok("register", cwd=project)
+    with open(project / "flowtide.registry", "a") as handle:
+        handle.write("<<<<<<< HEAD\n")
+    with pytest.raises(ConfigError, match=r"^flowtide.registry:2: not a JSON event"):
+        Registry.load(Project.load(project))
+
+
+def test_parse_version():
+    assert [parse_version(s) for s in (3, "3", "v3", "weather@v3")] == [3, 3, 3, 3]
+    with pytest.raises(UsageError, match="'latest' is not a version"):
+        parse_version("latest")

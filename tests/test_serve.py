@@ -1,0 +1,373 @@
+"""flowtide serve: predictions, validation, canary / shadow routing, admin, hot reload, the prediction log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flowtide import registry
+from flowtide.serve.app import create_app
+from flowtide.serve.predlog import PredictionLog, read_log
+from flowtide.serve.router import sticky_fraction
+from flowtide.serve.server import ServerThread
+
+from ._serving import artifacts, inputs, served_project, weather_rows
+from .conftest import GIT_ENV, git
+
+
+@pytest.fixture(scope="session")
+def models(weather_csv, tmp_path_factory):
+    return artifacts(weather_csv, tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def rows(weather_csv):
+    return weather_rows(weather_csv)
+
+
+@pytest.fixture
+def project(tmp_path, weather_csv, models):
+    return served_project(tmp_path / "p", weather_csv, models)
+
+
+def serve(project, **options):
+    options.setdefault("interval", 0.2)
+    return ServerThread(create_app(project, **options))
+
+
+def test_predict_one_row_and_a_batch(project, rows):
+    with serve(project) as server, httpx.Client(base_url=server.url) as client:
+        one = client.post("/predict/weather", json=inputs(rows[0]), headers={"x-request-id": "r-1"})
+        assert one.status_code == 200
+        body = one.json()
+        assert body["request_id"] == "r-1"
+        assert body["version"] in (1, 2)
+        assert body["prediction"] in {"drizzle", "rain", "sun", "snow", "fog"}
+        batch = client.post("/predict/weather", json={"rows": [inputs(r) for r in rows[:5]]}, headers={"x-request-id": "b"})
+        assert batch.status_code == 200
+        assert batch.json()["request_ids"] == ["b-0", "b-1", "b-2", "b-3", "b-4"]
+        assert len(batch.json()["predictions"]) == 5
+        as_list = client.post("/predict/weather", json=[inputs(r) for r in rows[:3]])
+        assert len(as_list.json()["predictions"]) == 3
+        health = client.get("/health").json()
+        assert health == {"status": "ok", "models": {"weather": 1}}
+        served = client.get("/models").json()["models"]["weather"]
+        assert served["serving"]["production"]["version"] == 1
+        assert served["serving"]["canary"]["version"] == 2
+        assert served["serving"]["canary"]["weight"] == 0.3
+        assert [v["stage"] for v in served["versions"]] == ["production", "staging"]
+
+
+JSON = {"content-type": "application/json"}
+GOOD = '{"precipitation": 0.0, "temp_max": 12.0, "temp_min": 5.0, "wind": 3.0}'
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "expected"),
+    [
+        (
+            '{"precipitation": "wet", "temp_max": 12, "temp_min": 5, "wind": 3}',
+            JSON,
+            422,
+            {"field": "precipitation", "reason": "must be a number, got 'wet'"},
+        ),
+        ('{"temp_max": 12, "temp_min": 5, "wind": 3}', JSON, 422, {"field": "precipitation", "reason": "is required"}),
+        (
+            '{"precipitation": 0, "temp_max": 12, "temp_min": 5, "wind": 3, "admin": true}',
+            JSON,
+            422,
+            {"field": "admin", "reason": "is not an input of this model"},
+        ),
+        (
+            '{"precipitation": 0, "temp_max": 99, "temp_min": 5, "wind": 3}',
+            JSON,
+            422,
+            {"field": "temp_max", "reason": "must be <= 50, got 99"},
+        ),
+        (
+            '{"precipitation": null, "temp_max": 1, "temp_min": 5, "wind": 3}',
+            JSON,
+            422,
+            {"field": "precipitation", "reason": "must not be null"},
+        ),
+        (
+            '{"rows": [' + GOOD + ', {"precipitation": [1], "temp_max": 1, "temp_min": 5, "wind": 3}]}',
+            JSON,
+            422,
+            {"field": "rows[1].precipitation", "reason": "must be a number, got a list"},
+        ),
+        ('"just a string"', JSON, 422, None),
+        ('{"rows": []}', JSON, 422, {"field": "rows", "reason": "must not be empty"}),
+        ("[" * 200_000 + "]" * 200_000, JSON, 400, "the JSON is nested too deeply (rows are flat objects)"),
+        ('{"a": ' * 50 + "1" + "}" * 50, JSON, 422, None),
+        ('{"precipitation": 0,', JSON, 400, None),
+        ("", JSON, 400, "the body is empty: send a JSON object"),
+        (GOOD, {"content-type": "text/plain"}, 415, "the body must be JSON: send Content-Type: application/json"),
+        (GOOD, {}, 415, "the body must be JSON: send Content-Type: application/json"),
+        ('{"x": "' + "a" * (1 << 20) + '"}', JSON, 413, "the body is larger than 1048576 bytes"),
+        ('{"rows": [' + ",".join([GOOD] * 1001) + "]}", JSON, 413, "too many rows"),
+        ('{"precipitation": NaN, "temp_max": 1, "temp_min": 5, "wind": 3}', JSON, 422, None),
+    ],
+)
+def test_malformed_and_hostile_requests_get_4xx_with_a_reason(project, body, headers, status, expected):
+    with serve(project, interval=0) as server, httpx.Client(base_url=server.url) as client:
+        response = client.post("/predict/weather", content=body.encode(), headers=headers)
+        assert response.status_code == status, response.text
+        answer = response.json()
+        if isinstance(expected, dict):
+            assert expected in answer["detail"]
+        elif isinstance(expected, str):
+            assert answer["error"] == expected
+        else:
+            assert answer["error"]
+        # the server is still fine afterwards
+        assert client.post("/predict/weather", content=GOOD.encode(), headers=JSON).status_code == 200
+
+
+def test_unknown_model_and_wrong_method(project):
+    with serve(project, interval=0) as server, httpx.Client(base_url=server.url) as client:
+        missing = client.post("/predict/nope", content=GOOD.encode(), headers=JSON)
+        assert missing.status_code == 404
+        assert missing.json() == {"error": "no model 'nope' is served; served models: weather"}
+        assert client.get("/predict/weather").status_code == 405
+
+
+def test_canary_weight_is_respected_and_sticky_per_key(project):
+    # the hash is uniform: over many keys the canary share is the weight
+    fractions = [sticky_fraction(f"user-{i}") for i in range(20_000)]
+    assert abs(sum(f < 0.3 for f in fractions) / len(fractions) - 0.3) < 0.015
+    with serve(project, interval=0) as server, httpx.Client(base_url=server.url) as client:
+        versions = {}
+        for i in range(400):
+            answer = client.post("/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-key": f"k{i}"})
+            versions[f"k{i}"] = answer.json()["version"]
+        share = sum(v == 2 for v in versions.values()) / len(versions)
+        assert 0.22 < share < 0.38  # 0.3 ± 3.5 standard deviations
+        for key in ("k1", "k2", "k3", "k4"):  # the same caller always sees the same version
+            seen = {
+                client.post("/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-key": key}).json()[
+                    "version"
+                ]
+                for _ in range(10)
+            }
+            assert seen == {versions[key]}
+        # without a key header each request id decides: both versions answer
+        seen = {client.post("/predict/weather", content=GOOD.encode(), headers=JSON).json()["role"] for _ in range(60)}
+        assert seen == {"production", "canary"}
+
+
+def test_shadow_is_logged_never_returned(tmp_path, weather_csv, models):
+    project = served_project(tmp_path / "s", weather_csv, models, deploy="deploy:\n  shadow: true\n")
+    app = create_app(project, interval=0)
+    with ServerThread(app) as server, httpx.Client(base_url=server.url) as client:
+        answers = [
+            client.post("/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-id": f"s{i}"}).json()
+            for i in range(30)
+        ]
+        assert {(a["version"], a["role"]) for a in answers} == {(1, "production")}
+        assert client.get("/models").json()["models"]["weather"]["serving"]["shadow"]["version"] == 2
+    log = read_log([project.root / ".flowtide" / "predictions"])
+    by_role: dict[str, set] = {}
+    for row in log.predictions:
+        by_role.setdefault(row["role"], set()).add(row["request_id"])
+    assert by_role["shadow"] == by_role["production"] == {f"s{i}" for i in range(30)}
+    shadow = [r for r in log.predictions if r["role"] == "shadow"]
+    assert {r["version"] for r in shadow} == {2}
+    assert {r["output"] for r in shadow} == {"sun"}  # the majority-class model
+
+
+def test_admin_actions_need_the_bearer_token(project):
+    with serve(project, interval=0, admin_token="") as server, httpx.Client(base_url=server.url) as client:
+        refused = client.post("/admin/canary", json={"weight": 0.5})
+        assert refused.status_code == 403
+        assert refused.json() == {"error": "admin actions are disabled: start the server with FLOWTIDE_ADMIN_TOKEN set"}
+        assert client.post("/admin/reload").status_code == 403
+    with serve(project, interval=0, admin_token="s3cret") as server, httpx.Client(base_url=server.url) as client:
+        assert client.post("/admin/canary", json={"weight": 0.5}).status_code == 401
+        wrong = client.post("/admin/canary", json={"weight": 0.5}, headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        assert wrong.headers["www-authenticate"] == "Bearer"
+        auth = {"authorization": "Bearer s3cret"}
+        bad = client.post("/admin/canary", json={"weight": 2}, headers=auth)
+        assert bad.status_code == 422
+        assert bad.json()["detail"] == [{"field": "weight", "reason": "must be a number in [0, 1]"}]
+        ok = client.post("/admin/canary", json={"model": "weather", "weight": 1.0}, headers=auth)
+        assert ok.status_code == 200
+        assert client.get("/models").json()["models"]["weather"]["serving"]["canary"]["weight"] == 1.0
+        assert {client.post("/predict/weather", content=GOOD.encode(), headers=JSON).json()["version"] for _ in range(10)} == {2}
+        assert client.post("/admin/reload", headers=auth).status_code == 200
+        # the override survives a reload
+        assert client.get("/models").json()["models"]["weather"]["serving"]["canary"]["weight"] == 1.0
+
+
+def test_metrics_and_openapi(project):
+    with serve(project, interval=0) as server, httpx.Client(base_url=server.url) as client:
+        for _ in range(5):
+            client.post("/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-key": "k1"})
+        client.post("/predict/weather", content=b"{}", headers=JSON)
+        text = client.get("/metrics").text
+        version = client.post("/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-key": "k1"}).json()
+        role, number = version["role"], version["version"]
+        assert f'flowtide_predictions_total{{model="weather",role="{role}",version="{number}"}} 5.0' in text
+        assert 'flowtide_request_errors_total{model="weather",status="422"} 1.0' in text
+        assert "flowtide_request_latency_seconds_bucket" in text
+        assert 'flowtide_canary_weight{model="weather"} 0.3' in text
+        spec = client.get("/openapi.json").json()
+        row = spec["paths"]["/predict/weather"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"][0]
+        assert row["required"] == ["precipitation", "temp_max", "temp_min", "wind"]
+        assert row["properties"]["temp_max"] == {"type": "number", "minimum": -30, "maximum": 50}
+
+
+def test_promotion_under_load_drops_no_request(project, rows):
+    """Promote the canary while 8 clients hammer the server: no error, and v2 answers afterwards."""
+    payloads = [inputs(r) for r in rows[:200]]
+
+    async def load(url: str, stop: asyncio.Event, results: list) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+
+            async def worker(n: int) -> None:
+                i = 0
+                while not stop.is_set() and i < 5000:
+                    i += 1
+                    try:
+                        response = await client.post(
+                            "/predict/weather", json=payloads[i % len(payloads)], headers={"x-request-key": f"c{n}"}
+                        )
+                        results.append((response.status_code, response.json().get("version")))
+                    except httpx.HTTPError as exc:
+                        results.append((repr(exc), None))
+
+            await asyncio.gather(*(worker(n) for n in range(8)))
+
+    async def scenario(url: str) -> list:
+        results: list = []
+        stop = asyncio.Event()
+        task = asyncio.create_task(load(url, stop, results))
+        await asyncio.sleep(0.7)
+        await asyncio.to_thread(registry.promote, project, "weather", 2, "production")
+        deadline = time.monotonic() + 10
+        async with httpx.AsyncClient(base_url=url) as probe:
+            while time.monotonic() < deadline:
+                served = (await probe.get("/models")).json()["models"]["weather"]["serving"]
+                if served["production"]["version"] == 2:
+                    break
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        return results
+
+    with serve(project, interval=0.1) as server:
+        results = asyncio.run(scenario(server.url))
+        after = httpx.post(f"{server.url}/predict/weather", content=GOOD.encode(), headers=JSON).json()
+    errors = [r for r in results if r[0] != 200]
+    assert errors == []
+    assert len(results) > 50
+    assert {v for _, v in results} == {1, 2}
+    assert (after["version"], after["role"]) == (2, "production")
+
+
+def test_prediction_log_flushes_and_reads_back(tmp_path):
+    log = PredictionLog(tmp_path / "log", replica="r1", flush_interval=0.05)
+    log.start()
+    for i in range(100):
+        log.prediction(f"id{i}", 1000.0 + i, "m", 3, "production", {"x": i}, "sun", 0.5)
+    log.feedback("id7", 2000.0, "m", "rain")
+    deadline = time.monotonic() + 5
+    while log.written < 100 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    data = read_log([tmp_path / "log"], since=1010.0, until=1020.0)
+    assert [r["request_id"] for r in data.predictions] == [f"id{i}" for i in range(10, 20)]
+    assert data.predictions[0]["inputs"] == {"x": 10}
+    assert data.feedback == {"id7": "rain"}
+    log.close()
+    assert [p.name for p in (tmp_path / "log").glob("*.db")] == ["r1.00001.db"]
+
+
+def test_prediction_log_is_bounded(tmp_path):
+    log = PredictionLog(tmp_path / "log", replica="r", max_buffer=10)
+    for i in range(15):
+        log.prediction(f"id{i}", 1.0, "m", 1, "production", {}, 0, 0.1)
+    assert log.dropped == 5
+    log.close()
+    assert len(read_log([tmp_path / "log"]).predictions) == 10
+
+
+def _start_cli_server(root: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowtide", "serve", "-C", str(root), "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("flowtide serve: http://"):
+        proc.kill()
+        raise AssertionError(f"unexpected first line {line!r}: {proc.stderr.read()}")
+    return proc, line.split()[2]
+
+
+def test_kill_9_loses_at_most_the_last_flush_interval(project):
+    proc, url = _start_cli_server(project.root, "--interval", "0")
+    try:
+        with httpx.Client(base_url=url) as client:
+            assert client.get("/health").status_code == 200
+            ids = []
+            for i in range(60):
+                response = client.post("/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-id": f"k{i}"})
+                assert response.status_code == 200
+                ids.append(response.json()["request_id"])
+            client.post("/feedback/weather", json={"feedback": [{"request_id": "k1", "label": "rain"}]})
+            time.sleep(1.6)  # more than one flush interval (1 s)
+            for i in range(60, 80):  # these may be lost with the last interval
+                client.post("/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-id": f"k{i}"})
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    data = read_log([project.root / ".flowtide" / "predictions"])
+    logged = {r["request_id"] for r in data.predictions}
+    assert set(ids) <= logged
+    assert data.feedback == {"k1": "rain"}
+    for path in (project.root / ".flowtide" / "predictions").glob("*.db"):
+        assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_cli_serve_refuses_bad_options(project):
+    from .conftest import run_cli
+
+    result = run_cli("serve", "-C", project.root, "--workers", "0")
+    assert result.code == 2
+    assert result.err == "error: --workers must be at least 1\n"
+
+
+def test_follow_a_git_remote_reloads_on_a_pushed_promotion(tmp_path, weather_csv, models):
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git("init", "-q", "-b", "main", cwd=origin)
+    project = served_project(origin, weather_csv, models)
+    git("add", "-A", cwd=origin)
+    git("commit", "-q", "-m", "v1 in production, v2 in staging", cwd=origin)
+    app = create_app(project, follow=f"file://{origin}@main", interval=0.2)
+    assert app.watch.project.root != project.root  # the clone under .flowtide/follow/
+    with ServerThread(app) as server, httpx.Client(base_url=server.url) as client:
+        assert client.get("/health").json()["models"] == {"weather": 1}
+        registry.promote(project, "weather", 2, "production")
+        time.sleep(0.6)
+        assert client.get("/health").json()["models"] == {"weather": 1}  # not pushed yet
+        git("commit", "-q", "-am", "promote v2", cwd=origin)
+        deadline = time.monotonic() + 10
+        while client.get("/health").json()["models"] != {"weather": 2} and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get("/health").json()["models"] == {"weather": 2}
+        assert client.post("/predict/weather", content=GOOD.encode(), headers=JSON).json()["version"] == 2

@@ -1,0 +1,151 @@
+"""The fetcher contract: every kind of source returns new bytes in the store or says not modified."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowtide.errors import SourceError
+from flowtide.hashing import hash_bytes
+from flowtide.sources import (
+    FetchRequest,
+    FsspecFetcher,
+    HttpFetcher,
+    LocalFetcher,
+    expand_headers,
+    fetcher_for,
+    kind_of,
+)
+from flowtide.store import Store
+
+from ._servers import FaultServer
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = FaultServer()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def http(server):
+    server.reset()
+    return server
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://x/a.csv", "http"),
+        ("HTTPS://x/a.csv", "http"),
+        ("data/a.csv", "local"),
+        ("/abs/a.csv", "local"),
+        ("file:///abs/a.csv", "local"),
+        ("s3://bucket/a.csv", "fsspec"),
+        ("memory://a.csv", "fsspec"),
+    ],
+)
+def test_kind_of(url, kind):
+    assert kind_of(url) == kind
+    assert (
+        type(fetcher_for(url)).__name__
+        == {"http": "HttpFetcher", "local": "LocalFetcher", "fsspec": "FsspecFetcher"}[kind]
+    )
+
+
+def test_expand_headers_from_env():
+    assert expand_headers({"Authorization": "Bearer ${TOKEN}", "X": "${MISSING}-y"}, {"TOKEN": "s3cr3t"}) == {
+        "Authorization": "Bearer s3cr3t",
+        "X": "-y",
+    }
+
+
+def _request(tmp_path: Path, url: str, **kw) -> FetchRequest:
+    return FetchRequest(name="src", url=url, store=Store(tmp_path / "store"), base_dir=tmp_path, retries=0, **kw)
+
+
+# --- the conformance suite: each kind, same contract ---------------------------------------
+
+
+def _http_case(tmp_path, http):
+    http.set_body(b"one\n")
+    return http.url(), lambda: http.set_body(b"two\n")
+
+
+def _local_case(tmp_path, http):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"one\n")
+    return "in.csv", lambda: path.write_bytes(b"two\n")
+
+
+def _fsspec_case(tmp_path, http):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    key = f"/flowtide-test/{tmp_path.name}.csv"
+    fs.pipe(key, b"one\n")
+    return f"memory://{key}", lambda: fs.pipe(key, b"two\n")
+
+
+@pytest.mark.parametrize("case", [_http_case, _local_case, _fsspec_case], ids=["http", "local", "fsspec"])
+def test_fetcher_contract(tmp_path, http, case):
+    url, change = case(tmp_path, http)
+    fetcher = fetcher_for(url)
+    first = fetcher.fetch(_request(tmp_path, url))
+    assert not first.not_modified
+    assert (first.hash, first.size) == (hash_bytes(b"one\n"), 4)
+    store = Store(tmp_path / "store")
+    assert store.read_bytes(first.hash) == b"one\n"
+    validators = {k: v for k, v in {"etag": first.etag, "last_modified": first.last_modified}.items() if v}
+    assert validators, "a fetcher must hand back a validator"
+    again = fetcher.fetch(_request(tmp_path, url, validators=validators))
+    assert again.not_modified and again.hash is None
+    if url.startswith("memory://"):
+        # memory:// ukey is the file's metadata; make sure it changes along with the bytes
+        import time
+
+        time.sleep(0.01)
+    change()
+    third = fetcher.fetch(_request(tmp_path, url, validators=validators))
+    assert not third.not_modified and third.hash == hash_bytes(b"two\n")
+
+
+def test_http_sends_configured_headers(tmp_path, http):
+    HttpFetcher().fetch(_request(tmp_path, http.url(), headers={"Authorization": "Bearer t"}))
+    assert http.requests[-1][1]["Authorization"] == "Bearer t"
+
+
+def test_http_404_is_not_retried(tmp_path, http):
+    with pytest.raises(SourceError) as info:
+        HttpFetcher().fetch(FetchRequest("src", http.url("missing"), Store(tmp_path / "s"), tmp_path, retries=3))
+    assert info.value.message == f"source 'src' ({http.url('missing')}): HTTP 404 Not Found"
+    assert http.count("missing") == 1
+
+
+def test_http_retries_5xx_then_gives_up(tmp_path, http):
+    request = FetchRequest("src", http.url("error"), Store(tmp_path / "s"), tmp_path, retries=2, backoff=0.01)
+    with pytest.raises(SourceError) as info:
+        HttpFetcher().fetch(request)
+    assert info.value.message.endswith("): HTTP 500 Internal Server Error after 3 attempts")
+    assert http.statuses("error") == [500, 500, 500]
+
+
+def test_http_truncated_body_leaves_no_blob(tmp_path, http):
+    store = Store(tmp_path / "s")
+    with pytest.raises(SourceError, match="truncated body"):
+        HttpFetcher().fetch(FetchRequest("src", http.url("truncated"), store, tmp_path, retries=0))
+    assert list(store.digests()) == []
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_local_missing_file(tmp_path):
+    with pytest.raises(SourceError) as info:
+        LocalFetcher().fetch(_request(tmp_path, "nope.csv"))
+    assert info.value.message == f"source 'src' (nope.csv): file not found: {tmp_path / 'nope.csv'}"
+
+
+def test_fsspec_missing_object(tmp_path):
+    with pytest.raises(SourceError, match=r"\(memory://flowtide-test/absent.csv\): not found"):
+        FsspecFetcher().fetch(_request(tmp_path, "memory://flowtide-test/absent.csv"))

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from flowtide.errors import IntegrityError, StoreError
+from flowtide.hashing import hash_bytes
+from flowtide.store import Store
+
+
+def test_a_blob_is_written_once(tmp_path):
+    store = Store(tmp_path / "cache")
+    src = tmp_path / "a.csv"
+    src.write_bytes(b"hello\n")
+    digest, size = store.add_file(src)
+    assert (digest, size) == (hash_bytes(b"hello\n"), 6)
+    blob = store.path_of(digest)
+    assert blob == tmp_path / "cache" / digest[:2] / digest[2:]
+    first = blob.stat()
+    assert store.add_file(src) == (digest, 6)
+    with store.writer() as w:
+        w.write(b"hello\n")
+    assert w.digest == digest
+    assert blob.stat().st_ino == first.st_ino and blob.stat().st_mtime_ns == first.st_mtime_ns
+    assert list(store.digests()) == [digest]
+    assert blob.stat().st_mode & 0o777 == 0o444
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_writer_discards_on_error(tmp_path):
+    store = Store(tmp_path / "cache")
+    with pytest.raises(RuntimeError), store.writer() as w:
+        w.write(b"partial")
+        raise RuntimeError("network went away")
+    assert list(store.digests()) == [] and list(store.tmp_dir.iterdir()) == []
+
+
+def test_tampered_blob_fails_verify(tmp_path):
+    store = Store(tmp_path / "cache")
+    with store.writer() as w:
+        w.write(b"original bytes")
+    store.verify(w.digest)
+    blob = store.path_of(w.digest)
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"tampered bytes")
+    with pytest.raises(IntegrityError) as info:
+        store.verify(w.digest)
+    assert str(info.value).startswith(f"blob {w.digest[:12]} in {store.root} is corrupted (its bytes hash to ")
+    with pytest.raises(IntegrityError):
+        store.materialize(w.digest, tmp_path / "out", verify=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_blob_says_how_to_get_it(tmp_path):
+    store = Store(tmp_path / "cache")
+    with pytest.raises(StoreError, match=r"Run `flowtide fetch`"):
+        store.materialize("ab" * 32, tmp_path / "out")
+    with pytest.raises(StoreError, match="is not in the store"):
+        store.read_bytes("ab" * 32)
+
+
+def test_materialize_replaces_atomically(tmp_path):
+    store = Store(tmp_path / "cache")
+    with store.writer() as w:
+        w.write(b"new")
+    dest = tmp_path / "d" / "file.csv"
+    dest.parent.mkdir()
+    dest.write_bytes(b"old")
+    store.materialize(w.digest, dest)
+    assert dest.read_bytes() == b"new"
+    assert dest.stat().st_mode & 0o777 == 0o644  # a working-tree copy, not the read-only blob
+    assert [p.name for p in dest.parent.iterdir()] == ["file.csv"]
+
+
+def test_killed_writer_leaves_no_blob(tmp_path):
+    root = tmp_path / "cache"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from flowtide.store import Store
+        with Store({str(root)!r}).writer() as w:
+            w.write(b"x" * 100000)
+            w._file.flush()
+            print("writing", flush=True)
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+    store = Store(root)
+    assert list(store.digests()) == []
+    # only an anonymous temp file is left behind, never a blob under a hash name
+    assert [p.suffix for p in store.tmp_dir.iterdir()] == [".part"]

@@ -1,0 +1,295 @@
+"""Generated GitHub Actions workflows: golden files, invariants, real validators, `flowtide ci generate/check`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowtide.config import parse_config
+from flowtide.workflows.actions import PINS
+from flowtide.workflows.generate import HEADER, WORKFLOW_FILES, off_minute, render, seconds, train_paths
+
+from .conftest import run_cli
+
+GOLDEN = Path(__file__).parent / "golden" / "workflows"
+CASES = ["weather", "store-app"]
+BIN = Path(sys.executable).parent
+UPDATE = os.environ.get("FLOWTIDE_UPDATE_GOLDEN") == "1"  # regenerate the golden files on purpose
+
+
+def _config(case: str):
+    path = GOLDEN / case / "flowtide.yaml"
+    return parse_config(path.read_text(encoding="utf-8"))
+
+
+def _yaml(text: str):
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text)
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, dict[str, str]]:
+    return {case: render(_config(case)) for case in CASES}
+
+
+def _project(tmp_path: Path, case: str = "weather") -> Path:
+    root = tmp_path / case
+    root.mkdir()
+    shutil.copy(GOLDEN / case / "flowtide.yaml", root / "flowtide.yaml")
+    return root
+
+
+# --- golden files -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("name", WORKFLOW_FILES)
+def test_golden(rendered, case, name):
+    text = rendered[case][f".github/workflows/{name}"]
+    golden = GOLDEN / case / name
+    if UPDATE:
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8"), f"{case}/{name} changed: FLOWTIDE_UPDATE_GOLDEN=1 to accept"
+
+
+def test_render_is_stable(rendered):
+    assert render(_config("weather")) == rendered["weather"]
+
+
+# --- invariants every workflow keeps ---------------------------------------------------
+
+
+def _steps(workflow: dict):
+    for job_id, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, step
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_workflow_is_least_privilege_pinned_and_bounded(rendered, case):
+    for rel, text in rendered[case].items():
+        assert text.startswith(f"# {HEADER}\n")
+        workflow = _yaml(text)
+        assert "on" in workflow, rel  # YAML 1.2: `on` is a string key, not True
+        assert workflow["permissions"] == {}, rel
+        for job_id, job in workflow["jobs"].items():
+            assert job.get("permissions"), f"{rel}:{job_id} has no job permissions"
+            if "uses" in job:  # a called workflow: its jobs carry timeouts
+                assert job["uses"].startswith("./.github/workflows/")
+                continue
+            assert isinstance(job["timeout-minutes"], int), f"{rel}:{job_id}"
+        for job_id, step in _steps(workflow):
+            if "uses" in step:
+                repo, _, sha = step["uses"].partition("@")
+                assert re.fullmatch(r"[0-9a-f]{40}", sha), f"{rel}:{job_id} {step['uses']} is not SHA-pinned"
+                assert any(p.repo == repo and p.sha == sha for p in PINS.values())
+            if "run" in step:
+                # script-injection safety: context values reach scripts only through env
+                assert "${{" not in step["run"], f"{rel}:{job_id}: expression inside run:"
+        # the version comment sits next to every pinned SHA
+        for line in text.splitlines():
+            if re.search(r"uses: [\w-]+/[\w-]+@", line):
+                assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
+
+
+def test_write_permissions_only_where_needed(rendered):
+    weather = {rel.rsplit("/", 1)[-1]: _yaml(text) for rel, text in rendered["weather"].items()}
+    assert weather["ci.yml"]["jobs"]["test"]["permissions"] == {"contents": "read"}
+    assert weather["ci.yml"]["jobs"]["comment"]["permissions"] == {"pull-requests": "write"}
+    assert weather["data.yml"]["jobs"]["pull"]["permissions"] == {"contents": "write"}
+    assert weather["monitor.yml"]["jobs"]["monitor"]["permissions"] == {"contents": "write", "actions": "write"}
+    app = {rel.rsplit("/", 1)[-1]: _yaml(text) for rel, text in rendered["store-app"].items()}
+    # with an App token, GITHUB_TOKEN never needs to write contents
+    for workflow in app.values():
+        for job in workflow["jobs"].values():
+            assert job["permissions"].get("contents") in (None, "read")
+
+
+def test_ci_workflow(rendered):
+    ci = _yaml(rendered["weather"][".github/workflows/ci.yml"])
+    assert set(ci["on"]) == {"pull_request", "push", "workflow_dispatch"}
+    assert "pull_request_target" not in rendered["weather"][".github/workflows/ci.yml"]
+    assert ci["on"]["push"] == {"branches": ["main"]}
+    runs = [s.get("run") for s in ci["jobs"]["test"]["steps"]]
+    for command in ("make install", "make lint", "make test", "flowtide ci check", "flowtide check --md", "flowtide run"):
+        assert command in runs
+    setup = next(s for s in ci["jobs"]["test"]["steps"] if "setup-python" in s.get("uses", ""))
+    assert setup["with"]["cache"] == "pip" and "requirements*.txt" in setup["with"]["cache-dependency-path"]
+    comment = ci["jobs"]["comment"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in comment["if"]
+    assert comment["steps"][0]["env"] == {"BODY": "${{ needs.test.outputs.diff }}"}
+    assert "<!-- flowtide:metrics-diff -->" in comment["steps"][0]["with"]["script"]
+    assert "updateComment" in comment["steps"][0]["with"]["script"]
+
+
+def test_data_workflow_commits_the_lock_and_calls_training(rendered):
+    data = _yaml(rendered["weather"][".github/workflows/data.yml"])
+    assert data["on"]["schedule"] == [{"cron": off_minute("0 6 * * *", "weather")}]
+    assert data["concurrency"] == {"group": "flowtide-data", "cancel-in-progress": False}
+    pull = data["jobs"]["pull"]
+    assert pull["outputs"] == {"changed": "${{ steps.commit.outputs.changed }}", "sha": "${{ steps.commit.outputs.sha }}"}
+    commit = next(s for s in pull["steps"] if s.get("id") == "commit")
+    assert "41898282+github-actions[bot]@users.noreply.github.com" in commit["run"]
+    assert "for path in flowtide.lock data/raw/weather.csv; do" in commit["run"]
+    assert "git pull --rebase" in commit["run"]
+    assert "[skip ci]" in commit["env"]["MESSAGE"]
+    train = data["jobs"]["train"]
+    assert train["uses"] == "./.github/workflows/train.yml"
+    assert train["with"]["sha"] == "${{ needs.pull.outputs.sha }}"
+    assert train["if"] == "needs.pull.outputs.changed == 'true'"
+
+
+def test_store_mode_pulls_each_schedule_and_pushes_blobs(rendered):
+    data = _yaml(rendered["store-app"][".github/workflows/data.yml"])
+    crons = [c["cron"] for c in data["on"]["schedule"]]
+    assert crons == [off_minute("0 * * * *", "load"), "30 5 * * 1-5".replace("30", off_minute("30 5 * * 1-5", "prices").split()[0], 1)]
+    steps = data["jobs"]["pull"]["steps"]
+    pull = next(s for s in steps if s.get("name", "").startswith("Pull sources"))
+    assert f'"{crons[0]}") sources="load" ;;' in pull["run"]
+    assert pull["env"]["SCHEDULE"] == "${{ github.event.schedule }}"
+    assert pull["env"]["AWS_ACCESS_KEY_ID"] == "${{ secrets.AWS_ACCESS_KEY_ID }}"
+    assert any(s.get("run") == "flowtide push" for s in steps)
+    assert any(s.get("run") == "flowtide fetch" for s in steps)
+    token = next(s for s in steps if s.get("id") == "app-token")
+    assert token["with"]["app-id"] == "${{ secrets.FLOWTIDE_APP_ID }}"
+    checkout = next(s for s in steps if "checkout" in s.get("uses", ""))
+    assert checkout["with"]["token"] == "${{ steps.app-token.outputs.token }}"
+    # secrets reach the called workflow explicitly (no `secrets: inherit`)
+    assert data["jobs"]["train"]["secrets"]["FLOWTIDE_APP_PRIVATE_KEY"] == "${{ secrets.FLOWTIDE_APP_PRIVATE_KEY }}"
+    train = _yaml(rendered["store-app"][".github/workflows/train.yml"])
+    assert train["on"]["push"]["branches"] == ["trunk"]
+    assert set(train["on"]["workflow_call"]["secrets"]) == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "FLOWTIDE_APP_ID",
+        "FLOWTIDE_APP_PRIVATE_KEY",
+    }
+
+
+def test_train_and_deploy(rendered):
+    train = _yaml(rendered["weather"][".github/workflows/train.yml"])
+    assert set(train["on"]) == {"push", "workflow_dispatch", "workflow_call"}
+    assert train["on"]["push"]["paths"] == train_paths(_config("weather"))
+    assert {"src/**", "params.yaml", "flowtide.lock", "data/raw/weather.csv"} <= set(train["on"]["push"]["paths"])
+    runs = "\n".join(s.get("run", "") for s in train["jobs"]["train"]["steps"])
+    assert "flowtide run" in runs and "flowtide gate --md" in runs and "flowtide register" in runs
+    assert train["jobs"]["deploy"]["uses"] == "./.github/workflows/deploy.yml"
+    deploy = _yaml(rendered["weather"][".github/workflows/deploy.yml"])
+    assert deploy["jobs"]["staging"]["environment"] == "staging"
+    production = deploy["jobs"]["production"]
+    assert production["environment"] == "production" and production["needs"] == "staging"
+    assert any('--to production' in s.get("run", "") for s in production["steps"])
+
+
+def test_monitor_workflow(rendered):
+    monitor = _yaml(rendered["weather"][".github/workflows/monitor.yml"])
+    steps = monitor["jobs"]["monitor"]["steps"]
+    retrain = next(s for s in steps if s.get("if") == "steps.monitor.outputs.exit == '1'")
+    assert retrain["env"]["COOLDOWN_SECONDS"] == "21600"
+    assert "gh run list --workflow train.yml" in retrain["run"] and "gh workflow run train.yml" in retrain["run"]
+    assert any(s.get("run") == "flowtide monitor --act" for s in steps)  # canary configured
+
+
+def test_off_minute_and_durations():
+    assert off_minute("0 6 * * *", "weather") == off_minute("0 6 * * *", "weather")
+    minute = int(off_minute("0 6 * * *", "weather").split()[0])
+    assert minute not in (0, 15, 30, 45)
+    assert off_minute("7 6 * * *", "weather") == "7 6 * * *"
+    assert off_minute("*/5 * * * *", "weather") == "*/5 * * * *"
+    assert {off_minute("0 6 * * *", n) for n in ("a", "b", "c", "d", "e")} != {off_minute("0 6 * * *", "a")}
+    assert seconds("6h") == 21600 and seconds("1d") == 86400 and seconds("90") == 90
+    with pytest.raises(ValueError):
+        seconds("six hours")
+
+
+def test_bad_cooldown_points_at_the_config():
+    config = parse_config("project: x\nmonitor:\n  cooldown: soon\n")
+    with pytest.raises(Exception) as info:
+        render(config)
+    assert str(info.value).startswith("flowtide.yaml:3:3: duration 'soon' must look like 30m, 6h or 7d")
+
+
+# --- the real validators ---------------------------------------------------------------
+
+
+def _written(tmp_path: Path, case: str) -> list[str]:
+    root = _project(tmp_path, case)
+    assert run_cli("-C", root, "ci", "generate").code == 0
+    return root, [f".github/workflows/{name}" for name in WORKFLOW_FILES]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_check_jsonschema_actionlint_and_zizmor_accept(tmp_path, case):
+    root, files = _written(tmp_path, case)
+    schema = subprocess.run(
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *files],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    lint = subprocess.run([BIN / "actionlint", *files], cwd=root, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    audit = subprocess.run(
+        [BIN / "zizmor", "--offline", "--no-progress", ".github/workflows"], cwd=root, capture_output=True, text=True
+    )
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+# --- flowtide ci generate / check -------------------------------------------------------
+
+
+def test_generate_is_idempotent_and_says_what_changed(tmp_path):
+    root = _project(tmp_path)
+    first = run_cli("-C", root, "ci", "generate")
+    assert first.code == 0
+    assert first.out.splitlines() == [f"wrote .github/workflows/{n}" for n in WORKFLOW_FILES]
+    before = {n: (root / ".github/workflows" / n).read_bytes() for n in WORKFLOW_FILES}
+    second = run_cli("-C", root, "ci", "generate", "--json")
+    assert second.code == 0 and '"changed": []' in second.out
+    assert before == {n: (root / ".github/workflows" / n).read_bytes() for n in WORKFLOW_FILES}
+
+
+def test_check_names_stale_files_with_a_diff(tmp_path):
+    root = _project(tmp_path)
+    missing = run_cli("-C", root, "ci", "check", "--no-lint")
+    assert missing.code == 1
+    assert "FAIL .github/workflows/ci.yml: missing; run `flowtide ci generate`" in missing.out
+    run_cli("-C", root, "ci", "generate")
+    assert run_cli("-C", root, "ci", "check", "--no-lint").code == 0
+    config = (root / "flowtide.yaml").read_text().replace('schedule: "0 6 * * *"', 'schedule: "5 7 * * *"')
+    (root / "flowtide.yaml").write_text(config)
+    stale = run_cli("-C", root, "ci", "check", "--no-lint")
+    assert stale.code == 1
+    assert "FAIL .github/workflows/data.yml: differs from what flowtide.yaml generates" in stale.out
+    assert '+    - cron: "5 7 * * *"' in stale.out
+    assert "ok   .github/workflows/ci.yml: matches flowtide.yaml" in stale.out
+
+
+@pytest.mark.slow
+def test_check_runs_actionlint(tmp_path):
+    root, _ = _written(tmp_path, "weather")
+    ok = run_cli("-C", root, "ci", "check", "--json")
+    assert ok.code == 0 and '"validated by": "actionlint"' in ok.out
+    path = root / ".github/workflows/deploy.yml"
+    path.write_text(path.read_text().replace("needs: staging", "needs: stagin"))
+    bad = run_cli("-C", root, "ci", "check")
+    assert bad.code == 1
+    assert "FAIL .github/workflows/deploy.yml: differs" in bad.out
+    assert 'job "production" needs job "stagin" which does not exist' in bad.out
+
+
+def test_init_writes_the_workflows(tmp_path):
+    result = run_cli("init", "--example", "weather", tmp_path / "w")
+    assert result.code == 0, result.err
+    for name in WORKFLOW_FILES:
+        assert f"wrote    .github/workflows/{name}" in result.out
+    assert run_cli("-C", tmp_path / "w", "ci", "check", "--no-lint").code == 0
