@@ -186,7 +186,7 @@ def dvc_clone(src: Path, dest: Path) -> None:
     dest.mkdir(parents=True)
     (dest / ".dvc").mkdir()
     shutil.copy(src / ".dvc" / "config", dest / ".dvc" / "config")
-    for dvcfile in src.glob("*.dvc"):
+    for dvcfile in (p for p in src.glob("*.dvc") if p.is_file()):
         shutil.copy(dvcfile, dest / dvcfile.name)
 
 

@@ -11,7 +11,10 @@ from ._models import CONFIG, make_project
 
 FEATURES = ["precipitation", "temp_max", "temp_min", "wind"]
 
-SERVE_CONFIG = CONFIG.split("gates:")[0] + "monitor:\n  drift: {method: psi, threshold: 0.2}\n  performance: {metric: accuracy, min: 0.5}\n  min_rows: 50\n"
+SERVE_CONFIG = (
+    CONFIG.split("gates:")[0]
+    + "monitor:\n  drift: {method: psi, threshold: 0.2}\n  performance: {metric: accuracy, min: 0.5}\n  min_rows: 50\n"
+)
 
 
 def config(deploy: str = "deploy:\n  canary: {weight: 0.3, min_requests: 100}\n") -> str:
@@ -39,15 +42,23 @@ def install(root: Path, artifact: Path) -> None:
     shutil.copyfile(artifact.with_suffix(".json"), root / "metrics.json")
 
 
-def served_project(root: Path, csv_path: Path, models: dict[str, Path], *, deploy: str | None = None, canary: str = "bad"):
-    """v1 (good) in production, v2 (``canary``) in staging; returns the Project."""
+def served_project(
+    root: Path,
+    csv_path: Path,
+    models: dict[str, Path],
+    *,
+    deploy: str | None = None,
+    canary: str = "bad",
+    production: str = "good",
+):
+    """v1 (``production``) in production, v2 (``canary``) in staging; returns the Project."""
     from flowtide import registry
     from flowtide.project import Project
 
     root.mkdir(parents=True, exist_ok=True)
     make_project(root, csv_path, config(deploy) if deploy is not None else config())
     project = Project.load(root)
-    install(root, models["good"])
+    install(root, models[production])
     registry.register(project)
     registry.promote(project, "weather", 1, "staging")
     registry.promote(project, "weather", 1, "production")
@@ -71,3 +82,27 @@ def weather_rows(csv_path: Path) -> list[dict]:
 
 def inputs(row: dict) -> dict:
     return {f: row[f] for f in FEATURES}
+
+
+def replay(
+    project, rows: list[dict], *, shift: dict | None = None, feedback: bool = True, key_prefix: str = "u"
+) -> list[dict]:
+    """Send ``rows`` through a real server (one caller per row) with their true label as feedback; returns the answers."""
+    import httpx
+
+    from flowtide.serve.app import create_app
+    from flowtide.serve.server import ServerThread
+
+    answers = []
+    with ServerThread(create_app(project, interval=0)) as server, httpx.Client(base_url=server.url) as client:
+        labels = []
+        for i, row in enumerate(rows):
+            payload = inputs(row)
+            for column, delta in (shift or {}).items():
+                payload[column] = round(payload[column] + delta, 2)
+            answer = client.post("/predict/weather", json=payload, headers={"x-request-key": f"{key_prefix}{i}"}).json()
+            answers.append(answer)
+            labels.append({"request_id": answer["request_id"], "label": row["weather"]})
+        if feedback:
+            assert client.post("/feedback/weather", json={"feedback": labels}).json() == {"accepted": len(labels)}
+    return answers

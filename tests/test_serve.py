@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sqlite3
@@ -53,7 +52,9 @@ def test_predict_one_row_and_a_batch(project, rows):
         assert body["request_id"] == "r-1"
         assert body["version"] in (1, 2)
         assert body["prediction"] in {"drizzle", "rain", "sun", "snow", "fog"}
-        batch = client.post("/predict/weather", json={"rows": [inputs(r) for r in rows[:5]]}, headers={"x-request-id": "b"})
+        batch = client.post(
+            "/predict/weather", json={"rows": [inputs(r) for r in rows[:5]]}, headers={"x-request-id": "b"}
+        )
         assert batch.status_code == 200
         assert batch.json()["request_ids"] == ["b-0", "b-1", "b-2", "b-3", "b-4"]
         assert len(batch.json()["predictions"]) == 5
@@ -204,7 +205,9 @@ def test_admin_actions_need_the_bearer_token(project):
         ok = client.post("/admin/canary", json={"model": "weather", "weight": 1.0}, headers=auth)
         assert ok.status_code == 200
         assert client.get("/models").json()["models"]["weather"]["serving"]["canary"]["weight"] == 1.0
-        assert {client.post("/predict/weather", content=GOOD.encode(), headers=JSON).json()["version"] for _ in range(10)} == {2}
+        assert {
+            client.post("/predict/weather", content=GOOD.encode(), headers=JSON).json()["version"] for _ in range(10)
+        } == {2}
         assert client.post("/admin/reload", headers=auth).status_code == 200
         # the override survives a reload
         assert client.get("/models").json()["models"]["weather"]["serving"]["canary"]["weight"] == 1.0
@@ -223,7 +226,9 @@ def test_metrics_and_openapi(project):
         assert "flowtide_request_latency_seconds_bucket" in text
         assert 'flowtide_canary_weight{model="weather"} 0.3' in text
         spec = client.get("/openapi.json").json()
-        row = spec["paths"]["/predict/weather"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"][0]
+        row = spec["paths"]["/predict/weather"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+            "oneOf"
+        ][0]
         assert row["required"] == ["precipitation", "temp_max", "temp_min", "wind"]
         assert row["properties"]["temp_max"] == {"type": "number", "minimum": -30, "maximum": 50}
 
@@ -325,7 +330,9 @@ def test_kill_9_loses_at_most_the_last_flush_interval(project):
             assert client.get("/health").status_code == 200
             ids = []
             for i in range(60):
-                response = client.post("/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-id": f"k{i}"})
+                response = client.post(
+                    "/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-id": f"k{i}"}
+                )
                 assert response.status_code == 200
                 ids.append(response.json()["request_id"])
             client.post("/feedback/weather", json={"feedback": [{"request_id": "k1", "label": "rain"}]})

@@ -352,3 +352,43 @@ def test_remote_relative_path_is_relative_to_the_project(tmp_path):
     push(project)
     assert len(remote_blobs(tmp_path / "shared")) == 5
     assert os.path.isdir(tmp_path / "shared" / "tmp")
+
+
+def test_registry_versions_are_pushed_fetched_and_kept_by_gc(tmp_path):
+    registry = pytest.importorskip("flowtide.registry", reason="the registry area has not landed")
+    root = tmp_path / "p"
+    root.mkdir()
+    write_config(root, str(tmp_path / "remote"))
+    with open(root / "flowtide.yaml", "a") as handle:
+        handle.write("model: {name: demo, path: models/model.bin, format: skops}\n")
+    project = seed(root)
+    (root / "models/model.bin").write_bytes(b"a model only the registry knows")
+    version = registry.register(project)
+    assert version.hash == hash_bytes(b"a model only the registry knows")
+    assert gc(project).local_removed == []  # referenced by the registry alone
+    assert version.hash in push(project).pushed
+
+    clone = clone_tree(root, tmp_path / "clone")
+    shutil.copy(root / "flowtide.registry", clone / "flowtide.registry")
+    fetched = run_cli("fetch", "--json", "demo", cwd=clone)
+    assert fetched.code == 0, fetched.err
+    assert json.loads(fetched.out)["downloaded"] == [version.hash]
+    assert Project.load(clone, env={}).store.has(version.hash)
+
+
+def test_progress_flag_renders_without_a_terminal(project):
+    result = run_cli("push", "--progress", cwd=project.root)
+    assert result.code == 0, result.err
+    assert result.out.startswith("pushed 5 blob(s), 10.4 KiB, to ")
+
+
+def test_a_hash_that_is_a_path_is_refused(project):
+    lock = project.read_lock()
+    lock.sources["raw"]["hash"] = "../../../etc/passwd"
+    project.write_lock(lock)
+    result = run_cli("fetch", cwd=project.root)
+    assert result.code == 2
+    assert result.err == (
+        "error: source 'raw' references '../../../etc/passwd', which is not a BLAKE3 hex digest\n"
+        "Restore flowtide.lock / flowtide.registry from git; flowtide never writes such a hash.\n"
+    )

@@ -118,7 +118,14 @@ def test_ci_workflow(rendered):
     assert "pull_request_target" not in rendered["weather"][".github/workflows/ci.yml"]
     assert ci["on"]["push"] == {"branches": ["main"]}
     runs = [s.get("run") for s in ci["jobs"]["test"]["steps"]]
-    for command in ("make install", "make lint", "make test", "flowtide ci check", "flowtide check --md", "flowtide run"):
+    for command in (
+        "make install",
+        "make lint",
+        "make test",
+        "flowtide ci check",
+        "flowtide check --md",
+        "flowtide run",
+    ):
         assert command in runs
     setup = next(s for s in ci["jobs"]["test"]["steps"] if "setup-python" in s.get("uses", ""))
     assert setup["with"]["cache"] == "pip" and "requirements*.txt" in setup["with"]["cache-dependency-path"]
@@ -134,9 +141,13 @@ def test_data_workflow_commits_the_lock_and_calls_training(rendered):
     assert data["on"]["schedule"] == [{"cron": off_minute("0 6 * * *", "weather")}]
     assert data["concurrency"] == {"group": "flowtide-data", "cancel-in-progress": False}
     pull = data["jobs"]["pull"]
-    assert pull["outputs"] == {"changed": "${{ steps.commit.outputs.changed }}", "sha": "${{ steps.commit.outputs.sha }}"}
+    assert pull["outputs"] == {
+        "changed": "${{ steps.commit.outputs.changed }}",
+        "sha": "${{ steps.commit.outputs.sha }}",
+    }
     commit = next(s for s in pull["steps"] if s.get("id") == "commit")
-    assert "41898282+github-actions[bot]@users.noreply.github.com" in commit["run"]
+    assert commit["env"]["GIT_AUTHOR_EMAIL"] == "41898282+github-actions[bot]@users.noreply.github.com"
+    assert commit["env"]["GIT_COMMITTER_NAME"] == "github-actions[bot]"
     assert "for path in flowtide.lock data/raw/weather.csv; do" in commit["run"]
     assert "git pull --rebase" in commit["run"]
     assert "[skip ci]" in commit["env"]["MESSAGE"]
@@ -149,7 +160,7 @@ def test_data_workflow_commits_the_lock_and_calls_training(rendered):
 def test_store_mode_pulls_each_schedule_and_pushes_blobs(rendered):
     data = _yaml(rendered["store-app"][".github/workflows/data.yml"])
     crons = [c["cron"] for c in data["on"]["schedule"]]
-    assert crons == [off_minute("0 * * * *", "load"), "30 5 * * 1-5".replace("30", off_minute("30 5 * * 1-5", "prices").split()[0], 1)]
+    assert crons == ["8 * * * *", "27 5 * * 1-5"]  # both moved off congested minutes, one line per cron
     steps = data["jobs"]["pull"]["steps"]
     pull = next(s for s in steps if s.get("name", "").startswith("Pull sources"))
     assert f'"{crons[0]}") sources="load" ;;' in pull["run"]
@@ -185,7 +196,7 @@ def test_train_and_deploy(rendered):
     assert deploy["jobs"]["staging"]["environment"] == "staging"
     production = deploy["jobs"]["production"]
     assert production["environment"] == "production" and production["needs"] == "staging"
-    assert any('--to production' in s.get("run", "") for s in production["steps"])
+    assert any("--to production" in s.get("run", "") for s in production["steps"])
 
 
 def test_monitor_workflow(rendered):
@@ -194,7 +205,11 @@ def test_monitor_workflow(rendered):
     retrain = next(s for s in steps if s.get("if") == "steps.monitor.outputs.exit == '1'")
     assert retrain["env"]["COOLDOWN_SECONDS"] == "21600"
     assert "gh run list --workflow train.yml" in retrain["run"] and "gh workflow run train.yml" in retrain["run"]
-    assert any(s.get("run") == "flowtide monitor --act" for s in steps)  # canary configured
+    assert "flowtide monitor --md --act > reports/monitor.md" in steps[3]["run"]  # canary configured: act on it
+    assert steps[5]["id"] == "commit" and "canary" in steps[5]["env"]["MESSAGE"]
+    store = _yaml(rendered["store-app"][".github/workflows/monitor.yml"])["jobs"]["monitor"]
+    assert "--act" not in "".join(s.get("run", "") for s in store["steps"])  # no canary: nothing to act on
+    assert store["permissions"] == {"contents": "read", "actions": "write"}
 
 
 def test_off_minute_and_durations():
@@ -293,3 +308,84 @@ def test_init_writes_the_workflows(tmp_path):
     for name in WORKFLOW_FILES:
         assert f"wrote    .github/workflows/{name}" in result.out
     assert run_cli("-C", tmp_path / "w", "ci", "check", "--no-lint").code == 0
+
+
+# --- the generated scripts, run for real ------------------------------------------------
+
+
+def _step(rendered, case: str, name: str, predicate):
+    workflow = _yaml(rendered[case][f".github/workflows/{name}"])
+    return next(step for _, step in _steps(workflow) if predicate(step))
+
+
+def test_bot_commit_rebases_and_retries_when_a_push_loses_the_race(rendered, tmp_path):
+    from .conftest import git
+
+    step = _step(rendered, "weather", "data.yml", lambda s: s.get("id") == "commit")
+    origin = tmp_path / "origin.git"
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    git("init", "-q", "-b", "main", cwd=seed)
+    (seed / "flowtide.lock").write_text("{}\n")
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "seed", cwd=seed)
+    git("clone", "-q", "--bare", str(seed), str(origin), cwd=tmp_path)
+    runner = tmp_path / "runner"
+    git("clone", "-q", str(origin), str(runner), cwd=tmp_path)
+    # someone else pushes first: the runner's push will be rejected as non-fast-forward
+    (seed / "README.md").write_text("other change\n")
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "concurrent", cwd=seed)
+    git("push", "-q", str(origin), "HEAD:main", cwd=seed)
+    (runner / "flowtide.lock").write_text('{"new": true}\n')
+    (runner / "data/raw").mkdir(parents=True)
+    (runner / "data/raw/weather.csv").write_text("date\n2012-01-01\n")
+    output = tmp_path / "output"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update({k: str(v).replace("${{ github.ref_name }}", "main") for k, v in step["env"].items()})
+    env["GITHUB_OUTPUT"] = str(output)
+    proc = subprocess.run(["bash", "-c", step["run"]], cwd=runner, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "push lost a race with another commit (attempt 1); rebasing on origin/main" in proc.stdout
+    log = git("log", "--format=%an|%s", "main", cwd=origin).splitlines()
+    assert log == ["github-actions[bot]|data: update flowtide.lock [skip ci]", "Test|concurrent", "Test|seed"]
+    sha = git("rev-parse", "main", cwd=origin)
+    assert output.read_text().splitlines()[-2:] == ["changed=true", f"sha={sha}"]
+    # nothing new: no commit, changed=false
+    proc = subprocess.run(["bash", "-c", step["run"]], cwd=runner, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "nothing changed: no commit" in proc.stdout
+    assert output.read_text().splitlines()[-2:] == ["changed=false", f"sha={sha}"]
+
+
+@pytest.mark.parametrize(("age_seconds", "started"), [(600, False), (30 * 3600, True)])
+def test_monitor_retrains_only_outside_the_cooldown(rendered, tmp_path, age_seconds, started):
+    """GitHub's API is faked here (the only fake allowed): a `gh` script answering `run list` and recording calls."""
+    import datetime
+
+    step = _step(rendered, "weather", "monitor.yml", lambda s: s.get("if") == "steps.monitor.outputs.exit == '1'")
+    created = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=age_seconds)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    fake = bin_dir / "gh"
+    fake.write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\nif [ "$1 $2" = "run list" ]; then echo "{created}"; fi\n', encoding="utf-8"
+    )
+    fake.chmod(0o755)
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary)}
+    env.update(
+        {"GH_TOKEN": "x", "GH_REPO": "o/r", "BRANCH": "main", "COOLDOWN_SECONDS": step["env"]["COOLDOWN_SECONDS"]}
+    )
+    proc = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    recorded = calls.read_text().splitlines()
+    assert recorded[0] == 'run list --workflow train.yml --limit 1 --json createdAt --jq .[0].createdAt // ""'
+    if started:
+        assert recorded[1:] == ["workflow run train.yml --ref main -f reason=monitor: drift or performance drop"]
+        assert summary.read_text() == "started training: drift or performance drop\n"
+    else:
+        assert recorded[1:] == []
+        assert "within the cooldown (6h): not starting another" in summary.read_text()

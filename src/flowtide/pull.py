@@ -95,6 +95,7 @@ def pull(
     result = PullResult()
     with project.mutex("pull"):
         lock = project.read_lock()
+        original = lock.dumps()
         state = _State.load(project)
         new_blobs: set[str] = set()
         for name in names:
@@ -103,7 +104,8 @@ def pull(
             if outcome.status == "changed" and outcome.hash:
                 new_blobs.add(outcome.hash)
         # the data files are in place; only now does the lock move to them
-        result.lock_written = project.write_lock(lock)
+        if lock.dumps() != original:
+            result.lock_written = project.write_lock(lock)
         state.save()
         project.stat_cache.save()
         if new_blobs:
@@ -148,7 +150,14 @@ def _pull_one(
         digest, size = fetched.hash, fetched.size
         result.hash, result.size = digest, size
         if check and source.check:
-            report = _run_checks(project, name, source, digest)
+            try:
+                report = _run_checks(project, name, source, digest)
+            except FlowtideError:
+                raise
+            except Exception as exc:  # a reader crash on bad bytes must not let them in
+                raise SourceError(
+                    name, source.url, f"checks could not run on the new bytes: {type(exc).__name__}: {exc}"
+                ) from exc
             if report is not None:
                 result.report = report
                 if not report.ok:

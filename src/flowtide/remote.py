@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import FlowtideError, IntegrityError, StoreError
-from .hashing import new_hasher
+from .hashing import CHUNK, new_hasher
 
 if TYPE_CHECKING:
     from .project import Project
@@ -267,9 +267,25 @@ class Remote:
                 tmp.unlink()
 
     def _read(self, digest: str) -> Iterator[bytes]:
+        if self.is_s3:
+            yield from self._read_s3(digest)
+            return
         with self.fs.open(self.key(digest), "rb", block_size=_READ_CHUNK, cache_type="none") as handle:
             while chunk := handle.read(_READ_CHUNK):
                 yield chunk
+
+    def _read_s3(self, digest: str) -> Iterator[bytes]:
+        """One streaming GET (s3fs's file object would add a HEAD and one ranged GET per block)."""
+        from fsspec.asyn import sync
+
+        bucket, key, _ = self.fs.split_path(self.key(digest))
+        response = sync(self.fs.loop, self.fs._call_s3, "get_object", Bucket=bucket, Key=key)
+        body = response["Body"]
+        try:
+            while chunk := sync(self.fs.loop, body.read, CHUNK):
+                yield chunk
+        finally:
+            body.close()
 
     def delete(self, digests: Iterable[str]) -> None:
         paths = [self.key(d) for d in digests]
@@ -304,8 +320,9 @@ def upload_many(
     """Upload the digests the remote lacks, ``jobs`` at a time."""
     wanted = sorted(set(digests))
     result = Transfer()
-    todo = sorted(remote.missing(wanted, jobs=jobs))
-    result.present = [d for d in wanted if d not in set(todo)]
+    absent = remote.missing(wanted, jobs=jobs)
+    todo = sorted(absent)
+    result.present = [d for d in wanted if d not in absent]
     total = sum(store.path_of(d).stat().st_size for d in todo if store.path_of(d).is_file())
     with _progress(progress, "push", total) as advance:
         result.bytes = _parallel(todo, lambda d: remote.upload(store, d, advance), jobs, result.transferred)

@@ -9,12 +9,14 @@ lacks, ``fetch`` downloads what the working tree needs and materialises it, and
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .atomic import atomic_write
+from .atomic import atomic_copy, atomic_write
 from .errors import StoreError, UsageError
 from .lock import Lock
 from .remote import Remote, download_many, upload_many
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from .project import Project
 
 _GC_PLAN = "gc-remote.json"
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass
@@ -113,6 +116,12 @@ def references(project: Project, lock: Lock | None = None, *, archived: bool = T
             elif out.get("hash") and "nfiles" not in out:  # a directory without its file list is no blob
                 items.append(Item(out["hash"], "out", name, int(out.get("size") or 0), path))
     items.extend(_model_items(project, archived=archived))
+    for item in items:  # a hash becomes a file name here and on the remote: never let it be a path
+        if not _DIGEST.match(item.digest):
+            raise UsageError(
+                f"{item.kind} {item.name!r} references {item.digest!r}, which is not a BLAKE3 hex digest",
+                hint="Restore flowtide.lock / flowtide.registry from git; flowtide never writes such a hash.",
+            )
     return items
 
 
@@ -221,14 +230,29 @@ def fetch(
             remote, store, lacking, jobs=jobs or project.config.store.jobs, progress=progress, sizes=needed
         )
         result.downloaded, result.bytes = transfer.transferred, transfer.bytes
+    _materialize(store, to_write, jobs or project.config.store.jobs)
     for item, dest in to_write:
-        store.materialize(item.digest, dest)
         cache.remember(dest, item.digest, key=item.path)
         result.materialized.append(item.path or "")
     cache.save()
     result.materialized.sort()
     result.up_to_date.sort()
     return result
+
+
+def _materialize(store: Any, work: list[tuple[Item, Any]], jobs: int) -> None:
+    """Write the working-tree files in parallel (each atomically; no fsync: the store keeps the durable copy)."""
+    if not work:
+        return
+    missing = [item for item, _ in work if not store.has(item.digest)]
+    if missing:
+        raise StoreError(f"blob {missing[0].digest[:12]} for {missing[0].path} is not in the store {store.root}")
+
+    def write(pair: tuple[Item, Any]) -> None:
+        atomic_copy(store.path_of(pair[0].digest), pair[1], fsync=False)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(work)))) as pool:
+        list(pool.map(write, work))
 
 
 def _select(items: list[Item], targets: list[str] | None) -> list[Item]:
@@ -268,8 +292,8 @@ def referenced(project: Project, *, all_commits: bool = False) -> set[str]:
         except (ValueError, AttributeError):
             continue  # an unreadable historical lock (merge conflict committed) references nothing
     for lock in locks:
-        keep |= lock.blobs()
-        keep |= {item.digest for item in references(project, lock)}
+        keep |= lock.blobs()  # sources, stage outputs and the files of directory outputs
+    keep |= {item.digest for item in _model_items(project, archived=True)}
     return keep
 
 

@@ -293,11 +293,9 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
         )
     findings.extend(schema_findings)
     failing: list[tuple[_Rule, int]] = []
-    rows = None
+    rows = values["__rows"]
     for i, rule in enumerate(rules):
         value = values[f"r{i}"]
-        if rule.rule == "rows":
-            rows = value
         if rule.judge is not None:
             ok, message = rule.judge(value)
             findings.append(
@@ -327,7 +325,7 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
                     details={"failed": failed, "rows": row_numbers, "values": [_plain(v) for v in shown]},
                 )
             )
-    stats = {name: {"type": _family(schema[name])} for name in schema.names()}
+    stats = {name: {"type": _family(schema[name]), "nulls": values[f"__nulls_{name}"]} for name in schema.names()}
     if lenient:
         findings.append(
             Finding("info", target, "read", "the file was read leniently (as text, lossy UTF-8, ragged rows tolerated)")
@@ -338,13 +336,11 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
 def _collect(lf, rules: list[_Rule]) -> dict[str, Any]:
     import polars as pl
 
-    if not rules:
-        return {}
-    exprs = [rule.agg.alias(f"r{i}") for i, rule in enumerate(rules)]
-    frame = lf.select(exprs).collect(engine="streaming")
-    row = frame.row(0, named=True)
-    del pl
-    return row
+    # the row count is always computed: it reports the size and makes polars read every row and column
+    exprs = [pl.len().alias("__rows"), *(rule.agg.alias(f"r{i}") for i, rule in enumerate(rules))]
+    schema = lf.collect_schema()
+    exprs += [pl.col(name).null_count().alias(f"__nulls_{name}") for name in schema.names()]
+    return lf.select(exprs).collect(engine="streaming").row(0, named=True)
 
 
 def _failing_rows(lf, rules: list[_Rule]) -> list[tuple[list[int], list[Any]]]:

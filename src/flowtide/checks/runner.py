@@ -127,7 +127,7 @@ def _run_drift(project, report, name, suite, spec, path, target_path, fmt, refer
         threshold = spec.thresholds.get(column, spec.threshold if method == spec.method else None)
         result = compare(ref_profile, current.get_column(column), method, threshold, column=column, bins=spec.bins)
         report.findings.append(drift_finding(name, result, block))
-        report.charts.append(drift_chart(name, result))
+        report.charts.append(drift_chart(name, result, block))
     rows = [
         [f.column, f.details.get("method"), f.details.get("statistic"), f.details.get("threshold"), f.details.get("verdict")]
         for f in report.findings
@@ -159,21 +159,26 @@ def drift_finding(target: str, result: DriftResult, block: bool = False) -> Find
     )
 
 
-def drift_chart(target: str, result: DriftResult) -> Chart:
+def drift_chart(target: str, result: DriftResult, block: bool = False) -> Chart:
     chart = result.chart
     if "edges" in chart:
         edges = chart["edges"]
         x: list[Any] = [(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)]
     else:
         x = list(chart.get("categories", []))
-    status = "drift" if result.drifted else "no drift"
+    outside = chart.get("outside")
+    subtitle = result.describe()
+    if outside:
+        subtitle += f" · {outside} current values outside the reference range (counted in the end bins)"
     return Chart(
-        title=f"{target} · {result.column}: {status} ({result.describe()})",
+        title=f"{result.column} ({target})",
         kind="histogram",
         x=x,
         series={"reference": chart.get("reference", []), "current": chart.get("current", [])},
         x_label=result.column,
         y_label="share of rows",
+        status=("fail" if block else "warn") if result.drifted else "pass",
+        subtitle=subtitle,
     )
 
 

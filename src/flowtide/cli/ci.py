@@ -25,14 +25,24 @@ def configure(parser) -> None:
     sim.add_argument("event", choices=["push", "pull_request", "schedule", "workflow_dispatch"])
     sim.add_argument("--paths", nargs="+", metavar="PATH", help="changed files (for push / pull_request paths filters)")
     sim.add_argument("--branch", metavar="NAME", help="branch pushed to, or the PR's base (default: ci.default_branch)")
-    sim.add_argument("--workflow", metavar="NAME", help="for workflow_dispatch: the workflow (e.g. train or train.yml)")
+    sim.add_argument(
+        "--workflow", metavar="NAME", help="only this workflow (e.g. train or train.yml); the one dispatched"
+    )
     sim.add_argument(
         "--input", action="append", default=[], metavar="KEY=VALUE", help="workflow_dispatch input (repeatable)"
     )
     sim.add_argument("--run", action="store_true", help="run the fired workflows locally with nektos/act (offline)")
+    sim.add_argument(
+        "--no-isolate",
+        dest="isolate",
+        action="store_false",
+        help="with --run: do not start act in a loopback-only network namespace (steps can reach the host's 127.0.0.1)",
+    )
     add_json_flag(sim)
     for p in (gen, chk, sim):
-        p.add_argument("-C", "--project", dest="project", metavar="DIR", default=argparse.SUPPRESS, help="run as if started in DIR")
+        p.add_argument(
+            "-C", "--project", dest="project", metavar="DIR", default=argparse.SUPPRESS, help="run as if started in DIR"
+        )
 
 
 def run(args) -> int:
@@ -87,7 +97,7 @@ def _simulate(args) -> int:
         inputs[key] = value
     result = simulate(project, args.event, paths=args.paths, branch=args.branch, workflow=args.workflow)
     if args.run:
-        run_act(project, result, inputs=inputs)
+        run_act(project, result, inputs=inputs, isolate=args.isolate)
     if args.json:
         print_json(result.to_dict())
     else:

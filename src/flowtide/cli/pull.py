@@ -54,8 +54,11 @@ def _render(result) -> None:
         short = (item.hash or "")[:12] or "-"
         size = _human(item.size) if item.size is not None else "-"
         detail = ""
-        if item.status == "changed" and item.previous_hash:
-            detail = f" (was {item.previous_hash[:12]})"
+        if item.status == "changed":
+            notes = [f"was {item.previous_hash[:12]}"] if item.previous_hash else []
+            if item.report is not None:
+                notes.append("checks passed")
+            detail = f" ({', '.join(notes)})" if notes else ""
         elif item.status == "unchanged":
             detail = f" ({item.message})" if item.message else ""
         elif item.status in ("failed", "quarantined"):

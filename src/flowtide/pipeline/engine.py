@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..atomic import atomic_write
 from ..errors import FlowtideError, StageError
 from . import dag
-from .fingerprint import StageState, current, flatten, outs_differ, path_state, why
+from .fingerprint import StageState, current, flatten, outs_differ, path_state, read_params, why
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -69,7 +69,7 @@ def status(project: Project) -> list[StaleStage]:
     """Stages whose fingerprint or outs differ from the lock, with the reasons."""
     graph = dag.build(project.config)
     lock = project.read_lock()
-    params = project.params() if _uses_params(graph) else {}
+    params = read_params(project) if _uses_params(graph) else {}
     stale = []
     for name, stage in graph.stages.items():
         state = current(project, name, stage, params)
@@ -164,11 +164,18 @@ class _Run:
         self.say = say
         self.record_run = record and not dry
         self.lock = project.read_lock()
-        self.params = project.params() if _uses_params(self.graph) else {}
+        self.params = read_params(project) if _uses_params(self.graph) else {}
         self.result = RunResult()
         self.new_blobs: set[str] = set()
         self.failure: tuple[str, Any] | None = None
         self.started = time.time()
+        self.git = None  # a GitProbe, started with the first stage that acts
+
+    def _acting(self) -> None:
+        if self.git is None and self.record_run:
+            from .runs import GitProbe
+
+            self.git = GitProbe(self.project.root)
 
     # -- scheduling -----------------------------------------------------------
 
@@ -209,12 +216,13 @@ class _Run:
             if self.executor is not None:
                 self.executor.close()
             self.project.stat_cache.save()
+        r = self.result
+        buckets = {"ran": r.ran, "skipped": r.skipped, "restored": r.restored, "failed": r.failed, "would run": r.would_run}
         for name in self.selected:
             state = status.get(name, "not run")
-            self.result.stages.setdefault(name, {})["status"] = state
-            {"ran": self.result.ran, "skipped": self.result.skipped, "restored": self.result.restored}.get(
-                state, self.result.failed if state == "failed" else self.result.would_run if state == "would run" else []
-            ).append(name)
+            r.stages.setdefault(name, {})["status"] = state
+            if state in buckets:
+                buckets[state].append(name)
         return self._conclude()
 
     def _decide(self, name: str, status: dict[str, str]):
@@ -233,6 +241,20 @@ class _Run:
                     return "skipped"
                 reasons = changed
         info["reasons"] = reasons
+        if not self.dry:
+            self._acting()
+        missing = [path for path, dep in state.deps.items() if dep is None]
+        if missing and not self.dry:
+            self.failure = (
+                name,
+                StageError(
+                    name,
+                    f"cannot run: dep {missing[0]} does not exist",
+                    hint="Create it, `flowtide pull` the source that writes it, or add the stage that produces it.",
+                ),
+            )
+            self.say(f"{name}: FAILED (dep {missing[0]} does not exist)")
+            return "failed"
         if self.dry:
             self.say(f"{name}: would run ({'; '.join(reasons)})")
             return "would run"
@@ -321,6 +343,8 @@ class _Run:
         self._write_lock(name, entry)
         _index_put(self.project, entry)
         self.say(f"{name}: ran in {outcome.seconds:.2f} s")
+        if outcome.stdout.strip():
+            self.say("\n".join("  | " + line for line in outcome.stdout.rstrip().splitlines()[-20:]))
         return "ran"
 
     def _save(self, path: str, now: dict[str, Any]) -> None:
@@ -380,9 +404,9 @@ class _Run:
         result.metrics = metrics_mod.merged(per_file)
         acted = result.ran or result.restored or result.failed
         if self.record_run and acted:
-            from .runs import RunRecord, git_state, new_id, save
+            from .runs import RunRecord, new_id, save
 
-            commit, dirty = git_state(self.project.root)
+            commit, dirty = self.git.result() if self.git else (None, None)
             lock = self.project.read_lock()
             record = RunRecord(
                 id=new_id(),

@@ -78,7 +78,9 @@ def run_command(task: StageTask) -> TaskResult:
     """Run a ``cmd`` stage through the shell from the project root."""
     started = time.perf_counter()
     env = {**task.env, "FLOWTIDE_STAGE": task.name}
-    proc = subprocess.run(task.cmd, shell=True, cwd=task.root, env=env, capture_output=True, text=True, errors="replace")
+    proc = subprocess.run(
+        task.cmd, shell=True, cwd=task.root, env=env, capture_output=True, text=True, errors="replace"
+    )
     seconds = time.perf_counter() - started
     _write_log(task, proc.stdout, proc.stderr)
     return TaskResult(

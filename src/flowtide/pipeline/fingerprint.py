@@ -108,6 +108,26 @@ def _dir_state(project: Project, rel: str, full: str, with_files: bool) -> dict[
 # --- params and env -----------------------------------------------------------
 
 
+def read_params(project: Project) -> dict[str, Any]:
+    """params.yaml as a dict, cached by stat; plain files are read without importing ruamel."""
+    from ..config import cached_by_stat, load_params
+
+    path = project.root / project.config.params
+    if not path.exists():
+        return {}
+
+    def compute() -> dict[str, Any]:
+        from ._miniyaml import loads
+
+        data = loads(path.read_text(encoding="utf-8"))
+        if data is None:
+            return load_params(project.root, project.config.params)
+        return data
+
+    return cached_by_stat(project.root, path, "params", compute)
+
+
+
 def lookup(params: dict[str, Any], dotted: str) -> Any:
     """``params["a"]["b"]`` for ``"a.b"``; a key that itself contains dots wins over nesting."""
     if dotted in params:

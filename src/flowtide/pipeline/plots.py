@@ -48,9 +48,10 @@ def chart(path: str, versions: dict[str, list[dict[str, Any]]]) -> Chart | None:
     if not first:
         return None
     columns = list(first[0])
-    x_col, y_cols = columns[0], [
-        c for c in columns[1:] if all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in first)
-    ]
+    x_col, y_cols = (
+        columns[0],
+        [c for c in columns[1:] if all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in first)],
+    )
     xs: list[Any] = []
     for rows in versions.values():
         for row in rows:

@@ -81,10 +81,11 @@ def _iso(ts: float) -> str:
 def git_state(root: str | os.PathLike[str]) -> tuple[str | None, bool | None]:
     """(HEAD commit, whether tracked files differ from it); (None, None) outside git."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        if not commit:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        commit = proc.stdout.strip()
+        if proc.returncode != 0 or not commit:
             return None, None
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -96,6 +97,41 @@ def git_state(root: str | os.PathLike[str]) -> tuple[str | None, bool | None]:
         return commit, bool(dirty)
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+class GitProbe:
+    """``git_state`` started in the background, so it costs nothing while stages run."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        try:
+            self._head = subprocess.Popen(
+                ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            self._status = subprocess.Popen(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        except OSError:
+            self._head = self._status = None
+
+    def result(self) -> tuple[str | None, bool | None]:
+        if self._head is None:
+            return None, None
+        try:
+            head, _ = self._head.communicate(timeout=30)
+            status, _ = self._status.communicate(timeout=30)
+        except subprocess.SubprocessError:
+            return None, None
+        if self._head.returncode != 0 or not head.strip() or self._status.returncode != 0:
+            return None, None
+        return head.strip(), bool(status.strip())
 
 
 def db_path(project: Project) -> Path:

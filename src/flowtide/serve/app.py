@@ -161,9 +161,8 @@ class ServeApp:
 
     def _poll(self) -> None:
         self.watch.refresh()
-        if self.watch.stamp() != self._stamp:
-            if self.reload():
-                log.info("reloaded: %s", self.describe_versions())
+        if self.watch.stamp() != self._stamp and self.reload():
+            log.info("reloaded: %s", self.describe_versions())
 
     def describe_versions(self) -> dict[str, Any]:
         return {m: d.router.describe() for m, d in self.deployments.items()}
@@ -293,7 +292,9 @@ class ServeApp:
             except RequestProblem as problem:
                 return JSONResponse(problem.body(), status_code=problem.status)
             app_self.set_weight(model, weight)
-            return JSONResponse({"model": model, "weight": weight, "serving": app_self.deployments[model].router.describe()})
+            return JSONResponse(
+                {"model": model, "weight": weight, "serving": app_self.deployments[model].router.describe()}
+            )
 
         @contextlib.asynccontextmanager
         async def lifespan(app):
@@ -471,15 +472,21 @@ def _feedback_items(payload: Any) -> list[tuple[str, Any]]:
     for index, item in enumerate(items):
         where = f"feedback[{index}]." if isinstance(payload, list) else ""
         if not isinstance(item, dict):
-            raise RequestProblem(422, "invalid request", [{"field": where.rstrip(".") or "(body)", "reason": "must be an object"}])
+            raise RequestProblem(
+                422, "invalid request", [{"field": where.rstrip(".") or "(body)", "reason": "must be an object"}]
+            )
         rid = item.get("request_id")
         if not isinstance(rid, str) or not 0 < len(rid) <= 160:
-            raise RequestProblem(422, "invalid request", [{"field": where + "request_id", "reason": "must be a string"}])
+            raise RequestProblem(
+                422, "invalid request", [{"field": where + "request_id", "reason": "must be a string"}]
+            )
         if "label" not in item:
             raise RequestProblem(422, "invalid request", [{"field": where + "label", "reason": "is required"}])
         label = item["label"]
         if isinstance(label, (dict, list)):
-            raise RequestProblem(422, "invalid request", [{"field": where + "label", "reason": "must be a single value"}])
+            raise RequestProblem(
+                422, "invalid request", [{"field": where + "label", "reason": "must be a single value"}]
+            )
         out.append((rid, label))
     if len(out) > 10_000:
         raise RequestProblem(413, "at most 10000 feedback items per request")

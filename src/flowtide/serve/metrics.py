@@ -18,9 +18,7 @@ class ServeMetrics:
 
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("model", "version", "role")
-        self.requests = Counter(
-            "flowtide_predictions", "Rows predicted", labels, registry=self.registry
-        )
+        self.requests = Counter("flowtide_predictions", "Rows predicted", labels, registry=self.registry)
         self.latency = Histogram(
             "flowtide_request_latency_seconds",
             "Time to answer a prediction request",
@@ -31,9 +29,13 @@ class ServeMetrics:
         self.errors = Counter(
             "flowtide_request_errors", "Refused or failed requests", ("model", "status"), registry=self.registry
         )
-        self.weight = Gauge("flowtide_canary_weight", "Share of traffic sent to the canary", ("model",), registry=self.registry)
+        self.weight = Gauge(
+            "flowtide_canary_weight", "Share of traffic sent to the canary", ("model",), registry=self.registry
+        )
         self.reloads = Counter("flowtide_reloads", "Model reloads", ("outcome",), registry=self.registry)
-        self.dropped = Gauge("flowtide_prediction_log_dropped", "Log rows dropped (buffer full)", registry=self.registry)
+        self.dropped = Gauge(
+            "flowtide_prediction_log_dropped", "Log rows dropped (buffer full)", registry=self.registry
+        )
         self._children: dict[tuple, tuple[Any, Any]] = {}
         self._errors: dict[tuple, Any] = {}
 

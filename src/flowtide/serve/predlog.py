@@ -223,7 +223,9 @@ def read_log(
         except sqlite3.Error:
             continue
         try:
-            query = "SELECT request_id, time, model, version, role, inputs, output, latency_ms FROM predictions WHERE 1=1"
+            query = (
+                "SELECT request_id, time, model, version, role, inputs, output, latency_ms FROM predictions WHERE 1=1"
+            )
             params: list[Any] = []
             if since is not None:
                 query += " AND time >= ?"

@@ -136,7 +136,7 @@ def dump(data: dict, header: str = "") -> str:
         if top:
             in_jobs = line == "jobs:"
         # a blank line between top-level blocks and between jobs reads better in review
-        if (top or job) and out and out[-1] and not out[-1].lstrip().startswith("#") and not out[-1] == "jobs:":
+        if (top or job) and out and out[-1] and not out[-1].lstrip().startswith("#") and out[-1] != "jobs:":
             out.append("")
         out.append(line)
     return "\n".join(lines + out) + "\n"

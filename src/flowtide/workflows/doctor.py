@@ -145,7 +145,7 @@ def _pipeline(root: Path, config: Any) -> list[Finding]:
             any(s.schedule for s in config.sources.values()),
             "schedule",
             "sources are pulled on a schedule",
-            "no source has a `schedule:`: add a cron (e.g. `schedule: \"0 6 * * *\"`) and `flowtide ci generate`",
+            'no source has a `schedule:`: add a cron (e.g. `schedule: "0 6 * * *"`) and `flowtide ci generate`',
         ),
         _piece(
             2,
@@ -208,7 +208,11 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
             bool(files) and not unpinned,
             "pinned actions",
             "every action is pinned to a full commit SHA",
-            (f"unpinned actions ({'; '.join(unpinned[:5])}): pin each to a 40-hex commit SHA" if unpinned else "no workflows")
+            (
+                f"unpinned actions ({'; '.join(unpinned[:5])}): pin each to a 40-hex commit SHA"
+                if unpinned
+                else "no workflows"
+            )
             + " — `flowtide ci generate` writes pinned ones",
         )
     )

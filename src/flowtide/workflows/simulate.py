@@ -228,14 +228,17 @@ def simulate(
     for name, data in workflows.items():
         triggers = _triggers(data)
         fired, reason = False, f"not triggered by {event}"
-        if event in triggers:
+        selected = workflow is None or name in (workflow, f"{workflow}.yml", f"{workflow}.yaml")
+        if event != "workflow_dispatch" and not selected:
+            reason = "not selected (--workflow)"
+        elif event in triggers:
             spec = triggers[event]
             if event == "schedule":
                 crons = [str(item.get("cron")) for item in spec or [] if isinstance(item, dict)]
                 fired = branch == default
                 reason = f"schedule {', '.join(crons)}" if fired else "schedules run only on the default branch"
             elif event == "workflow_dispatch":
-                fired = workflow is None or name in (workflow, f"{workflow}.yml", f"{workflow}.yaml")
+                fired = selected
                 reason = "dispatched" if fired else "a different workflow was dispatched"
             else:
                 fired, reason = _filters_pass(spec, branch, paths)
@@ -281,6 +284,49 @@ runs:
 """
 
 
+# act copies the local repository for a plain `actions/checkout`, but not when the step
+# sets `ref:` (the called train/deploy jobs do): this stand-in then checks out that ref
+# from the project's `origin` (a bare local remote in tests), as GitHub would.
+_CHECKOUT_STANDIN = """name: flowtide stand-in for actions/checkout
+description: Checks out a ref from the project's origin. Used by `flowtide ci simulate --run` (offline).
+inputs:
+  ref:
+    default: ""
+  token:
+    default: ""
+  persist-credentials:
+    default: "true"
+  fetch-depth:
+    default: "1"
+  repository:
+    default: ""
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        REF: ${{{{ inputs.ref }}}}
+        ORIGIN: {origin}
+      run: |
+        set -euo pipefail
+        [ -d .git ] || git init -q .
+        git remote get-url origin >/dev/null 2>&1 || git remote add origin "$ORIGIN"
+        git fetch -q origin "+refs/heads/*:refs/remotes/origin/*"
+        case "$REF" in
+          "") target="$GITHUB_SHA" ;;
+          refs/heads/*) target="origin/${{REF#refs/heads/}}" ;;
+          *) target="$REF" ;;
+        esac
+        git checkout -q --force --detach "$target"
+        echo "stand-in checkout of $target from $ORIGIN"
+"""
+
+
+def _origin(root: Path) -> str:
+    proc = subprocess.run(["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else str(root)
+
+
 def remote_actions(workflows: dict[str, dict]) -> list[str]:
     """Every ``owner/repo@ref`` a workflow step uses (local ``./`` and ``docker://`` excluded)."""
     found: set[str] = set()
@@ -320,13 +366,17 @@ def act_command(
         "--artifact-server-path",
         str(standins.parent / "artifacts"),
     ]
+    import json
+
     for uses in remote_actions(load_workflows(project.root)):
         repo, _, ref = uses.partition("@")
-        if repo == "actions/checkout" or repo.startswith("actions/checkout/"):
-            continue  # act copies the local repository itself
         directory = standins / repo.replace("/", "__")
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "action.yml").write_text(_STANDIN.format(repo=repo), encoding="utf-8")
+        if repo == "actions/checkout":
+            text = _CHECKOUT_STANDIN.format(origin=json.dumps(_origin(project.root)))
+        else:
+            text = _STANDIN.format(repo=repo)
+        (directory / "action.yml").write_text(text, encoding="utf-8")
         command += ["--local-repository", f"{repo}@{ref}={directory}"]
     for key, value in (inputs or {}).items():
         command += ["--input", f"{key}={value}"]
@@ -356,14 +406,20 @@ def run(
     *,
     inputs: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
+    isolate: bool = True,
     timeout: float = 600,
 ) -> Simulation:
-    """Execute every fired top-level workflow with act; append one record per workflow to ``simulation.runs``."""
+    """Execute every fired top-level workflow with act; append one record per workflow to ``simulation.runs``.
+
+    ``isolate`` runs act in a fresh network namespace with only loopback (when the
+    OS allows it), so nothing can reach the internet; turn it off when a step must
+    reach a server on the host's 127.0.0.1 (another namespace's loopback is separate).
+    """
     standins = project.state_dir / "tmp" / "act" / "actions"
     for plan in simulation.fired:
         command = act_command(project, simulation.event, plan.file, standins=standins, inputs=inputs)
         proc = subprocess.run(
-            isolated(command),
+            isolated(command) if isolate else command,
             cwd=project.root,
             env={**os.environ, **(env or {})},
             capture_output=True,

@@ -30,11 +30,11 @@ os.makedirs("plots", exist_ok=True)
 matrix = confusion_matrix(y_true, y_pred, labels=labels)
 with open("plots/confusion.csv", "w") as handle:
     handle.write("actual," + ",".join(labels) + "\n")
-    for label, row in zip(labels, matrix):
+    for label, row in zip(labels, matrix, strict=True):
         handle.write(label + "," + ",".join(str(int(v)) for v in row) + "\n")
 precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
 with open("plots/per_class.csv", "w") as handle:
     handle.write("class,precision,recall,f1,support\n")
-    for row in zip(labels, precision, recall, f1, support):
+    for row in zip(labels, precision, recall, f1, support, strict=True):
         handle.write(f"{row[0]},{row[1]:.4f},{row[2]:.4f},{row[3]:.4f},{int(row[4])}\n")
 print(json.dumps(metrics))

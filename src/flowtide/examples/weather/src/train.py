@@ -30,7 +30,9 @@ elif params["model"] == "hist_gradient_boosting":
         random_state=int(params["seed"]),
     )
 else:
-    raise SystemExit(f"params.yaml train.model: unknown model {params['model']!r} (random_forest, hist_gradient_boosting)")
+    raise SystemExit(
+        f"params.yaml train.model: unknown model {params['model']!r} (random_forest, hist_gradient_boosting)"
+    )
 model.fit(X, y)
 os.makedirs("models", exist_ok=True)
 tmp = "models/.model.skops.tmp"

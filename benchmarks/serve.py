@@ -1,0 +1,326 @@
+"""Serving side by side: flowtide serve (canary routing + prediction log on) vs `mlflow models serve`.
+
+The same scikit-learn model (logistic regression on the weather features), one
+worker each, on 127.0.0.1, driven by the same load (wrk when installed, else an
+async httpx client), bounded in time: requests/s at concurrency 8 and 64, p50 /
+p99 latency (p50 at concurrency 1 too), CPU per request (utime+stime of the
+server's process tree), RSS of the tree after the load, time to first answer.
+Run: ``python -m benchmarks.serve [--seconds 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FEATURES = ["precipitation", "temp_max", "temp_min", "wind"]
+ROW = {"precipitation": 0.3, "temp_max": 14.4, "temp_min": 6.1, "wind": 3.2}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --- the model and the two servers ---------------------------------------------------
+
+
+def weather_csv() -> Path:
+    import vega_datasets
+
+    return Path(vega_datasets.__file__).parent / "_data" / "seattle-weather.csv"
+
+
+def fit(C: float = 1.0):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    lines = weather_csv().read_text().splitlines()[1:]
+    X = np.array([[float(v) for v in line.split(",")[1:5]] for line in lines])
+    y = np.array([line.split(",")[5] for line in lines])
+    return LogisticRegression(C=C, max_iter=2000).fit(X, y)
+
+
+def flowtide_project(root: Path) -> Path:
+    """A project with v1 in production and v2 in staging served as a 10% canary."""
+    from flowtide import registry
+    from flowtide.formats import save_sklearn
+    from flowtide.project import Project
+
+    (root / "data").mkdir(parents=True)
+    shutil.copyfile(weather_csv(), root / "data" / "weather.csv")
+    (root / ".flowtide").mkdir()
+    (root / "flowtide.yaml").write_text(
+        "project: bench\n"
+        "sources:\n  weather: {url: data/weather.csv, path: data/weather.csv}\n"
+        "checks:\n  weather:\n    columns:\n"
+        + "".join(f"      {f}: {{type: float, min: -50, max: 150}}\n" for f in FEATURES)
+        + "model: {name: weather, path: models/model.skops, target: weather, reference: weather, "
+        "features: [precipitation, temp_max, temp_min, wind]}\n"
+        "deploy:\n  canary: {weight: 0.1, min_requests: 500}\n"
+    )
+    project = Project.load(root)
+    (root / "models").mkdir()
+    for number, C in ((1, 1.0), (2, 0.5)):
+        save_sklearn(fit(C), root / "models" / "model.skops")
+        registry.register(project)
+        registry.promote(project, "weather", number, "staging")
+    registry.promote(project, "weather", 1, "production")
+    registry.promote(project, "weather", 2, "staging")
+    return root
+
+
+def mlflow_model(root: Path) -> Path:
+    """The same kind of model logged with mlflow.sklearn into a local tracking dir."""
+    code = (
+        "import sys, mlflow, mlflow.sklearn\n"
+        "sys.path.insert(0, '.')\n"
+        "from benchmarks.serve import fit\n"
+        f"mlflow.set_tracking_uri('file://{root}/mlruns')\n"
+        "with mlflow.start_run():\n"
+        "    info = mlflow.sklearn.log_model(fit(1.0), name='model', pip_requirements=['scikit-learn'])\n"
+        "print(info.model_uri)\n"
+        "print(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=sys.argv[1]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(root / "model")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(argv: list[str], url: str, body: bytes, *, cwd=None, env=None) -> tuple[subprocess.Popen, float]:
+    """Start a server; return it and the seconds from spawn to its first successful answer."""
+    import httpx
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{argv[:4]} exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=5)
+            if response.status_code == 200:
+                return proc, time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError(f"{argv[:4]} did not answer within 120 s")
+
+
+# --- measuring -----------------------------------------------------------------------
+
+
+def tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return total / TICK
+
+
+def rss_mib(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, body: bytes, concurrency: int, seconds: float, script_dir: Path) -> dict:
+    script = script_dir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body.decode())}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    threads = 1 if concurrency == 1 else 2
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    ).stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "requests": total,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        "p99": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
+        "errors": (int(errors.group(1)) if errors else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
+    }
+
+
+def async_load(url: str, body: bytes, concurrency: int, seconds: float) -> dict:
+    import httpx
+
+    async def go() -> dict:
+        latencies: list[float] = []
+        errors = 0
+        stop = time.perf_counter() + seconds
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+            async def worker() -> None:
+                nonlocal errors
+                while time.perf_counter() < stop:
+                    t = time.perf_counter()
+                    response = await client.post(url, content=body, headers={"content-type": "application/json"})
+                    latencies.append(time.perf_counter() - t)
+                    errors += response.status_code != 200
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - started
+        latencies.sort()
+        return {
+            "requests": len(latencies),
+            "rps": len(latencies) / elapsed,
+            "p50": latencies[len(latencies) // 2] * 1000,
+            "p99": latencies[int(len(latencies) * 0.99)] * 1000,
+            "errors": errors,
+        }
+
+    return asyncio.run(go())
+
+
+def measure(name: str, proc: subprocess.Popen, url: str, body: bytes, seconds: float, tmp: Path) -> dict:
+    use_wrk = shutil.which("wrk") is not None
+    result: dict = {"server": name}
+    for concurrency in (1, 8, 64):
+        before = cpu_seconds(proc.pid)
+        run = wrk(url, body, concurrency, seconds, tmp) if use_wrk else async_load(url, body, concurrency, seconds)
+        used = cpu_seconds(proc.pid) - before
+        run["cpu_ms_per_request"] = used / max(run["requests"], 1) * 1000
+        result[concurrency] = run
+    result["rss_mib"] = rss_mib(proc.pid)
+    result["load"] = "wrk" if use_wrk else "httpx"
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds of load per concurrency level")
+    args = parser.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="flowtide-bench-serve-") as tmp_name:
+        tmp = Path(tmp_name)
+        project = flowtide_project(tmp / "project")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/predict/weather"
+        body = json.dumps(ROW).encode()
+        proc, first = start(
+            [sys.executable, "-m", "flowtide", "serve", "-C", str(project), "--port", str(port)], url, body
+        )
+        try:
+            result = measure("flowtide serve (canary 10% + log)", proc, url, body, args.seconds, tmp)
+            result["first_answer_s"] = first
+            logged = subprocess.run(
+                [sys.executable, "-c", "import sys; from flowtide.serve.predlog import read_log; print(len(read_log([sys.argv[1]]).predictions))", str(project / ".flowtide" / "predictions")],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            result["logged"] = logged
+            results.append(result)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        try:
+            model_dir = mlflow_model(tmp / "mlflow")
+        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+            print(f"mlflow is not usable here ({exc}); flowtide figures only", file=sys.stderr)
+            model_dir = None
+        if model_dir is not None:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/invocations"
+            body = json.dumps({"dataframe_records": [ROW]}).encode()
+            env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{tmp}/mlflow/mlruns"}
+            argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "--env-manager", "local",
+                    "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
+            proc, first = start(argv, url, body, env=env)
+            try:
+                result = measure("mlflow models serve", proc, url, body, args.seconds, tmp)
+                result["first_answer_s"] = first
+                results.append(result)
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    report(results)
+    return 0
+
+
+def report(results: list[dict]) -> None:
+    header = f"{'server':<36} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10} {'errors':>6}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        for c in (1, 8, 64):
+            run = r[c]
+            print(f"{r['server']:<36} {c:>3} {run['rps']:>9.0f} {run['p50']:>8.2f} {run['p99']:>8.2f} {run['cpu_ms_per_request']:>10.2f} {run['errors']:>6}")
+    print()
+    for r in results:
+        extra = f", {r['logged']} predictions logged" if "logged" in r else ""
+        print(f"{r['server']}: RSS {r['rss_mib']:.0f} MiB, first answer {r['first_answer_s']:.2f} s after start (load: {r['load']}){extra}")
+    if len(results) == 2:
+        ours, theirs = results
+        print()
+        for c in (8, 64):
+            print(f"throughput ratio at c={c}: {ours[c]['rps'] / max(theirs[c]['rps'], 1e-9):.1f}x")
+        print(f"p50 at c=1: {ours[1]['p50']:.2f} ms vs {theirs[1]['p50']:.2f} ms")
+        print(f"CPU per request at c=8: {ours[8]['cpu_ms_per_request']:.2f} ms vs {theirs[8]['cpu_ms_per_request']:.2f} ms")
+        print(f"RSS: {ours['rss_mib']:.0f} MiB vs {theirs['rss_mib']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""`flowtide monitor`: drift, live performance and canary verdicts from the prediction log."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ._output import add_json_flag, load_project
+
+DESCRIPTION = (
+    "Analyse logged predictions and feedback per model version over a time window: input drift against "
+    "the training data, prediction drift, live performance, and the canary verdict (promote / rollback / "
+    "wait). Exit 1 on drift or a performance drop below the `monitor:` thresholds. Reports are also "
+    "written to .flowtide/reports/monitor.{json,md,html}."
+)
+
+
+def configure(parser) -> None:
+    parser.add_argument(
+        "--window", metavar="SPAN", help="time window ending now, e.g. 1h, 1d, 7d (default monitor.window)"
+    )
+    add_json_flag(parser)
+    parser.add_argument("--md", action="store_true", help="print Markdown (also appended to $GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report to FILE")
+    parser.add_argument("--log-dir", action="append", metavar="DIR", help="extra prediction log directory (repeatable)")
+    parser.add_argument(
+        "--trigger", action="store_true", help="retrain (pull, run, gate, register, stage) on drift or a drop"
+    )
+    parser.add_argument("--act", action="store_true", help="promote or roll back the canary by its verdict")
+
+
+def run(args) -> int:
+    from flowtide.monitor import monitor
+
+    project = load_project(args)
+    result = monitor(project, window=args.window, logs=args.log_dir, trigger=args.trigger, act=args.act)
+    report = result.report
+    try:
+        report.write(project.state_dir / "reports", "monitor")
+    except OSError:
+        pass
+    if args.html:
+        from flowtide.atomic import atomic_write
+
+        atomic_write(args.html, report.to_html(), fsync=False)
+    if args.json:
+        import json
+
+        data = report.to_dict()
+        data["actions"] = result.actions
+        data["retrained"] = result.retrained
+        data["drifted"] = result.drifted
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    elif args.md:
+        text = report.to_markdown()
+        sys.stdout.write(text)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+    else:
+        from ._output import console
+
+        report.render_terminal(console())
+        for line in result.actions:
+            print(line)
+    return 0 if report.ok else 1

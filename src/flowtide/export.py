@@ -1,0 +1,254 @@
+"""Export to an MLflow tracking server: pipeline runs, registered versions, stages as aliases.
+
+For teams that outgrow files: flowtide stays the source of truth and MLflow gets a
+copy. Every exported object is tagged with its flowtide identity (run id, model
+version), so exporting again only sends what is new and moves the aliases.
+mlflow is an optional extra, imported only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import FlowtideError, UsageError
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .project import Project
+
+RUN_TAG = "flowtide.run_id"
+VERSION_TAG = "flowtide.version"
+_ALIASES = ("staging", "production")
+
+
+@dataclass
+class ExportResult:
+    tracking_uri: str
+    experiment_id: str
+    runs_created: list[str] = field(default_factory=list)
+    runs_skipped: list[str] = field(default_factory=list)
+    versions_created: list[str] = field(default_factory=list)
+    versions_skipped: list[str] = field(default_factory=list)
+    aliases: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_runs(project: Project) -> list[dict[str, Any]]:
+    """Pipeline runs from ``.flowtide/runs.db`` (read-only; [] when absent or unreadable)."""
+    import sqlite3
+
+    path = project.root / ".flowtide" / "runs.db"
+    if not path.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error:
+        return []
+    try:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(row) for row in conn.execute("SELECT * FROM runs ORDER BY started")]
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
+    out = []
+    for row in rows:
+        for key in ("params", "metrics", "stages", "data"):
+            try:
+                row[key] = json.loads(row.get(key) or "{}")
+            except (TypeError, ValueError):
+                row[key] = {}
+        out.append(row)
+    return out
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _log(client, run_id: str, params: dict[str, Any], metrics: dict[str, Any], when_ms: int) -> None:
+    from mlflow.entities import Metric, Param
+
+    param_list = [Param(k, _text(v)) for k, v in _flat(params).items()]
+    metric_list = [
+        Metric(k, float(v), when_ms, 0)
+        for k, v in _flat(metrics).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    for start in range(0, max(len(param_list), len(metric_list)), 100):  # MLflow's batch limit is 100 params
+        client.log_batch(run_id, metrics=metric_list[start : start + 100], params=param_list[start : start + 100])
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text[:6000]
+
+
+def _existing_tags(client, experiment_id: str, tag: str) -> dict[str, str]:
+    """tag value -> MLflow run id for runs of the experiment that carry ``tag``."""
+    found: dict[str, str] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=f"tags.`{tag}` != ''", max_results=1000, page_token=token)
+        for run in page:
+            found[run.data.tags[tag]] = run.info.run_id
+        token = page.token
+        if not token:
+            return found
+
+
+def export_mlflow(project: Project, tracking_uri: str | None = None) -> ExportResult:
+    """Send runs and registered versions to MLflow; idempotent (tags identify what was sent)."""
+    uri = tracking_uri or project.env.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise UsageError("no MLflow tracking server: pass --tracking-uri URI or set MLFLOW_TRACKING_URI")
+    try:
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+    except ImportError as exc:
+        raise UsageError("MLflow export needs mlflow", hint='pip install "flowtide[mlflow]"') from exc
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        # mlflow prints "View run ..." links on stdout, which belongs to our --json output
+        with contextlib.redirect_stdout(sys.stderr):
+            return _export(project, client, uri)
+    except MlflowException as exc:
+        raise FlowtideError(f"MLflow server {uri}: {exc.message}") from exc
+    except OSError as exc:
+        raise FlowtideError(f"MLflow server {uri} is unreachable: {exc}") from exc
+
+
+def _export(project: Project, client, uri: str) -> ExportResult:
+    name = project.config.project
+    experiment = client.get_experiment_by_name(name)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name, tags={"flowtide.project": name})
+    result = ExportResult(uri, experiment_id)
+
+    sent = _existing_tags(client, experiment_id, RUN_TAG)
+    for run in read_runs(project):
+        if run["id"] in sent:
+            result.runs_skipped.append(run["id"])
+            continue
+        started = int(float(run.get("started") or time.time()) * 1000)
+        tags = {RUN_TAG: run["id"], "flowtide.kind": str(run.get("kind") or "run"), "mlflow.runName": run["id"]}
+        if run.get("git_commit"):
+            tags["mlflow.source.git.commit"] = run["git_commit"]
+        if run.get("sweep"):
+            tags["flowtide.sweep"] = str(run["sweep"])
+        for source, digest in (run.get("data") or {}).items():
+            tags[f"flowtide.data.{source}"] = str(digest)
+        created = client.create_run(experiment_id, start_time=started, tags=tags, run_name=run["id"])
+        _log(client, created.info.run_id, run.get("params") or {}, run.get("metrics") or {}, started)
+        finished = int(float(run["finished"]) * 1000) if run.get("finished") else None
+        status = {"ok": "FINISHED", "failed": "FAILED"}.get(run.get("status"), "KILLED")
+        client.set_terminated(created.info.run_id, status=status, end_time=finished)
+        result.runs_created.append(run["id"])
+
+    registry = Registry.load(project)
+    registered = _existing_tags(client, experiment_id, VERSION_TAG)
+    for model in registry.models():
+        _ensure_registered_model(client, model)
+        known = {
+            mv.tags.get(VERSION_TAG): mv.version
+            for mv in client.search_model_versions(f"name='{model}'")
+            if mv.tags.get(VERSION_TAG)
+        }
+        numbers: dict[int, str] = {}
+        for version in registry.versions(model):
+            tag = version.tag or f"{model}@v{version.version}"
+            if tag in known:
+                numbers[version.version] = known[tag]
+                result.versions_skipped.append(tag)
+            else:
+                numbers[version.version] = _create_version(client, project, experiment_id, version, tag, registered)
+                result.versions_created.append(tag)
+            client.set_model_version_tag(model, numbers[version.version], "flowtide.stage", version.stage)
+        aliases: dict[str, int] = {}
+        for stage in _ALIASES:
+            current = registry.in_stage(model, stage)
+            if current is not None:
+                client.set_registered_model_alias(model, stage, numbers[current.version])
+                aliases[stage] = current.version
+            else:
+                try:
+                    client.delete_registered_model_alias(model, stage)
+                except Exception:  # no such alias: nothing to remove
+                    pass
+        result.aliases[model] = aliases
+    return result
+
+
+def _ensure_registered_model(client, model: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(model)
+    except MlflowException:
+        client.create_registered_model(model, tags={"flowtide.model": model}, description="Exported by flowtide")
+
+
+def _create_version(client, project: Project, experiment_id: str, version, tag: str, registered: dict[str, str]) -> str:
+    """One MLflow run holding the version's lineage and artifact, then a model version pointing at it."""
+    run_id = registered.get(tag)
+    if run_id is None:
+        tags = {
+            VERSION_TAG: tag,
+            "mlflow.runName": tag,
+            "flowtide.hash": version.hash,
+            "flowtide.gates_passed": str(bool(version.gates.get("passed"))).lower(),
+        }
+        if version.commit:
+            tags["mlflow.source.git.commit"] = version.commit
+        created_ms = _ms(version.created)
+        run = client.create_run(experiment_id, start_time=created_ms, tags=tags, run_name=tag)
+        run_id = run.info.run_id
+        _log(client, run_id, version.params, version.metrics, created_ms)
+        blob = project.store.path_of(version.hash)
+        if blob.is_file():
+            import shutil
+            import tempfile
+            from pathlib import Path
+
+            # the artifact under its own file name, not the store's hash path
+            with tempfile.TemporaryDirectory() as tmp:
+                copy = Path(tmp) / (Path(version.path).name or "model")
+                shutil.copyfile(blob, copy)
+                client.log_artifact(run_id, str(copy), artifact_path="model")
+        client.set_terminated(run_id, status="FINISHED", end_time=created_ms)
+    source = f"{client.get_run(run_id).info.artifact_uri}/model"
+    mv = client.create_model_version(
+        version.model,
+        source,
+        run_id=run_id,
+        tags={
+            VERSION_TAG: tag,
+            "flowtide.hash": version.hash,
+            "flowtide.commit": version.commit or "",
+            "flowtide.gates_passed": str(bool(version.gates.get("passed"))).lower(),
+            "flowtide.data": json.dumps(version.data, sort_keys=True)[:5000],
+        },
+        description=f"flowtide {tag} ({version.format}, blake3 {version.hash[:12]})",
+    )
+    return mv.version
+
+
+def _ms(iso: str) -> int:
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return int(time.time() * 1000)

@@ -1,0 +1,477 @@
+"""Monitoring analysis: what the logged predictions and feedback say about each served version.
+
+Per model version and role in a time window: input drift against the data the
+version was trained on (the data checks' drift statistics on a stored profile),
+prediction drift against the model's own predictions on that data, live
+performance on labelled rows, and the canary verdict (canary vs production,
+one-sided two-proportion z-test on correctness, after ``min_requests``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError
+from ..report import Chart, Finding, Report, Table
+
+if TYPE_CHECKING:
+    from ..project import Project
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MIN_LABELLED_FOR_VERDICT = 30
+TIME_BUCKETS = 12
+
+
+def parse_window(text: str) -> float:
+    """'90s', '30m', '6h', '1d', '2w' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(text))
+    if not match:
+        raise UsageError(f"window {text!r} must look like 30m, 6h, 1d or 2w")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@dataclass
+class Group:
+    """The predictions one version made in one role."""
+
+    model: str
+    version: int | None
+    role: str
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} v{self.version} ({self.role})"
+
+
+@dataclass
+class CanaryVerdict:
+    model: str
+    production: int | None
+    canary: int | None
+    verdict: str  # promote | rollback | wait
+    reason: str
+    requests: int = 0
+    labelled: dict[str, int] = field(default_factory=dict)
+    accuracy: dict[str, float | None] = field(default_factory=dict)
+    p_value: float | None = None
+
+
+@dataclass
+class Analysis:
+    report: Report
+    drifted: dict[str, list[str]] = field(default_factory=dict)
+    """group label -> drifting input columns."""
+    degraded: dict[str, float] = field(default_factory=dict)
+    """group label -> live metric below the thresholds."""
+    verdicts: list[CanaryVerdict] = field(default_factory=list)
+
+    @property
+    def needs_retraining(self) -> bool:
+        return bool(self.drifted or self.degraded)
+
+
+# --- statistics -----------------------------------------------------------------
+
+
+def canary_test(correct_canary: int, n_canary: int, correct_production: int, n_production: int) -> float:
+    """One-sided p-value that the canary is *worse* than production (two-proportion z-test)."""
+    if n_canary == 0 or n_production == 0:
+        return 1.0
+    p1, p2 = correct_canary / n_canary, correct_production / n_production
+    pooled = (correct_canary + correct_production) / (n_canary + n_production)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_canary + 1 / n_production))
+    if se == 0:
+        return 1.0 if p1 >= p2 else 0.0
+    z = (p1 - p2) / se
+    return 0.5 * math.erfc(-z / math.sqrt(2))  # Φ(z): small when the canary is clearly worse
+
+
+def _metric(name: str, outputs: list, labels: list) -> float | None:
+    if not labels:
+        return None
+    if name in ("accuracy", "error_rate"):
+        correct = sum(1 for o, y in zip(outputs, labels, strict=True) if o == y) / len(labels)
+        return correct if name == "accuracy" else 1 - correct
+    if name in ("f1_macro", "f1"):
+        from sklearn.metrics import f1_score
+
+        return float(f1_score([str(y) for y in labels], [str(o) for o in outputs], average="macro"))
+    if name in ("mae", "rmse"):
+        errors = [float(o) - float(y) for o, y in zip(outputs, labels, strict=True)]
+        if name == "mae":
+            return sum(abs(e) for e in errors) / len(errors)
+        return math.sqrt(sum(e * e for e in errors) / len(errors))
+    raise UsageError(
+        f"monitor.performance.metric {name!r} is not supported: use accuracy, error_rate, f1_macro, mae or rmse"
+    )
+
+
+_LOWER_IS_BETTER = {"error_rate", "mae", "rmse"}
+
+
+# --- references -------------------------------------------------------------------
+
+
+def _reference_path(project: Project, version: Any) -> tuple[Path, str | None, str] | None:
+    """The data ``version`` was trained on (from its lineage in the store), else the current reference file."""
+    model = project.config.model
+    if model is None or not model.reference:
+        return None
+    source = project.config.sources.get(model.reference)
+    rel = source.path if source else model.reference
+    digest = (version.data or {}).get(rel) if version is not None else None
+    if digest and project.store.has(digest):
+        return project.store.path_of(digest), digest, f"training data of v{version.version} ({rel})"
+    path = project.root / rel
+    if path.is_file():
+        return path, None, f"current {rel}"
+    return None
+
+
+class References:
+    """Profiles of the reference data (inputs and the model's predictions on it), cached per version."""
+
+    def __init__(self, project: Project, columns: dict[str, str | None]) -> None:
+        self.project = project
+        self.columns = columns
+        self._cache: dict[Any, dict | None] = {}
+
+    def of(self, version: Any) -> dict | None:
+        key = getattr(version, "hash", None)
+        if key not in self._cache:
+            self._cache[key] = self._build(version)
+        return self._cache[key]
+
+    def _build(self, version: Any) -> dict | None:
+        from ..checks._read import detect_format
+        from ..checks.drift import profile_values
+        from ..checks.reference import Reference, cached_profile, load_columns
+
+        found = _reference_path(self.project, version)
+        if found is None:
+            return None
+        path, digest, origin = found
+        fmt = detect_format(path)
+        profile = cached_profile(self.project, Reference(path, digest, origin), fmt, self.columns)
+        out = {"origin": origin, "columns": profile["columns"], "predictions": None}
+        if version is not None:
+            try:
+                from ..formats import load_model
+
+                loaded = load_model(self.project, version)
+                frame = load_columns(path, fmt, dict.fromkeys(loaded.features))
+                rows = frame.drop_nulls().to_dicts()
+                if rows:
+                    out["predictions"] = profile_values([str(p) for p in loaded.predict(rows)], "categorical")
+            except Exception as exc:  # no artifact here: fall back to the label distribution
+                out["note"] = f"no reference predictions ({exc})"
+        if out["predictions"] is None:
+            target = self.project.config.model.target if self.project.config.model else None
+            if target and target in profile["columns"]:
+                out["predictions"] = profile["columns"][target]
+        return out
+
+
+# --- the analysis ------------------------------------------------------------------------
+
+
+def analyse(project: Project, data: Any, *, since: float, until: float) -> Analysis:
+    from ..checks.drift import compare
+    from ..registry import Registry
+
+    config = project.config
+    mon = config.monitor
+    drift_cfg = mon.drift
+    method = drift_cfg.method if drift_cfg else "psi"
+    threshold = drift_cfg.threshold if drift_cfg else 0.2
+    drift_status = "fail" if drift_cfg else "warn"
+    perf = mon.performance
+    metric_name = perf.metric if perf else "accuracy"
+    registry = Registry.load(project)
+    model_cfg = config.model
+    suite = config.checks.get(model_cfg.reference) if model_cfg and model_cfg.reference else None
+    declared = {name: rule.type for name, rule in (suite.columns if suite else {}).items()}
+    from ..formats import input_schema
+
+    schema = input_schema(project)
+    drift_columns = list(drift_cfg.columns) if drift_cfg and drift_cfg.columns else list(schema)
+    profile_columns = {c: declared.get(c) for c in drift_columns}
+    if model_cfg and model_cfg.target:
+        profile_columns[model_cfg.target] = declared.get(model_cfg.target)
+    references = References(project, profile_columns)
+
+    groups: dict[tuple, Group] = {}
+    for row in data.predictions:
+        key = (row["model"], row["version"], row["role"])
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Group(*key)
+        group.rows.append(row)
+
+    report = Report(kind="monitor", title="Monitor")
+    analysis = Analysis(report)
+    labelled_total = 0
+    version_rows = []
+    for key in sorted(groups, key=lambda k: (k[0], k[1] or 0, k[2])):
+        group = groups[key]
+        try:
+            version = registry.get(group.model, group.version) if group.version is not None else None
+        except UsageError:
+            version = None
+        outputs = [r["output"] for r in group.rows]
+        labels_of = [
+            (r["output"], data.feedback[r["request_id"]]) for r in group.rows if r["request_id"] in data.feedback
+        ]
+        labelled_total += len(labels_of)
+        live = _metric(metric_name, [o for o, _ in labels_of], [y for _, y in labels_of])
+        registered = (version.metrics or {}).get(metric_name) if version is not None else None
+        enough = len(group.rows) >= mon.min_rows
+        drifting: list[str] = []
+        reference = references.of(version) if enough else None
+        if not enough:
+            report.findings.append(
+                Finding(
+                    "info",
+                    group.label,
+                    "rows",
+                    f"{len(group.rows)} predictions in the window, fewer than monitor.min_rows {mon.min_rows}: not judged",
+                    value=len(group.rows),
+                    bound=mon.min_rows,
+                )
+            )
+        elif reference is None:
+            report.findings.append(
+                Finding(
+                    "warn", group.label, "input drift", "no reference data: set model.reference to a source or path"
+                )
+            )
+        else:
+            for column in drift_columns:
+                ref = reference["columns"].get(column)
+                if ref is None:
+                    continue
+                values = [r["inputs"].get(column) for r in group.rows]
+                values = (
+                    [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                    if ref["kind"] == "numeric"
+                    else [str(v) for v in values if v is not None]
+                )
+                result = compare(ref, values, method, threshold, column=column)
+                if result.drifted:
+                    drifting.append(column)
+                report.findings.append(
+                    Finding(
+                        drift_status if result.drifted else "pass",
+                        group.label,
+                        "input drift",
+                        f"{result.describe()} against the {reference['origin']}",
+                        column=column,
+                        value=round(result.statistic, 4),
+                        bound=result.threshold,
+                        details={"method": result.method, "chart": result.chart},
+                    )
+                )
+                if result.drifted and result.chart.get("edges"):
+                    edges = result.chart["edges"]
+                    centers = [round((a + b) / 2, 2) for a, b in itertools.pairwise(edges)]
+                    report.charts.append(
+                        Chart(
+                            f"{column}: {group.label} vs reference",
+                            "histogram",
+                            centers,
+                            {"reference": result.chart["reference"], "live": result.chart["current"]},
+                            x_label=column,
+                            y_label="share",
+                        )
+                    )
+            if reference.get("predictions"):
+                result = compare(
+                    reference["predictions"], [str(o) for o in outputs], "psi", threshold, column="prediction"
+                )
+                report.findings.append(
+                    Finding(
+                        drift_status if result.drifted else "pass",
+                        group.label,
+                        "prediction drift",
+                        f"{result.describe()}: predicted classes vs the model's predictions on its reference data",
+                        column="prediction",
+                        value=round(result.statistic, 4),
+                        bound=result.threshold,
+                    )
+                )
+        if drifting:
+            analysis.drifted[group.label] = drifting
+        # live performance on rows that got feedback
+        if live is not None:
+            status, bound, message = "pass", None, f"{metric_name} {live:.3f} on {len(labels_of)} labelled predictions"
+            if perf is not None and len(labels_of) >= min(mon.min_rows, MIN_LABELLED_FOR_VERDICT):
+                worse = (lambda a, b: a > b) if metric_name in _LOWER_IS_BETTER else (lambda a, b: a < b)
+                if perf.min is not None and worse(live, perf.min):
+                    status, bound = "fail", perf.min
+                    message += f", below monitor.performance.min {perf.min}"
+                elif perf.max_drop is not None and registered is not None:
+                    limit = (
+                        registered + perf.max_drop if metric_name in _LOWER_IS_BETTER else registered - perf.max_drop
+                    )
+                    if worse(live, limit):
+                        status, bound = "fail", limit
+                        message += f", more than {perf.max_drop} worse than its registered {registered:.3f}"
+            elif perf is not None:
+                status = "info"
+                message += f" (fewer than {min(mon.min_rows, MIN_LABELLED_FOR_VERDICT)}: not judged)"
+            if status == "fail":
+                analysis.degraded[group.label] = live
+            report.findings.append(
+                Finding(status, group.label, f"live {metric_name}", message, value=round(live, 4), bound=bound)
+            )
+        latencies = sorted(r["latency_ms"] for r in group.rows if r["latency_ms"] is not None)
+        version_rows.append(
+            [
+                group.model,
+                group.version,
+                group.role,
+                version.stage if version is not None else "?",
+                len(group.rows),
+                len(labels_of),
+                round(live, 4) if live is not None else None,
+                registered,
+                latencies[len(latencies) // 2] if latencies else None,
+                ", ".join(drifting),
+            ]
+        )
+
+    report.tables.append(
+        Table(
+            "Served versions in the window",
+            [
+                "model",
+                "version",
+                "role",
+                "stage now",
+                "predictions",
+                "labelled",
+                f"live {metric_name}",
+                f"registered {metric_name}",
+                "p50 ms",
+                "drifting columns",
+            ],
+            version_rows,
+        )
+    )
+    for model in sorted({g.model for g in groups.values()}):
+        verdict = _canary_verdict(project, model, groups, data.feedback, registry)
+        if verdict is not None:
+            analysis.verdicts.append(verdict)
+            status = {"promote": "pass", "rollback": "warn", "wait": "info"}[verdict.verdict]
+            report.findings.append(
+                Finding(
+                    status,
+                    f"{model} canary v{verdict.canary}",
+                    "canary verdict",
+                    f"{verdict.verdict}: {verdict.reason}",
+                    value=verdict.p_value,
+                    details={"verdict": verdict.verdict},
+                )
+            )
+    report.charts[:0] = _time_charts(groups, data.feedback, metric_name, since, until)
+    drifted_columns = sorted({c for cols in analysis.drifted.values() for c in cols})
+    report.summary = {
+        "window": f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(since))} – {time.strftime('%Y-%m-%d %H:%M', time.gmtime(until))} UTC",
+        "predictions": len(data.predictions),
+        "labelled": labelled_total,
+        "drifting columns": ", ".join(drifted_columns) or "none",
+    }
+    if analysis.verdicts:
+        report.summary["canary"] = ", ".join(f"{v.model} v{v.canary}: {v.verdict}" for v in analysis.verdicts)
+    if not data.predictions:
+        report.findings.append(Finding("info", config.project, "predictions", "no predictions logged in the window"))
+    report.title = "Monitor: " + (
+        "drift in " + ", ".join(drifted_columns)
+        if drifted_columns
+        else ("performance drop" if analysis.degraded else "no drift")
+    )
+    return analysis
+
+
+def _canary_verdict(project, model: str, groups: dict, feedback: dict, registry) -> CanaryVerdict | None:
+    canary_cfg = project.config.deploy.canary
+    canary_groups = [g for (m, _v, role), g in groups.items() if m == model and role == "canary"]
+    staging = registry.in_stage(model, "staging")
+    production = registry.in_stage(model, "production")
+    if not canary_groups or staging is None or production is None:
+        return None
+    canary = next((g for g in canary_groups if g.version == staging.version), None)
+    prod = groups.get((model, production.version, "production"))
+    if canary is None:
+        return None
+    verdict = CanaryVerdict(model, production.version, staging.version, "wait", "", requests=len(canary.rows))
+    min_requests = canary_cfg.min_requests if canary_cfg else 500
+    alpha = canary_cfg.alpha if canary_cfg else 0.05
+    correct = {}
+    for role, group in (("canary", canary), ("production", prod)):
+        pairs = [
+            (r["output"], feedback[r["request_id"]])
+            for r in (group.rows if group else [])
+            if r["request_id"] in feedback
+        ]
+        verdict.labelled[role] = len(pairs)
+        correct[role] = sum(1 for o, y in pairs if o == y)
+        verdict.accuracy[role] = round(correct[role] / len(pairs), 4) if pairs else None
+    if len(canary.rows) < min_requests:
+        verdict.reason = f"the canary answered {len(canary.rows)} of deploy.canary.min_requests {min_requests} requests"
+        return verdict
+    if min(verdict.labelled.values()) < MIN_LABELLED_FOR_VERDICT:
+        verdict.reason = f"not enough feedback yet ({verdict.labelled['canary']} canary, {verdict.labelled['production']} production labelled rows; need {MIN_LABELLED_FOR_VERDICT} each)"
+        return verdict
+    p = canary_test(
+        correct["canary"], verdict.labelled["canary"], correct["production"], verdict.labelled["production"]
+    )
+    verdict.p_value = round(p, 6)
+    acc = verdict.accuracy
+    if p < alpha:
+        verdict.verdict = "rollback"
+        verdict.reason = f"canary accuracy {acc['canary']:.3f} is worse than production {acc['production']:.3f} (one-sided p={p:.2g} < {alpha})"
+    else:
+        verdict.verdict = "promote"
+        verdict.reason = f"canary accuracy {acc['canary']:.3f} vs production {acc['production']:.3f}: not worse (p={p:.2g} >= {alpha})"
+    return verdict
+
+
+def _time_charts(groups: dict, feedback: dict, metric_name: str, since: float, until: float) -> list[Chart]:
+    times = [r["time"] for g in groups.values() for r in g.rows]
+    if not times:
+        return []
+    start, end = min(times), max(times)
+    span = max(end - start, 1e-9)
+    n = TIME_BUCKETS
+    fmt = "%H:%M:%S" if span < 3600 else ("%d %H:%M" if span < 7 * 86400 else "%m-%d")
+    x = [time.strftime(fmt, time.gmtime(start + span * (i + 0.5) / n)) for i in range(n)]
+    counts: dict[str, list[float]] = {}
+    scores: dict[str, list[float | None]] = {}
+    for group in groups.values():
+        buckets: list[list[dict]] = [[] for _ in range(n)]
+        for r in group.rows:
+            buckets[min(int((r["time"] - start) / span * n), n - 1)].append(r)
+        name = f"v{group.version} {group.role}"
+        counts[name] = [float(len(b)) for b in buckets]
+        values: list[float | None] = []
+        for b in buckets:
+            pairs = [(r["output"], feedback[r["request_id"]]) for r in b if r["request_id"] in feedback]
+            values.append(
+                round(_metric(metric_name, [o for o, _ in pairs], [y for _, y in pairs]), 4) if pairs else None
+            )
+        if any(v is not None for v in values):
+            scores[name] = values
+    charts = [Chart("Predictions over time", "line", x, counts, x_label="time (UTC)", y_label="predictions")]
+    if scores:
+        charts.append(
+            Chart(f"Live {metric_name} over time", "line", x, scores, x_label="time (UTC)", y_label=metric_name)
+        )
+    return charts

@@ -1,0 +1,163 @@
+"""Packaging: one registered version as a self-contained directory that `flowtide serve` can serve.
+
+The bundle holds the verified artifact, a minimal flowtide.yaml and a one-version
+registry (in production), the model card, the input schema, pinned requirements
+and a Dockerfile; ``docker build`` on the directory gives a serving image.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .atomic import atomic_write
+from .errors import IntegrityError, UsageError
+from .formats import input_schema, model_card
+from .hashing import hash_bytes
+from .registry import REGISTRY_FILE, Registry, _dump_event, actor, now
+
+if TYPE_CHECKING:
+    from .project import Project
+
+PORT = 8000
+APP_DIR = "/srv/model"
+
+
+@dataclass
+class Bundle:
+    path: Path
+    model: str
+    version: int
+    hash: str
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "model": self.model, "version": self.version, "hash": self.hash, "files": self.files}
+
+
+def requirements(model_format: str) -> list[str]:
+    """``name==version`` pins of flowtide and its runtime dependencies, as installed here."""
+    from importlib import metadata
+
+    pins = {"flowtide": metadata.version("flowtide")}
+    wanted = [r for r in metadata.requires("flowtide") or [] if "extra ==" not in r]
+    if model_format == "onnx":
+        wanted.append("onnxruntime")
+    for requirement in wanted:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+        try:
+            pins[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return [f"{name}=={version}" for name, version in sorted(pins.items(), key=lambda kv: kv[0].lower())]
+
+
+def dockerfile(model: str, version: int) -> str:
+    return f"""\
+# Serves {model} v{version} with `flowtide serve`. Written by `flowtide package`.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR {APP_DIR}
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN useradd --system --home-dir {APP_DIR} flowtide && chown -R flowtide {APP_DIR}
+USER flowtide
+EXPOSE {PORT}
+CMD ["flowtide", "serve", "-C", "{APP_DIR}", "--host", "0.0.0.0", "--port", "{PORT}", "--interval", "0"]
+"""
+
+
+def _config(project: Project, artifact: str, schema: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    model = project.config.model
+    spec: dict[str, Any] = {"name": model.name, "path": artifact, "format": model.format}
+    for key in ("loader", "target", "intended_use"):
+        if getattr(model, key):
+            spec[key] = getattr(model, key)
+    spec["features"] = list(schema) or list(model.features or [])
+    if model.trusted_types:
+        spec["trusted_types"] = list(model.trusted_types)
+    config: dict[str, Any] = {"project": project.config.project, "model": spec}
+    if model.reference and schema:
+        spec["reference"] = model.reference
+        columns = {}
+        for name, rule in schema.items():
+            columns[name] = {k: v for k, v in rule.items() if v is not None and v is not False}
+        config["checks"] = {model.reference: {"columns": columns}}
+    return config
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return "# A bundle written by `flowtide package`: serve it with `flowtide serve -C .`\n" + out.getvalue()
+
+
+def package(project: Project, model: str, version: str | int, out: str | Path | None = None) -> Bundle:
+    """Write the bundle of ``model`` ``version`` into ``out`` (default dist/MODEL-vN) and return it."""
+    if project.config.model is None or project.config.model.name != model:
+        declared = project.config.model.name if project.config.model else "none"
+        raise UsageError(f"unknown model {model!r}: flowtide.yaml declares model {declared!r}")
+    registry = Registry.load(project)
+    v = registry.get(model, version)
+    data = project.store.read_bytes(v.hash) if project.store.has(v.hash) else None
+    if data is None:
+        working = project.resolve(v.path, "model path")
+        data = working.read_bytes() if working.is_file() else project.store.read_bytes(v.hash)
+    actual = hash_bytes(data)
+    if actual != v.hash:
+        raise IntegrityError(
+            f"{v.label}: the artifact hashes to {actual} but the registry recorded {v.hash}; not packaging it",
+            hint="Run `flowtide fetch` to restore the stored bytes.",
+        )
+    target = Path(out) if out else project.root / "dist" / f"{model}-v{v.version}"
+    if target.exists() and any(target.iterdir()) and not (target / REGISTRY_FILE).exists():
+        raise UsageError(f"{target} exists and is not a flowtide bundle; choose another -o DIR")
+    target.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes | str] = {}
+    files[v.path] = data
+    schema = input_schema(project)
+    files["flowtide.yaml"] = _yaml(_config(project, v.path, schema))
+    register_event = dict(v.history[0])
+    promote_event = {
+        "event": "promote",
+        "model": model,
+        "version": v.version,
+        "from": "candidate",
+        "to": "production",
+        "at": now(),
+        "forced": True,
+        "reason": f"bundle written by `flowtide package` (stage in the source registry: {v.stage})",
+        **actor(project),
+    }
+    files[REGISTRY_FILE] = _dump_event(register_event) + "\n" + _dump_event(promote_event) + "\n"
+    files["MODEL_CARD.md"] = model_card(project, v)
+    files["input_schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    files["requirements.txt"] = "\n".join(requirements(v.format)) + "\n"
+    files["Dockerfile"] = dockerfile(model, v.version)
+    files[".dockerignore"] = ".flowtide/\n"
+    loader = project.config.model.loader
+    if v.format == "python" and loader:
+        module = loader.split(":", 1)[0].replace(".", "/")
+        for base in (project.root, project.root / "src"):
+            for candidate in (base / f"{module}.py", base / module):
+                if candidate.exists():
+                    relative = candidate.relative_to(project.root).as_posix()
+                    if candidate.is_dir():
+                        shutil.copytree(candidate, target / relative, dirs_exist_ok=True)
+                    else:
+                        files[relative] = candidate.read_bytes()
+    for name, content in files.items():
+        atomic_write(target / name, content, fsync=False)
+    return Bundle(target, model, v.version, v.hash, sorted(files))

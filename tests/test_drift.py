@@ -1,0 +1,122 @@
+"""Drift statistics: shifted data is flagged, same-distribution resamples are not (seeded), nominal false-positive rate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from flowtide.checks.drift import (
+    DEFAULT_THRESHOLDS,
+    chi2_pvalue,
+    compare,
+    js_distance,
+    ks_pvalue,
+    profile_values,
+    psi,
+)
+
+
+@pytest.fixture(scope="module")
+def rng():
+    return np.random.default_rng(7)
+
+
+NUMERIC_METHODS = ["psi", "ks", "wasserstein"]
+CATEGORICAL_METHODS = ["psi", "chi2", "js"]
+
+
+@pytest.mark.parametrize("method", NUMERIC_METHODS)
+def test_numeric_shift_is_flagged_and_resample_is_not(method):
+    rng = np.random.default_rng(1)
+    reference = profile_values(rng.normal(10, 2, 20_000))
+    same = compare(reference, rng.normal(10, 2, 5_000), method, column="x")
+    moved = compare(reference, rng.normal(11.5, 2, 5_000), method, column="x")
+    assert not same.drifted, same.describe()
+    assert moved.drifted, moved.describe()
+    assert moved.threshold == DEFAULT_THRESHOLDS[method]
+    assert moved.kind == ("p-value" if method == "ks" else "distance")
+
+
+@pytest.mark.parametrize("method", CATEGORICAL_METHODS)
+def test_categorical_shift_is_flagged_and_resample_is_not(method):
+    rng = np.random.default_rng(2)
+    labels = np.array(["sun", "rain", "fog", "snow"])
+    reference = profile_values(pl.Series("w", rng.choice(labels, 20_000, p=[0.5, 0.3, 0.15, 0.05])))
+    same = compare(reference, pl.Series("w", rng.choice(labels, 5_000, p=[0.5, 0.3, 0.15, 0.05])), method)
+    moved = compare(reference, pl.Series("w", rng.choice(labels, 5_000, p=[0.2, 0.6, 0.15, 0.05])), method)
+    assert not same.drifted, same.describe()
+    assert moved.drifted, moved.describe()
+
+
+def test_values_may_be_numpy_polars_or_lists_with_nulls():
+    reference = profile_values(pl.Series([1.0, 2.0, 3.0, None, 4.0] * 100))
+    assert reference["nulls"] == 100 and reference["n"] == 400
+    for values in ([1.0, 2.0, 3.0, 4.0] * 50, np.array([1.0, 2.0, 3.0, 4.0, np.nan] * 50), pl.Series([1, 2, 3, 4, None] * 50)):
+        result = compare(reference, values, "ks")
+        assert result.statistic == pytest.approx(1.0) and not result.drifted
+    cats = profile_values(["a", "b", None, "a"])
+    assert cats == {"kind": "categorical", "n": 3, "nulls": 1, "counts": {"a": 2, "b": 1}, "other": 0}
+
+
+def test_new_categories_are_named_and_count_as_drift():
+    reference = profile_values(pl.Series(["a", "b"] * 500))
+    result = compare(reference, pl.Series(["a", "b", "hail"] * 300), "chi2")
+    assert result.drifted and result.note == "new categories: hail"
+
+
+def test_describe_says_statistic_threshold_and_verdict():
+    reference = profile_values(np.arange(1000.0))
+    result = compare(reference, np.arange(1000.0) + 500, "psi", 0.2)
+    assert result.describe().startswith("PSI ") and result.describe().endswith("> 0.2: drift")
+    assert compare(reference, np.arange(1000.0), "ks").describe() == "KS p-value 1 >= 0.05: no drift"
+
+
+def test_false_positive_rate_of_the_tests_is_near_nominal():
+    """200 same-distribution pairs: KS and chi-squared at alpha 0.05 flag about 5%, PSI/JS/Wasserstein ~never."""
+    rng = np.random.default_rng(11)
+    flagged = dict.fromkeys(["ks", "chi2", "psi", "wasserstein", "js"], 0)
+    pairs = 200
+    labels = np.array(list("abcdef"))
+    p = np.array([0.3, 0.25, 0.2, 0.1, 0.1, 0.05])
+    for _ in range(pairs):
+        numeric = profile_values(rng.gamma(2.0, 3.0, 2_000))
+        current = rng.gamma(2.0, 3.0, 2_000)
+        for method in ("ks", "psi", "wasserstein"):
+            flagged[method] += compare(numeric, current, method).drifted
+        categorical = profile_values(pl.Series(rng.choice(labels, 2_000, p=p)))
+        values = pl.Series(rng.choice(labels, 2_000, p=p))
+        for method in ("chi2", "js"):
+            flagged[method] += compare(categorical, values, method).drifted
+    rates = {k: v / pairs for k, v in flagged.items()}
+    assert rates["ks"] <= 0.08  # conservative: the reference CDF is evaluated on its quantile grid
+    assert 0.02 <= rates["chi2"] <= 0.09
+    assert rates["psi"] == rates["wasserstein"] == rates["js"] == 0.0
+
+
+def test_statistics_on_plain_arrays():
+    assert psi([0.5, 0.5], [0.5, 0.5]) == 0.0
+    assert math.isfinite(psi([1.0, 0.0], [0.0, 1.0]))  # empty bins get an epsilon
+    assert js_distance([1, 0], [0, 1]) == pytest.approx(1.0)
+    assert chi2_pvalue([50, 50], [50, 50]) == pytest.approx(1.0)
+    assert chi2_pvalue([90, 10], [10, 90]) < 1e-10
+    assert ks_pvalue(0.0, 100, 100) == 1.0
+    assert ks_pvalue(0.5, 100, 100) < 1e-8
+
+
+def test_wasserstein_is_in_reference_standard_deviations():
+    rng = np.random.default_rng(3)
+    reference = profile_values(rng.normal(0, 5, 50_000))
+    result = compare(reference, rng.normal(2.5, 5, 50_000), "wasserstein")
+    assert result.statistic == pytest.approx(0.5, abs=0.05)
+
+
+def test_histogram_chart_shares_sum_to_one():
+    reference = profile_values(np.linspace(0, 10, 1000))
+    chart = compare(reference, np.linspace(5, 20, 1000), "psi").chart
+    assert sum(chart["reference"]) == pytest.approx(1.0) and sum(chart["current"]) == pytest.approx(1.0)
+    # shared bins span the reference and the bulk of the current values
+    assert chart["edges"][0] == pytest.approx(0.0) and chart["edges"][-1] == pytest.approx(20.0, abs=0.05)
+    assert chart["outside"] <= 2

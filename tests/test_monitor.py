@@ -1,0 +1,123 @@
+"""flowtide monitor: drift and performance from a real server's prediction log, canary verdicts and --act."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from flowtide.monitor.analysis import canary_test, parse_window
+from flowtide.registry import Registry
+
+from ._serving import artifacts, replay, served_project, weather_rows
+from .conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def models(weather_csv, tmp_path_factory):
+    return artifacts(weather_csv, tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def sample(weather_csv):
+    rows = weather_rows(weather_csv)
+    return random.Random(7).sample(rows, 300)
+
+
+@pytest.fixture
+def production_only(tmp_path, weather_csv, models):
+    return served_project(tmp_path / "p", weather_csv, models, deploy="deploy: {}\n")
+
+
+def test_an_unshifted_replay_passes(production_only, sample):
+    replay(production_only, sample)
+    result = run_cli("monitor", "-C", production_only.root, "--json")
+    assert result.code == 0, result.out
+    report = json.loads(result.out)
+    assert report["drifted"] == {}
+    assert report["summary"]["predictions"] == 300
+    assert report["summary"]["labelled"] == 300
+    live = [f for f in report["findings"] if f["rule"] == "live accuracy"]
+    assert [f["status"] for f in live] == ["pass"]
+    assert live[0]["value"] > 0.6
+
+
+def test_a_shifted_replay_fails_and_names_the_drifting_columns(production_only, sample):
+    replay(production_only, sample, shift={"temp_max": 12.0, "temp_min": 9.0})
+    result = run_cli("monitor", "-C", production_only.root)
+    assert result.code == 1
+    assert "Monitor: drift in temp_max, temp_min: failed" in result.out
+    as_json = json.loads(run_cli("monitor", "-C", production_only.root, "--json").out)
+    assert as_json["drifted"] == {"weather v1 (production)": ["temp_max", "temp_min"]}
+    failing = {(f["rule"], f["column"]) for f in as_json["findings"] if f["status"] == "fail"}
+    assert ("input drift", "temp_max") in failing
+    assert ("input drift", "precipitation") not in failing
+    markdown = run_cli("monitor", "-C", production_only.root, "--md").out
+    assert "```mermaid" in markdown
+    assert "xychart-beta" in markdown
+    html = production_only.root / "monitor.html"
+    run_cli("monitor", "-C", production_only.root, "--html", html)
+    assert "<svg" in html.read_text()
+    assert (production_only.root / ".flowtide" / "reports" / "monitor.json").exists()
+
+
+def test_a_worse_canary_is_rolled_back_by_act(tmp_path, weather_csv, models, sample):
+    project = served_project(
+        tmp_path / "c", weather_csv, models, deploy="deploy:\n  canary: {weight: 0.5, min_requests: 80}\n"
+    )
+    answers = replay(project, sample)
+    assert {a["role"] for a in answers} == {"production", "canary"}
+    result = run_cli("monitor", "-C", project.root, "--json", "--act")
+    report = json.loads(result.out)
+    verdicts = [f for f in report["findings"] if f["rule"] == "canary verdict"]
+    assert len(verdicts) == 1
+    assert verdicts[0]["message"].startswith("rollback: canary accuracy ")
+    assert report["actions"] == ["rolled back the canary weather v2 (archived)"]
+    registry = Registry.load(project)
+    assert registry.get("weather", 2).stage == "archived"
+    assert registry.in_stage("weather", "production").version == 1
+
+
+def test_a_better_canary_is_promoted_by_act(tmp_path, weather_csv, models, sample):
+    project = served_project(
+        tmp_path / "b",
+        weather_csv,
+        models,
+        production="bad",
+        canary="good",
+        deploy="deploy:\n  canary: {weight: 0.5, min_requests: 80}\n",
+    )
+    replay(project, sample)
+    report = json.loads(run_cli("monitor", "-C", project.root, "--json", "--act").out)
+    assert report["actions"] == ["promoted weather v2 to production"]
+    assert Registry.load(project).in_stage("weather", "production").version == 2
+
+
+def test_the_canary_waits_for_min_requests(tmp_path, weather_csv, models, sample):
+    project = served_project(
+        tmp_path / "w", weather_csv, models, deploy="deploy:\n  canary: {weight: 0.5, min_requests: 1000}\n"
+    )
+    replay(project, sample[:120])
+    report = json.loads(run_cli("monitor", "-C", project.root, "--json", "--act").out)
+    verdict = next(f for f in report["findings"] if f["rule"] == "canary verdict")
+    assert verdict["message"].startswith("wait: the canary answered ")
+    assert verdict["message"].endswith(" of deploy.canary.min_requests 1000 requests")
+    assert report["actions"] == []
+    assert Registry.load(project).get("weather", 2).stage == "staging"
+
+
+def test_no_predictions_in_the_window(production_only):
+    result = run_cli("monitor", "-C", production_only.root, "--json", "--window", "1h")
+    assert result.code == 0
+    assert json.loads(result.out)["summary"]["predictions"] == 0
+    bad = run_cli("monitor", "-C", production_only.root, "--window", "soon")
+    assert bad.code == 2
+    assert bad.err == "error: window 'soon' must look like 30m, 6h, 1d or 2w\n"
+
+
+def test_statistics():
+    assert parse_window("90s") == 90 and parse_window("2w") == 14 * 86400
+    assert canary_test(40, 100, 80, 100) < 0.001  # clearly worse
+    assert canary_test(80, 100, 80, 100) == pytest.approx(0.5)
+    assert canary_test(90, 100, 80, 100) > 0.9
