@@ -41,12 +41,41 @@ def _dvc() -> str | None:
 
 def _run(argv: list[str], cwd: Path, *, timeout: float = 1800) -> float:
     env = {**os.environ, **GIT_ENV, "DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATE_CHECK": "1"}
+    # both tools get compiled bytecode, as on a user's machine (some shells set PYTHONDONTWRITEBYTECODE)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = PYCACHE
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return elapsed
+
+
+PYCACHE = str(Path(tempfile.gettempdir()) / "flowtide-bench-pycache")
+
+
+def warm_up(tmp: Path, dvc: str | None) -> None:
+    """One untimed round of each tool so their bytecode is compiled before anything is measured."""
+    small = tmp / "warm" / "src" / "a.csv"
+    small.parent.mkdir(parents=True)
+    small.write_bytes(b"a\n1\n")
+    with _FileServer(small) as url:
+        project = tmp / "warm" / "flowtide"
+        _git_init(project)
+        sources = {"a": {"url": str(small), "path": "data/a.csv"}, "b": {"url": url, "path": "data/b.csv"}}
+        (project / "flowtide.yaml").write_text(json.dumps({"project": "warm", "sources": sources}))
+        _run([sys.executable, "-m", "flowtide", "pull", "--no-progress", "--no-check"], project)
+        if dvc:
+            project = tmp / "warm" / "dvc"
+            _git_init(project)
+            _run([dvc, "init", "-q"], project)
+            shutil.copyfile(small, project / "a.csv")
+            _run([dvc, "add", "-q", "a.csv"], project)
+            _run([dvc, "status", "-q"], project)
+            _run([dvc, "import-url", "-q", url, "b.csv"], project)
+            _run([dvc, "update", "-q", "b.csv.dvc"], project)
+    shutil.rmtree(tmp / "warm", ignore_errors=True)
 
 
 def _git_init(path: Path) -> None:
@@ -145,6 +174,82 @@ def dvc_case(work: Path, files: dict[str, Path], dvc: str, as_dir: bool) -> dict
     return {"first": first, "noop": statistics.median(status), "readd": statistics.median(readd)}
 
 
+# --- over HTTP: `flowtide pull` vs `dvc import-url` / `dvc update` ---------------------------------
+
+
+class _FileServer:
+    """Serves one file on 127.0.0.1 with a strong ETag, Last-Modified and 304s (sendfile for speed)."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+        from email.utils import formatdate
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        st = path.stat()
+        etag = f'"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"'
+        modified = formatdate(st.st_mtime, usegmt=True)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self.do_GET(head=True)
+
+            def do_GET(self, head: bool = False):
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(st.st_size))
+                self.send_header("ETag", etag)
+                self.send_header("Last-Modified", modified)
+                self.end_headers()
+                if not head:
+                    self.wfile.flush()
+                    with open(path, "rb") as handle:
+                        self.request.sendfile(handle)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/{path.name}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def http_case(work: Path, big: Path, dvc: str | None) -> tuple[dict[str, float], dict[str, float] | None]:
+    with _FileServer(big) as url:
+        project = work / "flowtide"
+        _git_init(project)
+        source = {"url": url, "path": f"data/{big.name}"}
+        (project / "flowtide.yaml").write_text(json.dumps({"project": "bench", "sources": {"big": source}}))
+        cmd = [sys.executable, "-m", "flowtide", "pull", "--no-progress", "--no-check"]
+        ours = {"first": _run(cmd, project), "noop": statistics.median(_run(cmd, project) for _ in range(ARGS.repeat))}
+        shutil.rmtree(project, ignore_errors=True)
+        theirs = None
+        if dvc:
+            project = work / "dvc"
+            _git_init(project)
+            _run([dvc, "init", "-q"], project)
+            (project / "data").mkdir()
+            first = _run([dvc, "import-url", "-q", url, f"data/{big.name}"], project)
+            update = [dvc, "update", "-q", f"data/{big.name}.dvc"]
+            theirs = {"first": first, "noop": statistics.median(_run(update, project) for _ in range(ARGS.repeat))}
+            shutil.rmtree(project, ignore_errors=True)
+    return ours, theirs
+
+
 # --- report ------------------------------------------------------------------------------
 
 
@@ -162,14 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the large file (MiB)")
     parser.add_argument("--files", type=int, default=10_000, help="number of small files")
     parser.add_argument("--repeat", type=int, default=3, help="no-op runs (median reported)")
-    parser.add_argument("--only", choices=["big", "small"], help="run one data set")
+    parser.add_argument("--only", choices=["big", "small", "http"], help="run one data set")
     ARGS = parser.parse_args(argv)
     dvc = _dvc()
     rows = []
     with tempfile.TemporaryDirectory(prefix="flowtide-bench-hash-") as tmp:
         tmp = Path(tmp)
+        warm_up(tmp, dvc)
         cases = []
-        if ARGS.only in (None, "big"):
+        if ARGS.only in (None, "big", "http"):
             big = tmp / "src" / "big.bin"
             make_big(big, ARGS.size_mib)
             cases.append((f"1 file, {ARGS.size_mib} MiB", {"big.bin": big}, False))
@@ -178,6 +284,16 @@ def main(argv: list[str] | None = None) -> int:
             make_small(small, ARGS.files)
             files = {f"s{p.parent.name}_{p.name}": p for p in sorted(small.rglob("*.csv"))}
             cases.append((f"{ARGS.files:,} small files", files, True))
+        http_rows = []
+        if ARGS.only in (None, "big", "http"):
+            big = tmp / "src" / "big.bin"
+            if not big.exists():
+                make_big(big, ARGS.size_mib)
+            ours, theirs = http_case(tmp / "http", big, dvc)
+            http_rows.append((f"1 file, {ARGS.size_mib} MiB", ours, theirs))
+            print("done: http", file=sys.stderr, flush=True)
+            if ARGS.only == "http":
+                cases = []
         for label, files, as_dir in cases:
             work = tmp / label.replace(" ", "_").replace(",", "")
             ours = flowtide_case(work, files, as_dir)
@@ -202,6 +318,20 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{'':<22} {'no-op (re-add)':<16} {_fmt(ours['noop']):>10} {_fmt(t.get('readd')):>10} {_ratio(ours['noop'], t.get('readd')):>7}"
         )
+    if http_rows:
+        print()
+        print(
+            "over HTTP from 127.0.0.1: `flowtide pull` vs `dvc import-url` (first) / `dvc update` (no-op, both send the ETag)"
+        )
+        print(header)
+        print("-" * len(header))
+        for label, ours, theirs in http_rows:
+            t = theirs or {}
+            for step, key in (("first pull/import", "first"), ("no-op (update)", "noop")):
+                print(
+                    f"{label if key == 'first' else '':<22} {step:<16} {_fmt(ours[key]):>10} {_fmt(t.get(key)):>10} "
+                    f"{_ratio(ours[key], t.get(key)):>7}"
+                )
     if not dvc:
         print("\nDVC columns skipped: no .venv-bench/bin/dvc (build it with `make .venv-bench/.installed`).")
     print(

@@ -47,9 +47,23 @@ if len(sys.argv) > 4:
 # (name, cmd args, deps, outs, params, metrics)
 STAGES = [
     ("prepare", "prepare data/raw.csv data/prepared.csv", ["stage.py", "data/raw.csv"], ["data/prepared.csv"], [], []),
-    ("features", "features data/prepared.csv data/features.csv", ["stage.py", "data/prepared.csv"], ["data/features.csv"], [], []),
+    (
+        "features",
+        "features data/prepared.csv data/features.csv",
+        ["stage.py", "data/prepared.csv"],
+        ["data/features.csv"],
+        [],
+        [],
+    ),
     ("train", "train data/features.csv model.txt", ["stage.py", "data/features.csv"], ["model.txt"], ["train.lr"], []),
-    ("evaluate", "evaluate model.txt eval.txt metrics.json", ["stage.py", "model.txt"], ["eval.txt"], ["train.lr"], ["metrics.json"]),
+    (
+        "evaluate",
+        "evaluate model.txt eval.txt metrics.json",
+        ["stage.py", "model.txt"],
+        ["eval.txt"],
+        ["train.lr"],
+        ["metrics.json"],
+    ),
     ("report", "report eval.txt report.txt", ["stage.py", "eval.txt"], ["report.txt"], [], []),
 ]
 
@@ -105,7 +119,11 @@ def make_repo(path: Path, tool: str, extra: list[tuple] = ()) -> None:
         lines = ["project: bench", "stages:"]
         for name, args, deps, outs, params, metrics in stages:
             lines += [f"  {name}:", f"    cmd: python stage.py {args}" if args else "    cmd: 'true'"]
-            lines += [f"    deps: [{', '.join(deps)}]", f"    outs: [{', '.join(outs)}]"] if outs else [f"    deps: [{', '.join(deps)}]"]
+            lines += (
+                [f"    deps: [{', '.join(deps)}]", f"    outs: [{', '.join(outs)}]"]
+                if outs
+                else [f"    deps: [{', '.join(deps)}]"]
+            )
             if params:
                 lines.append(f"    params: [{', '.join(params)}]")
             if metrics:

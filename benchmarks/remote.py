@@ -44,7 +44,9 @@ def start_weed(base: Path) -> tuple[subprocess.Popen, str]:
     config = base / "s3.json"
     identity = {
         "name": "bench",
-        "credentials": [{"accessKey": CREDENTIALS["AWS_ACCESS_KEY_ID"], "secretKey": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}],
+        "credentials": [
+            {"accessKey": CREDENTIALS["AWS_ACCESS_KEY_ID"], "secretKey": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+        ],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
     config.write_text(json.dumps({"identities": [identity]}))
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        import dvc  # noqa: F401
+        import dvc
         import dvc_s3  # noqa: F401
 
         have_dvc = True

@@ -77,25 +77,22 @@ def flowtide_project(root: Path) -> Path:
 
 
 def mlflow_model(root: Path) -> Path:
-    """The same kind of model logged with mlflow.sklearn into a local tracking dir."""
+    """The same kind of model saved with mlflow.sklearn (an MLflow model directory, no tracking server)."""
+    target = root / "model"
     code = (
-        "import sys, mlflow, mlflow.sklearn\n"
+        "import sys, mlflow.sklearn\n"
         "sys.path.insert(0, '.')\n"
         "from benchmarks.serve import fit\n"
-        f"mlflow.set_tracking_uri('file://{root}/mlruns')\n"
-        "with mlflow.start_run():\n"
-        "    info = mlflow.sklearn.log_model(fit(1.0), name='model', pip_requirements=['scikit-learn'])\n"
-        "print(info.model_uri)\n"
-        "print(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=sys.argv[1]))\n"
+        "mlflow.sklearn.save_model(fit(1.0), sys.argv[1], pip_requirements=['scikit-learn'])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(root / "model")],
+    subprocess.run(
+        [sys.executable, "-c", code, str(target)],
         capture_output=True,
         text=True,
         check=True,
         cwd=Path(__file__).resolve().parent.parent,
     )
-    return Path(out.stdout.strip().splitlines()[-1])
+    return target
 
 
 def free_port() -> int:
@@ -109,15 +106,20 @@ def start(argv: list[str], url: str, body: bytes, *, cwd=None, env=None) -> tupl
     import httpx
 
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    errors = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server must never block on it
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{argv[:4]} exited: {proc.stderr.read().decode()[-2000:]}")
+            errors.seek(0)
+            raise RuntimeError(f"{argv[:4]} exited: {errors.read().decode()[-2000:]}")
         try:
             response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=5)
             if response.status_code == 200:
                 return proc, time.perf_counter() - started
+            if response.status_code >= 400:
+                proc.kill()
+                raise RuntimeError(f"{argv[:4]} answered {response.status_code}: {response.text[:500]}")
         except httpx.HTTPError:
             pass
         time.sleep(0.02)
@@ -282,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             url = f"http://127.0.0.1:{port}/invocations"
             body = json.dumps({"dataframe_records": [ROW]}).encode()
-            env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{tmp}/mlflow/mlruns"}
+            env = dict(os.environ)
             argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "--env-manager", "local",
                     "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
             proc, first = start(argv, url, body, env=env)

@@ -203,7 +203,7 @@ def s3_server(tmp_path_factory):
     yield server
     process.terminate()
     try:
-        process.wait(timeout=5)
+        process.wait(timeout=2)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()

@@ -11,6 +11,7 @@ itself only for a plain checkout). No GitHub API is involved in these scenarios.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -77,12 +78,16 @@ def _scheduled_data_run(root: Path, base: Path):
     return record
 
 
-def test_no_new_bytes_no_commit_no_training(repo):
+def test_no_new_bytes_no_commit_no_training(repo, monkeypatch):
     root, remote, base = repo
     head = git("rev-parse", "main", cwd=remote)
-    record = _scheduled_data_run(root, base)
+    for key, value in _env(base).items():
+        monkeypatch.setenv(key, value)
+    # through the CLI this time: `flowtide ci simulate schedule --workflow data --run`
+    result = run_cli("-C", root, "ci", "simulate", "schedule", "--workflow", "data", "--run", "--no-isolate", "--json")
+    (record,) = json.loads(result.out)["runs"]
     output = record["output"]
-    assert record["returncode"] == 0, output[-3000:]
+    assert result.code == 0 and record["returncode"] == 0, output[-3000:]
     assert "Success - Main Pull sources (runs the data checks)" in output
     assert "::set-output:: changed=false" in output
     assert git("rev-parse", "main", cwd=remote) == head

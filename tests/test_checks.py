@@ -98,7 +98,7 @@ def test_schema_violating_csv_fails_naming_every_problem_with_rows(weather_proje
     ragged = fails[("ragged_row", None)]
     assert ragged["details"]["rows"] == [201]
     assert ragged["message"].startswith("the last line (line 202, data row 201) has 3 of 6 fields")
-    assert "1 row failed min (>= 0); first: row 10 (-3.5)" == fails[("min", "precipitation")]["message"]
+    assert fails[("min", "precipitation")]["message"] == "1 row failed min (>= 0); first: row 10 (-3.5)"
     # the same content renders in every format
     md = run_cli("check", "weather", "--md", cwd=weather_project).out
     assert "row 10 (-3.5)" in md and "❌" in md
@@ -255,7 +255,9 @@ def test_drift_against_explicit_reference_and_html_histogram(weather_project, we
     current = shifted(weather_csv, tmp_path)
     shutil.copyfile(current, weather_project / "data/weather.csv")
     html = tmp_path / "report.html"
-    result = run_cli("check", "weather", "--json", "--reference", str(weather_csv), "--html", str(html), cwd=weather_project)
+    result = run_cli(
+        "check", "weather", "--json", "--reference", str(weather_csv), "--html", str(html), cwd=weather_project
+    )
     assert result.code == 0, "drift alone is a warning"
     drift = {f["column"]: f for f in json.loads(result.out)["findings"] if f["rule"] == "drift"}
     assert drift["temp_max"]["status"] == "warn" and drift["wind"]["status"] == "warn"
@@ -263,7 +265,9 @@ def test_drift_against_explicit_reference_and_html_histogram(weather_project, we
     assert drift["temp_max"]["details"]["verdict"] == "drift"
     assert drift["temp_max"]["details"]["method"] == "psi" and drift["temp_max"]["bound"] == 0.2
     text = html.read_text()
-    assert text.count("<svg") >= 4 and "temp_max" in text and "http" not in text.replace("http://www.w3.org/2000/svg", "")
+    assert (
+        text.count("<svg") >= 4 and "temp_max" in text and "http" not in text.replace("http://www.w3.org/2000/svg", "")
+    )
     blocked = run_cli("check", "weather", "--reference", str(weather_csv), "--fail-on-drift", cwd=weather_project)
     assert blocked.code == 1
 
@@ -288,18 +292,22 @@ def test_drift_default_reference_is_the_previously_locked_version(weather_projec
 
 
 def test_drift_reference_from_the_last_trained_model(weather_project, weather_csv, tmp_path):
+    """The model stage reads prepared data; the raw file it came from is found upstream in the lock."""
     config = WEATHER_CHECKS + (
-        "stages:\n  train:\n    cmd: python train.py\n    deps: [data/weather.csv]\n    outs: [models/model.skops]\n"
+        "stages:\n"
+        "  prepare: {cmd: python prepare.py, deps: [data/weather.csv], outs: [data/prepared]}\n"
+        "  train: {cmd: python train.py, deps: [data/prepared/train.csv], outs: [models/model.skops]}\n"
         "model: {name: weather, path: models/model.skops}\n"
     )
     (weather_project / "flowtide.yaml").write_text(config)
     project = Project.load(weather_project)
     digest, size = project.store.add_file(shifted(weather_csv, tmp_path))
     lock = project.read_lock()
-    lock.stages["train"] = {"deps": {"data/weather.csv": {"hash": digest, "size": size}}}
+    lock.stages["train"] = {"deps": {"data/prepared/train.csv": {"hash": "0" * 64, "size": 1}}}
+    lock.stages["prepare"] = {"deps": {"data/weather.csv": {"hash": digest, "size": size}}}
     project.write_lock(lock)
     report = check_file(project, "weather")
-    assert report.summary["reference"] == "data of the last trained model (stage 'train')"
+    assert report.summary["reference"] == "data of the last trained model (stage 'prepare')"
     assert {f.column for f in report.findings if f.status == "warn"} == {"temp_max", "wind"}
 
 
@@ -340,3 +348,32 @@ def test_infer_proposes_a_section_that_parses_back_and_passes(weather_project):
     assert config.checks["weather"].columns["precipitation"].min == 0
     (weather_project / "flowtide.yaml").write_text(text)
     assert check_file(Project.load(weather_project), "weather").ok
+
+
+# --- pull runs the checks before accepting bytes ----------------------------------
+
+
+def test_broken_data_arriving_by_pull_leaves_the_lock_unchanged(tmp_path, weather_csv):
+    pull_module = pytest.importorskip("flowtide.pull")
+    incoming = tmp_path / "incoming.csv"
+    shutil.copyfile(weather_csv, incoming)
+    config = WEATHER_CHECKS.replace("url: http://127.0.0.1:1/seattle-weather.csv", f"url: {incoming}")
+    root = make_project(tmp_path / "proj", config)
+    project = Project.load(root)
+    first = pull_module.pull(project)
+    assert [r.status for r in first.results] == ["changed"], first.results[0].message
+    lock_before = project.lock_path.read_bytes()
+    incoming.write_bytes(broken_weather(weather_csv))
+    second = pull_module.pull(Project.load(root))
+    (result,) = second.results
+    assert result.status == "quarantined"
+    assert {(f.rule, f.column) for f in result.report.failures} >= {("min", "precipitation"), ("encoding", None)}
+    assert project.lock_path.read_bytes() == lock_before
+    assert (root / "data/weather.csv").read_bytes() == weather_csv.read_bytes()
+    # shifted but valid data is accepted: drift against the locked version only warns
+    shifted_csv = shifted(weather_csv, tmp_path)
+    shutil.copyfile(shifted_csv, incoming)
+    third = pull_module.pull(Project.load(root))
+    assert third.results[0].status == "changed"
+    warned = {f.column for f in third.results[0].report.findings if f.status == "warn"}
+    assert warned == {"temp_max", "wind"}

@@ -72,7 +72,8 @@ def test_unpinned_actions_unprotected_production_and_stale_workflows(tmp_path):
     deploy = root / ".github/workflows/deploy.yml"
     deploy.write_text(deploy.read_text().replace("    environment: production\n", ""))
     (root / ".github/workflows/extra.yml").write_text(
-        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v5\n"
+        "on: pull_request_target\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v5\n        with:\n          ref: ${{ github.event.pull_request.head.sha }}\n"
     )
     _, report = _doctor(root)
     missing = _missing(report)
@@ -80,6 +81,9 @@ def test_unpinned_actions_unprotected_production_and_stale_workflows(tmp_path):
     assert missing["pinned actions"].startswith("unpinned actions (extra.yml: actions/checkout@v5)")
     assert missing["approval on production"].startswith(
         "production job without `environment:` (deploy.yml: production)"
+    )
+    assert missing["no fork code with secrets"].startswith(
+        "pull_request_target checks out the PR's code (extra.yml: x)"
     )
     assert missing["workflows up to date"] == (
         ".github/workflows/deploy.yml out of date with flowtide.yaml: run `flowtide ci generate`"

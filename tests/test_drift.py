@@ -54,7 +54,11 @@ def test_categorical_shift_is_flagged_and_resample_is_not(method):
 def test_values_may_be_numpy_polars_or_lists_with_nulls():
     reference = profile_values(pl.Series([1.0, 2.0, 3.0, None, 4.0] * 100))
     assert reference["nulls"] == 100 and reference["n"] == 400
-    for values in ([1.0, 2.0, 3.0, 4.0] * 50, np.array([1.0, 2.0, 3.0, 4.0, np.nan] * 50), pl.Series([1, 2, 3, 4, None] * 50)):
+    for values in (
+        [1.0, 2.0, 3.0, 4.0] * 50,
+        np.array([1.0, 2.0, 3.0, 4.0, np.nan] * 50),
+        pl.Series([1, 2, 3, 4, None] * 50),
+    ):
         result = compare(reference, values, "ks")
         assert result.statistic == pytest.approx(1.0) and not result.drifted
     cats = profile_values(["a", "b", None, "a"])

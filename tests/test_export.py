@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,12 +34,26 @@ def mlflow_server(tmp_path_factory):
     port = _free_port()
     binary = Path(sys.executable).with_name("mlflow")
     proc = subprocess.Popen(
-        [str(binary), "server", "--backend-store-uri", f"sqlite:///{workdir}/m.db", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"],
+        [
+            str(binary),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{workdir}/m.db",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
         cwd=workdir,
         stdout=open(workdir / "server.log", "w"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+        # bytecode cached across sessions: compiling mlflow from source costs tens of seconds per start
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "MLFLOW_TRACKING_URI")},
+            "PYTHONPYCACHEPREFIX": os.path.join(tempfile.gettempdir(), "flowtide-test-pycache"),
+        },
     )
     url = f"http://127.0.0.1:{port}"
     import httpx

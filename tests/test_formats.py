@@ -132,7 +132,9 @@ def test_skops_refuses_types_outside_the_allow_list(tmp_path, weather_csv):
     (root / "models" / "model.skops").write_bytes(skops.io.dumps(FunctionTransformer(func=os.system)))
     project = Project.load(root)
     version = register(project)
-    with pytest.raises(ServeError, match=r"^weather v1 \(models/model.skops\) contains types outside the allow-list: posix.system\n"):
+    with pytest.raises(
+        ServeError, match=r"^weather v1 \(models/model.skops\) contains types outside the allow-list: posix.system\n"
+    ):
         load_model(project, version)
 
 

@@ -62,7 +62,9 @@ def test_gate_cli_syntax_error_exits_2(project, weather_csv):
     (project / "flowtide.yaml").write_text(CONFIG.replace('"accuracy >= 0.3"', '"accuracy >== 0.3"'))
     result = run_cli("gate", cwd=project)
     assert result.code == 2
-    assert result.err.startswith(f"error: flowtide.yaml:{GATE_LINE}:5: gate 'accuracy >== 0.3': unexpected character '=' at column 12\n")
+    assert result.err.startswith(
+        f"error: flowtide.yaml:{GATE_LINE}:5: gate 'accuracy >== 0.3': unexpected character '=' at column 12\n"
+    )
 
 
 def test_unknown_metric_is_a_config_error(project, weather_csv):

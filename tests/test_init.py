@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from flowtide.config import load_config
-from flowtide.init import init
+from flowtide.init import _SKIP_NAMES, init
 
 from .conftest import git, run_cli
 
@@ -14,7 +14,16 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "src/flowtide/examples/weather"
 def test_init_in_a_git_repo_writes_the_skeleton(git_repo):
     result = run_cli("init", cwd=git_repo)
     assert result.code == 0, result.err
-    written = ["Makefile", "flowtide.yaml", "params.yaml", "requirements.txt", "tests/test_smoke.py", ".gitignore"]
+    written = [
+        "Makefile",
+        "flowtide.yaml",
+        "params.yaml",
+        "pytest.ini",
+        "requirements.txt",
+        "ruff.toml",
+        "tests/test_smoke.py",
+        ".gitignore",
+    ]
     wrote = [line.split()[1] for line in result.out.splitlines() if line.startswith("wrote")]
     # generated CI workflows (the workflows area) come on top; their content is tested there
     assert [rel for rel in wrote if not rel.startswith(".github/")] == written
@@ -39,7 +48,7 @@ def test_init_never_overwrites_without_force(git_repo):
     assert (git_repo / ".gitignore").read_text() == "*.log\n# flowtide\n.flowtide/\n"
     again = run_cli("init", cwd=git_repo)
     skipped = [line for line in again.out.splitlines() if line.startswith("skipped") and ".github/" not in line]
-    assert len(skipped) == 5 and "wrote" not in again.out and "updated" not in again.out
+    assert len(skipped) == 7 and "wrote" not in again.out and "updated" not in again.out
     forced = run_cli("init", "--force", cwd=git_repo)
     assert "wrote    Makefile" in forced.out
     assert (git_repo / "Makefile").read_text().startswith("# The classic ML Makefile")
@@ -62,7 +71,7 @@ def test_example_weather_scaffolds_the_whole_template(tmp_path):
     expected = sorted(
         p.relative_to(EXAMPLE).as_posix()
         for p in EXAMPLE.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and ".flowtide" not in p.parts and p.name != "flowtide.lock"
+        if p.is_file() and not _SKIP_NAMES.intersection(p.relative_to(EXAMPLE).parts)
     )
     copied = sorted(
         p.relative_to(target).as_posix()

@@ -51,7 +51,9 @@ def test_bundle_artifact_matches_and_loads(bundle):
     project = Project.load(out)
     version = Registry.load(project).in_stage("weather", "production")
     assert (version.version, version.hash) == (1, source.hash)
-    assert version.history[1]["reason"] == "bundle written by `flowtide package` (stage in the source registry: staging)"
+    assert (
+        version.history[1]["reason"] == "bundle written by `flowtide package` (stage in the source registry: staging)"
+    )
     loaded = load_model(project, version)
     assert loaded.features == ["precipitation", "temp_max", "temp_min", "wind"]
     assert loaded.predict([ROW]) == load_model(Project.load(root), source).predict([ROW])

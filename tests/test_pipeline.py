@@ -345,7 +345,9 @@ def test_parallel_jobs_run_independent_stages(project_dir):
 def test_concurrent_runs_wait_and_never_corrupt(project_dir):
     # the first run's report stage holds on until the test creates `release`
     hold = "python -c 'import os, time; [time.sleep(0.05) for _ in range(600) if not os.path.exists(\"release\")]'"
-    (project_dir / "flowtide.yaml").write_text(CONFIG.replace("python stage.py report", hold + " && python stage.py report"))
+    (project_dir / "flowtide.yaml").write_text(
+        CONFIG.replace("python stage.py report", hold + " && python stage.py report")
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     cmd = [sys.executable, "-m", "flowtide", "run"]
     first = subprocess.Popen(cmd, cwd=project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -363,3 +365,92 @@ def test_concurrent_runs_wait_and_never_corrupt(project_dir):
     assert "Everything is up to date." in out2
     assert sorted(executions(project_dir)) == ["prepare", "report", "train"]
     json.loads((project_dir / "flowtide.lock").read_text())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "train:\n  lr: 0.1\n  depth: 3\nother:\n  x: 1\n",
+        "a: 1\nb:\n  c:\n    d: [1, 2.5, x]\n  e: 'q'  # note\nf: \"z\"\ng:\nh: true\n",
+        "list:\n- 1\n- two\nk: 3\n",
+        "nested:\n  list:\n  - a\n  - b\n  after: -1e3\n",
+        "# it's a comment with a quote\nx: yes\ny: 010\nz: no  # c\n",
+    ],
+)
+def test_fast_params_reader_agrees_with_ruamel(text):
+    from flowtide.config import parse_yaml
+    from flowtide.pipeline._miniyaml import loads
+
+    expected, _ = parse_yaml(text, "params.yaml")
+    assert loads(text) == expected
+    assert repr(loads(text)) == repr(expected)  # same types too (1 vs 1.0, True vs 'true')
+
+
+@pytest.mark.parametrize(
+    "text", ["x: {a: 1}\n", "x: 'a # b'\n", "x: 0x10\n", "x: &a 1\n", "a:\n  b: 1\n c: 2\n", "x: [a, 'b']\n"]
+)
+def test_fast_params_reader_leaves_the_rest_to_ruamel(text):
+    from flowtide.pipeline._miniyaml import loads
+
+    assert loads(text) is None
+
+
+def test_run_cli_dry_json_and_log(project_dir):
+    dry = run_cli("run", "--dry", cwd=project_dir)
+    assert dry.code == 0
+    assert dry.out == (
+        "prepare: would run (never run)\ntrain: would run (never run)\nreport: would run (never run)\n3 stage(s) would run\n"
+    )
+    assert executions(project_dir) == []
+    result = run_cli("run", "--json", cwd=project_dir)
+    data = json.loads(result.out)
+    assert data["ok"] and data["ran"] == ["prepare", "train", "report"] and data["run_id"]
+    assert "prepare: running (never run)" in result.err
+    again = run_cli("run", cwd=project_dir)
+    assert again.out.endswith("Everything is up to date.\n")
+
+
+def test_noop_status_and_run_import_nothing_heavy(project_dir):
+    run(load(project_dir))
+    probe = (
+        "import sys; from flowtide.cli import main; code = main(sys.argv[1:]); "
+        "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # the first command after a run caches the parsed config under .flowtide/
+    subprocess.run([sys.executable, "-m", "flowtide", "status"], cwd=project_dir, env=env, check=True)
+    for args in (["status"], ["run"]):
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, *args], cwd=project_dir, env=env, capture_output=True, text=True, check=True
+        )
+        loaded = set(proc.stdout.split())
+        heavy = {"pydantic", "ruamel", "rich", "polars", "numpy", "sqlite3", "concurrent", "yaml", "sklearn"}
+        assert not loaded & heavy, (args, loaded & heavy)
+
+
+def test_stat_snapshot_answers_noop_and_notices_every_change(project_dir, monkeypatch):
+    from flowtide.pipeline.snapshot import unchanged
+
+    run(load(project_dir))
+    assert unchanged(str(project_dir)) is None  # stages ran: no clean check yet
+    assert run_cli("status", cwd=project_dir).code == 0
+    assert unchanged(str(project_dir)) == ["prepare", "train", "report"]
+    assert run_cli("run", cwd=project_dir).out.endswith("report: up to date\nEverything is up to date.\n")
+    # a change to a dep, an out, params, the config or the lock each falls back to the full check
+    for path in ("data/raw.txt", "report.txt", "params.yaml", "flowtide.yaml", "flowtide.lock"):
+        target = project_dir / path
+        before = target.read_bytes()
+        target.write_bytes(before + b" ")
+        assert unchanged(str(project_dir)) is None, path
+        target.write_bytes(before)  # same bytes, new mtime: the full check says up to date and re-arms
+        assert run_cli("status", cwd=project_dir).code == 0
+        assert unchanged(str(project_dir)) is not None, path
+    config = CONFIG.replace("    outs: [report.txt]\n", "    outs: [report.txt]\n    env: [REPORT_MODE]\n")
+    (project_dir / "flowtide.yaml").write_text(config)
+    monkeypatch.setenv("REPORT_MODE", "a")
+    run_cli("run", cwd=project_dir)
+    assert run_cli("status", cwd=project_dir).code == 0
+    assert unchanged(str(project_dir)) is not None
+    monkeypatch.setenv("REPORT_MODE", "b")
+    assert unchanged(str(project_dir)) is None
+    assert run_cli("status", cwd=project_dir).code == 1

@@ -123,7 +123,9 @@ def test_register_records_lineage_and_ci_actor(project, weather_csv, monkeypatch
             {
                 "version": 1,
                 "sources": {"weather": {"path": "data/weather.csv", "hash": digest, "size": size}},
-                "stages": {"train": {"deps": {"data/weather.csv": {"hash": digest}}, "params": {"train.n_estimators": 15}}},
+                "stages": {
+                    "train": {"deps": {"data/weather.csv": {"hash": digest}}, "params": {"train.n_estimators": 15}}
+                },
             }
         )
     )
@@ -143,7 +145,11 @@ def test_register_records_lineage_and_ci_actor(project, weather_csv, monkeypatch
     assert version["created_by"] == "octocat"
     assert version["run_url"] == "https://github.example/acme/weather/actions/runs/42"
     # no `flowtide gate` for these bytes: recorded as not evaluated, so not promotable
-    assert version["gates"] == {"evaluated": False, "message": "gates not evaluated: run `flowtide gate` first", "passed": False}
+    assert version["gates"] == {
+        "evaluated": False,
+        "message": "gates not evaluated: run `flowtide gate` first",
+        "passed": False,
+    }
     blob = Project.load(project).store.path_of(version["hash"])
     assert blob.read_bytes() == (project / "models" / "model.skops").read_bytes()
 
@@ -183,7 +189,15 @@ def test_models_json_and_show(project, weather_csv):
     assert text.splitlines()[0] == "weather: 1 version(s); production none, staging v1"
     card = _cli_ok("models", "show", "weather", "1", "--card", cwd=project).out
     assert card.startswith("# Model card: weather v1\n")
-    for heading in ("## Intended use", "## Data", "## Inputs", "## Parameters", "## Metrics", "## Gates: passed", "## Lineage"):
+    for heading in (
+        "## Intended use",
+        "## Data",
+        "## Inputs",
+        "## Parameters",
+        "## Metrics",
+        "## Gates: passed",
+        "## Lineage",
+    ):
         assert heading in card
     missing = run_cli("models", "show", "weather", "7", cwd=project)
     assert missing.code == 2 and missing.err == "error: model 'weather' has no version 7 (latest is v1)\n"

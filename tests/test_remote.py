@@ -157,13 +157,40 @@ def test_killed_upload_leaves_no_object_and_rerun_completes(s3, tmp_path):
     assert seen, f"the push finished before it could be killed: {out!r} {err!r}"
     assert proc.returncode == -signal.SIGKILL
     assert not fs.exists(key)  # a reader never sees the half-written blob
+    remote = Remote.from_project(project)
+    assert remote.abort_stale_uploads(older_than=3600) == 0  # a fresh one may belong to a running push
+    assert remote.abort_stale_uploads(older_than=-60) >= 1
+    uploads = fs.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads", [])
+    assert not [u for u in uploads if u["Key"].endswith(digest[2:])]
 
     rerun = run_process("push", cwd=project.root, check=True)
     assert rerun.out.startswith("pushed ")
     assert fs.info(key)["size"] == size
+    # a fetch killed mid-download leaves no blob and no file; the re-run completes
     clone = Project.load(clone_tree(project.root, tmp_path / "clone"), env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowtide", "fetch", "models/big.bin"],
+        cwd=clone.root,
+        env={**os.environ, **GIT_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    partial = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        parts = list(clone.store.tmp_dir.glob("fetch.*.part")) if clone.store.tmp_dir.is_dir() else []
+        if parts and parts[0].stat().st_size > 0:
+            partial = parts[0]
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate()
+    assert partial is not None, f"the fetch finished before it could be killed: {out!r} {err!r}"
+    assert not clone.store.has(digest) and not (clone.root / "models/big.bin").exists()
+    assert partial.exists()
     fetch(clone, ["models/big.bin"])
     assert hash_file(clone.root / "models/big.bin") == (digest, size)
+    assert not partial.exists()  # the dead fetch's partial download was discarded
 
 
 def test_download_many_resumes_after_a_partial_run(s3, tmp_path):

@@ -100,3 +100,38 @@ def test_unknown_workflow_and_missing_workflows(project, tmp_path):
     none = run_cli("-C", empty, "ci", "simulate", "push")
     assert none.code == 2
     assert "Run `flowtide ci generate` to write them." in none.err
+
+
+def test_changed_paths_from_git(project):
+    from .conftest import git
+
+    git("init", "-q", "-b", "main", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "start", cwd=project)
+    (project / "README.md").write_text("docs\n")
+    git("add", "README.md", cwd=project)
+    git("commit", "-q", "-m", "docs", cwd=project)
+    assert _simulate(project, "push", "--since", "HEAD~1")["paths"] == ["README.md"]
+    assert _simulate(project, "push", "--since", "HEAD~1")["fired"] == ["ci.yml"]
+    (project / "params.yaml").write_text("train: {}\n")
+    git("add", "params.yaml", cwd=project)
+    git("commit", "-q", "-m", "params", cwd=project)
+    assert _simulate(project, "push", "--since", "HEAD~2")["fired"] == ["ci.yml", "train.yml"]
+    bad = run_cli("-C", project, "ci", "simulate", "push", "--since", "nope")
+    assert bad.code == 2 and "cannot list the files changed since 'nope'" in bad.err
+
+
+def test_foreign_workflows_with_tag_filters_and_paths_ignore(project):
+    workflows = project / ".github" / "workflows"
+    (workflows / "release.yml").write_text(
+        "on:\n  push:\n    tags: ['v*']\njobs:\n  r:\n    runs-on: x\n    steps: []\n"
+    )
+    (workflows / "docs.yml").write_text(
+        "on:\n  push:\n    paths-ignore: ['src/**']\njobs:\n  d:\n    runs-on: x\n    steps: []\n"
+    )
+    assert _simulate(project, "push", "--paths", "src/a.py")["fired"] == ["ci.yml", "train.yml"]
+    assert _simulate(project, "push", "--paths", "src/a.py", "README.md")["fired"] == [
+        "ci.yml",
+        "docs.yml",
+        "train.yml",
+    ]

@@ -149,3 +149,14 @@ def test_local_missing_file(tmp_path):
 def test_fsspec_missing_object(tmp_path):
     with pytest.raises(SourceError, match=r"\(memory://flowtide-test/absent.csv\): not found"):
         FsspecFetcher().fetch(_request(tmp_path, "memory://flowtide-test/absent.csv"))
+
+
+def test_retry_after_header_parsing():
+    from email.utils import formatdate
+
+    from flowtide.sources import _retry_after
+
+    assert _retry_after(None) is None and _retry_after("soon") is None
+    assert _retry_after("2") == 2.0
+    later = _retry_after(formatdate(__import__("time").time() + 60, usegmt=True))
+    assert 50 < later <= 60

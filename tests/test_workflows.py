@@ -136,6 +136,12 @@ def test_ci_workflow(rendered):
     assert "updateComment" in comment["steps"][0]["with"]["script"]
 
 
+def test_ci_smoke_run_is_configurable():
+    ci = _yaml(render(parse_config("project: x\nci: {smoke: null, lint: null}\n"))[".github/workflows/ci.yml"])
+    names = [s.get("name") for s in ci["jobs"]["test"]["steps"]]
+    assert "Smoke run of the pipeline" not in names and "Lint" not in names and "Tests" in names
+
+
 def test_data_workflow_commits_the_lock_and_calls_training(rendered):
     data = _yaml(rendered["weather"][".github/workflows/data.yml"])
     assert data["on"]["schedule"] == [{"cron": off_minute("0 6 * * *", "weather")}]
@@ -293,13 +299,20 @@ def test_check_names_stale_files_with_a_diff(tmp_path):
 def test_check_runs_actionlint(tmp_path):
     root, _ = _written(tmp_path, "weather")
     ok = run_cli("-C", root, "ci", "check", "--json")
-    assert ok.code == 0 and '"validated by": "actionlint"' in ok.out
+    assert ok.code == 0 and '"validated by": "actionlint, zizmor"' in ok.out
     path = root / ".github/workflows/deploy.yml"
     path.write_text(path.read_text().replace("needs: staging", "needs: stagin"))
     bad = run_cli("-C", root, "ci", "check")
     assert bad.code == 1
     assert "FAIL .github/workflows/deploy.yml: differs" in bad.out
     assert 'job "production" needs job "stagin" which does not exist' in bad.out
+    # a hand edit that opens a script-injection hole is caught by zizmor
+    path.write_text(
+        path.read_text().replace('flowtide package "$MODEL" "$VERSION"', "flowtide package ${{ inputs.model }} 1")
+    )
+    injected = run_cli("-C", root, "ci", "check", "--json")
+    assert injected.code == 1
+    assert '"rule": "zizmor:template-injection"' in injected.out
 
 
 def test_init_writes_the_workflows(tmp_path):
@@ -389,3 +402,76 @@ def test_monitor_retrains_only_outside_the_cooldown(rendered, tmp_path, age_seco
     else:
         assert recorded[1:] == []
         assert "within the cooldown (6h): not starting another" in summary.read_text()
+
+
+def test_workflow_only_settings_are_validated_with_their_position():
+    config = parse_config("project: x\nci:\n  secrets: [AWS_KEY, 'bad name']\n")
+    with pytest.raises(Exception) as info:
+        render(config)
+    assert str(info.value).startswith("flowtide.yaml:3:22: ci.secrets: 'bad name' is not a valid GitHub secret name")
+    config = parse_config("project: x\nci: {default_branch: 'a b'}\n")
+    with pytest.raises(Exception) as info:
+        render(config)
+    assert str(info.value) == "flowtide.yaml:2:6: ci.default_branch 'a b' is not a branch name"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain",
+        "on",
+        "yes",
+        "3.11",
+        "010",
+        "a: b",
+        "x #y",
+        "- item",
+        "*glob",
+        "!neg",
+        "{a}",
+        "${{ github.ref }}",
+        "trailing ",
+        "'quoted'",
+        '"double"',
+        "tab\there",
+        "ünïcode — dash",
+        "multi\nline\n",
+        "",
+    ],
+)
+def test_the_emitter_round_trips_tricky_strings(text):
+    from flowtide.workflows._yaml import dump
+
+    assert _yaml(dump({"key": text, "list": [text]})) == {"key": text, "list": [text]}
+
+
+@pytest.mark.slow
+def test_the_live_weather_example_validates(tmp_path):
+    """The example project as shipped today (it evolves; the golden copy above is frozen)."""
+    from flowtide.init import EXAMPLES
+
+    root = tmp_path / "live"
+    root.mkdir()
+    shutil.copy(EXAMPLES / "weather" / "flowtide.yaml", root / "flowtide.yaml")
+    assert run_cli("-C", root, "ci", "generate").code == 0
+    files = [f".github/workflows/{name}" for name in WORKFLOW_FILES]
+    lint = subprocess.run([BIN / "actionlint", *files], cwd=root, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_keepalive_reenables_both_schedules_and_never_fails_the_run(rendered, tmp_path):
+    """GitHub's API is faked (a `gh` script that records calls and refuses the first one)."""
+    step = _step(rendered, "weather", "monitor.yml", lambda s: s.get("name") == "Keep the schedules enabled")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "gh").write_text(f'#!/bin/sh\necho "$*" >> {calls}\ncase "$*" in *data.yml*) exit 1 ;; esac\n')
+    (bin_dir / "gh").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GH_TOKEN": "x", "GH_REPO": "o/r"}
+    proc = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert calls.read_text().splitlines() == [
+        "api --method PUT repos/o/r/actions/workflows/data.yml/enable",
+        "api --method PUT repos/o/r/actions/workflows/monitor.yml/enable",
+    ]
+    assert "::warning::could not re-enable data.yml" in proc.stdout

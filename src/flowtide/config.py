@@ -22,7 +22,7 @@ from .errors import ConfigError
 CONFIG_FILE = "flowtide.yaml"
 LOCK_FILE = "flowtide.lock"
 STATE_DIR = ".flowtide"
-_CACHE_VERSION = 7  # bump when a dataclass below changes shape
+_CACHE_VERSION = 8  # bump when a dataclass below changes shape
 
 _FORBID: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -274,6 +274,8 @@ class CI:
     """timeout-minutes of every job except training."""
     train_timeout_minutes: int = 120
     """timeout-minutes of the training job."""
+    smoke: str | None = "flowtide run"
+    """The pipeline smoke run in ci.yml (e.g. a command on a sample of the data); null to skip it."""
 
 
 @dataclass

@@ -102,7 +102,9 @@ def _existing_tags(client, experiment_id: str, tag: str) -> dict[str, str]:
     found: dict[str, str] = {}
     token = None
     while True:
-        page = client.search_runs([experiment_id], filter_string=f"tags.`{tag}` != ''", max_results=1000, page_token=token)
+        page = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{tag}` != ''", max_results=1000, page_token=token
+        )
         for run in page:
             found[run.data.tags[tag]] = run.info.run_id
         token = page.token
@@ -134,7 +136,9 @@ def export_mlflow(project: Project, tracking_uri: str | None = None) -> ExportRe
 def _export(project: Project, client, uri: str) -> ExportResult:
     name = project.config.project
     experiment = client.get_experiment_by_name(name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name, tags={"flowtide.project": name})
+    experiment_id = (
+        experiment.experiment_id if experiment else client.create_experiment(name, tags={"flowtide.project": name})
+    )
     result = ExportResult(uri, experiment_id)
 
     sent = _existing_tags(client, experiment_id, RUN_TAG)
@@ -177,16 +181,16 @@ def _export(project: Project, client, uri: str) -> ExportResult:
                 result.versions_created.append(tag)
             client.set_model_version_tag(model, numbers[version.version], "flowtide.stage", version.stage)
         aliases: dict[str, int] = {}
+        existing = client.get_registered_model(model).aliases or {}
         for stage in _ALIASES:
             current = registry.in_stage(model, stage)
             if current is not None:
-                client.set_registered_model_alias(model, stage, numbers[current.version])
+                if str(existing.get(stage)) != str(numbers[current.version]):
+                    client.set_registered_model_alias(model, stage, numbers[current.version])
                 aliases[stage] = current.version
-            else:
-                try:
-                    client.delete_registered_model_alias(model, stage)
-                except Exception:  # no such alias: nothing to remove
-                    pass
+            elif stage in existing:
+                # only delete what exists: a failed delete is retried with back-off by the client
+                client.delete_registered_model_alias(model, stage)
         result.aliases[model] = aliases
     return result
 

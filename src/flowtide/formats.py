@@ -143,9 +143,7 @@ class OnnxFormat:
         try:
             import onnxruntime
         except ImportError as exc:
-            raise ServeError(
-                "model format onnx needs onnxruntime", hint='pip install "flowtide[onnx]"'
-            ) from exc
+            raise ServeError("model format onnx needs onnxruntime", hint='pip install "flowtide[onnx]"') from exc
         try:
             session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
         except Exception as exc:
@@ -258,7 +256,9 @@ def load_path(project: Project, path: str | os.PathLike[str] | None = None) -> L
 # --- saving (used by training scripts) -----------------------------------------
 
 
-def save_sklearn(estimator, path: str | os.PathLike[str], *, format: str = "skops", n_features: int | None = None) -> None:
+def save_sklearn(
+    estimator, path: str | os.PathLike[str], *, format: str = "skops", n_features: int | None = None
+) -> None:
     """Write a fitted scikit-learn estimator as skops or ONNX, atomically."""
     from .atomic import atomic_write
 

@@ -137,7 +137,14 @@ def evaluate(project: Project, *, run_tests: bool = True) -> Report:
         details = {"metric": rule.metric, "op": rule.op, "relative": rule.relative}
         if rule.relative and production is None:
             findings.append(
-                Finding("pass", name, rule.text, "no production version yet: relative rule passes", value=value, details=details)
+                Finding(
+                    "pass",
+                    name,
+                    rule.text,
+                    "no production version yet: relative rule passes",
+                    value=value,
+                    details=details,
+                )
             )
             continue
         if rule.relative and rule.metric not in production.metrics:
@@ -157,7 +164,9 @@ def evaluate(project: Project, *, run_tests: bool = True) -> Report:
         ok = _OPS[rule.op](value, bound)
         against = f" (production v{production.version}: {base:.4g})" if rule.relative else ""
         message = f"{rule.metric} = {value:.4g} {'satisfies' if ok else 'violates'} {rule.op} {bound:.4g}{against}"
-        findings.append(Finding("pass" if ok else "fail", name, rule.text, message, value=value, bound=bound, details=details))
+        findings.append(
+            Finding("pass" if ok else "fail", name, rule.text, message, value=value, bound=bound, details=details)
+        )
     tests_result = None
     if run_tests and model and model.tests:
         tests_result = run_model_tests(project, model.tests)
@@ -244,7 +253,9 @@ def run_model_tests(project: Project, tests: list[str]) -> Finding:
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
     details = {"passed": passed, "failed": failed, "skipped": skipped, "exit_code": proc.returncode}
     if proc.returncode == 0:
-        return Finding("pass", "model tests", rule, f"{len(passed)} model test(s) passed", value=len(passed), details=details)
+        return Finding(
+            "pass", "model tests", rule, f"{len(passed)} model test(s) passed", value=len(passed), details=details
+        )
     if proc.returncode == 5:
         return Finding("warn", "model tests", rule, "no tests marked `model` were collected", value=0, details=details)
     if failed:

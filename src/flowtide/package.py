@@ -36,7 +36,13 @@ class Bundle:
     files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "model": self.model, "version": self.version, "hash": self.hash, "files": self.files}
+        return {
+            "path": str(self.path),
+            "model": self.model,
+            "version": self.version,
+            "hash": self.hash,
+            "files": self.files,
+        }
 
 
 def requirements(model_format: str) -> list[str]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -263,10 +261,14 @@ def _append(project: Project, event: dict[str, Any]) -> None:
 
 
 def now() -> str:
+    from datetime import UTC, datetime
+
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _git(project: Project, *args: str) -> str | None:
+    import subprocess
+
     try:
         proc = subprocess.run(
             ["git", *args],
@@ -326,6 +328,8 @@ def _tag(project: Project, tag: str, commit: str | None, message: str) -> str | 
     """Create the version's tag; return a warning instead of failing."""
     if not commit:
         return f"no git tag {tag}: the project has no commit yet"
+    import subprocess
+
     try:
         proc = subprocess.run(
             ["git", "tag", "-a", tag, "-m", message, commit],
@@ -381,7 +385,7 @@ def read_metrics(project: Project) -> dict[str, Any]:
                     data, _ = parse_yaml(raw, rel)
                 else:
                     data = json.loads(raw)
-            except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+            except Exception as exc:
                 raise UsageError(f"metrics file {rel} is not valid JSON/YAML: {exc}") from None
             if isinstance(data, dict):
                 _flatten(data, "", merged)

@@ -113,6 +113,11 @@ class Remote:
                 f"remote {url}: the filesystem for {protocol}:// is not installed ({exc})",
                 hint="Install flowtide with the matching extra, e.g. `pip install flowtide[s3]`.",
             ) from None
+        except ValueError as exc:
+            raise StoreError(
+                f"remote {url}: {exc}",
+                hint="store.remote takes an fsspec URL (s3://bucket/prefix, gs://..., file:///path) or a path.",
+            ) from None
         remote = cls(url, fs, base, env_hint=_credential_hint(protocol))
         if not remote.atomic_put:
             try:
@@ -295,6 +300,25 @@ class Remote:
             except Exception as exc:
                 raise self._fail("delete", exc) from exc
 
+    def abort_stale_uploads(self, older_than: float = 86400.0) -> int:
+        """Abort multipart uploads under the prefix started over ``older_than`` seconds ago (killed pushes)."""
+        if not self.is_s3:
+            return 0
+        bucket, prefix, _ = self.fs.split_path(self.base)
+        try:
+            listing = self.fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=f"{prefix}/" if prefix else "")
+            now = time.time()
+            aborted = 0
+            for upload in listing.get("Uploads", []):
+                if now - upload["Initiated"].timestamp() > older_than:
+                    self.fs.call_s3(
+                        "abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        except Exception as exc:
+            raise self._fail("aborting stale multipart uploads", exc) from exc
+        return aborted
+
     def stale_tmp(self, older_than: float = 86400.0) -> list[str]:
         """Temporary upload keys left by killed pushes (non-object-store remotes)."""
         try:
@@ -337,13 +361,18 @@ def download_many(
     jobs: int = 8,
     progress: bool = False,
     sizes: dict[str, int] | None = None,
+    stale_after: float = 3600.0,
 ) -> Transfer:
-    """Download the digests the local store lacks, ``jobs`` at a time, each verified."""
+    """Download the digests the local store lacks, ``jobs`` at a time, each verified.
+
+    Partial downloads older than ``stale_after`` seconds are discarded first (0
+    when the caller holds the fetch mutex: then every partial is a dead one's).
+    """
     wanted = sorted(set(digests))
     result = Transfer()
     todo = [d for d in wanted if not store.has(d)]
     result.present = [d for d in wanted if store.has(d)]
-    _discard_partials(store)
+    _discard_partials(store, stale_after)
     total = sum((sizes or {}).get(d, 0) for d in todo)
     with _progress(progress, "fetch", total) as advance:
         result.bytes = _parallel(todo, lambda d: remote.download(store, d, advance), jobs, result.transferred)
@@ -373,14 +402,14 @@ def _parallel(digests: list[str], work: Callable[[str], int], jobs: int, done: l
     return moved
 
 
-def _discard_partials(store: Store, older_than: float = 3600.0) -> None:
+def _discard_partials(store: Store, older_than: float) -> None:
     """Partial downloads of killed fetches; recent ones may belong to a fetch still running."""
     if not store.tmp_dir.is_dir():
         return
     now = time.time()
     for part in store.tmp_dir.glob("fetch.*.part"):
         with contextlib.suppress(OSError):
-            if now - part.stat().st_mtime > older_than:
+            if now - part.stat().st_mtime >= older_than:
                 part.unlink()
 
 

@@ -66,6 +66,10 @@ class Fetcher(Protocol):
 class RetryableError(Exception):
     """A fault worth another try (connection, timeout, 5xx, truncated body)."""
 
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 # --- choosing a fetcher --------------------------------------------------------
 
@@ -110,7 +114,9 @@ def with_retries(request: FetchRequest, attempt_once: Callable[[], Fetched]) -> 
             if attempt >= request.retries:
                 tries = f" after {attempt + 1} attempts" if attempt else ""
                 raise SourceError(request.name, request.url, f"{exc}{tries}") from None
-            time.sleep(delay)
+            # a server that says when to come back (429 / 503 Retry-After) is believed, within reason
+            wait = delay if exc.retry_after is None else min(max(exc.retry_after, 0.0), MAX_BACKOFF * 4)
+            time.sleep(wait)
             delay = min(delay * 2, MAX_BACKOFF)
     raise AssertionError("unreachable")
 
@@ -146,7 +152,10 @@ class HttpFetcher:
                         last_modified=response.headers.get("last-modified") or request.validators.get("last_modified"),
                     )
                 if code >= 500 or code in _RETRY_STATUS:
-                    raise RetryableError(f"HTTP {code} {response.reason_phrase}".rstrip())
+                    raise RetryableError(
+                        f"HTTP {code} {response.reason_phrase}".rstrip(),
+                        retry_after=_retry_after(response.headers.get("retry-after")),
+                    )
                 if code >= 400:
                     raise SourceError(
                         request.name,
@@ -178,6 +187,8 @@ class HttpFetcher:
             raise RetryableError(f"transport error: {_reason(exc)}") from None
         except httpx.InvalidURL as exc:
             raise SourceError(request.name, request.url, f"invalid URL: {exc}") from None
+        except httpx.HTTPError as exc:  # e.g. a body that fails to decode: not worth a retry
+            raise SourceError(request.name, request.url, f"{type(exc).__name__}: {exc}") from None
 
     def _stream_into_store(self, request: FetchRequest, response, expected: int | None) -> tuple[str, int]:
         bar = _progress_bar(request, expected)
@@ -205,6 +216,22 @@ def _content_length(response) -> int | None:
     try:
         return int(value)
     except ValueError:
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
         return None
 
 

@@ -97,7 +97,14 @@ class Store:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="blob.", suffix=".part")
             os.close(fd)
-            atomic_copy(path, name)
+            # the temp name is private until adopted: fsync its bytes, but skip the directory fsync
+            # (it cost ~40% of adding many small files)
+            atomic_copy(path, name, fsync=False)
+            sync_fd = os.open(name, os.O_RDONLY)
+            try:
+                os.fsync(sync_fd)
+            finally:
+                os.close(sync_fd)
             self._adopt(Path(name), digest)
         return digest, size
 

@@ -85,6 +85,8 @@ class GcResult:
     remote_removed: list[str] = field(default_factory=list)
     remote_bytes: int = 0
     remote_kept: int = 0
+    remote_aborted_uploads: int = 0
+    """Multipart uploads of killed pushes (older than a day) that were aborted."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -226,9 +228,16 @@ def fetch(
     if lacking:
         remote = Remote.from_project(project)
         result.remote = remote.url
-        transfer = download_many(
-            remote, store, lacking, jobs=jobs or project.config.store.jobs, progress=progress, sizes=needed
-        )
+        with project.mutex("fetch"):  # one fetch at a time: any partial download left is a dead one's
+            transfer = download_many(
+                remote,
+                store,
+                lacking,
+                jobs=jobs or project.config.store.jobs,
+                progress=progress,
+                sizes=needed,
+                stale_after=0.0,
+            )
         result.downloaded, result.bytes = transfer.transferred, transfer.bytes
     _materialize(store, to_write, jobs or project.config.store.jobs)
     for item, dest in to_write:
@@ -384,6 +393,7 @@ def _gc_remote(project: Project, remote: Remote, result: GcResult, *, keep_all: 
         stale = remote.stale_tmp()
         if stale:
             remote.fs.rm(stale)
+        result.remote_aborted_uploads = remote.abort_stale_uploads()
         plan_path.unlink(missing_ok=True)
 
 

@@ -153,7 +153,13 @@ def check_tail(path: Path, separator: str = ",") -> Problem | None:
         "ragged_row",
         f"the last line (line {line}, data row {line - 1}) has {len(fields)} of {len(header)} fields"
         + ("" if ends_with_newline else " and no final newline: the file looks truncated"),
-        {"line": line, "rows": [line - 1], "fields": len(fields), "expected": len(header), "values": [last.decode("utf-8", "replace")[:80]]},
+        {
+            "line": line,
+            "rows": [line - 1],
+            "fields": len(fields),
+            "expected": len(header),
+            "values": [last.decode("utf-8", "replace")[:80]],
+        },
     )
 
 

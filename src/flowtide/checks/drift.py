@@ -104,7 +104,7 @@ def _counts(values) -> tuple[dict[str, int], int]:
         counted = series.value_counts(sort=True, name="__n")
         keys = counted.get_column(series.name).to_list()
         numbers = counted.get_column("__n").to_list()
-        return {str(k): int(n) for k, n in zip(keys, numbers)}, len(series)
+        return {str(k): int(n) for k, n in zip(keys, numbers, strict=True)}, len(series)
     from collections import Counter
 
     counter = Counter(str(v) for v in values if v is not None and v == v)

@@ -20,7 +20,14 @@ from . import _read
 
 SAMPLE = 5  # failing rows shown per rule
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
-_DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
+_DATETIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+)
 _BOOL_WORDS = {"true": True, "false": False, "t": True, "f": False, "yes": True, "no": False, "1": True, "0": False}
 
 
@@ -82,7 +89,9 @@ def _typed(name: str, dtype, declared: str | None):
     elif declared == "float":
         typed = text.str.strip_chars().cast(pl.Float64, strict=False)
     elif declared == "bool":
-        typed = text.str.strip_chars().str.to_lowercase().replace_strict(_BOOL_WORDS, default=None, return_dtype=pl.Boolean)
+        typed = (
+            text.str.strip_chars().str.to_lowercase().replace_strict(_BOOL_WORDS, default=None, return_dtype=pl.Boolean)
+        )
     elif declared == "date":
         if family == "str":
             stripped = text.str.strip_chars()
@@ -107,7 +116,9 @@ def _literal(value: Any, declared: str | None):
     return value
 
 
-def compile_rules(suite: CheckSuite, schema, target: str, project_config=None) -> tuple[list[_Rule], list[Finding], dict]:
+def compile_rules(
+    suite: CheckSuite, schema, target: str, project_config=None
+) -> tuple[list[_Rule], list[Finding], dict]:
     """Rules for the columns present in ``schema``; schema-level findings (missing/unexpected columns) directly."""
     import polars as pl
 
@@ -119,14 +130,14 @@ def compile_rules(suite: CheckSuite, schema, target: str, project_config=None) -
     missing = [c for c in required if c not in present]
     if missing:
         findings.append(
-            Finding("fail", target, "required", f"missing column(s): {', '.join(missing)}", value=missing, bound=required)
+            Finding(
+                "fail", target, "required", f"missing column(s): {', '.join(missing)}", value=missing, bound=required
+            )
         )
     if suite.strict:
         extra = [c for c in schema.names() if c not in suite.columns and c not in suite.required]
         if extra:
-            findings.append(
-                Finding("fail", target, "strict", f"unexpected column(s): {', '.join(extra)}", value=extra)
-            )
+            findings.append(Finding("fail", target, "strict", f"unexpected column(s): {', '.join(extra)}", value=extra))
     if suite.rows:
         bounds = suite.rows
 
@@ -159,12 +170,21 @@ def compile_rules(suite: CheckSuite, schema, target: str, project_config=None) -
             stamp = newest if isinstance(newest, _dt.datetime) else _dt.datetime.combine(newest, _dt.time())
             age = (today - stamp).total_seconds() / 86400
             ok = age <= f.max_age_days
-            return ok, f"newest {f.column} is {newest} ({age:.1f} days old{'' if ok else f', more than {f.max_age_days:g}'})"
+            return (
+                ok,
+                f"newest {f.column} is {newest} ({age:.1f} days old{'' if ok else f', more than {f.max_age_days:g}'})",
+            )
 
         rules.append(_Rule(f.column, "freshness", typed.max(), bound=f"<= {f.max_age_days:g} days", judge=judge_fresh))
     elif suite.freshness:
         findings.append(
-            Finding("fail", target, "freshness", f"freshness column {suite.freshness.column!r} is missing", column=suite.freshness.column)
+            Finding(
+                "fail",
+                target,
+                "freshness",
+                f"freshness column {suite.freshness.column!r} is missing",
+                column=suite.freshness.column,
+            )
         )
     return rules, findings, typed_exprs
 
@@ -188,8 +208,12 @@ def _column_rules(name: str, spec: ColumnCheck, typed, raw, bad_type) -> list[_R
 
     if bad_type is not None:
         count("type", bad_type, spec.type, raw)
+    elif spec.type:
+        # the scan already parsed the declared type; referencing the column makes polars parse every cell
+        # (a bad cell then raises and the lenient path counts it), and gives the user a visible pass
+        rules.append(_Rule(name, "type", raw.null_count() * 0, raw.is_null() & False, spec.type, raw=raw))
     if spec.not_null:
-        count("not_null", raw.is_null(), "no nulls", raw)
+        rules.append(_Rule(name, "not_null", raw.null_count(), raw.is_null(), "no nulls", raw=raw))
     if spec.unique:
         count("unique", typed.is_not_null() & typed.is_duplicated(), "unique")
     if spec.min is not None:
@@ -203,11 +227,11 @@ def _column_rules(name: str, spec: ColumnCheck, typed, raw, bad_type) -> list[_R
             expr = typed.cast(pl.String)
         else:
             expr = typed
-        count("in", expr.is_not_null() & ~expr.is_in(allowed), allowed)
+        count("in", ~expr.is_in(allowed), allowed)  # null stays null: not counted
     if spec.regex is not None:
         text = typed.cast(pl.String)
         pattern = f"^(?:{spec.regex})$"
-        count("regex", text.is_not_null() & ~text.str.contains(pattern), spec.regex)
+        count("regex", ~text.str.contains(pattern), spec.regex)
     if spec.max_null_fraction is not None:
         limit = spec.max_null_fraction
 
@@ -256,11 +280,19 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
         lf = _read.scan(path, fmt, declared)
         schema = lf.collect_schema()
         rules, schema_findings, typed = compile_rules(suite, schema, target)
-        values = _collect(lf, rules)
+        values = _collect(lf, rules, every_column=fmt == "csv")
     except pl.exceptions.PolarsError as exc:
         if fmt != "csv":
             return Evaluation(
-                [Finding("fail", target, "read", f"cannot read {path.name} as {fmt}: {_first_line(exc)}", details={"error": str(exc)})],
+                [
+                    Finding(
+                        "fail",
+                        target,
+                        "read",
+                        f"cannot read {path.name} as {fmt}: {_first_line(exc)}",
+                        details={"error": str(exc)},
+                    )
+                ],
                 None,
                 {},
                 None,
@@ -279,7 +311,14 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
         lf = _read.scan(path, fmt, lenient=True)
         schema = lf.collect_schema()
         rules, schema_findings, typed = compile_rules(suite, schema, target)
-        values = _collect(lf, rules)
+        try:
+            values = _collect(lf, rules, every_column=fmt == "csv")
+        except pl.exceptions.PolarsError as again:
+            # not the file: a rule that cannot apply to its column (e.g. a numeric min on text)
+            message = f"cannot evaluate the rules on {path.name}: {_first_line(again)}"
+            hint = "Declare the column's `type:` so bounds and values are compared as that type."
+            finding = Finding("fail", target, "rules", message, details={"error": str(again), "hint": hint})
+            return Evaluation([finding], None, {}, None, {})
     for problem in problems:
         findings.append(
             Finding(
@@ -299,18 +338,30 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
         if rule.judge is not None:
             ok, message = rule.judge(value)
             findings.append(
-                Finding("pass" if ok else "fail", target, rule.rule, message, column=rule.column, value=_plain(value), bound=rule.bound)
+                Finding(
+                    "pass" if ok else "fail",
+                    target,
+                    rule.rule,
+                    message,
+                    column=rule.column,
+                    value=_plain(value),
+                    bound=rule.bound,
+                )
             )
             continue
         failed = int(value or 0)
         if failed:
             failing.append((rule, failed))
         else:
-            findings.append(Finding("pass", target, rule.rule, "all rows pass", column=rule.column, value=0, bound=_plain(rule.bound)))
+            findings.append(
+                Finding(
+                    "pass", target, rule.rule, "all rows pass", column=rule.column, value=0, bound=_plain(rule.bound)
+                )
+            )
     if failing:
         samples = _failing_rows(lf, [r for r, _ in failing])
-        for (rule, failed), (row_numbers, shown) in zip(failing, samples):
-            pairs = ", ".join(f"{r} ({_show(v)})" for r, v in zip(row_numbers, shown))
+        for (rule, failed), (row_numbers, shown) in zip(failing, samples, strict=True):
+            pairs = ", ".join(f"{r} ({_show(v)})" for r, v in zip(row_numbers, shown, strict=True))
             more = "" if failed <= len(row_numbers) else ", …"
             message = f"{failed} row{'s' if failed != 1 else ''} failed {_describe(rule)}; first: row {pairs}{more}"
             findings.append(
@@ -325,7 +376,7 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
                     details={"failed": failed, "rows": row_numbers, "values": [_plain(v) for v in shown]},
                 )
             )
-    stats = {name: {"type": _family(schema[name]), "nulls": values[f"__nulls_{name}"]} for name in schema.names()}
+    stats = {name: {"type": _family(schema[name])} for name in schema.names()}
     if lenient:
         findings.append(
             Finding("info", target, "read", "the file was read leniently (as text, lossy UTF-8, ragged rows tolerated)")
@@ -333,13 +384,16 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
     return Evaluation(findings, rows, stats, lf, typed)
 
 
-def _collect(lf, rules: list[_Rule]) -> dict[str, Any]:
+def _collect(lf, rules: list[_Rule], *, every_column: bool = False) -> dict[str, Any]:
     import polars as pl
 
-    # the row count is always computed: it reports the size and makes polars read every row and column
+    # the row count is always computed: it reports the size and makes polars read every row
     exprs = [pl.len().alias("__rows"), *(rule.agg.alias(f"r{i}") for i, rule in enumerate(rules))]
-    schema = lf.collect_schema()
-    exprs += [pl.col(name).null_count().alias(f"__nulls_{name}") for name in schema.names()]
+    if every_column:
+        # a CSV row with extra fields or a broken quote only shows when its columns are parsed
+        used = {rule.column for rule in rules}
+        names = [n for n in lf.collect_schema().names() if n not in used]
+        exprs += [pl.col(n).null_count().alias(f"__parse_{i}") for i, n in enumerate(names)]
     return lf.select(exprs).collect(engine="streaming").row(0, named=True)
 
 

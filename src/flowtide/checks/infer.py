@@ -24,7 +24,9 @@ def infer_columns(path: str | Path, fmt: str | None = None) -> tuple[int, dict[s
     path = Path(path)
     fmt = _read.detect_format(path, fmt)
     if fmt == "csv":
-        lf = pl.scan_csv(path, try_parse_dates=True, infer_schema_length=10000, encoding="utf8-lossy", truncate_ragged_lines=True)
+        lf = pl.scan_csv(
+            path, try_parse_dates=True, infer_schema_length=10000, encoding="utf8-lossy", truncate_ragged_lines=True
+        )
     else:
         lf = _read.scan(path, fmt)
     schema = lf.collect_schema()
@@ -39,7 +41,8 @@ def infer_columns(path: str | Path, fmt: str | None = None) -> tuple[int, dict[s
     small = [
         n
         for n in schema.names()
-        if schema[n] in (pl.String, pl.Categorical) and stats[f"{n}\x00distinct"] - (stats[f"{n}\x00nulls"] > 0) <= MAX_CATEGORIES
+        if schema[n] in (pl.String, pl.Categorical)
+        and stats[f"{n}\x00distinct"] - (stats[f"{n}\x00nulls"] > 0) <= MAX_CATEGORIES
     ]
     categories: dict[str, list] = {}
     if small:
@@ -56,7 +59,12 @@ def infer_columns(path: str | Path, fmt: str | None = None) -> tuple[int, dict[s
             rule["not_null"] = True
         elif rows and nulls:
             rule["max_null_fraction"] = _ceil_nice(min(1.0, 2 * nulls / rows))
-        if kind in ("int", "str", "date", "datetime") and rows >= 10 and distinct == rows - nulls and distinct > MAX_CATEGORIES:
+        if (
+            kind in ("int", "str", "date", "datetime")
+            and rows >= 10
+            and distinct == rows - nulls
+            and distinct > MAX_CATEGORIES
+        ):
             rule["unique"] = True
         if kind in ("int", "float"):
             lo, hi = stats[f"{name}\x00min"], stats[f"{name}\x00max"]

@@ -27,7 +27,9 @@ class Reference:
     origin: str  # how it was chosen, for the report
 
 
-def resolve(project, target: str, target_path: str | None, reference=None, configured: str | None = None) -> Reference | None:
+def resolve(
+    project, target: str, target_path: str | None, reference=None, configured: str | None = None
+) -> Reference | None:
     """The reference for ``target``: argument > config > last model's data > previous locked version > none."""
     store = project.store
     if reference is not None:
@@ -38,17 +40,33 @@ def resolve(project, target: str, target_path: str | None, reference=None, confi
     lock = project.read_lock()
     model = project.config.model
     if model and target_path:
-        for name, stage in project.config.stages.items():
-            if model.path in stage.outs:
-                deps = (lock.stages.get(name) or {}).get("deps") or {}
-                entry = deps.get(target_path)
-                digest = entry.get("hash") if isinstance(entry, dict) else entry if isinstance(entry, str) else None
-                if digest and store.has(digest):
-                    return Reference(store.path_of(digest), digest, f"data of the last trained model (stage {name!r})")
+        for name in _upstream(project.config.stages, model.path):
+            deps = (lock.stages.get(name) or {}).get("deps") or {}
+            entry = deps.get(target_path)
+            digest = entry.get("hash") if isinstance(entry, dict) else entry if isinstance(entry, str) else None
+            if digest and store.has(digest):
+                return Reference(store.path_of(digest), digest, f"data of the last trained model (stage {name!r})")
     entry = lock.sources.get(target)
     if entry and entry.get("hash") and store.has(entry["hash"]):
         return Reference(store.path_of(entry["hash"]), entry["hash"], "previously locked version of the source")
     return None
+
+
+def _upstream(stages: dict, out_path: str) -> list[str]:
+    """The stage writing ``out_path``, then the stages feeding it, nearest first (raw data sits upstream)."""
+
+    def produces(stage, path: str) -> bool:
+        return any(path == out or path.startswith(out.rstrip("/") + "/") for out in stage.outs)
+
+    order: list[str] = []
+    wanted = [out_path]
+    while wanted:
+        path = wanted.pop(0)
+        for name, stage in stages.items():
+            if name not in order and produces(stage, path):
+                order.append(name)
+                wanted.extend(stage.deps)
+    return order
 
 
 def _explicit(project, value: str, origin: str) -> Reference:

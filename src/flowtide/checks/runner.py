@@ -9,7 +9,8 @@ from typing import Any
 from ..config import CheckSuite, DriftCheck
 from ..errors import UsageError
 from ..report import Chart, Finding, Report, Table
-from . import _read, reference as _reference
+from . import _read
+from . import reference as _reference
 from .drift import DriftResult, compare
 
 
@@ -45,7 +46,9 @@ def _format(suite: CheckSuite, path: Path, target_path: str) -> str:
     return "csv"
 
 
-def check_file(project, target: str, path: str | Path | None = None, *, reference=None, fail_on_drift: bool | None = None) -> Report:
+def check_file(
+    project, target: str, path: str | Path | None = None, *, reference=None, fail_on_drift: bool | None = None
+) -> Report:
     """Check the file at ``path`` (default: the target's own path) against the target's suite.
 
     Rule failures are "fail"; drift is "warn" unless ``drift.block`` (or ``fail_on_drift``).
@@ -63,7 +66,9 @@ def check_file(project, target: str, path: str | Path | None = None, *, referenc
                 name,
                 "exists",
                 f"{target_path} does not exist",
-                details={"hint": "Run `flowtide pull` (sources) or `flowtide run` (stage outputs), or `flowtide fetch`."},
+                details={
+                    "hint": "Run `flowtide pull` (sources) or `flowtide run` (stage outputs), or `flowtide fetch`."
+                },
             )
         )
         return report
@@ -114,7 +119,9 @@ def _run_drift(project, report, name, suite, spec, path, target_path, fmt, refer
     columns = drift_columns(suite, spec, names)
     absent = [c for c in columns if c not in names]
     for column in absent:
-        report.findings.append(Finding("fail", name, "drift", f"drift column {column!r} is not in the data", column=column))
+        report.findings.append(
+            Finding("fail", name, "drift", f"drift column {column!r} is not in the data", column=column)
+        )
     columns = {c: t for c, t in columns.items() if c in names}
     if not columns:
         return
@@ -129,7 +136,13 @@ def _run_drift(project, report, name, suite, spec, path, target_path, fmt, refer
         report.findings.append(drift_finding(name, result, block))
         report.charts.append(drift_chart(name, result, block))
     rows = [
-        [f.column, f.details.get("method"), f.details.get("statistic"), f.details.get("threshold"), f.details.get("verdict")]
+        [
+            f.column,
+            f.details.get("method"),
+            f.details.get("statistic"),
+            f.details.get("threshold"),
+            f.details.get("verdict"),
+        ]
         for f in report.findings
         if f.rule == "drift" and f.details.get("method")
     ]
@@ -182,7 +195,17 @@ def drift_chart(target: str, result: DriftResult, block: bool = False) -> Chart:
     )
 
 
-def drift_against(profile: dict, path, columns, method: str | None = None, threshold: float | None = None, *, target: str = "data", fmt: str | None = None, block: bool = False) -> list[Finding]:
+def drift_against(
+    profile: dict,
+    path,
+    columns,
+    method: str | None = None,
+    threshold: float | None = None,
+    *,
+    target: str = "data",
+    fmt: str | None = None,
+    block: bool = False,
+) -> list[Finding]:
     """Drift findings for ``columns`` of the file at ``path`` against a stored ``profile``."""
     path = Path(path)
     fmt = _read.detect_format(path, fmt)
@@ -193,18 +216,27 @@ def drift_against(profile: dict, path, columns, method: str | None = None, thres
     findings = []
     for column in columns:
         if column not in profiles or column not in current.columns:
-            findings.append(Finding("fail", target, "drift", f"column {column!r} missing from the data or the profile", column=column))
+            findings.append(
+                Finding(
+                    "fail", target, "drift", f"column {column!r} missing from the data or the profile", column=column
+                )
+            )
             continue
         result = compare(profiles[column], current.get_column(column), method, threshold, column=column)
         findings.append(drift_finding(target, result, block))
     return findings
 
 
-def run_checks(project, targets: list[str] | None = None, *, reference=None, fail_on_drift: bool | None = None) -> Report:
+def run_checks(
+    project, targets: list[str] | None = None, *, reference=None, fail_on_drift: bool | None = None
+) -> Report:
     """Check every target (default: every key under `checks:`) into one report."""
     targets = list(targets or project.config.checks)
     if not targets:
-        raise UsageError("no checks configured", hint="Add a `checks:` section to flowtide.yaml (try `flowtide check --infer TARGET`).")
+        raise UsageError(
+            "no checks configured",
+            hint="Add a `checks:` section to flowtide.yaml (try `flowtide check --infer TARGET`).",
+        )
     if len(targets) == 1:
         report = check_file(project, targets[0], reference=reference, fail_on_drift=fail_on_drift)
         report.title = f"Data checks: {report.summary.get('target', targets[0])}"

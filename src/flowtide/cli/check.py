@@ -15,12 +15,18 @@ DESCRIPTION = (
 
 
 def configure(parser) -> None:
-    parser.add_argument("targets", nargs="*", metavar="TARGET", help="source name, checks key or data path (default: all)")
+    parser.add_argument(
+        "targets", nargs="*", metavar="TARGET", help="source name, checks key or data path (default: all)"
+    )
     add_json_flag(parser)
-    parser.add_argument("--md", action="store_true", help="print Markdown (for a PR comment; appended to $GITHUB_STEP_SUMMARY)")
+    parser.add_argument(
+        "--md", action="store_true", help="print Markdown (for a PR comment; appended to $GITHUB_STEP_SUMMARY)"
+    )
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report to FILE")
     parser.add_argument("--reference", metavar="PATH", help="drift reference: a data file or a store digest")
-    parser.add_argument("--fail-on-drift", action="store_true", help="treat drift as a failure (exit 1), as `drift: {block: true}` does")
+    parser.add_argument(
+        "--fail-on-drift", action="store_true", help="treat drift as a failure (exit 1), as `drift: {block: true}` does"
+    )
     parser.add_argument("--infer", metavar="TARGET", help="print a proposed `columns:` section for TARGET and exit")
 
 

@@ -24,6 +24,9 @@ def configure(parser) -> None:
     sim = sub.add_parser("simulate", help="which workflows and jobs an event fires; --run executes them with act")
     sim.add_argument("event", choices=["push", "pull_request", "schedule", "workflow_dispatch"])
     sim.add_argument("--paths", nargs="+", metavar="PATH", help="changed files (for push / pull_request paths filters)")
+    sim.add_argument(
+        "--since", metavar="REV", help="changed files = `git diff --name-only REV...HEAD` (instead of --paths)"
+    )
     sim.add_argument("--branch", metavar="NAME", help="branch pushed to, or the PR's base (default: ci.default_branch)")
     sim.add_argument(
         "--workflow", metavar="NAME", help="only this workflow (e.g. train or train.yml); the one dispatched"
@@ -95,7 +98,12 @@ def _simulate(args) -> int:
         if not sep:
             raise UsageError(f"--input {item!r} must look like KEY=VALUE")
         inputs[key] = value
-    result = simulate(project, args.event, paths=args.paths, branch=args.branch, workflow=args.workflow)
+    paths = args.paths
+    if args.since:
+        from flowtide.workflows.simulate import changed_paths
+
+        paths = [*(paths or []), *changed_paths(project, args.since)]
+    result = simulate(project, args.event, paths=paths, branch=args.branch, workflow=args.workflow)
     if args.run:
         run_act(project, result, inputs=inputs, isolate=args.isolate)
     if args.json:
@@ -108,4 +116,13 @@ def _simulate(args) -> int:
             print(record["output"], end="")
         if not result.fired:
             print(f"no workflow fires on {args.event}")
+        if args.run and args.isolate and not result.ok:
+            from flowtide.workflows.simulate import can_unshare
+
+            if can_unshare():
+                print(
+                    "note: act ran in a network namespace with only its own loopback; if a step must reach a "
+                    "server on this machine's 127.0.0.1, re-run with --no-isolate",
+                    file=sys.stderr,
+                )
     return 0 if result.ok else 1

@@ -13,7 +13,9 @@ DESCRIPTION = (
 
 
 def configure(parser) -> None:
-    parser.add_argument("words", nargs="*", metavar="MODEL | show MODEL VERSION", help="a model name, or show MODEL VERSION")
+    parser.add_argument(
+        "words", nargs="*", metavar="MODEL | show MODEL VERSION", help="a model name, or show MODEL VERSION"
+    )
     parser.add_argument("--card", action="store_true", help="with show: print the Markdown model card")
     parser.add_argument("--last", type=int, default=0, metavar="N", help="only the N most recent versions")
     add_json_flag(parser)
@@ -51,12 +53,12 @@ def run(args) -> int:
     for name, versions in listing.items():
         production = registry.in_stage(name, "production")
         staging = registry.in_stage(name, "staging")
-        out.append(
-            f"{name}: {len(versions)} version(s); production {_v(production)}, staging {_v(staging)}"
-        )
+        out.append(f"{name}: {len(versions)} version(s); production {_v(production)}, staging {_v(staging)}")
         rows = [["version", "stage", "created", "hash", "gates", "metrics", "commit"]]
         for v in versions:
-            metrics = ", ".join(f"{k}={val:.4g}" if isinstance(val, float) else f"{k}={val}" for k, val in list(v.metrics.items())[:3])
+            metrics = ", ".join(
+                f"{k}={val:.4g}" if isinstance(val, float) else f"{k}={val}" for k, val in list(v.metrics.items())[:3]
+            )
             rows.append(
                 [
                     f"v{v.version}",
@@ -129,7 +131,11 @@ def _show(project, registry, model: str, spec: str, args) -> int:
         if what == "promote":
             what = f"promote {event.get('from')} -> {event.get('to')}" + (" (forced)" if event.get("forced") else "")
         elif what == "rollback":
-            what = f"rollback from v{event.get('from')}" if event.get("version") == version.version else f"rolled back to v{event.get('version')}"
+            what = (
+                f"rollback from v{event.get('from')}"
+                if event.get("version") == version.version
+                else f"rolled back to v{event.get('version')}"
+            )
         reason = f"  ({event['reason']})" if event.get("reason") else ""
         lines.append(f"    {event.get('at')}  {what}  by {event.get('by')}{reason}")
     sys.stdout.write("\n".join(lines) + "\n")

@@ -29,6 +29,14 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    if not (args.stages or args.force or args.dry or args.json):
+        from flowtide.pipeline.snapshot import unchanged
+
+        # nothing changed since the last clean check: no config, no lock, no mutex needed
+        names = unchanged(args.project)
+        if names is not None:
+            print("".join(f"{name}: up to date\n" for name in names) + "Everything is up to date.")
+            return 0
     from flowtide.errors import StageError
     from flowtide.pipeline.engine import run as run_pipeline
 

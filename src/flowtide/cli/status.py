@@ -12,6 +12,15 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from flowtide.pipeline.snapshot import unchanged
+
+    # nothing changed since the last clean check: answer from a few stat calls, without loading the config
+    if unchanged(args.project) is not None:
+        if args.json:
+            print_json({"ok": True, "stale": []})
+        else:
+            print("Everything is up to date.")
+        return 0
     from flowtide.pipeline.engine import status
 
     project = load_project(args)

@@ -97,7 +97,9 @@ def _parse(text: str) -> dict[str, Any]:
                 p_dict[p_key] = container
                 stack.append((indent, container))
         is_item = content.startswith("- ") or content == "-"
-        while stack and (indent < stack[-1][0] or (indent == stack[-1][0] and isinstance(stack[-1][1], list) and not is_item)):
+        while stack and (
+            indent < stack[-1][0] or (indent == stack[-1][0] and isinstance(stack[-1][1], list) and not is_item)
+        ):
             stack.pop()
         if not stack:
             raise _GiveUp

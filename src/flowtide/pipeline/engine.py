@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_write
 from ..errors import FlowtideError, StageError
-from . import dag
+from . import dag, snapshot
 from .fingerprint import StageState, current, flatten, outs_differ, path_state, read_params, why
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class RunResult:
 def status(project: Project) -> list[StaleStage]:
     """Stages whose fingerprint or outs differ from the lock, with the reasons."""
     graph = dag.build(project.config)
+    before = _snapshot(project, graph)
     lock = project.read_lock()
     params = read_params(project) if _uses_params(graph) else {}
     stale = []
@@ -78,7 +80,24 @@ def status(project: Project) -> list[StaleStage]:
         if reasons:
             stale.append(StaleStage(name, reasons))
     project.stat_cache.save()
+    if not stale:
+        snapshot.save(project.root, before, graph.order)
     return stale
+
+
+def _snapshot(project: Project, graph: dag.Graph) -> dict:
+    """Stats of everything a no-op check depends on, taken before the check (see snapshot.py)."""
+    from ..config import CONFIG_FILE, LOCK_FILE
+    from .fingerprint import stage_env
+
+    paths = [CONFIG_FILE, project.config.params, LOCK_FILE]
+    env: dict[str, str | None] = {}
+    for stage in graph.stages.values():
+        paths += [dag.norm(dep) for dep in stage.deps] + dag.outputs(stage)
+        env.update(stage_env(project, stage))
+    if not (project.root / project.config.params).exists():
+        paths.remove(project.config.params)
+    return snapshot.take(project.root, paths, env)
 
 
 def _uses_params(graph: dag.Graph) -> bool:
@@ -169,7 +188,9 @@ class _Run:
         self.new_blobs: set[str] = set()
         self.failure: tuple[str, Any] | None = None
         self.started = time.time()
+        self.before = _snapshot(project, self.graph) if not (stages or force or dry) else None
         self.git = None  # a GitProbe, started with the first stage that acts
+        self.finished: queue.SimpleQueue = queue.SimpleQueue()  # futures of stages that ended
 
     def _acting(self) -> None:
         if self.git is None and self.record_run:
@@ -202,12 +223,9 @@ class _Run:
                     else:
                         status[name] = outcome
                 if running:
-                    from concurrent.futures import FIRST_COMPLETED, wait
-
-                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for future in done:
-                        name, state, reasons, _ = running.pop(future)
-                        status[name] = self._finish(name, state, reasons, future)
+                    future = self.finished.get()
+                    name, state, reasons, _ = running.pop(future)
+                    status[name] = self._finish(name, state, reasons, future)
                 elif pending and not any(
                     all(status.get(u) in _DONE for u in self.graph.upstream[n] if u in self.selected) for n in pending
                 ):
@@ -216,8 +234,16 @@ class _Run:
             if self.executor is not None:
                 self.executor.close()
             self.project.stat_cache.save()
+        if self.before is not None and all(status.get(n) == "skipped" for n in self.selected):
+            snapshot.save(self.project.root, self.before, self.graph.order)
         r = self.result
-        buckets = {"ran": r.ran, "skipped": r.skipped, "restored": r.restored, "failed": r.failed, "would run": r.would_run}
+        buckets = {
+            "ran": r.ran,
+            "skipped": r.skipped,
+            "restored": r.restored,
+            "failed": r.failed,
+            "would run": r.would_run,
+        }
         for name in self.selected:
             state = status.get(name, "not run")
             r.stages.setdefault(name, {})["status"] = state
@@ -290,7 +316,9 @@ class _Run:
             outs=state.outs,
             log=str(self.project.state_dir / "logs" / f"{name}.log"),
         )
-        return self.executor.submit(task)
+        future = self.executor.submit(task)
+        future.add_done_callback(self.finished.put)
+        return future
 
     # -- after a stage ----------------------------------------------------------
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -62,10 +62,52 @@ class StageContext:
     outs: list[str]
 
 
+class TaskFuture:
+    """The result of a submitted task, later: ``result()``, ``done()``, ``add_done_callback(fn)``.
+
+    The part of ``concurrent.futures.Future`` the scheduler uses (Ray's futures are real ones);
+    concurrent.futures itself costs more to import than a whole no-op run.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[TaskFuture], None]] = []
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def _finish(self, value: Any = None, error: BaseException | None = None) -> None:
+        with self._lock:
+            self._value, self._error = value, error
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self._event.wait(timeout):
+            raise TimeoutError(f"no result within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def add_done_callback(self, callback: Callable[[TaskFuture], None]) -> None:
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+
 class Executor(Protocol):
+    """Runs stage tasks; ``submit`` returns at once with a future (TaskFuture or concurrent.futures.Future)."""
+
     name: str
 
-    def submit(self, task: StageTask) -> Future[TaskResult]: ...
+    def submit(self, task: StageTask) -> TaskFuture: ...
 
     def close(self) -> None: ...
 
@@ -201,18 +243,35 @@ def _write_log(task: StageTask, stdout: str, stderr: str) -> None:
 
 
 class LocalExecutor:
-    """Threads that each run one stage: subprocesses for ``cmd``, in-process for ``call``."""
+    """One thread per running stage (at most ``jobs``): subprocesses for ``cmd``, in-process for ``call``."""
 
     name = "local"
 
     def __init__(self, jobs: int = 1) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="flowtide-stage")
+        self._slots = threading.Semaphore(max(1, jobs))
+        self._threads: list[threading.Thread] = []
 
-    def submit(self, task: StageTask) -> Future[TaskResult]:
-        return self._pool.submit(run_task, task)
+    def submit(self, task: StageTask) -> TaskFuture:
+        future = TaskFuture()
+
+        def work() -> None:
+            with self._slots:
+                try:
+                    value = run_task(task)
+                except BaseException as exc:
+                    future._finish(error=exc)
+                else:
+                    future._finish(value)
+
+        thread = threading.Thread(target=work, name=f"flowtide-stage-{task.name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return future
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
 
 
 class RayExecutor:
@@ -236,8 +295,8 @@ class RayExecutor:
         self._ray = ray
         self._remote = ray.remote(num_cpus=1)(_ray_task)
 
-    def submit(self, task: StageTask) -> Future[TaskResult]:
-        return self._remote.remote(task).future()
+    def submit(self, task: StageTask):
+        return self._remote.remote(task).future()  # a concurrent.futures.Future
 
     def close(self) -> None:
         if self._started:

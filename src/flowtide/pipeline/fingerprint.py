@@ -18,6 +18,7 @@ from ..atomic import atomic_write
 from ..config import Stage
 from ..hashing import hash_bytes
 from .dag import norm, outputs
+from .snapshot import listing_stamp, walk
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -42,22 +43,11 @@ def path_state(project: Project, rel: str, *, with_files: bool = False) -> dict[
     return {"hash": digest, "size": size}
 
 
-def _walk(full: str, prefix: str, out: list) -> None:
-    with os.scandir(full) as entries:
-        for entry in entries:
-            name = prefix + entry.name
-            if entry.is_dir():
-                _walk(entry.path, name + "/", out)
-            else:
-                st = entry.stat()
-                out.append((name, st.st_ino, st.st_size, st.st_mtime_ns, entry.path))
-
-
 def _dir_state(project: Project, rel: str, full: str, with_files: bool) -> dict[str, Any]:
     listing: list = []
-    _walk(full, "", listing)
+    walk(full, "", listing)
     listing.sort()
-    stamp = hash_bytes("\n".join(f"{n}\0{i}\0{s}\0{m}" for n, i, s, m, _ in listing).encode())
+    stamp = listing_stamp(listing)
     cache_dir = os.path.join(project.state_dir, "tmp", "dirs")
     key = hash_bytes(rel.encode())[:32]
     summary_path = os.path.join(cache_dir, key + ".json")
@@ -125,7 +115,6 @@ def read_params(project: Project) -> dict[str, Any]:
         return data
 
     return cached_by_stat(project.root, path, "params", compute)
-
 
 
 def lookup(params: dict[str, Any], dotted: str) -> Any:

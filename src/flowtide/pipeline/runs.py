@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -71,7 +70,7 @@ class RunRecord:
 
 def new_id() -> str:
     """Sortable by time, unique enough for one repository: ``yyyymmdd-hhmmss-xxxx``."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(2).hex()
 
 
 def _iso(ts: float) -> str:
@@ -79,59 +78,44 @@ def _iso(ts: float) -> str:
 
 
 def git_state(root: str | os.PathLike[str]) -> tuple[str | None, bool | None]:
-    """(HEAD commit, whether tracked files differ from it); (None, None) outside git."""
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-        commit = proc.stdout.strip()
-        if proc.returncode != 0 or not commit:
-            return None, None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        ).stdout.strip()
-        return commit, bool(dirty)
-    except (OSError, subprocess.SubprocessError):
-        return None, None
+    """(HEAD commit, whether tracked files differ from it); (None, None) outside git or before a commit."""
+    return GitProbe(root).result()
 
 
 class GitProbe:
-    """``git_state`` started in the background, so it costs nothing while stages run."""
+    """``git_state`` started in the background (one git process), so it costs nothing while stages run."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         try:
-            self._head = subprocess.Popen(
-                ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
-                cwd=root,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-            self._status = subprocess.Popen(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
+            self._proc: subprocess.Popen | None = subprocess.Popen(
+                ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
                 cwd=root,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 text=True,
             )
         except OSError:
-            self._head = self._status = None
+            self._proc = None
 
     def result(self) -> tuple[str | None, bool | None]:
-        if self._head is None:
+        if self._proc is None:
             return None, None
         try:
-            head, _ = self._head.communicate(timeout=30)
-            status, _ = self._status.communicate(timeout=30)
+            out, _ = self._proc.communicate(timeout=30)
         except subprocess.SubprocessError:
+            self._proc.kill()
             return None, None
-        if self._head.returncode != 0 or not head.strip() or self._status.returncode != 0:
+        if self._proc.returncode != 0:
             return None, None
-        return head.strip(), bool(status.strip())
+        commit = None
+        dirty = False
+        for line in out.splitlines():
+            if line.startswith("# branch.oid "):
+                oid = line.split()[-1]
+                commit = None if oid == "(initial)" else oid
+            elif line and not line.startswith("#"):
+                dirty = True
+        return (commit, dirty) if commit else (None, None)
 
 
 def db_path(project: Project) -> Path:
@@ -166,7 +150,7 @@ def save(project: Project, record: RunRecord, *, path: Path | None = None) -> No
                 record.executor,
                 json.dumps(record.params, sort_keys=True, default=str),
                 json.dumps(record.metrics, sort_keys=True, default=str),
-                json.dumps(record.stages, sort_keys=True, default=str),
+                json.dumps(record.stages, default=str),  # unsorted: keeps the DAG order
                 json.dumps(record.data, sort_keys=True),
                 record.message,
             ),

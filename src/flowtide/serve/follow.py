@@ -124,6 +124,10 @@ class RegistryWatch:
             return cached
         from ..formats import load_model
 
+        if version.format == "python":  # user code may need pandas, which the server keeps out otherwise
+            from .server import allow_pandas
+
+            allow_pandas()
         loaded = load_model(self.project, version)
         self._loaded[version.hash] = loaded
         return loaded

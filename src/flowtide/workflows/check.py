@@ -1,8 +1,9 @@
 """`flowtide ci check`: are the workflow files what flowtide.yaml generates, and are they valid?
 
 Out of date (missing, edited by hand, or the config changed) is reported per
-file with a short unified diff; validity comes from actionlint when it is on
-PATH or next to the running Python (the venv's bin), otherwise it is skipped.
+file with a short unified diff; validity and security come from actionlint and
+zizmor when they are on PATH or next to the running Python (the venv's bin);
+each is skipped when absent.
 """
 
 from __future__ import annotations
@@ -75,13 +76,15 @@ def check(project: Project, *, lint: bool = True) -> Report:
                 details={"diff": short_diff(current, text, rel)},
             )
         )
-    linted = "skipped (actionlint not found)"
+    validators: list[str] = []
     if lint:
         existing = [rel for rel in expected if (project.root / rel).is_file()]
-        binary = find_binary("actionlint")
-        if binary and existing:
-            report.findings += actionlint(binary, project.root, existing)
-            linted = "actionlint"
+        for name, run in (("actionlint", actionlint), ("zizmor", zizmor)):
+            binary = find_binary(name)
+            if binary and existing:
+                report.findings += run(binary, project.root, existing)
+                validators.append(name)
+    linted = ", ".join(validators) or "nothing (neither actionlint nor zizmor found)"
     report.summary = {"files": len(expected), "out of date": stale, "validated by": linted}
     return report
 
@@ -112,4 +115,32 @@ def actionlint(binary: str, root: Path, files: list[str]) -> list[Finding]:
     ]
     if not findings:
         findings.append(Finding("pass", ", ".join(files), "valid", "actionlint found no problem"))
+    return findings
+
+
+def zizmor(binary: str, root: Path, files: list[str]) -> list[Finding]:
+    """Run zizmor's security audits offline; inline `# zizmor: ignore[...]` comments are honoured."""
+    proc = subprocess.run(
+        [binary, "--offline", "--no-progress", "--format", "json", *files],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    try:
+        results = json.loads(proc.stdout or "[]")
+    except ValueError:
+        return [Finding("fail", "zizmor", "secure", f"zizmor failed to run: {proc.stderr.strip()[-500:]}")]
+    findings = []
+    for result in results:
+        if result.get("ignored"):
+            continue
+        location = (result.get("locations") or [{}])[0]
+        path = location.get("symbolic", {}).get("key", {}).get("Local", {}).get("verbatim_path", "?")
+        row = location.get("concrete", {}).get("location", {}).get("start_point", {}).get("row", -1) + 1
+        findings.append(
+            Finding("fail", f"{path}:{row}", f"zizmor:{result.get('ident')}", result.get("desc", ""), details=result)
+        )
+    if not findings:
+        findings.append(Finding("pass", ", ".join(files), "secure", "zizmor found no problem"))
     return findings

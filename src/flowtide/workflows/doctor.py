@@ -217,21 +217,50 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
         )
     )
     findings.append(_approval(files))
+    findings.append(_fork_code_with_secrets(files))
     return findings
+
+
+def _load(path: Path) -> dict:
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except Exception:  # an unparsable workflow is actionlint's business, not ours
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _fork_code_with_secrets(files: list[Path]) -> Finding:
+    """`pull_request_target` runs with secrets and a write token: checking out the PR's head there runs fork code."""
+    risky: list[str] = []
+    for path in files:
+        data = _load(path)
+        on = data.get("on", data.get(True))
+        events = on if isinstance(on, (list, dict)) else [on]
+        if "pull_request_target" not in events:
+            continue
+        for job_id, job in (data.get("jobs") or {}).items():
+            for step in (job or {}).get("steps") or []:
+                ref = str(((step or {}).get("with") or {}).get("ref", ""))
+                if "actions/checkout" in str((step or {}).get("uses", "")) and ("head" in ref or "merge" in ref):
+                    risky.append(f"{path.name}: {job_id}")
+    return _piece(
+        2,
+        not risky,
+        "no fork code with secrets",
+        "no pull_request_target workflow checks out pull request code",
+        f"pull_request_target checks out the PR's code ({', '.join(risky)}): a fork's code runs with secrets "
+        "and a write token — use `pull_request` (as the generated ci.yml does)",
+    )
 
 
 def _approval(files: list[Path]) -> Finding:
     """Every job that promotes to production must run in a GitHub Environment (required reviewers)."""
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="safe", pure=True)
     unprotected: list[str] = []
     promoting = 0
     for path in files:
-        try:
-            data = yaml.load(path.read_text(encoding="utf-8")) or {}
-        except Exception:  # an unparsable workflow is actionlint's business, not ours
-            continue
+        data = _load(path)
         for job_id, job in (data.get("jobs") or {}).items():
             job = job or {}
             text = " ".join(str((s or {}).get("run", "")) for s in job.get("steps") or [])

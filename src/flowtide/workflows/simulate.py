@@ -154,16 +154,22 @@ def _job_lines(jobs: list[JobPlan], depth: int) -> list[str]:
 
 def load_workflows(root: Path) -> dict[str, dict]:
     """Every workflow file under .github/workflows, parsed as YAML 1.2 (so `on:` stays a string)."""
-    from ruamel.yaml import YAML
+    from flowtide.config import cached_by_stat
 
-    yaml = YAML(typ="safe", pure=True)
     found: dict[str, dict] = {}
     directory = root / WORKFLOW_DIR
     for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]):
-        data = yaml.load(path.read_text(encoding="utf-8"))
+        # parsed once per file version, like the config: a warm simulate imports no YAML parser
+        data = cached_by_stat(root, path, f"workflow-{path.name}", functools.partial(_parse, path))
         if isinstance(data, dict):
             found[path.name] = data
     return found
+
+
+def _parse(path: Path) -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
 
 
 def _triggers(workflow: dict) -> dict[str, Any]:
@@ -183,6 +189,8 @@ def _as_list(value: Any) -> list[str]:
 
 def _filters_pass(spec: Any, branch: str, paths: list[str] | None) -> tuple[bool, str]:
     spec = spec or {}
+    if ("tags" in spec or "tags-ignore" in spec) and not ("branches" in spec or "branches-ignore" in spec):
+        return False, "only tag pushes trigger it (tags filter without a branches filter)"
     if "branches" in spec and not glob_match(_as_list(spec["branches"]), branch):
         return False, f"branch {branch!r} not in branches filter"
     if "branches-ignore" in spec and glob_match(_as_list(spec["branches-ignore"]), branch):
@@ -200,6 +208,19 @@ def _filters_pass(spec: Any, branch: str, paths: list[str] | None) -> tuple[bool
         if all(glob_match(ignored, p) for p in paths):
             return False, "every changed path is in paths-ignore"
     return True, "filters match"
+
+
+def changed_paths(project: Project, since: str) -> list[str]:
+    """Files changed between ``since`` and HEAD, as a push of those commits would report them."""
+    proc = subprocess.run(
+        ["git", "diff", "--name-only", f"{since}...HEAD"], cwd=project.root, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise UsageError(
+            f"cannot list the files changed since {since!r}: {proc.stderr.strip() or 'git diff failed'}",
+            hint="Pass a revision git knows (e.g. HEAD~1 or origin/main), or list files with --paths.",
+        )
+    return [line for line in proc.stdout.splitlines() if line]
 
 
 def simulate(
@@ -384,7 +405,7 @@ def act_command(
 
 
 @functools.lru_cache(maxsize=1)
-def _can_unshare() -> bool:
+def can_unshare() -> bool:
     if not shutil.which("unshare") or not shutil.which("ip"):
         return False
     proc = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True)
@@ -393,7 +414,7 @@ def _can_unshare() -> bool:
 
 def isolated(command: list[str]) -> list[str]:
     """Run ``command`` in a network namespace with only loopback up, when the OS allows it."""
-    if not _can_unshare():
+    if not can_unshare():
         return command
     import shlex
 

@@ -1,0 +1,201 @@
+"""The registry side by side: `flowtide models` vs `gto show` vs `git tag -l` at 100 / 1,000 / 10,000 versions.
+
+Each size gets a temporary git repo holding the same N versions twice: as
+flowtide.registry events (with realistic metrics, params, data and gate
+results) plus a tag per version, and as GTO's annotated semver tags. Whole
+processes are timed, start-up included. Then `flowtide register` and
+`flowtide promote` whole-process times on the 1,000-version registry.
+GTO comes from .venv-bench (skipped with a note when absent).
+
+    python -m benchmarks.registry [--sizes 100,1000,10000] [--repeat 5] [--gto-timeout 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOWTIDE = [str(ROOT / ".venv" / "bin" / "python"), "-m", "flowtide"]
+GTO_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
+CONFIG = """\
+project: bench
+stages:
+  train: {cmd: "true", outs: [models/model.skops], metrics: [metrics.json]}
+model: {name: weather, path: models/model.skops, format: skops}
+"""
+
+
+def env() -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out.update(GIT_ENV)
+    out["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "flowtide-bench-pycache")
+    return out
+
+
+def git(*args: str, cwd: Path, stdin: bytes | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env(), input=stdin, capture_output=True, check=True)
+    return proc.stdout.decode().strip()
+
+
+def timed(argv: list[str], cwd: Path, *, timeout: float = 600) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env(), capture_output=True, timeout=timeout)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def median(argv: list[str], cwd: Path, repeat: int, *, timeout: float = 600) -> float:
+    timed(argv, cwd, timeout=timeout)  # warm the page cache and bytecode
+    return statistics.median(timed(argv, cwd, timeout=timeout) for _ in range(repeat))
+
+
+def make_repo(root: Path, n: int) -> Path:
+    """A repo with N registered versions (flowtide.registry + tags) and N GTO tags."""
+    root.mkdir(parents=True)
+    git("init", "-q", "-b", "main", cwd=root)
+    (root / "flowtide.yaml").write_text(CONFIG)
+    (root / ".gitignore").write_text(".flowtide/\nmodels/\n")
+    (root / "models").mkdir()
+    (root / "models" / "model.skops").write_bytes(os.urandom(200_000))
+    (root / "metrics.json").write_text('{"accuracy": 0.9, "f1_macro": 0.8}')
+    (root / ".flowtide").mkdir()
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", "init", cwd=root)
+    head = git("rev-parse", "HEAD", cwd=root)
+    lines = []
+    for v in range(1, n + 1):
+        event = {
+            "event": "register",
+            "model": "weather",
+            "version": v,
+            "hash": f"{v:064x}",
+            "size": 8_000_000 + v,
+            "format": "skops",
+            "path": "models/model.skops",
+            "metrics": {"accuracy": 0.7 + (v % 100) / 1000, "f1_macro": 0.5 + (v % 50) / 1000, "test_days": 293},
+            "params": {"train": {"model": "random_forest", "n_estimators": 200, "max_depth": 8, "seed": v}},
+            "data": {"data/raw/weather.csv": f"{v * 7:064x}"},
+            "lineage": {"train": {"deps": {"data/prepared/train.csv": f"{v * 3:064x}"}}},
+            "commit": head,
+            "dirty": False,
+            "gates": {
+                "passed": True,
+                "evaluated": True,
+                "rules": [{"rule": "accuracy >= 0.6", "status": "pass", "value": 0.7, "bound": 0.6, "message": "ok"}],
+            },
+            "at": "2026-01-01T00:00:00Z",
+            "by": "bench <bench@example.com>",
+            "tag": f"weather@v{v}",
+        }
+        lines.append(json.dumps(event, sort_keys=True, separators=(",", ":")))
+        if v % 10 == 0:
+            for to in ("staging", "production"):
+                promote = {"event": "promote", "model": "weather", "version": v, "to": to, "forced": False}
+                promote.update({"at": "2026-01-01T00:00:00Z", "by": "bench", "reason": None})
+                lines.append(json.dumps(promote, sort_keys=True, separators=(",", ":")))
+    (root / "flowtide.registry").write_text("\n".join(lines) + "\n")
+    # one fast-import stream makes N flowtide tags and N GTO annotated semver tags without N processes
+    stream = []
+    for v in range(1, n + 1):
+        for tag, message in (
+            (f"weather@v{v}", f"weather@v{v}"),
+            (f"gto-weather@v0.{v // 1000}.{v % 1000}", "Registering"),
+        ):
+            data = message.encode()
+            stream.append(
+                f"tag {tag}\nfrom {head}\ntagger bench <bench@example.com> {1_700_000_000 + v} +0000\ndata {len(data)}\n".encode()
+                + data
+                + b"\n"
+            )
+    git("fast-import", "--quiet", cwd=root, stdin=b"".join(stream))
+    return root
+
+
+def gto_show(root: Path) -> list[str] | None:
+    if not GTO_PYTHON.exists():
+        return None
+    probe = subprocess.run([str(GTO_PYTHON), "-c", "import gto"], capture_output=True)
+    if probe.returncode != 0:
+        return None
+    # the console script, run by the bench interpreter explicitly
+    return [str(GTO_PYTHON), str(GTO_PYTHON.with_name("gto")), "show", "gto-weather"]
+
+
+def fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--gto-timeout", type=float, default=120.0, help="give up on gto after this many seconds")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    notes = []
+    with tempfile.TemporaryDirectory(prefix="flowtide-bench-registry-") as tmp:
+        repos = {}
+        for n in sizes:
+            repo = make_repo(Path(tmp) / f"r{n}", n)
+            repos[n] = repo
+            listing = median([*FLOWTIDE, "models"], repo, args.repeat)
+            as_json = median([*FLOWTIDE, "models", "--json"], repo, args.repeat)
+            tags = median(["git", "tag", "-l"], repo, args.repeat)
+            gto = None
+            command = gto_show(repo)
+            if command is None:
+                notes.append("gto: .venv-bench with gto not found (make .venv-bench/.installed); its column is n/a")
+            else:
+                try:
+                    gto = timed(command, repo, timeout=args.gto_timeout)  # one run: it is slow at scale
+                except subprocess.TimeoutExpired:
+                    notes.append(f"gto show at {n:,} versions: gave up after {args.gto_timeout:.0f} s")
+            rows.append((n, listing, as_json, gto, tags))
+        print(f"\n`flowtide models` vs `gto show` vs `git tag -l` (whole process, median of {args.repeat})")
+        print(
+            f"{'versions':>9}  {'flowtide models':>16}  {'models --json':>14}  {'gto show':>10}  {'git tag -l':>10}  gto / flowtide"
+        )
+        for n, listing, as_json, gto, tags in rows:
+            ratio = f"{gto / listing:.1f}x" if gto else "n/a"
+            print(f"{n:>9,}  {fmt(listing):>16}  {fmt(as_json):>14}  {fmt(gto):>10}  {fmt(tags):>10}  {ratio}")
+
+        # write paths on a 1,000-version registry (or the closest size)
+        size = min(sizes, key=lambda s: abs(s - 1000))
+        repo = repos[size]
+        register = []
+        for _ in range(args.repeat):
+            register.append(timed([*FLOWTIDE, "register"], repo))
+        latest = size + args.repeat
+        promote = []
+        for i in range(args.repeat):
+            promote.append(timed([*FLOWTIDE, "promote", "weather", str(latest - i), "--to", "staging"], repo))
+        bare = median([str(ROOT / ".venv" / "bin" / "python"), "-c", "pass"], repo, args.repeat)
+        print(f"\nwrite paths on {size:,} versions (whole process, median of {args.repeat}; bare python {fmt(bare)})")
+        print(f"  flowtide register  {fmt(statistics.median(register))}   (target < 150 ms)")
+        print(f"  flowtide promote   {fmt(statistics.median(promote))}   (target < 150 ms)")
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
