@@ -39,6 +39,25 @@ def make_frame(rows: int, seed: int = 0, shift: float = 0.0):
     return pl.DataFrame(data)
 
 
+def write_table(rows: int, seed: int, *paths: Path) -> None:
+    """Write the seeded table to each path (format from the suffix) in a child process.
+
+    The parent must stay small: Linux carries a process's peak RSS across fork+exec into
+    the child's ru_maxrss, so a parent holding the table would inflate every measurement.
+    """
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.checks", "--make", str(rows), str(seed), *map(str, paths)],
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
+def _make(rows: str, seed: str, *paths: str) -> None:
+    frame = make_frame(int(rows), seed=int(seed))
+    for path in paths:
+        frame.write_parquet(path) if path.endswith(".parquet") else frame.write_csv(path)
+
+
 def suite() -> dict:
     """The suite every tool runs: id unique/not null, ranges and not-null on numbers, sets on categories, a mean."""
     columns: dict = {"id": {"type": "int", "unique": True, "not_null": True, "min": 0}}
@@ -337,20 +356,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], help="measurements to skip, e.g. great_expectations")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="runs per fast measurement (best kept)")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--make", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     globals()["REPEAT"] = max(1, args.repeat)
     if args.one:
         _one(*args.one)
+        return 0
+    if args.make:
+        _make(*args.make)
         return 0
     with tempfile.TemporaryDirectory(prefix="flowtide-bench-checks-") as tmp:
         tmp = Path(tmp)
         print("data checks: one suite (1 id, 10 numeric, 5 categorical columns; 47 rules), read + validate")
         print(f"  {'tool':<24} {'time':>9} {'peak':>9} {'÷ flowtide':>9}")
         for rows in args.rows:
-            frame = make_frame(rows)
+            write_table(rows, 0, tmp / f"table_{rows}.parquet", tmp / f"table_{rows}.csv")
             for fmt in ("parquet", "csv"):
                 path = tmp / f"table_{rows}.{fmt}"
-                frame.write_parquet(path) if fmt == "parquet" else frame.write_csv(path)
                 (tmp / "flowtide.yaml").write_text(_project_yaml(path.name))
                 (tmp / ".flowtide").mkdir(exist_ok=True)
                 print(f"{rows:,} rows, {fmt} ({path.stat().st_size / 1e6:.0f} MB)")
@@ -365,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
                     if peer == "polars floor" and "seconds" in result and "seconds" in base:
                         note = f"flowtide takes {base['seconds'] / result['seconds']:.2f}x the floor"
                     print(_row(peer, result, base, note), flush=True)
-            del frame
+            for fmt in ("parquet", "csv"):
+                (tmp / f"table_{rows}.{fmt}").unlink()
         _drift(tmp, args)
     return 0
 
@@ -373,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
 def _drift(tmp: Path, args) -> None:
     n = args.drift_rows
     ref, cur = tmp / "ref.parquet", tmp / "cur.parquet"
-    make_frame(n, seed=1).write_parquet(ref)
-    make_frame(n, seed=2).write_parquet(cur)
+    write_table(n, 1, ref)
+    write_table(n, 2, cur)
     print(f"\ndrift: 15 columns, {n:,} reference rows vs {n:,} current rows (same distribution)")
     measure("flowtide drift+profile", str(ref), str(cur))
     full = measure("flowtide drift+profile", str(ref), str(cur))
@@ -392,8 +415,8 @@ def _drift(tmp: Path, args) -> None:
     seen = {k: 0 for k in totals}
     for pair in range(args.pairs):
         a, b = tmp / f"fp_a{pair}.parquet", tmp / f"fp_b{pair}.parquet"
-        make_frame(args.fp_rows, seed=100 + 2 * pair).write_parquet(a)
-        make_frame(args.fp_rows, seed=101 + 2 * pair).write_parquet(b)
+        write_table(args.fp_rows, 100 + 2 * pair, a)
+        write_table(args.fp_rows, 101 + 2 * pair, b)
         for name in totals:
             if name == "evidently" and "evidently" in args.skip:
                 continue

@@ -214,8 +214,13 @@ class _FileServer:
                     with open(path, "rb") as handle:
                         self.request.sendfile(handle)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):  # clients that hang up early are not news
+                pass
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/{path.name}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             url = f"http://127.0.0.1:{port}/invocations"
             body = json.dumps({"dataframe_records": [ROW]}).encode()
-            env = dict(os.environ)
+            # mlflow execs `uvicorn` by name: the interpreter's bin directory must be on PATH
+            env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
             argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "--env-manager", "local",
                     "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
             proc, first = start(argv, url, body, env=env)

@@ -265,9 +265,12 @@ def test_drift_against_explicit_reference_and_html_histogram(weather_project, we
     assert drift["temp_max"]["details"]["verdict"] == "drift"
     assert drift["temp_max"]["details"]["method"] == "psi" and drift["temp_max"]["bound"] == 0.2
     text = html.read_text()
-    assert (
-        text.count("<svg") >= 4 and "temp_max" in text and "http" not in text.replace("http://www.w3.org/2000/svg", "")
-    )
+    caption = "<span class='badge warn'>warn</span>temp_max (weather)</figcaption>"
+    figure = text.split(caption, 1)[1].split("</figure>")[0]
+    assert "<svg" in figure and "reference" in figure and "current" in figure and "<rect" in figure
+    assert text.index("temp_max (weather)") < text.index("precipitation (weather)")  # drifting columns first
+    assert text.count("<svg") == 4 and "<script" not in text
+    assert "http" not in text.replace("http://www.w3.org/2000/svg", "")  # self-contained
     blocked = run_cli("check", "weather", "--reference", str(weather_csv), "--fail-on-drift", cwd=weather_project)
     assert blocked.code == 1
 
@@ -377,3 +380,11 @@ def test_broken_data_arriving_by_pull_leaves_the_lock_unchanged(tmp_path, weathe
     assert third.results[0].status == "changed"
     warned = {f.column for f in third.results[0].report.findings if f.status == "warn"}
     assert warned == {"temp_max", "wind"}
+
+
+def test_a_broken_json_line_is_located(tmp_path):
+    data = '{"a": 1}\n{"a": 2}\n{"a": 3, oops\n{"a": 4}\n'
+    root = make_project(tmp_path / "p", "project: t\nchecks:\n  t.jsonl: {columns: {a: {type: int}}}\n", {"t.jsonl": data})
+    (finding,) = check_file(Project.load(root), "t.jsonl").failures
+    assert finding.rule == "read" and finding.details["rows"] == [3]
+    assert finding.message.startswith("1 line(s) are not valid JSON objects (lines 3; first: ")

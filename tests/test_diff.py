@@ -43,6 +43,7 @@ def test_diff_md_shows_metric_deltas_between_commits(tmp_path):
     git("commit", "-q", "-am", "lr 0.5", cwd=root)
     result = run_cli("diff", "HEAD~1", "HEAD", "--md", cwd=root)
     assert result.code == 0
+    assert result.out.startswith("## Metrics and params: HEAD~1 → HEAD\n")
     assert "| file | metric | HEAD~1 | HEAD | change |" in result.out
     assert "| metrics.json | lr | 0.1 | 0.5 | +0.4 (+400.0%) |" in result.out
     assert "| train.lr | 0.1 | 0.5 | +0.4 (+400.0%) |" in result.out
@@ -80,3 +81,15 @@ def test_unknown_revision_is_a_usage_error(tmp_path):
     root = two_commits(tmp_path)
     result = run_cli("diff", "nosuchbranch", cwd=root)
     assert result.code == 2 and "unknown git revision 'nosuchbranch'" in result.err
+
+
+def test_plot_chart_joins_text_columns_and_overlays_revisions():
+    from flowtide.pipeline.plots import chart, parse
+
+    head = parse(b"actual,predicted,count\nrain,rain,5\nrain,sun,1\nsun,sun,9\n", "confusion.csv")
+    work = parse(b'[{"actual": "rain", "predicted": "rain", "count": 6}, {"actual": "sun", "predicted": "sun", "count": 9}]', "c.json")
+    result = chart("confusion.csv", {"HEAD": head, "workspace": work})
+    assert result.kind == "bar" and result.x == ["rain/rain", "rain/sun", "sun/sun"]
+    assert result.series == {"HEAD": [5.0, 1.0, 9.0], "workspace": [6.0, None, 9.0]}
+    line = chart("curve.json", {"a": parse(b'{"epoch": [0, 1, 2], "loss": [1.0, 0.5, 0.25]}', "curve.json")})
+    assert line.kind == "line" and line.x == [0, 1, 2] and line.series == {"a": [1.0, 0.5, 0.25]}

@@ -124,3 +124,13 @@ def test_histogram_chart_shares_sum_to_one():
     # shared bins span the reference and the bulk of the current values
     assert chart["edges"][0] == pytest.approx(0.0) and chart["edges"][-1] == pytest.approx(20.0, abs=0.05)
     assert chart["outside"] <= 2
+
+
+def test_psi_uses_fewer_bins_for_few_rows_so_small_samples_do_not_false_alarm():
+    rng = np.random.default_rng(5)
+    reference = profile_values(rng.normal(0, 1, 1_500))
+    flagged = sum(compare(reference, rng.normal(0, 1, 30), "psi").drifted for _ in range(200))
+    assert flagged <= 10  # with 10 fixed bins, 169 of these 200 would exceed 0.2
+    result = compare(reference, rng.normal(0, 1, 30), "psi")
+    assert result.note == "2 bins for 30 rows"
+    assert compare(reference, rng.normal(3, 1, 30), "psi").drifted

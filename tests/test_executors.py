@@ -97,3 +97,18 @@ def test_ray_sweep_of_two_points(ray_local, tmp_path):
     assert sorted(p["metrics"]["lr"] for p in result.points) == [0.2, 0.4]
     assert all(p["status"] == "ok" for p in result.points)
     assert result.best["params"] == {"train.lr": 0.4}
+
+
+def test_plain_command_without_shell_reports_a_missing_program(tmp_path):
+    executor = LocalExecutor()
+    try:
+        missing = executor.submit(_task(tmp_path, "gone", cmd="no-such-program-xyz --flag")).result(timeout=60)
+        assert (missing.ok, missing.returncode, missing.stderr_tail) == (
+            False,
+            127,
+            "no-such-program-xyz: command not found",
+        )
+        args = executor.submit(_task(tmp_path, "argv", cmd="python -c pass")).result(timeout=60)
+        assert args.ok  # quoted or not, arguments reach the program as a shell would pass them
+    finally:
+        executor.close()

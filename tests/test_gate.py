@@ -136,7 +136,12 @@ def test_not_a_model_test():
 """
 
 
-def test_model_tests_run_in_the_gate(project, weather_csv):
+def test_model_tests_run_in_the_gate(project, weather_csv, monkeypatch, tmp_path_factory):
+    from .conftest import fast_python_env
+
+    # the model-test process inherits this environment: let it reuse compiled bytecode
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", fast_python_env(tmp_path_factory)["PYTHONPYCACHEPREFIX"])
     train(project, weather_csv)
     (project / "tests").mkdir()
     (project / "tests" / "test_model.py").write_text(MODEL_TESTS)

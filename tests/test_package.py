@@ -101,7 +101,7 @@ def test_tampered_store_blob_is_not_packaged(tmp_path, weather_csv):
     assert not (root / "dist").exists()
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:Using `httpx` with")
 def test_serve_answers_from_the_bundle(bundle):
     pytest.importorskip("flowtide.serve.app", reason="the serving area has not landed")
     from starlette.testclient import TestClient

@@ -325,7 +325,18 @@ def test_status_cli_exit_codes_and_json(project_dir):
     (project_dir / "stage.py").write_text(STAGE + "\n")
     result = run_cli("status", "--json", cwd=project_dir)
     assert result.code == 1
-    assert json.loads(result.out)["stale"][0] == {"stage": "prepare", "reasons": ["dep stage.py changed"]}
+    assert json.loads(result.out)["stale"][0] == {
+        "stage": "prepare",
+        "reasons": ["dep stage.py changed"],
+        "restorable": False,
+    }
+    (project_dir / "stage.py").write_text(STAGE)
+    (project_dir / "report.txt").unlink()
+    result = run_cli("status", cwd=project_dir)
+    assert result.out == (
+        "report:\n    out report.txt missing\n"
+        "    (its outputs for this state are in the cache: `flowtide run` restores them)\n"
+    )
 
 
 def test_env_is_part_of_the_fingerprint(project_dir):

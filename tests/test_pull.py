@@ -396,3 +396,15 @@ def test_datasource_command_prints_its_url(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
         proc.stdout.close()
+
+
+def test_a_killed_write_leaves_no_litter_in_the_data_directory(git_repo, http):
+    write_config(git_repo, http.url())
+    assert run_cli("pull", cwd=git_repo).code == 0
+    litter = git_repo / "data/raw/.weather.csv.abc123.tmp"  # what atomic_writer leaves when killed mid-copy
+    litter.write_bytes(b"half")
+    os.utime(litter, (time.time() - 3600, time.time() - 3600))
+    fresh = git_repo / "data/raw/.weather.csv.def456.tmp"  # maybe another process's write in flight
+    fresh.write_bytes(b"busy")
+    assert run_cli("pull", cwd=git_repo).code == 0
+    assert not litter.exists() and fresh.exists()

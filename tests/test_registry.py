@@ -175,6 +175,7 @@ def test_models_json_and_show(project, weather_csv):
         "created_by": "Test <test@example.com>",
         "dirty": False,
         "format": "skops",
+        "gates_evaluated": True,
         "gates_passed": True,
         "hash": v1["hash"],
         "metrics": v1["metrics"],
@@ -216,3 +217,87 @@ def test_parse_version():
     assert [parse_version(s) for s in (3, "3", "v3", "weather@v3")] == [3, 3, 3, 3]
     with pytest.raises(UsageError, match="'latest' is not a version"):
         parse_version("latest")
+
+
+def test_weather_example_twice_with_a_worse_second_model(
+    trained_weather_project, tmp_path, tmp_path_factory, monkeypatch
+):
+    """The issue's check: train the example, promote it, retrain worse; the gate, registry and loader hold."""
+    import shutil
+
+    from flowtide.errors import IntegrityError
+    from flowtide.formats import load_model
+    from flowtide.pipeline import run
+
+    from .conftest import fast_python_env
+
+    root = tmp_path / "weather"
+    shutil.copytree(trained_weather_project, root, symlinks=True)
+    env = fast_python_env(tmp_path_factory)
+    # the gate's model-test process inherits this environment: let it reuse compiled bytecode
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", env["PYTHONPYCACHEPREFIX"])
+
+    gate = run_cli("gate", "--json", cwd=root)
+    assert gate.code == 0, gate.out + gate.err
+    tests = next(f for f in json.loads(gate.out)["findings"] if f["target"] == "model tests")
+    assert tests["status"] == "pass" and len(tests["details"]["passed"]) == 3
+    first = json.loads(_cli_ok("register", "--json", cwd=root).out)
+    assert first["gates"]["passed"] is True and first["data"]["data/raw/weather.csv"]
+    _cli_ok("promote", "weather", "1", "--to", "staging", cwd=root)
+    _cli_ok("promote", "weather", "1", "--to", "production", cwd=root)
+
+    params = (root / "params.yaml").read_text()
+    worse = params.replace("model: random_forest", "model: hist_gradient_boosting")
+    worse = worse.replace("learning_rate: 0.1", "learning_rate: 0.001").replace("max_depth: 8", "max_depth: 2")
+    assert worse != params
+    (root / "params.yaml").write_text(worse)
+    run(Project.load(root, env=env))
+
+    gate = run_cli("gate", "--json", cwd=root)
+    assert gate.code == 1
+    failed = {f["rule"] for f in json.loads(gate.out)["findings"] if f["status"] == "fail"}
+    assert "f1_macro >= production - 0.02" in failed
+    second = json.loads(_cli_ok("register", "--json", cwd=root).out)
+    assert (second["version"], second["gates"]["passed"], second["dirty"]) == (2, False, True)
+    _cli_ok("promote", "weather", "2", "--to", "staging", cwd=root)
+    assert run_cli("promote", "weather", "2", "--to", "production", cwd=root).code == 1
+    assert run_cli("promote", "weather", "2", "--to", "production", "--force", cwd=root).code == 2
+    registry = Registry.load(Project.load(root))
+    assert registry.in_stage("weather", "production").version == 1
+
+    # the served artifact is verified: a tampered blob is refused at load
+    project = Project.load(root)
+    v1 = registry.get("weather", 1)
+    assert load_model(project, v1).predict([{"precipitation": 0, "temp_max": 20, "temp_min": 10, "wind": 2}])
+    blob = project.store.path_of(v1.hash)
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"\0")
+    with pytest.raises(IntegrityError, match="^weather v1: the artifact .* but the registry recorded"):
+        load_model(project, v1)
+    assert git("tag", "-l", cwd=root).split() == ["weather@v1", "weather@v2"]
+
+
+def test_concurrent_registers_get_distinct_versions(project, weather_csv):
+    import threading
+
+    from flowtide.registry import register
+
+    train(project, weather_csv)
+    Project.load(project)  # write the config cache once
+    results, errors = [], []
+
+    def worker():
+        try:
+            results.append(register(Project.load(project)).version)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(results) == [1, 2, 3, 4]
+    assert [e["version"] for e in events(project)] == [1, 2, 3, 4]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -160,3 +164,39 @@ def test_retry_after_header_parsing():
     assert _retry_after("2") == 2.0
     later = _retry_after(formatdate(__import__("time").time() + 60, usegmt=True))
     assert 50 < later <= 60
+
+
+def test_a_plugin_fetcher_registers_by_entry_point(tmp_path):
+    """A real (tiny) installed distribution adds the `demo://` scheme; no mocks."""
+
+    site = tmp_path / "site"
+    (site / "demo_fetcher-1.0.dist-info").mkdir(parents=True)
+    (site / "demo_fetcher-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: demo-fetcher\nVersion: 1.0\n"
+    )
+    (site / "demo_fetcher-1.0.dist-info" / "entry_points.txt").write_text(
+        "[flowtide.sources]\ndemo = demo_fetcher:DemoFetcher\n"
+    )
+    (site / "demo_fetcher.py").write_text(
+        textwrap.dedent(
+            """
+            from flowtide.sources import Fetched
+
+            class DemoFetcher:
+                def fetch(self, request):
+                    with request.store.writer() as blob:
+                        blob.write(request.url.encode())
+                        blob.commit()
+                    return Fetched(not_modified=False, hash=blob.digest, size=blob.size, etag="v1")
+            """
+        )
+    )
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "flowtide.yaml").write_text("project: p\nsources:\n  d:\n    url: demo://hello\n    path: d.txt\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowtide", "pull"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "d.txt").read_text() == "demo://hello"

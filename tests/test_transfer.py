@@ -219,6 +219,7 @@ def test_fetch_refuses_a_corrupted_remote_blob(project, tmp_path):
     assert not clone.store.has(digest)
     assert not (clone.root / "data/raw.csv").exists()
     assert list(clone.store.tmp_dir.iterdir()) == []  # the partial download was discarded
+    assert fetch(clone, ["models/model.bin"]).materialized == ["models/model.bin"]  # other targets still work
 
 
 def test_fetch_says_which_blob_nobody_pushed(project, tmp_path):

@@ -123,6 +123,7 @@ def _pull_one(
     result = SourceResult(name=name, status="failed", url=source.url, path=source.path, previous_hash=previous)
     try:
         dest = project.resolve(source.path, f"source {name!r} path")
+        _sweep_stale_temps(dest)
         if source.storage == "store":
             ensure_gitignored(project, source.path)
         have_bytes = bool(previous) and (project.store.has(previous) or _file_matches(project, dest, previous))
@@ -183,6 +184,19 @@ def _pull_one(
     except OSError as exc:
         result.message = f"source {name!r} ({source.url}): {exc}"
         return result
+
+
+def _sweep_stale_temps(dest: Path, age: float = 60.0) -> None:
+    """Remove temp files an atomic write to ``dest`` left behind when its process was killed."""
+    try:
+        candidates = list(dest.parent.glob(f".{dest.name}.*.tmp"))
+    except OSError:
+        return
+    cutoff = time.time() - age
+    for tmp in candidates:
+        with contextlib.suppress(OSError):
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
 
 
 def _lock_entry(source: Source, digest: str, size: int, etag: str | None, last_modified: str | None) -> dict:

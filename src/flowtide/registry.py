@@ -108,6 +108,7 @@ class Registry:
         self.events = events
         self._versions: dict[str, dict[int, Version]] = {}
         self._production_history: dict[str, list[int]] = {}
+        self._holders: dict[tuple[str, str], Version] = {}  # (model, staging|production) -> version
         for event in events:
             self._apply(event)
 
@@ -160,26 +161,33 @@ class Registry:
         target.history.append(event)
         if kind == "promote":
             to = event["to"]
-            if to in ("staging", "production"):
-                for other in versions.values():
-                    if other is not target and other.stage == to:
-                        other.stage = "archived"
             if to == "staging":
                 target.staged = True
             if to == "production":
                 self._production_history.setdefault(model, []).append(number)
-            target.stage = to
+            self._move(target, to)
         elif kind == "rollback":
             history = self._production_history.setdefault(model, [])
             current = event.get("from")
             if current in versions and versions[current] is not target:
-                versions[current].stage = "archived"
+                self._move(versions[current], "archived")
                 versions[current].history.append(event)
             while history and history[-1] == current:
                 history.pop()
             if not history or history[-1] != number:
                 history.append(number)
-            target.stage = "production"
+            self._move(target, "production")
+
+    def _move(self, version: Version, stage: str) -> None:
+        """Put ``version`` in ``stage``; one version per model holds staging or production, the old holder is archived."""
+        if self._holders.get((version.model, version.stage)) is version:
+            del self._holders[(version.model, version.stage)]
+        if stage in ("staging", "production"):
+            previous = self._holders.get((version.model, stage))
+            if previous is not None and previous is not version:
+                previous.stage = "archived"
+            self._holders[(version.model, stage)] = version
+        version.stage = stage
 
     # -- queries --------------------------------------------------------------
 
@@ -207,6 +215,8 @@ class Registry:
         return versions[number]
 
     def in_stage(self, model: str, stage: str) -> Version | None:
+        if stage in ("staging", "production"):
+            return self._holders.get((model, stage))
         for v in (self._versions.get(model) or {}).values():
             if v.stage == stage:
                 return v
@@ -221,20 +231,94 @@ class Registry:
         return None
 
 
+_SUMMARY_VERSION = 2  # bump when BRIEF_FIELDS or the summary's shape changes
+BRIEF_FIELDS = (
+    "version",
+    "stage",
+    "hash",
+    "size",
+    "format",
+    "created",
+    "created_by",
+    "commit",
+    "dirty",
+    "tag",
+    "gates_passed",
+    "gates_evaluated",
+    "metrics",
+)
+
+
+def summary(project: Project) -> dict[str, dict[str, Any]]:
+    """Per model: who holds staging / production and one row (a BRIEF_FIELDS tuple) per version.
+
+    Cached under .flowtide/ by the registry file's stat (every write is an atomic
+    rename, so a new inode); tuples unpickle fast, which keeps `flowtide models`
+    quick at 10,000 versions. Turn rows into dicts with :func:`briefs`.
+    """
+    from .config import cached_by_stat
+
+    path = project.root / REGISTRY_FILE
+    if not path.exists():
+        return {}
+
+    def compute() -> dict[str, dict[str, Any]]:
+        registry = Registry.read(path)
+        out: dict[str, dict[str, Any]] = {}
+        for model in registry.models():
+            production = registry.in_stage(model, "production")
+            staging = registry.in_stage(model, "staging")
+            out[model] = {
+                "production": production.version if production else None,
+                "staging": staging.version if staging else None,
+                "rows": [tuple(brief(v).values()) for v in registry.versions(model)],
+            }
+        return out
+
+    return cached_by_stat(project.root, path, f"registry-summary-{_SUMMARY_VERSION}", compute)
+
+
+def briefs(rows: list[tuple]) -> list[dict[str, Any]]:
+    return [dict(zip(BRIEF_FIELDS, row, strict=True)) for row in rows]
+
+
+def brief(v: Version) -> dict[str, Any]:
+    """The listing record of a version (what `flowtide models --json` prints), in BRIEF_FIELDS order."""
+    gates = v.gates or {}
+    return {
+        "version": v.version,
+        "stage": v.stage,
+        "hash": v.hash,
+        "size": v.size,
+        "format": v.format,
+        "created": v.created,
+        "created_by": v.created_by,
+        "commit": v.commit,
+        "dirty": v.dirty,
+        "tag": v.tag,
+        "gates_passed": bool(gates.get("passed")),
+        "gates_evaluated": bool(gates.get("evaluated", True)),
+        "metrics": v.metrics,
+    }
+
+
 def _parse_events(raw: bytes, path: Path) -> list[dict[str, Any]]:
     from .errors import ConfigError
 
     text = raw.decode("utf-8")
     try:
         # one C-level parse for the whole file is several times faster than a loads() per line
-        return json.loads("[" + ",".join(line for line in text.splitlines() if line.strip()) + "]")
+        events = json.loads("[" + ",".join(line for line in text.splitlines() if line.strip()) + "]")
+        if all(isinstance(event, dict) for event in events):
+            return events
     except ValueError:
         pass
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            json.loads(line)
+            if not isinstance(json.loads(line), dict):
+                raise ValueError("expected an object {...}")
         except ValueError as exc:
             hint = "flowtide writes it atomically, so this is a hand edit or a merge conflict: keep both sides' lines in time order."
             raise ConfigError(f"not a JSON event: {exc}", file=path.name, line=number, hint=hint) from None

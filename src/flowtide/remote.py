@@ -169,6 +169,10 @@ class Remote:
 
     def has(self, digest: str) -> bool:
         try:
+            if self.is_s3:  # one HEAD; s3fs's info() adds a listing for every missing key
+                bucket, key, _ = self.fs.split_path(self.key(digest))
+                self.fs.call_s3("head_object", Bucket=bucket, Key=key)
+                return True
             return self.fs.info(self.key(digest)).get("type") == "file"
         except FileNotFoundError:
             return False

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_copy, atomic_write
-from .errors import StoreError, UsageError
+from .errors import FlowtideError, StoreError, UsageError
 from .lock import Lock
 from .remote import Remote, download_many, upload_many
 
@@ -213,10 +213,14 @@ def fetch(
     # files already right in the working tree need no blob at all
     to_write: list[tuple[Item, Any]] = []
     needed: dict[str, int] = {}
+    seen: set[str] = set()
     for item in items:
         if item.path is None:
             needed[item.digest] = item.size
             continue
+        if item.path in seen:  # one file, however many entries name it
+            continue
+        seen.add(item.path)
         dest = project.resolve(item.path, f"{item.kind} path")
         if dest.is_file() and (not item.overwrite or cache.hash(dest, key=item.path)[0] == item.digest):
             result.up_to_date.append(item.path)
@@ -225,25 +229,33 @@ def fetch(
         needed[item.digest] = item.size
     lacking = [d for d in needed if not store.has(d)]
     result.present = sorted(d for d in needed if store.has(d))
+    failure: FlowtideError | None = None
     if lacking:
         remote = Remote.from_project(project)
         result.remote = remote.url
-        with project.mutex("fetch"):  # one fetch at a time: any partial download left is a dead one's
-            transfer = download_many(
-                remote,
-                store,
-                lacking,
-                jobs=jobs or project.config.store.jobs,
-                progress=progress,
-                sizes=needed,
-                stale_after=0.0,
-            )
-        result.downloaded, result.bytes = transfer.transferred, transfer.bytes
+        try:
+            with project.mutex("fetch"):  # one fetch at a time: any partial download left is a dead one's
+                transfer = download_many(
+                    remote,
+                    store,
+                    lacking,
+                    jobs=jobs or project.config.store.jobs,
+                    progress=progress,
+                    sizes=needed,
+                    stale_after=0.0,
+                )
+            result.downloaded, result.bytes = transfer.transferred, transfer.bytes
+        except FlowtideError as exc:  # still write every file whose blob did arrive, then report
+            failure = exc
+    if failure is not None:
+        to_write = [(item, dest) for item, dest in to_write if store.has(item.digest)]
     _materialize(store, to_write, jobs or project.config.store.jobs)
     for item, dest in to_write:
         cache.remember(dest, item.digest, key=item.path)
         result.materialized.append(item.path or "")
     cache.save()
+    if failure is not None:
+        raise failure
     result.materialized.sort()
     result.up_to_date.sort()
     return result

@@ -192,3 +192,33 @@ def find_long_rows(path: Path, separator: str = ",", limit: int = 5) -> Problem 
         "the extra fields were ignored",
         {"rows": found, "count": count},
     )
+
+
+def find_bad_json_line(path: Path, limit: int = 5) -> Problem | None:
+    """Lines of a JSON-lines file that are not a JSON object (polars only says the file is bad)."""
+    import json
+
+    bad: list[int] = []
+    count = 0
+    first_error = ""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                ok = isinstance(json.loads(line), dict)
+                reason = "not a JSON object"
+            except ValueError as exc:
+                ok, reason = False, str(exc)
+            if not ok:
+                count += 1
+                first_error = first_error or reason
+                if len(bad) < limit:
+                    bad.append(number)
+    if not count:
+        return None
+    return Problem(
+        "read",
+        f"{count} line(s) are not valid JSON objects (lines {', '.join(map(str, bad))}; first: {first_error})",
+        {"rows": bad, "count": count},
+    )

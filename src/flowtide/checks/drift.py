@@ -212,7 +212,14 @@ def _compare_numeric(ref: dict, current, method: str, threshold: float, bins: in
     idx = np.searchsorted(grid, x, side="left")
     cur_cdf = np.cumsum(np.bincount(idx, minlength=grid.size + 1))[: grid.size] / m
     chart = _numeric_chart(ref, x)
+    note = ""
     if method in ("psi", "chi2", "js"):
+        if method == "psi":
+            # PSI of two samples of one distribution is about (bins - 1) * (1/n + 1/m): few rows, fewer bins
+            fitting = max(2, min(bins, 1 + int(0.05 * n * m / (n + m))))
+            if fitting < bins:
+                note = f"{fitting} bins for {m} rows"
+                bins = fitting
         # quantile bins of the reference, with edges on the grid so both CDFs are exact there
         cut = np.unique(np.searchsorted(ref_cdf, np.arange(1, bins) / bins, side="left"))
         cut = cut[cut < grid.size - 1]
@@ -233,7 +240,7 @@ def _compare_numeric(ref: dict, current, method: str, threshold: float, bins: in
     else:
         raise ValueError(f"unknown drift method {method!r}")
     drifted = stat < threshold if kind == "p-value" else stat > threshold
-    return DriftResult("", method, float(stat), threshold, bool(drifted), kind, n, m, chart)
+    return DriftResult("", method, float(stat), threshold, bool(drifted), kind, n, m, chart, note)
 
 
 def _wasserstein(grid, ref_cdf, cur_cdf, x) -> float:

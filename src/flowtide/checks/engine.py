@@ -283,16 +283,11 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
         values = _collect(lf, rules, every_column=fmt == "csv")
     except pl.exceptions.PolarsError as exc:
         if fmt != "csv":
+            located = _read.find_bad_json_line(path) if fmt == "jsonl" else None
+            message = located.message if located else f"cannot read {path.name} as {fmt}: {_first_line(exc)}"
+            details = {**(located.details if located else {}), "error": str(exc)}
             return Evaluation(
-                [
-                    Finding(
-                        "fail",
-                        target,
-                        "read",
-                        f"cannot read {path.name} as {fmt}: {_first_line(exc)}",
-                        details={"error": str(exc)},
-                    )
-                ],
+                [Finding("fail", target, "read", message, value=details.get("rows"), details=details)],
                 None,
                 {},
                 None,

@@ -41,6 +41,8 @@ def run(args) -> int:
         sys.stdout.write(report.to_json())
     elif args.md:
         text = report.to_markdown()
+        if not report.findings:  # a diff judges nothing: no passed/failed verdict in the heading
+            text = f"## {report.title}\n" + text.split("\n", 1)[1]
         sys.stdout.write(text)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:

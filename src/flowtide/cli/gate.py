@@ -35,7 +35,7 @@ def write_report(report, args) -> None:
 
         atomic_write(args.html, report.to_html(), fsync=False)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary and (args.md or args.json):
+    if summary and args.md:
         with open(summary, "a", encoding="utf-8") as handle:
             handle.write(report.to_markdown() + "\n")
     if args.json:

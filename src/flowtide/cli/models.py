@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from ._output import add_json_flag, load_project, print_json
+
+_DEFAULT_LAST = 50
 
 DESCRIPTION = (
     "List registered model versions with their stage, artifact hash and gate verdict "
@@ -17,84 +20,70 @@ def configure(parser) -> None:
         "words", nargs="*", metavar="MODEL | show MODEL VERSION", help="a model name, or show MODEL VERSION"
     )
     parser.add_argument("--card", action="store_true", help="with show: print the Markdown model card")
-    parser.add_argument("--last", type=int, default=0, metavar="N", help="only the N most recent versions")
+    parser.add_argument(
+        "--last", type=int, default=0, metavar="N", help=f"only the N most recent versions (default {_DEFAULT_LAST})"
+    )
+    parser.add_argument("--all", action="store_true", help="every version (the default with --json)")
     add_json_flag(parser)
 
 
 def run(args) -> int:
     from flowtide.errors import UsageError
-    from flowtide.registry import Registry
+    from flowtide.registry import Registry, briefs, summary
 
     project = load_project(args)
-    registry = Registry.load(project)
     words = list(args.words)
     if words and words[0] == "show":
         if len(words) != 3:
             raise UsageError("usage: flowtide models show MODEL VERSION [--card] [--json]")
-        return _show(project, registry, words[1], words[2], args)
+        return _show(project, Registry.load(project), words[1], words[2], args)
     if len(words) > 1:
         raise UsageError("usage: flowtide models [MODEL] [--json] (or: flowtide models show MODEL VERSION)")
-    names = [words[0]] if words else registry.models()
-    if words and not registry.versions(words[0]):
-        registry.get(words[0], 1)  # raises the "no such model" message
-    listing = {}
-    for name in names:
-        versions = registry.versions(name)
-        if args.last:
-            versions = versions[-args.last :]
-        listing[name] = versions
+    state = summary(project)
+    if words and words[0] not in state:
+        Registry.load(project).get(words[0], 1)  # raises the "no such model" message
+    names = [words[0]] if words else sorted(state)
+    last = args.last or (0 if args.all or args.json else _DEFAULT_LAST)
     if args.json:
-        print_json({name: [_brief(v) for v in versions] for name, versions in listing.items()})
+        # one version per line through the C encoder: indent= would switch json to its slow pure-Python path
+        parts = []
+        for name in names:
+            rows = state[name]["rows"][-last:] if last else state[name]["rows"]
+            lines = ",\n".join("    " + json.dumps(v, sort_keys=True) for v in briefs(rows))
+            parts.append(f"  {json.dumps(name)}: [\n{lines}\n  ]" if lines else f"  {json.dumps(name)}: []")
+        sys.stdout.write("{\n" + ",\n".join(parts) + "\n}\n" if parts else "{}\n")
         return 0
-    if not listing:
-        print(f"no model versions registered yet in {registry.path.name}; run `flowtide register` after training")
+    if not names:
+        print("no model versions registered yet in flowtide.registry; run `flowtide register` after training")
         return 0
     out = []
-    for name, versions in listing.items():
-        production = registry.in_stage(name, "production")
-        staging = registry.in_stage(name, "staging")
-        out.append(f"{name}: {len(versions)} version(s); production {_v(production)}, staging {_v(staging)}")
+    for name in names:
+        entry = state[name]
+        versions = entry["rows"]
+        shown = briefs(versions[-last:] if last else versions)
+        out.append(
+            f"{name}: {len(versions)} version(s); production {_v(entry['production'])}, staging {_v(entry['staging'])}"
+        )
         rows = [["version", "stage", "created", "hash", "gates", "metrics", "commit"]]
-        for v in versions:
-            metrics = ", ".join(
-                f"{k}={val:.4g}" if isinstance(val, float) else f"{k}={val}" for k, val in list(v.metrics.items())[:3]
-            )
-            rows.append(
-                [
-                    f"v{v.version}",
-                    v.stage,
-                    v.created,
-                    v.hash[:12],
-                    "passed" if v.gates.get("passed") else "failed" if v.gates.get("evaluated", True) else "not run",
-                    metrics,
-                    (v.commit or "")[:8] + ("+" if v.dirty else ""),
-                ]
-            )
-        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-        out += ["  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+        for v in shown:
+            metrics = ", ".join(f"{k}={_num(val)}" for k, val in list(v["metrics"].items())[:3])
+            gates = "passed" if v["gates_passed"] else "failed" if v["gates_evaluated"] else "not run"
+            commit = (v["commit"] or "")[:8] + ("+" if v["dirty"] else "")
+            rows.append([f"v{v['version']}", v["stage"], v["created"], v["hash"][:12], gates, metrics, commit])
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        out += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+        if len(shown) < len(versions):
+            out.append(f"  … {len(versions) - len(shown):,} older version(s): --all or --last N to see them")
     sys.stdout.write("\n".join(out) + "\n")
     return 0
 
 
-def _v(version) -> str:
-    return f"v{version.version}" if version else "none"
+def _num(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _brief(v) -> dict:
-    return {
-        "version": v.version,
-        "stage": v.stage,
-        "hash": v.hash,
-        "size": v.size,
-        "format": v.format,
-        "created": v.created,
-        "created_by": v.created_by,
-        "commit": v.commit,
-        "dirty": v.dirty,
-        "tag": v.tag,
-        "gates_passed": bool(v.gates.get("passed")),
-        "metrics": v.metrics,
-    }
+def _v(number) -> str:
+    return f"v{number}" if number else "none"
 
 
 def _show(project, registry, model: str, spec: str, args) -> int:

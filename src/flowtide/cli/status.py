@@ -26,7 +26,12 @@ def run(args) -> int:
     project = load_project(args)
     stale = status(project)
     if args.json:
-        print_json({"ok": not stale, "stale": [{"stage": s.name, "reasons": s.reasons} for s in stale]})
+        print_json(
+            {
+                "ok": not stale,
+                "stale": [{"stage": s.name, "reasons": s.reasons, "restorable": s.restorable} for s in stale],
+            }
+        )
     elif not stale:
         print("Everything is up to date.")
     else:
@@ -34,4 +39,6 @@ def run(args) -> int:
             print(f"{item.name}:")
             for reason in item.reasons:
                 print(f"    {reason}")
+            if item.restorable:
+                print("    (its outputs for this state are in the cache: `flowtide run` restores them)")
     return 1 if stale else 0

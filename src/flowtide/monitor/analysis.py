@@ -415,12 +415,14 @@ def _canary_verdict(project, model: str, groups: dict, feedback: dict, registry)
     min_requests = canary_cfg.min_requests if canary_cfg else 500
     alpha = canary_cfg.alpha if canary_cfg else 0.05
     correct = {}
-    for role, group in (("canary", canary), ("production", prod)):
-        pairs = [
-            (r["output"], feedback[r["request_id"]])
-            for r in (group.rows if group else [])
-            if r["request_id"] in feedback
-        ]
+    # the same period for both: production rows from before the canary started saw other inputs
+    canary_start = min(r["time"] for r in canary.rows)
+    rows_of = {
+        "canary": canary.rows,
+        "production": [r for r in (prod.rows if prod else []) if r["time"] >= canary_start],
+    }
+    for role, rows in rows_of.items():
+        pairs = [(r["output"], feedback[r["request_id"]]) for r in rows if r["request_id"] in feedback]
         verdict.labelled[role] = len(pairs)
         correct[role] = sum(1 for o, y in pairs if o == y)
         verdict.accuracy[role] = round(correct[role] / len(pairs), 4) if pairs else None

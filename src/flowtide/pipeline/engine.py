@@ -36,6 +36,8 @@ _DONE = ("ran", "skipped", "restored", "would run")
 class StaleStage:
     name: str
     reasons: list[str]
+    restorable: bool = False
+    """Outputs for the current fingerprint are in the store: `run` restores them without running."""
 
 
 @dataclass
@@ -76,13 +78,21 @@ def status(project: Project) -> list[StaleStage]:
     for name, stage in graph.stages.items():
         state = current(project, name, stage, params)
         entry = lock.stages.get(name)
-        reasons = why(state, entry) or outs_differ(project, entry)
+        reasons = why(state, entry, _produced(graph, stage)) or outs_differ(project, entry)
         if reasons:
-            stale.append(StaleStage(name, reasons))
+            cached = [c for c in (entry, _index_get(project, state.fingerprint)) if c]
+            restorable = any(c.get("fingerprint") == state.fingerprint and _blobs_present(project, c) for c in cached)
+            stale.append(StaleStage(name, reasons, restorable))
     project.stat_cache.save()
     if not stale:
         snapshot.save(project.root, before, graph.order)
     return stale
+
+
+def _produced(graph: dag.Graph, stage) -> frozenset[str]:
+    return frozenset(
+        dag.norm(dep) for dep in stage.deps if any(dag.overlaps(dag.norm(dep), out) for out in graph.producer)
+    )
 
 
 def _snapshot(project: Project, graph: dag.Graph) -> dict:
@@ -259,7 +269,7 @@ class _Run:
         if name in self.forced:
             reasons = ["forced"]
         else:
-            reasons = why(state, entry)
+            reasons = why(state, entry, _produced(self.graph, stage))
             if not reasons:
                 changed = outs_differ(self.project, entry)
                 if not changed:

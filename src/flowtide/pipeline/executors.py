@@ -1,9 +1,10 @@
 """Executors: where a stage's command runs. One small contract, two implementations.
 
-``Executor.submit(task) -> Future[TaskResult]``. :class:`LocalExecutor` runs
-``cmd`` stages as subprocesses from a thread pool and ``call`` stages in this
-process; :class:`RayExecutor` (optional extra) runs each stage as a Ray task,
-on a local instance or a cluster (``RAY_ADDRESS``).
+``Executor.submit(task) -> future`` (``.result()``, ``.add_done_callback()``).
+:class:`LocalExecutor` runs ``cmd`` stages as subprocesses, one thread each
+(at most ``jobs`` at once), and ``call`` stages in this process;
+:class:`RayExecutor` (optional extra) runs each stage as a Ray task, on a
+local instance or a cluster (``RAY_ADDRESS``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -22,6 +24,8 @@ from typing import Any, Protocol
 from ..errors import UsageError
 
 TAIL_LINES = 20
+# no quotes, variables, redirections, globs or an env assignment in front: the shell would change nothing
+_PLAIN_COMMAND = re.compile(r"^[A-Za-z0-9_./+,:@%-]+( +[A-Za-z0-9_./+,:@%=-]+)*$")
 
 
 @dataclass
@@ -120,9 +124,17 @@ def run_command(task: StageTask) -> TaskResult:
     """Run a ``cmd`` stage through the shell from the project root."""
     started = time.perf_counter()
     env = {**task.env, "FLOWTIDE_STAGE": task.name}
-    proc = subprocess.run(
-        task.cmd, shell=True, cwd=task.root, env=env, capture_output=True, text=True, errors="replace"
-    )
+    # a plain command line ("python src/train.py --fast") is exec'd directly: one process less than a shell
+    argv: str | list[str] = task.cmd.split() if _PLAIN_COMMAND.match(task.cmd) else task.cmd
+    try:
+        proc = subprocess.run(
+            argv, shell=isinstance(argv, str), cwd=task.root, env=env, capture_output=True, text=True, errors="replace"
+        )
+    except OSError as exc:  # exec'd directly: what a shell would report as exit 126/127
+        message = f"{argv[0]}: {'command not found' if isinstance(exc, FileNotFoundError) else exc.strerror}"
+        _write_log(task, "", message)
+        code = 127 if isinstance(exc, FileNotFoundError) else 126
+        return TaskResult(task.name, False, code, time.perf_counter() - started, stderr_tail=message)
     seconds = time.perf_counter() - started
     _write_log(task, proc.stdout, proc.stderr)
     return TaskResult(

@@ -218,10 +218,14 @@ def current(project: Project, name: str, stage: Stage, params: dict[str, Any]) -
     return StageState(name, fingerprint, command_of(stage), deps, values, env, outs)
 
 
-def why(state: StageState, entry: dict[str, Any] | None) -> list[str]:
-    """Why the stage's fingerprint differs from the one recorded in the lock, in words."""
+def why(state: StageState, entry: dict[str, Any] | None, produced: frozenset[str] = frozenset()) -> list[str]:
+    """Why the stage's fingerprint differs from the one recorded in the lock, in words.
+
+    ``produced``: deps another stage writes (their absence before a first run is expected).
+    """
     if not entry:
-        return ["never run"]
+        missing = [p for p, now in state.deps.items() if now is None and p not in produced]
+        return ["never run"] + [f"dep {path} missing" for path in missing]
     if entry.get("fingerprint") == state.fingerprint:
         return []
     reasons: list[str] = []

@@ -43,33 +43,45 @@ def _number(value: Any) -> Any:
 
 
 def chart(path: str, versions: dict[str, list[dict[str, Any]]]) -> Chart | None:
-    """The series of every revision overlaid: x is the first column, y every numeric column."""
+    """The series of every revision overlaid.
+
+    x is the first column, or all text columns joined ("fog/rain" for a confusion matrix in long
+    format); every numeric column is a series per revision. A numeric x gives a line chart.
+    """
     first = next((rows for rows in versions.values() if rows), None)
     if not first:
         return None
     columns = list(first[0])
-    x_col, y_cols = (
-        columns[0],
-        [c for c in columns[1:] if all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in first)],
-    )
+    numeric = [c for c in columns if all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in first)]
+    text = [c for c in columns if c not in numeric]
+    if text:
+        x_cols, y_cols = text, numeric
+    else:
+        x_cols, y_cols = columns[:1], numeric[1:]
+    if not y_cols:
+        return None
+
+    def key(row: dict[str, Any]) -> Any:
+        return "/".join(str(row.get(c)) for c in x_cols) if text else row.get(x_cols[0])
+
     xs: list[Any] = []
     for rows in versions.values():
         for row in rows:
-            if row.get(x_col) not in xs:
-                xs.append(row.get(x_col))
-    series: dict[str, list[float]] = {}
+            if key(row) not in xs:
+                xs.append(key(row))
+    series: dict[str, list[float | None]] = {}
     for label, rows in versions.items():
-        by_x = {row.get(x_col): row for row in rows}
+        by_x = {key(row): row for row in rows}
         for col in y_cols:
             name = f"{col} ({label})" if len(y_cols) > 1 else label
             series[name] = [_float(by_x.get(x, {}).get(col)) for x in xs]
-    numeric_x = all(isinstance(x, (int, float)) for x in xs)
+    numeric_x = not text and all(isinstance(x, (int, float)) for x in xs)
     return Chart(
         title=path,
         kind="line" if numeric_x and len(xs) > 2 else "bar",
         x=xs,
         series=series,
-        x_label=x_col,
+        x_label="/".join(x_cols),
         y_label=y_cols[0] if len(y_cols) == 1 else "value",
     )
 

@@ -276,4 +276,10 @@ def _approval(files: list[Path]) -> Finding:
             f"production job without `environment:` ({', '.join(unprotected)}): nobody approves the release — "
             "`flowtide ci generate`, then add required reviewers to the `production` environment on GitHub"
         )
-    return _piece(2, ok, "approval on production", "production runs in an environment with reviewers", fix)
+    return _piece(
+        2,
+        ok,
+        "approval on production",
+        "production jobs run in a GitHub environment (give it required reviewers on GitHub)",
+        fix,
+    )

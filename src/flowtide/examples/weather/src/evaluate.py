@@ -1,7 +1,7 @@
 """Stage `evaluate`: accuracy and macro F1 on the time-based hold-out, plus plots.
 
 Reads models/model.skops and data/prepared/test.csv; writes metrics.json,
-plots/confusion.csv (actual x predicted counts) and plots/per_class.csv.
+plots/confusion.csv (count per actual, predicted class) and plots/per_class.csv.
 """
 
 import json
@@ -28,13 +28,14 @@ with open("metrics.json", "w") as handle:
     handle.write("\n")
 os.makedirs("plots", exist_ok=True)
 matrix = confusion_matrix(y_true, y_pred, labels=labels)
-with open("plots/confusion.csv", "w") as handle:
-    handle.write("actual," + ",".join(labels) + "\n")
+with open("plots/confusion.csv", "w") as handle:  # long format: one row per (actual, predicted) pair
+    handle.write("actual,predicted,count\n")
     for label, row in zip(labels, matrix, strict=True):
-        handle.write(label + "," + ",".join(str(int(v)) for v in row) + "\n")
-precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+        for predicted, count in zip(labels, row, strict=True):
+            handle.write(f"{label},{predicted},{int(count)}\n")
+precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
 with open("plots/per_class.csv", "w") as handle:
-    handle.write("class,precision,recall,f1,support\n")
-    for row in zip(labels, precision, recall, f1, support, strict=True):
-        handle.write(f"{row[0]},{row[1]:.4f},{row[2]:.4f},{row[3]:.4f},{int(row[4])}\n")
+    handle.write("class,precision,recall,f1\n")
+    for row in zip(labels, precision, recall, f1, strict=True):
+        handle.write(f"{row[0]},{row[1]:.4f},{row[2]:.4f},{row[3]:.4f}\n")
 print(json.dumps(metrics))
