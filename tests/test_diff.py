@@ -87,7 +87,10 @@ def test_plot_chart_joins_text_columns_and_overlays_revisions():
     from flowtide.pipeline.plots import chart, parse
 
     head = parse(b"actual,predicted,count\nrain,rain,5\nrain,sun,1\nsun,sun,9\n", "confusion.csv")
-    work = parse(b'[{"actual": "rain", "predicted": "rain", "count": 6}, {"actual": "sun", "predicted": "sun", "count": 9}]', "c.json")
+    work = parse(
+        b'[{"actual": "rain", "predicted": "rain", "count": 6}, {"actual": "sun", "predicted": "sun", "count": 9}]',
+        "c.json",
+    )
     result = chart("confusion.csv", {"HEAD": head, "workspace": work})
     assert result.kind == "bar" and result.x == ["rain/rain", "rain/sun", "sun/sun"]
     assert result.series == {"HEAD": [5.0, 1.0, 9.0], "workspace": [6.0, None, 9.0]}

@@ -301,3 +301,30 @@ def test_concurrent_registers_get_distinct_versions(project, weather_csv):
     assert errors == []
     assert sorted(results) == [1, 2, 3, 4]
     assert [e["version"] for e in events(project)] == [1, 2, 3, 4]
+
+
+HEAVY = ["polars", "pandas", "sklearn", "skops", "numpy", "mlflow", "pydantic", "ruamel", "rich", "httpx"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["register", "--json"], ["promote", "weather", "1", "--to", "staging", "--json"], ["models"], ["models", "--json"]],
+)
+def test_registry_commands_import_no_heavy_library(project, weather_csv, argv):
+    """`register`, `promote` and `models` stay fast by importing no ML, validation or rendering library."""
+    import subprocess
+    import sys
+
+    train(project, weather_csv)
+    _cli_ok("gate", cwd=project)  # also writes the config cache, so pydantic is not needed below
+    Project.load(project).params()  # as after `flowtide run`: params.yaml parsed and cached
+    if argv[0] != "register":
+        _cli_ok("register", cwd=project)
+    probe = (
+        "import json, sys\nfrom flowtide.cli import main\n"
+        f"code = main(['-C', {str(project)!r}, *{argv!r}])\n"
+        f"print(json.dumps([code, sorted(m for m in {HEAVY!r} if m in sys.modules)]), file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    code, loaded = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert (code, loaded) == (0, [])

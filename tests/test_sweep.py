@@ -42,3 +42,15 @@ def test_sweep_cli_table_json_and_errors(tmp_path, monkeypatch):
     bad = run_cli("sweep", "train.nope=1,2", cwd=root)
     assert bad.code == 2 and "sweep param 'train.nope' is not in params.yaml" in bad.err
     assert run_cli("sweep", "train.lr", cwd=root).code == 2
+
+
+def test_grid_is_the_cartesian_product_with_typed_values():
+    from flowtide.pipeline.sweeps import parse_grid
+
+    assert parse_grid(["train.lr=0.1,0.01", "train.depth=3,5", "train.model=rf"]) == [
+        {"train.lr": 0.1, "train.depth": 3, "train.model": "rf"},
+        {"train.lr": 0.1, "train.depth": 5, "train.model": "rf"},
+        {"train.lr": 0.01, "train.depth": 3, "train.model": "rf"},
+        {"train.lr": 0.01, "train.depth": 5, "train.model": "rf"},
+    ]
+    assert parse_grid(["flag=true,false"]) == [{"flag": True}, {"flag": False}]

@@ -23,6 +23,12 @@ WORKSPACE = "workspace"
 
 
 def _check_rev(project: Project, rev: str) -> None:
+    inside = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=project.root, capture_output=True)
+    if inside.returncode != 0:
+        raise UsageError(
+            f"{project.root} is not in a git repository, so there are no revisions to compare",
+            hint="Run `git init` and commit, or compare runs with `flowtide runs`.",
+        )
     proc = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=project.root, capture_output=True
     )
