@@ -89,13 +89,18 @@ def write_if_changed(path: str | os.PathLike[str], data: bytes | str) -> bool:
 def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fsync: bool = True) -> None:
     """Copy ``src`` over ``dst`` atomically (reflink where the filesystem can)."""
     with open(src, "rb") as source, atomic_writer(dst, "wb", fsync=fsync) as out:
-        try:
-            _kernel_copy(source, out)
-        except OSError:
-            source.seek(0)
-            out.seek(0)
-            out.truncate()
-            shutil.copyfileobj(source, out, 1 << 20)
+        copy_fileobj(source, out)
+
+
+def copy_fileobj(source: IO, out: IO) -> None:
+    """Copy one open file into another, in the kernel when it can (copy_file_range)."""
+    try:
+        _kernel_copy(source, out)
+    except OSError:
+        source.seek(0)
+        out.seek(0)
+        out.truncate()
+        shutil.copyfileobj(source, out, 1 << 20)
 
 
 def _kernel_copy(source: IO, out: IO) -> None:
