@@ -5,8 +5,11 @@ metrics in their own temporary git repo. Whole processes are timed, start-up
 included, as a user sees them: no-op status, no-op run, a rerun after one
 param changed (minus the stages' own time), the first run over a 1 GiB dep
 (hashing), and no-op status with a dep directory of 10,000 unchanged files.
-Bytecode caching is on for both (in a temp PYTHONPYCACHEPREFIX). DVC comes
-from .venv-bench; without it its columns are skipped.
+Bytecode caching is on for both (in a temp PYTHONPYCACHEPREFIX), and every
+figure is taken in rounds alternating the two tools, so a busy machine slows
+both alike. "first status after a run" is a full check; a repeated no-op
+answers from flowtide's stat snapshot. DVC comes from .venv-bench; without
+it its columns are skipped.
 
     .venv-bench/bin/python -m benchmarks.pipeline [--size-mib 1024] [--files 10000] [--repeat 7]
 """
@@ -144,57 +147,78 @@ def make_repo(path: Path, tool: str, extra: list[tuple] = ()) -> None:
         (path / "dvc.yaml").write_text("\n".join(lines) + "\n")
 
 
-def stage_work(path: Path, names: list[str]) -> float:
-    """The stages' own time: their commands run directly, no tool around them."""
-    total = 0.0
-    for name, args, *_ in STAGES:
-        if name in names:
-            total += best_of(["python", "stage.py", *args.split()], path, 3)
-    return total
-
-
 def bump_param(path: Path, value: float) -> None:
     (path / "params.yaml").write_text(f"train:\n  lr: {value}\n")
 
 
-def measure(tool: str, work: Path, repeat: int, size_mib: int, files: int) -> dict[str, float]:
-    cli = flowtide_cmd() if tool == "flowtide" else dvc_cmd()
-    status = [*cli, "status"]
-    run = [*cli, "run"] if tool == "flowtide" else [*cli, "repro"]
-    ok = (0, 1) if tool == "flowtide" else (0,)
-    out: dict[str, float] = {}
-    repo = work / f"{tool}-pipeline"
-    make_repo(repo, tool)
-    timed(run, repo)
-    out["no-op status"] = best_of(status, repo, repeat, ok_codes=ok)
-    out["no-op run"] = best_of(run, repo, repeat)
-    reruns = []
-    for i in range(repeat):
-        bump_param(repo, 0.2 + i / 100)
-        reruns.append(timed(run, repo))
-    out["rerun after param change"] = statistics.median(reruns)
-    out["  of which the stages' own work"] = stage_work(repo, ["train", "evaluate", "report"])
-
-    big = work / f"{tool}-big"
-    make_repo(big, tool, [("big", "", ["big.bin"], [], [], [])])
-    (big / "big.bin").write_bytes(b"x")
-    timed(run, big)  # the small stages first, so only the big dep is new below
-    with open(big / "big.bin", "wb") as handle:
-        block = os.urandom(1 << 20)
-        for i in range(size_mib):
-            handle.write(i.to_bytes(8, "little") + block[8:])
-    out[f"run after a {size_mib} MiB dep changed (hashing)"] = timed(run, big)
-    (big / "big.bin").unlink()
-
-    many = work / f"{tool}-many"
-    make_repo(many, tool, [("many", "", ["files"], [], [], [])])
+def setup(tool: str, work: Path, files: int) -> dict[str, Path]:
+    """Three repos per tool (pipeline, big dep, many files), each run once so everything is up to date."""
+    run = run_cmd(tool)
+    repos = {"pipeline": work / f"{tool}-pipeline", "big": work / f"{tool}-big", "many": work / f"{tool}-many"}
+    make_repo(repos["pipeline"], tool)
+    make_repo(repos["big"], tool, [("big", "", ["big.bin"], [], [], [])])
+    (repos["big"] / "big.bin").write_bytes(b"x")
+    make_repo(repos["many"], tool, [("many", "", ["files"], [], [], [])])
     for i in range(files):
-        sub = many / "files" / f"{i % 100:02d}"
+        sub = repos["many"] / "files" / f"{i % 100:02d}"
         sub.mkdir(parents=True, exist_ok=True)
         (sub / f"f{i:05d}.csv").write_text(f"id,value\n{i},{i * 7 % 1000}\n")
-    timed(run, many)
-    out[f"no-op status, {files:,} unchanged dep files"] = best_of(status, many, repeat, ok_codes=ok)
-    return out
+    for repo in repos.values():
+        timed(run, repo)
+        # the first command in a fresh clone parses and caches the config: not what we time here
+        timed(status_cmd(tool), repo, ok_codes=(0, 1))
+    return repos
+
+
+def run_cmd(tool: str) -> list[str]:
+    return [*flowtide_cmd(), "run"] if tool == "flowtide" else [*dvc_cmd(), "repro"]
+
+
+def status_cmd(tool: str) -> list[str]:
+    return [*flowtide_cmd(), "status"] if tool == "flowtide" else [*dvc_cmd(), "status"]
+
+
+def measure(tools: list[str], work: Path, repeat: int, size_mib: int, files: int) -> dict[str, dict[str, float]]:
+    """Every figure is taken in rounds that alternate the tools, so a busy machine slows both alike."""
+    repos = {tool: setup(tool, work, files) for tool in tools}
+    ok = {"flowtide": (0, 1), "dvc": (0,)}
+    samples: dict[str, dict[str, list[float]]] = {tool: {} for tool in tools}
+
+    def sample(tool: str, key: str, seconds: float) -> None:
+        samples[tool].setdefault(key, []).append(seconds)
+
+    for tool in tools:  # warm the OS and bytecode caches
+        timed(status_cmd(tool), repos[tool]["pipeline"], ok_codes=ok[tool])
+        timed(run_cmd(tool), repos[tool]["pipeline"])
+        timed(status_cmd(tool), repos[tool]["many"], ok_codes=ok[tool])
+    for i in range(repeat):
+        for tool in tools:
+            pipeline = repos[tool]["pipeline"]
+            sample(tool, "first status after a run", timed(status_cmd(tool), pipeline, ok_codes=ok[tool]))
+            sample(tool, "no-op status", timed(status_cmd(tool), pipeline, ok_codes=ok[tool]))
+            sample(tool, "no-op run", timed(run_cmd(tool), pipeline))
+            bump_param(pipeline, 0.2 + i / 100)
+            sample(tool, "rerun after param change", timed(run_cmd(tool), pipeline))
+            work_seconds = sum(
+                timed(["python", "stage.py", *args.split()], pipeline)
+                for name, args, *_ in STAGES
+                if name in ("train", "evaluate", "report")
+            )
+            sample(tool, "  of which the stages' own work", work_seconds)
+            sample(
+                tool,
+                f"no-op status, {files:,} unchanged dep files",
+                timed(status_cmd(tool), repos[tool]["many"], ok_codes=ok[tool]),
+            )
+    for tool in tools:
+        big = repos[tool]["big"]
+        with open(big / "big.bin", "wb") as handle:
+            block = os.urandom(1 << 20)
+            for i in range(size_mib):
+                handle.write(i.to_bytes(8, "little") + block[8:])
+        sample(tool, f"run after a {size_mib} MiB dep changed (hashing)", timed(run_cmd(tool), big))
+        (big / "big.bin").unlink()
+    return {tool: {k: statistics.median(v) for k, v in by_key.items()} for tool, by_key in samples.items()}
 
 
 def _fmt(seconds: float | None) -> str:
@@ -208,16 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="flowtide-bench-pipeline-"))
+    tools = ["flowtide", "dvc"] if dvc_cmd() else ["flowtide"]
+    if len(tools) == 1:
+        print("note: dvc not found (build .venv-bench with `make .venv-bench/.installed`); its column is empty")
     try:
         bare = best_of(["python", "-c", "pass"], work, args.repeat)
-        ours = measure("flowtide", work, args.repeat, args.size_mib, args.files)
-        theirs = None
-        if dvc_cmd():
-            theirs = measure("dvc", work, args.repeat, args.size_mib, args.files)
-        else:
-            print("note: dvc not found (build .venv-bench with `make .venv-bench/.installed`); its column is empty")
+        figures = measure(tools, work, args.repeat, args.size_mib, args.files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    ours, theirs = figures["flowtide"], figures.get("dvc")
     rows = [("bare `python -c pass`", bare, bare)]
     for key, value in ours.items():
         rows.append((key, value, theirs.get(key) if theirs else None))
@@ -232,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'':<{width}}{'flowtide':>12}{'dvc':>12}{'dvc/flowtide':>14}{'flowtide/bare':>15}")
     for name, a, b in rows:
         ratio = f"{b / a:.1f}x" if a and b and a > 0 and b > 0 and not name.startswith("  of which") else ""
-        vs_bare = f"{a / bare:.1f}x" if a and name.startswith("no-op") else ""
+        vs_bare = f"{a / bare:.1f}x" if a and name.startswith(("no-op", "first")) else ""
         print(f"{name:<{width}}{_fmt(a):>12}{_fmt(b):>12}{ratio:>14}{vs_bare:>15}")
     print(
         "\ntargets: no-op status/run >= 12x faster than dvc (within 3x of bare python); rerun overhead < 50 ms;"

@@ -124,6 +124,7 @@ def make_repo(root: Path, n: int) -> Path:
                 + b"\n"
             )
     git("fast-import", "--quiet", cwd=root, stdin=b"".join(stream))
+    git("pack-refs", "--all", cwd=root)  # as in a clone or after gc; loose refs would slow every tool down
     return root
 
 

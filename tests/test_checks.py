@@ -384,7 +384,22 @@ def test_broken_data_arriving_by_pull_leaves_the_lock_unchanged(tmp_path, weathe
 
 def test_a_broken_json_line_is_located(tmp_path):
     data = '{"a": 1}\n{"a": 2}\n{"a": 3, oops\n{"a": 4}\n'
-    root = make_project(tmp_path / "p", "project: t\nchecks:\n  t.jsonl: {columns: {a: {type: int}}}\n", {"t.jsonl": data})
+    root = make_project(
+        tmp_path / "p", "project: t\nchecks:\n  t.jsonl: {columns: {a: {type: int}}}\n", {"t.jsonl": data}
+    )
     (finding,) = check_file(Project.load(root), "t.jsonl").failures
     assert finding.rule == "read" and finding.details["rows"] == [3]
     assert finding.message.startswith("1 line(s) are not valid JSON objects (lines 3; first: ")
+
+
+def test_a_stage_output_not_produced_yet_is_a_warning(tmp_path):
+    config = (
+        "project: t\nstages:\n  prep: {cmd: python p.py, outs: [data/prepared]}\n"
+        "checks:\n  data/prepared/train.csv: {rows: {min: 1}}\n"
+    )
+    root = make_project(tmp_path / "p", config)
+    report = check_file(Project.load(root), "data/prepared/train.csv")
+    assert report.ok
+    assert [(f.status, f.message) for f in report.findings] == [
+        ("warn", "data/prepared/train.csv does not exist (a stage output not produced yet)")
+    ]

@@ -465,3 +465,20 @@ def test_stat_snapshot_answers_noop_and_notices_every_change(project_dir, monkey
     monkeypatch.setenv("REPORT_MODE", "b")
     assert unchanged(str(project_dir)) is None
     assert run_cli("status", cwd=project_dir).code == 1
+
+
+def test_fresh_clone_restores_outputs_from_the_remote_store(tmp_path):
+    """CI: a checkout has the lock but no outputs and no local cache; the remote has the blobs."""
+    import shutil
+
+    config = CONFIG.replace("project: demo\n", "project: demo\nstore: {remote: ../remote}\n")
+    origin = make_project(tmp_path / "origin", config=config)
+    run(load(origin))  # auto_push uploads every new output to ../remote
+    assert any((tmp_path / "remote").rglob("*"))
+    clone = tmp_path / "clone"
+    shutil.copytree(origin, clone, ignore=shutil.ignore_patterns(".flowtide", "models", "report.txt", "runs.log"))
+    (clone / "data" / "prepared.txt").unlink()
+    result = run(load(clone))
+    assert sorted(result.restored) == ["prepare", "report", "train"] and result.ran == []
+    assert executions(clone) == []
+    assert (clone / "models" / "model.txt").read_bytes() == (origin / "models" / "model.txt").read_bytes()

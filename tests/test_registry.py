@@ -51,6 +51,14 @@ def test_promote_and_rollback_history_in_file_and_tags(project, weather_csv):
     assert back.code == 0 and back.out == "weather production is back to v1\n"
     registry = Registry.load(Project.load(project))
     assert [(v.version, v.stage) for v in registry.versions("weather")] == [(1, "production"), (2, "archived")]
+    # each version's history says when and why it moved, including being replaced
+    assert [(e["event"], e["version"], e.get("to")) for e in registry.get("weather", 1).history] == [
+        ("register", 1, None),
+        ("promote", 1, "staging"),
+        ("promote", 1, "production"),
+        ("promote", 2, "production"),
+        ("rollback", 1, None),
+    ]
 
     # the file tells the whole story, one event per line, keys sorted
     lines = (project / "flowtide.registry").read_text().splitlines()
@@ -273,7 +281,7 @@ def test_weather_example_twice_with_a_worse_second_model(
     blob = project.store.path_of(v1.hash)
     blob.chmod(0o644)
     blob.write_bytes(blob.read_bytes() + b"\0")
-    with pytest.raises(IntegrityError, match="^weather v1: the artifact .* but the registry recorded"):
+    with pytest.raises(IntegrityError, match=r"^weather v1: the artifact .* but the registry recorded"):
         load_model(project, v1)
     assert git("tag", "-l", cwd=root).split() == ["weather@v1", "weather@v2"]
 
@@ -308,7 +316,12 @@ HEAVY = ["polars", "pandas", "sklearn", "skops", "numpy", "mlflow", "pydantic", 
 
 @pytest.mark.parametrize(
     "argv",
-    [["register", "--json"], ["promote", "weather", "1", "--to", "staging", "--json"], ["models"], ["models", "--json"]],
+    [
+        ["register", "--json"],
+        ["promote", "weather", "1", "--to", "staging", "--json"],
+        ["models"],
+        ["models", "--json"],
+    ],
 )
 def test_registry_commands_import_no_heavy_library(project, weather_csv, argv):
     """`register`, `promote` and `models` stay fast by importing no ML, validation or rendering library."""

@@ -4,7 +4,8 @@ A rule is ``METRIC OP BOUND`` where BOUND is a number (``accuracy >= 0.8``) or
 relative to the production version's recorded metrics (``f1_macro >= production
 - 0.02``). Model tests (pytest files marked ``model``) run as one more rule. The
 result is saved under ``.flowtide/gate.json`` keyed by the artifact's hash, so
-``flowtide register`` records exactly the verdict of the bytes it registers.
+``flowtide register`` records exactly the verdict of the bytes it registers; the
+report itself is also written to ``.flowtide/reports/gate.{json,md,html}``.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ def evaluate(project: Project, *, run_tests: bool = True) -> Report:
     )
     if artifact:
         _save(project, artifact, report, metrics, tests_ran=bool(tests_result) or not (model and model.tests))
+    report.write(project.state_dir / "reports", "gate")  # for CI artifacts, like check's reports
     return report
 
 

@@ -18,7 +18,8 @@ from .atomic import atomic_write
 from .errors import IntegrityError, UsageError
 from .formats import input_schema, model_card
 from .hashing import hash_bytes
-from .registry import REGISTRY_FILE, Registry, _dump_event, actor, now
+from .registry import REGISTRY_FILE, Registry, actor, now
+from .registry.log import _dump_event
 
 if TYPE_CHECKING:
     from .project import Project

@@ -60,17 +60,12 @@ def check_file(
     report.summary["target"] = name
     report.summary["file"] = target_path
     if not path.is_file():
-        report.findings.append(
-            Finding(
-                "fail",
-                name,
-                "exists",
-                f"{target_path} does not exist",
-                details={
-                    "hint": "Run `flowtide pull` (sources) or `flowtide run` (stage outputs), or `flowtide fetch`."
-                },
-            )
-        )
+        # a stage output not produced yet (CI checks before it runs the pipeline) is a warning;
+        # a missing source file is a failure
+        produced = name not in project.config.sources and _is_stage_output(project, target_path)
+        hint = "Run `flowtide pull` (sources) or `flowtide run` (stage outputs), or `flowtide fetch`."
+        message = f"{target_path} does not exist" + (" (a stage output not produced yet)" if produced else "")
+        report.findings.append(Finding("warn" if produced else "fail", name, "exists", message, details={"hint": hint}))
         return report
     fmt = _format(suite, path, target_path)
     from .engine import evaluate
@@ -88,6 +83,11 @@ def check_file(
         _run_drift(project, report, name, suite, drift_spec, path, target_path, fmt, reference, block)
     report.summary["seconds"] = round(time.perf_counter() - started, 3)
     return report
+
+
+def _is_stage_output(project, rel: str) -> bool:
+    outs = [out for stage in project.config.stages.values() for out in stage.outs]
+    return any(rel == out or rel.startswith(out.rstrip("/") + "/") for out in outs)
 
 
 def drift_columns(suite: CheckSuite, spec: DriftCheck, names: list[str]) -> dict[str, str | None]:
@@ -125,8 +125,22 @@ def _run_drift(project, report, name, suite, spec, path, target_path, fmt, refer
     columns = {c: t for c, t in columns.items() if c in names}
     if not columns:
         return
-    prof = _reference.cached_profile(project, ref, fmt, columns)
-    current = _reference.load_columns(path, fmt, columns)
+    import polars as pl
+
+    try:
+        prof = _reference.cached_profile(project, ref, fmt, columns)
+        current = _reference.load_columns(path, fmt, columns)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report.findings.append(
+            Finding("fail" if block else "warn", name, "drift", f"cannot compare with the reference: {first}")
+        )
+        return
+    for column in columns:
+        if column not in prof["columns"]:
+            report.findings.append(
+                Finding("warn", name, "drift", f"{column!r} is not in the reference data", column=column)
+            )
     for column, ref_profile in prof["columns"].items():
         method = spec.method
         if method in ("ks", "wasserstein") and ref_profile["kind"] == "categorical":

@@ -29,7 +29,7 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     from flowtide.errors import UsageError
-    from flowtide.registry import Registry, briefs, summary
+    from flowtide.registry import SUMMARY_TAIL, Registry, briefs, summary
 
     project = load_project(args)
     words = list(args.words)
@@ -39,17 +39,17 @@ def run(args) -> int:
         return _show(project, Registry.load(project), words[1], words[2], args)
     if len(words) > 1:
         raise UsageError("usage: flowtide models [MODEL] [--json] (or: flowtide models show MODEL VERSION)")
-    state = summary(project)
+    last = args.last or (0 if args.all or args.json else _DEFAULT_LAST)
+    state = summary(project, full=not last or last > SUMMARY_TAIL)
     if words and words[0] not in state:
         Registry.load(project).get(words[0], 1)  # raises the "no such model" message
     names = [words[0]] if words else sorted(state)
-    last = args.last or (0 if args.all or args.json else _DEFAULT_LAST)
     if args.json:
         # one version per line through the C encoder: indent= would switch json to its slow pure-Python path
         parts = []
         for name in names:
-            rows = state[name]["rows"][-last:] if last else state[name]["rows"]
-            lines = ",\n".join("    " + json.dumps(v, sort_keys=True) for v in briefs(rows))
+            encoded = state[name]["json"][-last:] if last else state[name]["json"]
+            lines = ",\n".join("    " + line for line in encoded)
             parts.append(f"  {json.dumps(name)}: [\n{lines}\n  ]" if lines else f"  {json.dumps(name)}: []")
         sys.stdout.write("{\n" + ",\n".join(parts) + "\n}\n" if parts else "{}\n")
         return 0
@@ -59,11 +59,9 @@ def run(args) -> int:
     out = []
     for name in names:
         entry = state[name]
-        versions = entry["rows"]
-        shown = briefs(versions[-last:] if last else versions)
-        out.append(
-            f"{name}: {len(versions)} version(s); production {_v(entry['production'])}, staging {_v(entry['staging'])}"
-        )
+        count = entry["count"]
+        shown = briefs(entry["rows"][-last:] if last else entry["rows"])
+        out.append(f"{name}: {count} version(s); production {_v(entry['production'])}, staging {_v(entry['staging'])}")
         rows = [["version", "stage", "created", "hash", "gates", "metrics", "commit"]]
         for v in shown:
             metrics = ", ".join(f"{k}={_num(val)}" for k, val in list(v["metrics"].items())[:3])
@@ -72,8 +70,8 @@ def run(args) -> int:
             rows.append([f"v{v['version']}", v["stage"], v["created"], v["hash"][:12], gates, metrics, commit])
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         out += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-        if len(shown) < len(versions):
-            out.append(f"  … {len(versions) - len(shown):,} older version(s): --all or --last N to see them")
+        if len(shown) < count:
+            out.append(f"  … {count - len(shown):,} older version(s): --all or --last N to see them")
     sys.stdout.write("\n".join(out) + "\n")
     return 0
 

@@ -137,14 +137,32 @@ def _index_put(project: Project, entry: dict[str, Any]) -> None:
     )
 
 
-def _blobs_present(project: Project, entry: dict[str, Any]) -> bool:
-    store = project.store
+def _out_digests(entry: dict[str, Any]) -> list[str]:
+    digests = []
     for out in (entry.get("outs") or {}).values():
         files = out.get("files")
-        digests = [f["hash"] for f in files.values()] if files is not None else [out["hash"]]
-        if not all(store.has(d) for d in digests):
-            return False
-    return True
+        digests += [f["hash"] for f in files.values()] if files is not None else [out["hash"]]
+    return digests
+
+
+def _blobs_present(project: Project, entry: dict[str, Any]) -> bool:
+    return all(project.store.has(d) for d in _out_digests(entry))
+
+
+def _fetch_blobs(project: Project, entry: dict[str, Any], say: Log) -> bool:
+    """Download an entry's missing outputs from the remote store (a fresh clone in CI); say if all are here."""
+    cfg = project.config.store
+    missing = [d for d in _out_digests(entry) if not project.store.has(d)]
+    if not missing or not cfg.remote:
+        return not missing
+    from ..remote import Remote, download_many
+
+    try:
+        download_many(Remote.from_project(project), project.store, missing, jobs=cfg.jobs)
+    except FlowtideError as exc:
+        say(f"  (could not fetch the cached outputs from {cfg.remote}: {exc.message})")
+        return False
+    return _blobs_present(project, entry)
 
 
 # --- run ---------------------------------------------------------------------
@@ -296,7 +314,11 @@ class _Run:
             return "would run"
         if name not in self.forced:
             for cached in (entry, _index_get(self.project, state.fingerprint)):
-                if cached and cached.get("fingerprint") == state.fingerprint and _blobs_present(self.project, cached):
+                if (
+                    cached
+                    and cached.get("fingerprint") == state.fingerprint
+                    and _fetch_blobs(self.project, cached, self.say)
+                ):
                     started = time.perf_counter()
                     self._restore(name, state, cached)
                     info["seconds"] = round(time.perf_counter() - started, 3)
@@ -463,7 +485,7 @@ class _Run:
             save(self.project, record)
             result.run_id = record.id
             result.record = record
-        if self.new_blobs:
+        if self.new_blobs and self.project.config.store.remote:  # (importing remote costs more than a no-op run)
             from ..remote import auto_push
 
             auto_push(self.project, sorted(self.new_blobs))

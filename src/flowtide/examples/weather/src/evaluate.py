@@ -14,6 +14,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 features = list(yaml_params.load("train")["features"])
 test = pl.read_csv("data/prepared/test.csv")
+# the file was just written by our own train stage; anything loaded from elsewhere goes through
+# flowtide.formats.load_model, which checks the hash against the registry and the trusted types
 model = skops.io.load("models/model.skops", trusted=skops.io.get_untrusted_types(file="models/model.skops"))
 y_true = test["weather"].to_list()
 y_pred = model.predict(test.select(features).to_numpy()).tolist()

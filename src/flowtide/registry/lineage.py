@@ -1,0 +1,172 @@
+"""What a registration records besides the artifact: who, when, which commit, data, params, metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError
+from .log import GATE_RESULTS
+
+if TYPE_CHECKING:
+    from ..project import Project
+
+
+def now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _git(project: Project, *args: str) -> str | None:
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, **dict(project.env)},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def is_git_repo(project: Project) -> bool:
+    return any((p / ".git").exists() for p in (project.root, *project.root.parents))
+
+
+def actor(project: Project) -> dict[str, Any]:
+    """Who or what acts: the CI actor and run URL when present, else the git user."""
+    env = project.env
+    out: dict[str, Any] = {}
+    if env.get("GITHUB_ACTOR"):
+        out["by"] = env["GITHUB_ACTOR"]
+        if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+            server = env.get("GITHUB_SERVER_URL", "https://github.com")
+            out["run_url"] = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        return out
+    name = env.get("GIT_AUTHOR_NAME") or env.get("GIT_COMMITTER_NAME")
+    email = env.get("GIT_AUTHOR_EMAIL") or env.get("GIT_COMMITTER_EMAIL")
+    if not name and is_git_repo(project):
+        name = _git(project, "config", "user.name")
+        email = _git(project, "config", "user.email")
+    if not name:
+        import getpass
+
+        try:
+            name = getpass.getuser()
+        except Exception:  # no user database entry (containers)
+            name = "unknown"
+    out["by"] = f"{name} <{email}>" if email else name
+    return out
+
+
+def _commit(project: Project) -> tuple[str | None, bool]:
+    if not is_git_repo(project):
+        return None, False
+    head = _git(project, "rev-parse", "--verify", "-q", "HEAD")
+    if not head:
+        return None, True
+    # tracked changes only: untracked files (models, metrics) are outputs, not source changes
+    dirty = _git(project, "status", "--porcelain", "--untracked-files=no")
+    return head, bool(dirty)
+
+
+def _tag(project: Project, tag: str, commit: str | None, message: str) -> str | None:
+    """Create the version's tag; return a warning instead of failing."""
+    if not commit:
+        return f"no git tag {tag}: the project has no commit yet"
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", "tag", "-a", tag, "-m", message, commit],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, **dict(project.env)},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"could not create git tag {tag}: {exc}"
+    if proc.returncode != 0:
+        return f"could not create git tag {tag}: {proc.stderr.strip() or proc.stdout.strip()}"
+    return None
+
+
+def _model_config(project: Project, model: str | None = None):
+    config = project.config.model
+    if config is None:
+        raise project.config.error(
+            "no `model:` section: flowtide does not know which file is the model",
+            hint="Add `model: {name: NAME, path: models/model.skops, format: skops}` to flowtide.yaml.",
+        )
+    if model is not None and model != config.name:
+        raise UsageError(f"unknown model {model!r}: flowtide.yaml declares model {config.name!r}")
+    return config
+
+
+def read_gate_results(project: Project) -> dict[str, Any]:
+    try:
+        return json.loads((project.root / ".flowtide" / GATE_RESULTS).read_bytes())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def read_metrics(project: Project) -> dict[str, Any]:
+    """The current metrics: every stage's metrics files merged, nested keys joined with dots."""
+    merged: dict[str, Any] = {}
+    for stage in project.config.stages.values():
+        for rel in stage.metrics:
+            path = project.root / rel
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            try:
+                if rel.endswith((".yaml", ".yml")):
+                    from ..config import parse_yaml
+
+                    data, _ = parse_yaml(raw, rel)
+                else:
+                    data = json.loads(raw)
+            except Exception as exc:
+                raise UsageError(f"metrics file {rel} is not valid JSON/YAML: {exc}") from None
+            if isinstance(data, dict):
+                _flatten(data, "", merged)
+    return merged
+
+
+def _flatten(data: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flatten(value, f"{name}.", out)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = value
+
+
+def _lineage(project: Project, model_path: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """(data path -> hash, stage records) from the lock, for the stage(s) behind the artifact."""
+    lock = project.read_lock()
+    data: dict[str, str] = {}
+    for entry in lock.sources.values():
+        if entry.get("path") and entry.get("hash"):
+            data[entry["path"]] = entry["hash"]
+    stages: dict[str, Any] = {}
+    for name, entry in lock.stages.items():
+        if not isinstance(entry, dict):
+            continue
+        stages[name] = {k: entry[k] for k in ("deps", "params", "outs", "fingerprint") if k in entry}
+        deps = entry.get("deps")
+        if isinstance(deps, dict):
+            for path, value in deps.items():
+                digest = value.get("hash") if isinstance(value, dict) else value
+                if isinstance(digest, str) and not path.endswith(".py"):
+                    data.setdefault(path, digest)
+    return data, stages

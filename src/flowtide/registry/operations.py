@@ -1,0 +1,165 @@
+"""Registry operations: register a candidate, promote between stages, roll back production.
+
+Each appends one event under the project's "registry" mutex and returns the
+resulting :class:`Version`; the rules (passed gates and a stay in staging before
+production, ``--force`` only with a reason) are enforced here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import RegistryError, UsageError
+from .lineage import _commit, _lineage, _model_config, _tag, actor, is_git_repo, now, read_gate_results, read_metrics
+from .log import REGISTRY_FILE, Registry, Version, _append, _dump_event, _latest_number
+
+if TYPE_CHECKING:
+    from ..project import Project
+
+
+def register(project: Project, *, require_gates: bool = False) -> Version:
+    """Record the current artifact of ``model:`` as a new candidate version."""
+    model = _model_config(project)
+    artifact = project.resolve(model.path, "model path")
+    if artifact.is_dir():
+        raise UsageError(f"model path {model.path} is a directory; `model.path` must name the artifact file")
+    if not artifact.is_file():
+        raise UsageError(
+            f"model artifact {model.path} does not exist",
+            hint="Run `flowtide run` to train it first.",
+        )
+    digest, size = project.stat_cache.hash(artifact, key=model.path)
+    project.store.add_file(artifact, digest)
+    project.stat_cache.save()
+
+    gates = read_gate_results(project).get(digest)
+    if gates is None:
+        if model.tests or project.config.gates:
+            gates = {"passed": False, "evaluated": False, "message": "gates not evaluated: run `flowtide gate` first"}
+        else:
+            gates = {"passed": True, "evaluated": False, "message": "no gates or model tests declared"}
+    if require_gates and not gates.get("passed"):
+        raise RegistryError(
+            f"{model.name}: the gates did not pass for artifact {digest[:12]}; not registered",
+            hint="See `flowtide gate`; drop --require-gates to register it as a failed candidate.",
+        )
+    data, stages = _lineage(project, model.path)
+    commit, dirty = _commit(project)
+    who = actor(project)
+    path = project.root / REGISTRY_FILE
+    with project.mutex("registry", timeout=60):
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raw = b""
+        number = _latest_number(raw, path, model.name) + 1
+        tag = f"{model.name}@v{number}"
+        event = {
+            "event": "register",
+            "model": model.name,
+            "version": number,
+            "hash": digest,
+            "size": size,
+            "format": model.format,
+            "path": model.path,
+            "metrics": read_metrics(project),
+            "params": project.params(),
+            "data": data,
+            "lineage": stages,
+            "commit": commit,
+            "dirty": dirty,
+            "gates": gates,
+            "at": now(),
+            "tag": tag,
+            **who,
+        }
+        _append(project, event, raw)
+    version = Registry(path, [event]).get(model.name, number)
+    if is_git_repo(project):
+        message = _dump_event({k: event[k] for k in ("hash", "data", "metrics", "gates") if k in event})
+        warning = _tag(project, tag, commit, f"{tag}\n\n{message}")
+        if warning:
+            version.warnings.append(warning)
+    from ..remote import auto_push
+
+    auto_push(project, {digest})
+    return version
+
+
+# --- promote / rollback --------------------------------------------------------
+
+
+def promote(
+    project: Project,
+    model: str,
+    version: str | int,
+    to: str,
+    *,
+    reason: str | None = None,
+    force: bool = False,
+) -> Version:
+    """Move a version to ``to`` (staging, production or archived) with an audit event."""
+    if to not in ("staging", "production", "archived"):
+        raise UsageError(f"cannot promote to {to!r}: choose staging, production or archived")
+    if force and not (reason and reason.strip()):
+        raise UsageError("--force needs --reason TEXT: a forced promotion must say why (it goes into the audit log)")
+    with project.mutex("registry", timeout=60):
+        registry = Registry.load(project)
+        target = registry.get(model, version)
+        if target.stage == to:
+            return target
+        if to == "production" and not force:
+            if not target.gates.get("passed"):
+                raise RegistryError(
+                    f"{target.label} failed its gates; it cannot be promoted to production",
+                    hint="Fix the model, or override with --force --reason TEXT (recorded in the registry).",
+                )
+            if not target.staged:
+                raise RegistryError(
+                    f"{target.label} has not been in staging; promote it to staging first",
+                    hint=f"flowtide promote {model} {target.version} --to staging (or --force --reason TEXT).",
+                )
+        event = {
+            "event": "promote",
+            "model": model,
+            "version": target.version,
+            "from": target.stage,
+            "to": to,
+            "at": now(),
+            "reason": reason,
+            "forced": force,
+            **actor(project),
+        }
+        replaced = registry.in_stage(model, to) if to != "archived" else None
+        if replaced is not None:
+            event["replaces"] = replaced.version
+        _append(project, event)
+        registry._apply(event)
+    return registry.get(model, target.version)
+
+
+def rollback(project: Project, model: str, *, reason: str | None = None) -> Version:
+    """Return production to the previous production version; archive the current one."""
+    with project.mutex("registry", timeout=60):
+        registry = Registry.load(project)
+        current = registry.in_stage(model, "production")
+        if current is None:
+            raise RegistryError(f"model {model!r} has no production version to roll back")
+        previous = registry.previous_production(model)
+        if previous is None:
+            raise RegistryError(
+                f"{current.label} is the first production version of {model!r}; there is nothing to roll back to",
+                hint=f"Promote another version instead: flowtide promote {model} VERSION --to production.",
+            )
+        event = {
+            "event": "rollback",
+            "model": model,
+            "version": previous.version,
+            "from": current.version,
+            "at": now(),
+            "reason": reason,
+            **actor(project),
+        }
+        _append(project, event)
+        registry._apply(event)
+    return registry.get(model, previous.version)
