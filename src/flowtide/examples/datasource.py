@@ -173,6 +173,8 @@ def _handler(source: DataSource):
             pass
 
         def _send(self, status: int, body: bytes = b"", headers: dict | None = None, *, head: bool = False) -> None:
+            # recorded before answering, so a client that got the answer also sees the record
+            source.requests.append((self.command, self.path, status))
             self.send_response(status)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -181,7 +183,6 @@ def _handler(source: DataSource):
             self.end_headers()
             if body and not head and status != 304:
                 self.wfile.write(body)
-            source.requests.append((self.command, self.path, status))
 
         def _json(self, status: int, data: dict) -> None:
             self._send(status, json.dumps(data).encode() + b"\n", {"Content-Type": "application/json"})
