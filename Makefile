@@ -6,6 +6,9 @@ EXTRAS := dev,s3,mlflow,ray,onnx
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
+# Some environments set this; without bytecode caches every process (and every stage) compiles from source.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: install lint format test demo bench all clean help
 
 help:

@@ -408,3 +408,26 @@ def test_a_killed_write_leaves_no_litter_in_the_data_directory(git_repo, http):
     fresh.write_bytes(b"busy")
     assert run_cli("pull", cwd=git_repo).code == 0
     assert not litter.exists() and fresh.exists()
+
+
+def test_concurrent_stage_entry_survives_a_pull(git_repo, http):
+    """pull changes only `sources` of a fresh lock: a stage entry written mid-download is kept."""
+    import threading
+
+    from flowtide.project import Project
+
+    http.set_body(b"a,b\n" + b"1,2\n" * 100)  # 404 bytes: ~7 chunks of 64 at 0.2 s each
+    write_config(git_repo, http.url("trickle"))
+    outcome: dict = {}
+    thread = threading.Thread(target=lambda: outcome.setdefault("result", run_cli("pull", cwd=git_repo)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while http.count("trickle") == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # what `flowtide run` does when a stage finishes while the download is still streaming
+    Project.load(git_repo).update_lock(lambda lock: lock.stages.__setitem__("train", {"fingerprint": "f"}))
+    thread.join(30)
+    assert outcome["result"].code == 0, outcome["result"].err
+    lock = json.loads((git_repo / "flowtide.lock").read_text())
+    assert lock["stages"] == {"train": {"fingerprint": "f"}}
+    assert lock["sources"]["weather"]["size"] == 404

@@ -7,7 +7,7 @@ import errno
 import fcntl
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -66,6 +66,17 @@ class Project:
 
     def write_lock(self, lock: Lock) -> bool:
         return lock.save(self.lock_path)
+
+    def update_lock(self, change: Callable[[Lock], None]) -> bool:
+        """Re-read the lock, apply ``change`` and write it back under one mutex.
+
+        pull owns ``sources`` and run owns ``stages``; each changes only its part
+        of a fresh copy, so concurrent pull and run never lose each other's entries.
+        """
+        with self.mutex("lockfile"):
+            lock = self.read_lock()
+            change(lock)
+            return self.write_lock(lock)
 
     # -- paths ----------------------------------------------------------------
 

@@ -105,7 +105,8 @@ def pull(
                 new_blobs.add(outcome.hash)
         # the data files are in place; only now does the lock move to them
         if lock.dumps() != original:
-            result.lock_written = project.write_lock(lock)
+            pulled = {name: lock.sources[name] for name in names if name in lock.sources}
+            result.lock_written = project.update_lock(lambda fresh: fresh.sources.update(pulled))
         state.save()
         project.stat_cache.save()
         if new_blobs:

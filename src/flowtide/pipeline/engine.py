@@ -9,6 +9,7 @@ failure leaves it at the last good state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -87,6 +88,10 @@ def status(project: Project) -> list[StaleStage]:
     if not stale:
         snapshot.save(project.root, before, graph.order)
     return stale
+
+
+def _recheck(project: Project) -> None:
+    status(project)  # (a module-level name: `status` is a local variable where this is called)
 
 
 def _produced(graph: dag.Graph, stage) -> frozenset[str]:
@@ -264,6 +269,11 @@ class _Run:
             self.project.stat_cache.save()
         if self.before is not None and all(status.get(n) == "skipped" for n in self.selected):
             snapshot.save(self.project.root, self.before, self.graph.order)
+        elif self.before is not None and not self.failure:
+            # stages ran: check once more (hashes are in the stat cache now, so it costs stats) and, if
+            # everything is up to date, arm the snapshot so the next `status` needs no config
+            with contextlib.suppress(FlowtideError, OSError):
+                _recheck(self.project)
         r = self.result
         buckets = {
             "ran": r.ran,
@@ -448,10 +458,8 @@ class _Run:
         self._write_lock(name, state.lock_entry(cached["outs"]))
 
     def _write_lock(self, name: str, entry: dict[str, Any]) -> None:
-        # re-read so a concurrent `flowtide pull` (which owns `sources`) is never overwritten
-        fresh = self.project.read_lock()
-        fresh.stages[name] = entry
-        self.project.write_lock(fresh)
+        # a concurrent `flowtide pull` owns `sources`: change only this stage's entry of a fresh copy
+        self.project.update_lock(lambda fresh: fresh.stages.__setitem__(name, entry))
         self.lock.stages[name] = entry
 
     # -- the record -------------------------------------------------------------
