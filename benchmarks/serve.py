@@ -184,7 +184,16 @@ def wrk(url: str, body: bytes, concurrency: int, seconds: float, script_dir: Pat
     )
     threads = 1 if concurrency == 1 else 2
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url],
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{concurrency}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -197,7 +206,8 @@ def wrk(url: str, body: bytes, concurrency: int, seconds: float, script_dir: Pat
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
         "p99": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
-        "errors": (int(errors.group(1)) if errors else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
+        "errors": (int(errors.group(1)) if errors else 0)
+        + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
     }
 
 
@@ -266,7 +276,12 @@ def main(argv: list[str] | None = None) -> int:
             result = measure("flowtide serve (canary 10% + log)", proc, url, body, args.seconds, tmp)
             result["first_answer_s"] = first
             logged = subprocess.run(
-                [sys.executable, "-c", "import sys; from flowtide.serve.predlog import read_log; print(len(read_log([sys.argv[1]]).predictions))", str(project / ".flowtide" / "predictions")],
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from flowtide.serve.predlog import read_log; print(len(read_log([sys.argv[1]]).predictions))",
+                    str(project / ".flowtide" / "predictions"),
+                ],
                 capture_output=True,
                 text=True,
             ).stdout.strip()
@@ -310,18 +325,24 @@ def report(results: list[dict]) -> None:
     for r in results:
         for c in (1, 8, 64):
             run = r[c]
-            print(f"{r['server']:<36} {c:>3} {run['rps']:>9.0f} {run['p50']:>8.2f} {run['p99']:>8.2f} {run['cpu_ms_per_request']:>10.2f} {run['errors']:>6}")
+            print(
+                f"{r['server']:<36} {c:>3} {run['rps']:>9.0f} {run['p50']:>8.2f} {run['p99']:>8.2f} {run['cpu_ms_per_request']:>10.2f} {run['errors']:>6}"
+            )
     print()
     for r in results:
         extra = f", {r['logged']} predictions logged" if "logged" in r else ""
-        print(f"{r['server']}: RSS {r['rss_mib']:.0f} MiB, first answer {r['first_answer_s']:.2f} s after start (load: {r['load']}){extra}")
+        print(
+            f"{r['server']}: RSS {r['rss_mib']:.0f} MiB, first answer {r['first_answer_s']:.2f} s after start (load: {r['load']}){extra}"
+        )
     if len(results) == 2:
         ours, theirs = results
         print()
         for c in (8, 64):
             print(f"throughput ratio at c={c}: {ours[c]['rps'] / max(theirs[c]['rps'], 1e-9):.1f}x")
         print(f"p50 at c=1: {ours[1]['p50']:.2f} ms vs {theirs[1]['p50']:.2f} ms")
-        print(f"CPU per request at c=8: {ours[8]['cpu_ms_per_request']:.2f} ms vs {theirs[8]['cpu_ms_per_request']:.2f} ms")
+        print(
+            f"CPU per request at c=8: {ours[8]['cpu_ms_per_request']:.2f} ms vs {theirs[8]['cpu_ms_per_request']:.2f} ms"
+        )
         print(f"RSS: {ours['rss_mib']:.0f} MiB vs {theirs['rss_mib']:.0f} MiB")
 
 

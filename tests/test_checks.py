@@ -216,7 +216,7 @@ def test_typed_columns_in_parquet_and_jsonl(tmp_path):
         report = check_file(project, target)
         fails = {(f.rule, f.column): f.details for f in report.failures}
         assert fails == {
-            ("unique", "id"): {"failed": 2, "rows": [2, 3], "values": ["2", "2"]},
+            ("unique", "id"): {"failed": 1, "rows": [2, 3], "values": ["2", "2"]},
             ("min", "x"): {"failed": 1, "rows": [2], "values": ["-1.0"]},
             ("in", "label"): {"failed": 1, "rows": [3], "values": ["z"]},
         }, target

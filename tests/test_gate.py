@@ -161,3 +161,14 @@ def test_model_tests_run_in_the_gate(project, weather_csv, monkeypatch, tmp_path
     version = json.loads(run_cli("register", "--json", cwd=project).out)
     assert version["gates"]["passed"] is False
     assert "model tests were skipped" in version["gates"]["message"]
+
+
+def test_gate_html_report(project, weather_csv, tmp_path):
+    train(project, weather_csv)
+    result = run_cli("gate", "--html", tmp_path / "gate.html", cwd=project)
+    assert result.code == 0
+    html = (tmp_path / "gate.html").read_text()
+    assert html.startswith("<!doctype html>") and "f1_macro &gt;= production - 0.02" in html
+    assert (
+        (project / ".flowtide" / "reports" / "gate.md").read_text().startswith("## ✅ Gate for model weather: passed")
+    )

@@ -121,3 +121,26 @@ def test_statistics():
     assert canary_test(40, 100, 80, 100) < 0.001  # clearly worse
     assert canary_test(80, 100, 80, 100) == pytest.approx(0.5)
     assert canary_test(90, 100, 80, 100) > 0.9
+
+
+def test_replicas_ship_closed_segments_and_monitor_reads_every_replica(tmp_path, weather_csv, models, sample):
+    """Two stateless replicas with a remote store: their logs meet in <remote>/predictions/."""
+    import shutil
+
+    from flowtide.project import Project
+
+    remote = tmp_path / "remote"
+    project = served_project(tmp_path / "r", weather_csv, models, deploy="deploy: {}\n")
+    config = project.root / "flowtide.yaml"
+    config.write_text(config.read_text() + f"store:\n  remote: {remote}\n")
+    project = Project.load(project.root)
+    replay(project, sample[:150], key_prefix="a")
+    replay(project, sample[150:], key_prefix="b")
+    shipped = sorted(p.relative_to(remote).parts[0] for p in remote.glob("predictions/*/*.db"))
+    assert shipped == ["predictions", "predictions"]
+    replicas = {p.parent.name for p in remote.glob("predictions/*/*.db")}
+    assert len(replicas) == 2
+    shutil.rmtree(project.root / ".flowtide" / "predictions")  # this machine never served
+    report = json.loads(run_cli("monitor", "-C", project.root, "--json").out)
+    assert report["summary"]["predictions"] == 300
+    assert report["summary"]["labelled"] == 300

@@ -428,12 +428,18 @@ def test_noop_status_and_run_import_nothing_heavy(project_dir):
         "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    # the first command after a run caches the parsed config under .flowtide/
+    snapshot = project_dir / ".flowtide" / "tmp" / "uptodate.json"
+    # the first full check in a new project parses the config (pydantic) and caches it under .flowtide/
+    snapshot.unlink()
     subprocess.run([sys.executable, "-m", "flowtide", "status"], cwd=project_dir, env=env, check=True)
-    for args in (["status"], ["run"]):
+    # both the full check (no snapshot) and the snapshot answer
+    for args, full_check in ((["status"], True), (["run"], True), (["status"], False), (["run"], False)):
+        if full_check:
+            snapshot.unlink()
         proc = subprocess.run(
             [sys.executable, "-c", probe, *args], cwd=project_dir, env=env, capture_output=True, text=True, check=True
         )
+        assert snapshot.exists()
         loaded = set(proc.stdout.split())
         heavy = {"pydantic", "ruamel", "rich", "polars", "numpy", "sqlite3", "concurrent", "yaml", "sklearn"}
         assert not loaded & heavy, (args, loaded & heavy)
@@ -442,10 +448,10 @@ def test_noop_status_and_run_import_nothing_heavy(project_dir):
 def test_stat_snapshot_answers_noop_and_notices_every_change(project_dir, monkeypatch):
     from flowtide.pipeline.snapshot import unchanged
 
+    assert unchanged(str(project_dir)) is None  # never checked
     run(load(project_dir))
-    assert unchanged(str(project_dir)) is None  # stages ran: no clean check yet
+    assert unchanged(str(project_dir)) == ["prepare", "train", "report"]  # a full run re-checks and arms it
     assert run_cli("status", cwd=project_dir).code == 0
-    assert unchanged(str(project_dir)) == ["prepare", "train", "report"]
     assert run_cli("run", cwd=project_dir).out.endswith("report: up to date\nEverything is up to date.\n")
     # a change to a dep, an out, params, the config or the lock each falls back to the full check
     for path in ("data/raw.txt", "report.txt", "params.yaml", "flowtide.yaml", "flowtide.lock"):
@@ -482,3 +488,20 @@ def test_fresh_clone_restores_outputs_from_the_remote_store(tmp_path):
     assert sorted(result.restored) == ["prepare", "report", "train"] and result.ran == []
     assert executions(clone) == []
     assert (clone / "models" / "model.txt").read_bytes() == (origin / "models" / "model.txt").read_bytes()
+
+
+def test_weather_example_trains_end_to_end(trained_weather_project):
+    root = trained_weather_project
+    metrics = json.loads((root / "metrics.json").read_text())
+    assert set(metrics) >= {"accuracy", "f1_macro"}
+    assert 0.5 < metrics["accuracy"] <= 1 and 0 < metrics["f1_macro"] <= 1
+    lock = json.loads((root / "flowtide.lock").read_text())
+    assert set(lock["stages"]) == {"prepare", "train", "evaluate"}
+    assert lock["stages"]["train"]["params"]["train.n_estimators"] == 200
+    assert "data/raw/weather.csv" in lock["stages"]["prepare"]["deps"]
+    assert sorted(lock["stages"]["prepare"]["outs"]["data/prepared"]["files"]) == ["test.csv", "train.csv"]
+    assert (root / "models" / "model.skops").stat().st_size > 0
+    assert (root / "plots" / "confusion.csv").read_text().startswith("actual,predicted,count\n")
+    assert status(Project.load(root)) == []
+    runs = run_cli("runs", "--json", cwd=root)
+    assert json.loads(runs.out)[0]["metrics"]["accuracy"] == metrics["accuracy"]

@@ -144,7 +144,9 @@ def test_register_records_lineage_and_ci_actor(project, weather_csv, monkeypatch
     monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/weather")
     monkeypatch.setenv("GITHUB_RUN_ID", "42")
-    version = json.loads(_cli_ok("register", "--json", cwd=project).out)
+    result = _cli_ok("register", "--json", cwd=project)
+    assert "warning: weather@v1 was built from a working tree with uncommitted changes" in result.err
+    version = json.loads(result.out)
     assert version["data"] == {"data/weather.csv": digest}
     assert version["lineage"]["train"]["params"] == {"train.n_estimators": 15}
     assert version["params"] == {"train": {"n_estimators": 15}}
@@ -251,7 +253,10 @@ def test_weather_example_twice_with_a_worse_second_model(
     tests = next(f for f in json.loads(gate.out)["findings"] if f["target"] == "model tests")
     assert tests["status"] == "pass" and len(tests["details"]["passed"]) == 3
     first = json.loads(_cli_ok("register", "--json", cwd=root).out)
-    assert first["gates"]["passed"] is True and first["data"]["data/raw/weather.csv"]
+    assert first["gates"]["passed"] is True
+    assert {"data/raw/weather.csv", "data/prepared/train.csv"} <= set(first["data"])
+    assert "models/model.skops" not in first["data"]  # the artifact is not its own data
+    assert first["lineage"]["train"]["params"]["train.n_estimators"] == 200
     _cli_ok("promote", "weather", "1", "--to", "staging", cwd=root)
     _cli_ok("promote", "weather", "1", "--to", "production", cwd=root)
 
@@ -341,3 +346,34 @@ def test_registry_commands_import_no_heavy_library(project, weather_csv, argv):
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     code, loaded = json.loads(proc.stderr.strip().splitlines()[-1])
     assert (code, loaded) == (0, [])
+
+
+def test_merged_branches_with_the_same_version_number_are_reported(project, weather_csv):
+    train(project, weather_csv)
+    _cli_ok("register", cwd=project)
+    line = (project / "flowtide.registry").read_text()
+    other = json.loads(line)
+    other["hash"] = "f" * 64
+    with open(project / "flowtide.registry", "a") as handle:
+        handle.write(json.dumps(other, sort_keys=True) + "\n")
+    result = run_cli("models", "show", "weather", "1", cwd=project)
+    assert result.code == 2
+    assert result.err.startswith(
+        f"error: flowtide.registry: weather v1 is registered twice (artifacts {json.loads(line)['hash'][:12]} and ffffffffffff)\n"
+    )
+
+
+def test_models_listing_limits_and_unknown_model(project, weather_csv):
+    train(project, weather_csv)
+    for _ in range(3):
+        _cli_ok("register", cwd=project)
+    text = _cli_ok("models", "weather", "--last", "2", cwd=project).out.splitlines()
+    assert text[0] == "weather: 3 version(s); production none, staging none"
+    assert [line.split()[0] for line in text[2:4]] == ["v2", "v3"]
+    assert text[-1] == "  … 1 older version(s): --all or --last N to see them"
+    assert len(json.loads(_cli_ok("models", "--json", cwd=project).out)["weather"]) == 3
+    unknown = run_cli("models", "wether", cwd=project)
+    assert unknown.code == 2
+    assert unknown.err.startswith(
+        "error: model 'wether' has no registered versions in flowtide.registry (models: weather)"
+    )

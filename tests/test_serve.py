@@ -378,3 +378,28 @@ def test_follow_a_git_remote_reloads_on_a_pushed_promotion(tmp_path, weather_csv
             time.sleep(0.1)
         assert client.get("/health").json()["models"] == {"weather": 2}
         assert client.post("/predict/weather", content=GOOD.encode(), headers=JSON).json()["version"] == 2
+
+
+def test_parse_follow():
+    from flowtide.serve.follow import parse_follow
+
+    assert parse_follow("https://example.com/team/repo.git@prod") == ("https://example.com/team/repo.git", "prod")
+    assert parse_follow("git@example.com:team/repo.git") == ("git@example.com:team/repo.git", "main")
+    assert parse_follow("git@example.com:team/repo.git@release") == ("git@example.com:team/repo.git", "release")
+    assert parse_follow("/srv/repo") == ("/srv/repo", "main")
+
+
+def test_a_failed_reload_keeps_serving_the_previous_versions(project):
+    app = create_app(project, interval=0)
+    store_blob = project.store.path_of(registry.Registry.load(project).get("weather", 2).hash)
+    store_blob.chmod(0o644)
+    store_blob.write_bytes(b"tampered")  # v2's artifact no longer matches its registry hash
+    registry.promote(project, "weather", 2, "production")
+    with ServerThread(app) as server, httpx.Client(base_url=server.url) as client:
+        app.watch.forget_except(set())
+        with pytest.raises(Exception, match="refusing to load it"):
+            app.reload()
+        answer = client.post("/predict/weather", content=GOOD.encode(), headers={**JSON, "x-request-key": "k1"})
+        assert answer.status_code == 200
+        assert client.get("/health").json()["models"] == {"weather": 1}
+        assert 'flowtide_reloads_total{outcome="failed"} 1.0' in client.get("/metrics").text

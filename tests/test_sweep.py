@@ -54,3 +54,7 @@ def test_grid_is_the_cartesian_product_with_typed_values():
         {"train.lr": 0.01, "train.depth": 5, "train.model": "rf"},
     ]
     assert parse_grid(["flag=true,false"]) == [{"flag": True}, {"flag": False}]
+    assert parse_grid(["train.features=[a,b],[a, b, c]"]) == [
+        {"train.features": ["a", "b"]},
+        {"train.features": ["a", "b", "c"]},
+    ]

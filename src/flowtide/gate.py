@@ -97,7 +97,7 @@ def parse_rule(text: str, index: int, config) -> Rule:
     if rest and rest[0][0] == "name" and rest[0][1] == "production" and sign == 1.0:
         if len(rest) == 1:
             return Rule(text, index, metric, op, 0.0, relative=True)
-        if len(rest) == 3 and rest[1][0] == "op" and rest[1][1] in "+-" and rest[2][0] == "number":
+        if len(rest) == 3 and rest[1][0] == "op" and rest[1][1] in ("+", "-") and rest[2][0] == "number":
             offset = float(rest[2][1]) * (-1.0 if rest[1][1] == "-" else 1.0)
             return Rule(text, index, metric, op, offset, relative=True)
         raise fail("after `production` expected `+ NUMBER` or `- NUMBER`")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import FlowtideError, IntegrityError, StoreError
-from .hashing import CHUNK, new_hasher
+from .hashing import new_hasher
 
 if TYPE_CHECKING:
     from .project import Project
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 # protocols whose PUT / multipart-complete is atomic: no temporary key needed
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci"}
 _READ_CHUNK = 16 << 20  # one ranged GET per 16 MiB while streaming a download
+_STREAM_CHUNK = 8 << 20  # read size of a streaming GET
 _SHARD = re.compile(r"^[0-9a-f]{2}$")
 _BLOB = re.compile(r"^[0-9a-f]{62}$")
 _HEAD_LIMIT = 32  # at most this many wanted blobs: ask the remote about each one
@@ -239,15 +240,9 @@ class Remote:
         tmp = Path(name)
         try:
             hasher = new_hasher()
-            size = 0
             with os.fdopen(fd, "wb") as out:
                 try:
-                    for chunk in self._read(digest):
-                        out.write(chunk)
-                        hasher.update(chunk)
-                        size += len(chunk)
-                        if advance is not None:
-                            advance(len(chunk))
+                    size = _drain(self._read(digest), out, hasher, advance)
                 except FileNotFoundError:
                     raise StoreError(
                         f"blob {digest[:12]} is not on the remote {self.url_of(digest)}",
@@ -291,7 +286,7 @@ class Remote:
         response = sync(self.fs.loop, self.fs._call_s3, "get_object", Bucket=bucket, Key=key)
         body = response["Body"]
         try:
-            while chunk := sync(self.fs.loop, body.read, CHUNK):
+            while chunk := sync(self.fs.loop, body.read, _STREAM_CHUNK):
                 yield chunk
         finally:
             body.close()
@@ -404,6 +399,43 @@ def _parallel(digests: list[str], work: Callable[[str], int], jobs: int, done: l
             first.message += f" (and {len(errors) - 1} more blob(s) failed)"
         raise first
     return moved
+
+
+def _drain(chunks: Iterable[bytes], out: Any, hasher: Any, advance: Callable[[int], None] | None) -> int:
+    """Hash ``chunks`` and write them to ``out`` on a helper thread, so network reads and disk writes overlap."""
+    import queue
+    import threading
+
+    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        while (chunk := pending.get()) is not None:
+            if failed:
+                continue  # keep draining so the reader never blocks on a full queue
+            try:
+                out.write(chunk)
+            except BaseException as exc:
+                failed.append(exc)
+
+    writer = threading.Thread(target=write, name="flowtide-fetch-writer", daemon=True)
+    writer.start()
+    size = 0
+    try:
+        for chunk in chunks:
+            if failed:
+                break
+            hasher.update(chunk)
+            size += len(chunk)
+            pending.put(chunk)
+            if advance is not None:
+                advance(len(chunk))
+    finally:
+        pending.put(None)
+        writer.join()
+    if failed:
+        raise failed[0]
+    return size
 
 
 def _discard_partials(store: Store, older_than: float) -> None:

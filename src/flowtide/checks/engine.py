@@ -215,7 +215,12 @@ def _column_rules(name: str, spec: ColumnCheck, typed, raw, bad_type) -> list[_R
     if spec.not_null:
         rules.append(_Rule(name, "not_null", raw.null_count(), raw.is_null(), "no nulls", raw=raw))
     if spec.unique:
-        count("unique", typed.is_not_null() & typed.is_duplicated(), "unique")
+        # counted as rows repeating an earlier value: a distinct count streams in far less memory
+        # than is_duplicated; the sample (second pass) shows every row sharing a value
+        duplicates = typed.count() - typed.drop_nulls().n_unique()
+        rules.append(
+            _Rule(name, "unique", duplicates, typed.is_not_null() & typed.is_duplicated(), "unique", raw=typed)
+        )
     if spec.min is not None:
         count("min", typed < _literal(spec.min, spec.type), f">= {_g(spec.min)}")
     if spec.max is not None:
@@ -358,7 +363,10 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
         for (rule, failed), (row_numbers, shown) in zip(failing, samples, strict=True):
             pairs = ", ".join(f"{r} ({_show(v)})" for r, v in zip(row_numbers, shown, strict=True))
             more = "" if failed <= len(row_numbers) else ", …"
-            message = f"{failed} row{'s' if failed != 1 else ''} failed {_describe(rule)}; first: row {pairs}{more}"
+            if rule.rule == "unique":
+                message = f"{failed} row{'s' if failed != 1 else ''} repeat{'s' if failed == 1 else ''} an earlier value; rows sharing a value: {pairs}{more}"
+            else:
+                message = f"{failed} row{'s' if failed != 1 else ''} failed {_describe(rule)}; first: row {pairs}{more}"
             findings.append(
                 Finding(
                     "fail",

@@ -140,7 +140,13 @@ def cached_profile(project, ref: Reference, fmt: str, columns: dict[str, str | N
     """The stored profile of ``ref`` for ``columns``, computing (and storing) only what is missing."""
     from ..atomic import atomic_write
 
-    digest = ref.digest or project.stat_cache.hash(ref.path)[0]
+    digest = ref.digest
+    if digest is None:
+        digest = project.stat_cache.hash(ref.path)[0]
+        try:
+            project.stat_cache.save()  # the next check of an unchanged reference costs one stat
+        except OSError:
+            pass
     file = project.store.root / "profiles" / digest[:2] / f"{digest}.json"
     saved: dict[str, Any] = {}
     try:

@@ -51,6 +51,8 @@ def run(args) -> int:
             for model, info in versions.items()
             if isinstance(info, dict) and "production" in info
         )
+        if "workers" in versions:
+            served = f"{versions['workers']} worker processes, each loading the production version"
         print(f"flowtide serve: {url} — {served or 'no production version yet'}", flush=True)
         sys.stdout.flush()
 

@@ -9,7 +9,6 @@ recorded as a run. With the Ray executor the points fan out as Ray tasks.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shutil
 import tempfile
@@ -47,17 +46,36 @@ def parse_grid(assignments: list[str]) -> list[dict[str, Any]]:
         key, sep, values = text.partition("=")
         if not sep or not key or not values:
             raise UsageError(f"bad sweep axis {text!r}", hint="Write KEY=V1,V2,... e.g. train.lr=0.1,0.01")
-        axes.append((key.strip(), [_value(v) for v in values.split(",")]))
+        axes.append((key.strip(), [_value(v) for v in _split(values)]))
     if not axes:
         raise UsageError("nothing to sweep", hint="Give at least one KEY=V1,V2 axis, e.g. train.lr=0.1,0.01")
     return [dict(zip([k for k, _ in axes], combo, strict=True)) for combo in itertools.product(*[v for _, v in axes])]
 
 
+def _split(values: str) -> list[str]:
+    """Split on commas outside brackets: ``3,[a,b]`` → ``["3", "[a,b]"]``."""
+    parts, depth, current = [], 0, ""
+    for char in values:
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
+
+
 def _value(text: str) -> Any:
+    """A YAML-like scalar or flow list: 0.1 → float, true → bool, [a, b] → list, anything else a string."""
+    from ._miniyaml import _GiveUp, _scalar
+
     text = text.strip()
     try:
-        return json.loads(text)
-    except ValueError:
+        return _scalar(text)
+    except _GiveUp:
         return text
 
 

@@ -167,6 +167,6 @@ def _lineage(project: Project, model_path: str) -> tuple[dict[str, str], dict[st
         if isinstance(deps, dict):
             for path, value in deps.items():
                 digest = value.get("hash") if isinstance(value, dict) else value
-                if isinstance(digest, str) and not path.endswith(".py"):
+                if isinstance(digest, str) and not path.endswith(".py") and path != model_path:
                     data.setdefault(path, digest)
     return data, stages

@@ -130,6 +130,16 @@ class Registry:
         model = event.get("model")
         versions = self._versions.setdefault(model, {})
         if kind == "register":
+            if event["version"] in versions:
+                from ..errors import ConfigError
+
+                first = versions[event["version"]].hash[:12]
+                raise ConfigError(
+                    f"{model} v{event['version']} is registered twice (artifacts {first} and {event['hash'][:12]})",
+                    file=self.path.name,
+                    hint="Two branches registered the same version number and were merged: keep one register line, "
+                    "or renumber the later one to the next free version (and its tag).",
+                )
             v = Version(
                 model=model,
                 version=event["version"],

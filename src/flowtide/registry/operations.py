@@ -80,6 +80,11 @@ def register(project: Project, *, require_gates: bool = False) -> Version:
         warning = _tag(project, tag, commit, f"{tag}\n\n{message}")
         if warning:
             version.warnings.append(warning)
+        if dirty:
+            version.warnings.append(
+                f"{tag} was built from a working tree with uncommitted changes: commit {commit[:8] if commit else '(none)'} "
+                "alone does not reproduce it"
+            )
     from ..remote import auto_push
 
     auto_push(project, {digest})

@@ -505,7 +505,9 @@ def _shipper(project: Any):
 
         options = {"client_kwargs": {"endpoint_url": endpoint}} if endpoint and remote.startswith("s3") else {}
         fs, root = fsspec.core.url_to_fs(remote, **options)
-        fs.put_file(str(path), f"{root}/predictions/{replica}/{path.name}")
+        directory = f"{root}/predictions/{replica}"
+        fs.makedirs(directory, exist_ok=True)
+        fs.put_file(str(path), f"{directory}/{path.name}")
 
     return ship
 

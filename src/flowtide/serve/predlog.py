@@ -46,9 +46,9 @@ CREATE TABLE IF NOT EXISTS feedback (
 
 
 def replica_id() -> str:
-    """A name unique to this server process: host, pid and start time."""
+    """A name unique to this server process: host, pid, start time and a random tag."""
     host = socket.gethostname().split(".")[0] or "host"
-    return f"{host}-{os.getpid()}-{int(time.time())}"
+    return f"{host}-{os.getpid()}-{int(time.time())}-{os.urandom(2).hex()}"
 
 
 class PredictionLog:

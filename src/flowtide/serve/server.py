@@ -143,4 +143,9 @@ def run_server(
     if announce:
         announce(f"http://{host}:{bound_port}", {"workers": workers})
     sys.stdout.flush()
-    Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+    import inspect
+
+    if "target" in inspect.signature(Multiprocess.__init__).parameters:  # uvicorn < 0.36
+        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+    else:
+        Multiprocess(config, sockets=[sock]).run()

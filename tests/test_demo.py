@@ -1,0 +1,44 @@
+"""`make demo` end to end: the whole loop on the weather example, on one machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import GIT_ENV
+
+
+@pytest.mark.slow
+def test_the_demo_runs_the_whole_loop(tmp_path):
+    import os
+
+    project = tmp_path / "weather"
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowtide.examples.demo", "--dir", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **GIT_ENV},
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:] + proc.stderr[-4000:]
+    # served, drift detected and named, retrained, canary served, verdict acted on
+    assert "flowtide serve: http://127.0.0.1:" in out
+    assert "Monitor: drift in temp_max, temp_min" in out
+    assert "weather v2 is in staging" in out
+    assert "canary v2 on 30% of callers" in out
+    assert "canary verdict: promote: canary accuracy" in out
+    assert "monitor --act: promoted weather v2 to production" in out
+    assert "GET /models: production v2, no canary" in out
+    for name in ("monitor-drift.html", "monitor-canary.html"):
+        assert (project / "reports" / name).read_text().startswith("<!doctype html>")
+        assert str(project / "reports" / name) in out
+    events = [json.loads(line) for line in (project / "flowtide.registry").read_text().splitlines()]
+    assert [(e["event"], e["version"], e.get("to")) for e in events if e["event"] != "register"][-2:] == [
+        ("promote", 2, "staging"),
+        ("promote", 2, "production"),
+    ]
+    assert any(p.suffix == ".db" for p in (project / ".flowtide" / "predictions").iterdir())
