@@ -97,7 +97,8 @@ def test_tampered_store_blob_is_not_packaged(tmp_path, weather_csv):
     blob.write_bytes(b"not a model")
     result = run_cli("package", "weather", "1", cwd=root)
     assert result.code == 1
-    assert result.err.startswith("error: weather v1: the artifact hashes to ")
+    assert result.err.startswith(f"error: weather v1: the artifact {blob} hashes to ")
+    assert "; refusing to load it\n" in result.err
     assert not (root / "dist").exists()
 
 

@@ -278,3 +278,24 @@ def test_remote_layout_mirrors_the_local_store(s3, tmp_path):
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_remote_gc_on_s3_deletes_only_the_reviewed_list(s3, tmp_path):
+    project, base = s3_project(tmp_path / "proj", s3)
+    push(project)
+    fs = s3.fs()
+    orphan = hash_bytes(b"nobody references me")
+    fs.pipe(f"{base}/{orphan[:2]}/{orphan[2:]}", b"nobody references me")
+    late = hash_bytes(b"pushed after the review")
+    review = run_cli("gc", "--remote", "--dry-run", cwd=project.root)
+    assert review.code == 0, review.err
+    assert review.out.splitlines()[1:] == [
+        f"remote s3://{base}: would remove 1 blob(s), 20 B; kept 5",
+        "run `flowtide gc --remote` to delete exactly these",
+    ]
+    fs.pipe(f"{base}/{late[:2]}/{late[2:]}", b"pushed after the review")
+    done = run_cli("gc", "--remote", "--json", cwd=project.root)
+    assert done.code == 0, done.err
+    assert fs.exists(f"{base}/{late[:2]}/{late[2:]}")  # not in the reviewed list: kept
+    assert not fs.exists(f"{base}/{orphan[:2]}/{orphan[2:]}")
+    assert set(Remote.from_project(project).list()) == {i.digest for i in references(project)} | {late}

@@ -69,23 +69,15 @@ def read_runs(project: Project) -> list[dict[str, Any]]:
     return out
 
 
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _log(client, run_id: str, params: dict[str, Any], metrics: dict[str, Any], when_ms: int) -> None:
     from mlflow.entities import Metric, Param
 
-    param_list = [Param(k, _text(v)) for k, v in _flat(params).items()]
+    from .pipeline.fingerprint import flatten
+
+    param_list = [Param(k, _text(v)) for k, v in flatten(params).items()]
     metric_list = [
         Metric(k, float(v), when_ms, 0)
-        for k, v in _flat(metrics).items()
+        for k, v in flatten(metrics).items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     ]
     for start in range(0, max(len(param_list), len(metric_list)), 100):  # MLflow's batch limit is 100 params

@@ -212,14 +212,16 @@ def _spec(project: Project, label: str) -> ModelSpec:
     )
 
 
-def load_model(project: Project, version, *, verify: bool = True) -> LoadedModel:
-    """Load a registered version (a registry ``Version``) after checking its bytes against its hash."""
-    name = f"{version.model} v{version.version}"
+def artifact_bytes(project: Project, version, *, verify: bool = True) -> tuple[bytes, Path]:
+    """The bytes of a registered version and where they came from, checked against the registry's hash.
+
+    From the store, or else from the working copy at ``version.path`` (acceptable
+    only because it must hash to exactly the recorded value).
+    """
     try:
         data = project.store.read_bytes(version.hash)
         path = project.store.path_of(version.hash)
     except StoreError:
-        # not in the local store: the working copy is acceptable only if it has exactly the recorded bytes
         path = project.resolve(version.path, "model path") if version.path else None
         if path is None or not path.is_file():
             raise
@@ -228,9 +230,17 @@ def load_model(project: Project, version, *, verify: bool = True) -> LoadedModel
         actual = hash_bytes(data)
         if actual != version.hash:
             raise IntegrityError(
-                f"{name}: the artifact {path} hashes to {actual} but the registry recorded {version.hash}; refusing to load it",
+                f"{version.model} v{version.version}: the artifact {path} hashes to {actual} but the registry "
+                f"recorded {version.hash}; refusing to load it",
                 hint="The stored model was changed after registration. Run `flowtide fetch` to restore it, or register a new version.",
             )
+    return data, path
+
+
+def load_model(project: Project, version, *, verify: bool = True) -> LoadedModel:
+    """Load a registered version (a registry ``Version``) after checking its bytes against its hash."""
+    name = f"{version.model} v{version.version}"
+    data, path = artifact_bytes(project, version, verify=verify)
     fmt = FORMATS.get(version.format)
     if fmt is None:
         raise ServeError(f"{name}: unknown model format {version.format!r} (known: {', '.join(FORMATS)})")
@@ -335,7 +345,9 @@ def model_card(project: Project, version) -> str:
         if model and model.target:
             lines.append(f"\nTarget: `{model.target}`.")
     lines += ["", "## Parameters", ""]
-    lines += [f"- `{k}`: {v}" for k, v in _flat(version.params)] or ["(none)"]
+    from .pipeline.fingerprint import flatten
+
+    lines += [f"- `{k}`: {v}" for k, v in sorted(flatten(version.params).items())] or ["(none)"]
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_num(v)} |" for k, v in sorted(version.metrics.items())] or ["| (none) | |"]
     gates = version.gates or {}
@@ -356,16 +368,6 @@ def model_card(project: Project, version) -> str:
         why = f": {event['reason']}" if event.get("reason") else ""
         lines.append(f"- {event.get('at')} {what} by {event.get('by')}{why}")
     return "\n".join(lines) + "\n"
-
-
-def _flat(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in sorted(data.items()):
-        if isinstance(value, dict):
-            out += _flat(value, f"{prefix}{key}.")
-        else:
-            out.append((f"{prefix}{key}", value))
-    return out
 
 
 def _num(value: Any) -> str:

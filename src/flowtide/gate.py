@@ -130,6 +130,11 @@ def evaluate(project: Project, *, run_tests: bool = True) -> Report:
                 rule.index,
                 hint=f"The current metrics are: {', '.join(sorted(metrics))}.",
             )
+        value = metrics[rule.metric]
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise config.error(
+                f"gate {rule.text!r}: metric {rule.metric!r} is {value!r}, not a number", "gates", rule.index
+            )
     name = model.name if model else config.project
     production = Registry.load(project).in_stage(model.name, "production") if model else None
     findings: list[Finding] = []
@@ -174,6 +179,8 @@ def evaluate(project: Project, *, run_tests: bool = True) -> Report:
         findings.append(tests_result)
     rows = []
     for metric in sorted(metrics):
+        if not isinstance(metrics[metric], (int, float)) or isinstance(metrics[metric], bool):
+            continue  # strings and lists are recorded, not compared
         prod = production.metrics.get(metric) if production else None
         delta = metrics[metric] - prod if isinstance(prod, (int, float)) else None
         rows.append([metric, metrics[metric], prod, delta])

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write
-from .errors import IntegrityError, UsageError
-from .formats import input_schema, model_card
-from .hashing import hash_bytes
+from .errors import UsageError
+from .formats import artifact_bytes, input_schema, model_card
 from .registry import REGISTRY_FILE, Registry, actor, now
 from .registry.log import _dump_event
 
@@ -118,16 +117,7 @@ def package(project: Project, model: str, version: str | int, out: str | Path | 
         raise UsageError(f"unknown model {model!r}: flowtide.yaml declares model {declared!r}")
     registry = Registry.load(project)
     v = registry.get(model, version)
-    data = project.store.read_bytes(v.hash) if project.store.has(v.hash) else None
-    if data is None:
-        working = project.resolve(v.path, "model path")
-        data = working.read_bytes() if working.is_file() else project.store.read_bytes(v.hash)
-    actual = hash_bytes(data)
-    if actual != v.hash:
-        raise IntegrityError(
-            f"{v.label}: the artifact hashes to {actual} but the registry recorded {v.hash}; not packaging it",
-            hint="Run `flowtide fetch` to restore the stored bytes.",
-        )
+    data, _ = artifact_bytes(project, v)
     target = Path(out) if out else project.root / "dist" / f"{model}-v{v.version}"
     if target.exists() and any(target.iterdir()) and not (target / REGISTRY_FILE).exists():
         raise UsageError(f"{target} exists and is not a flowtide bundle; choose another -o DIR")

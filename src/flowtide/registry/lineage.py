@@ -19,7 +19,8 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _git(project: Project, *args: str) -> str | None:
+def _git_run(project: Project, *args: str) -> tuple[int, str]:
+    """(exit code, stdout or else stderr) of a git command in the project; (-1, reason) if git did not run."""
     import subprocess
 
     try:
@@ -31,9 +32,16 @@ def _git(project: Project, *args: str) -> str | None:
             timeout=30,
             env={**os.environ, **dict(project.env)},
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return -1, str(exc)
+    return proc.returncode, (
+        proc.stdout.strip() if proc.returncode == 0 else proc.stderr.strip() or proc.stdout.strip()
+    )
+
+
+def _git(project: Project, *args: str) -> str | None:
+    code, text = _git_run(project, *args)
+    return text if code == 0 else None
 
 
 def is_git_repo(project: Project) -> bool:
@@ -67,36 +75,21 @@ def actor(project: Project) -> dict[str, Any]:
 
 
 def _commit(project: Project) -> tuple[str | None, bool]:
+    """HEAD and whether tracked files differ from it (the same test as the pipeline's run records)."""
     if not is_git_repo(project):
         return None, False
-    head = _git(project, "rev-parse", "--verify", "-q", "HEAD")
-    if not head:
-        return None, True
-    # tracked changes only: untracked files (models, metrics) are outputs, not source changes
-    dirty = _git(project, "status", "--porcelain", "--untracked-files=no")
-    return head, bool(dirty)
+    from ..pipeline.runs import git_state
+
+    head, dirty = git_state(project.root)
+    return head, bool(dirty) or head is None
 
 
 def _tag(project: Project, tag: str, commit: str | None, message: str) -> str | None:
     """Create the version's tag; return a warning instead of failing."""
     if not commit:
         return f"no git tag {tag}: the project has no commit yet"
-    import subprocess
-
-    try:
-        proc = subprocess.run(
-            ["git", "tag", "-a", tag, "-m", message, commit],
-            cwd=project.root,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env={**os.environ, **dict(project.env)},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"could not create git tag {tag}: {exc}"
-    if proc.returncode != 0:
-        return f"could not create git tag {tag}: {proc.stderr.strip() or proc.stdout.strip()}"
-    return None
+    code, text = _git_run(project, "tag", "-a", tag, "-m", message, commit)
+    return None if code == 0 else f"could not create git tag {tag}: {text}"
 
 
 def _model_config(project: Project, model: str | None = None):
@@ -119,36 +112,10 @@ def read_gate_results(project: Project) -> dict[str, Any]:
 
 
 def read_metrics(project: Project) -> dict[str, Any]:
-    """The current metrics: every stage's metrics files merged, nested keys joined with dots."""
-    merged: dict[str, Any] = {}
-    for stage in project.config.stages.values():
-        for rel in stage.metrics:
-            path = project.root / rel
-            try:
-                raw = path.read_bytes()
-            except FileNotFoundError:
-                continue
-            try:
-                if rel.endswith((".yaml", ".yml")):
-                    from ..config import parse_yaml
+    """The current metrics: the stages' metrics files flattened and merged (the pipeline's own reader)."""
+    from ..pipeline.metrics import collect, merged
 
-                    data, _ = parse_yaml(raw, rel)
-                else:
-                    data = json.loads(raw)
-            except Exception as exc:
-                raise UsageError(f"metrics file {rel} is not valid JSON/YAML: {exc}") from None
-            if isinstance(data, dict):
-                _flatten(data, "", merged)
-    return merged
-
-
-def _flatten(data: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            _flatten(value, f"{name}.", out)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[name] = value
+    return merged(collect(project))
 
 
 def _lineage(project: Project, model_path: str) -> tuple[dict[str, str], dict[str, Any]]:
