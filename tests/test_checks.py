@@ -119,7 +119,10 @@ def test_missing_file_is_a_failure_not_a_traceback(weather_project):
     result = run_cli("check", "weather", "--json", cwd=weather_project)
     assert result.code == 1
     finding = json.loads(result.out)["findings"][0]
-    assert (finding["rule"], finding["message"]) == ("exists", "data/weather.csv does not exist")
+    assert (finding["rule"], finding["message"]) == (
+        "exists",
+        "data/weather.csv does not exist; run `flowtide pull weather` (or `flowtide fetch`)",
+    )
 
 
 def test_unknown_target_is_a_usage_error(weather_project):
@@ -401,5 +404,54 @@ def test_a_stage_output_not_produced_yet_is_a_warning(tmp_path):
     report = check_file(Project.load(root), "data/prepared/train.csv")
     assert report.ok
     assert [(f.status, f.message) for f in report.findings] == [
-        ("warn", "data/prepared/train.csv does not exist (a stage output not produced yet)")
+        ("warn", "data/prepared/train.csv does not exist (a stage output not produced yet; `flowtide run` makes it)")
     ]
+
+
+def test_reference_in_another_format(weather_project, weather_csv, tmp_path):
+    import polars as pl
+
+    reference = tmp_path / "reference.parquet"
+    pl.read_csv(weather_csv).write_parquet(reference)
+    shutil.copyfile(shifted(weather_csv, tmp_path), weather_project / "data/weather.csv")
+    report = check_file(Project.load(weather_project), "weather", reference=reference)
+    assert {f.column for f in report.findings if f.rule == "drift" and f.status == "warn"} == {"temp_max", "wind"}
+
+
+def test_infer_on_parquet_with_ids_nulls_and_flags(tmp_path):
+    import polars as pl
+
+    from flowtide.checks.infer import infer_columns
+
+    n = 200
+    frame = pl.DataFrame(
+        {
+            "id": list(range(n)),
+            "score": [float(i % 17) if i % 10 else None for i in range(n)],
+            "kind": ["a", "b", "c", "d"] * (n // 4),
+            "ok": [True, False] * (n // 2),
+        }
+    )
+    frame.write_parquet(tmp_path / "t.parquet")
+    rows, columns = infer_columns(tmp_path / "t.parquet")
+    assert rows == n
+    assert columns["id"] == {"type": "int", "not_null": True, "unique": True, "min": 0}
+    assert columns["score"] == {"type": "float", "max_null_fraction": 0.2, "min": 0, "max": 18}
+    assert columns["kind"] == {"type": "str", "not_null": True, "in": ["a", "b", "c", "d"]}
+    assert columns["ok"] == {"type": "bool", "not_null": True}
+
+
+@pytest.mark.parametrize(
+    ("data", "suite", "rule", "start"),
+    [
+        ("", "{rows: {min: 1}}", "read", "t.csv is empty (0 bytes)"),
+        ('a,b\n"unterminated,1\n2,3\n', "{columns: {a: {type: int}}}", "read", "cannot read t.csv even as text: "),
+        ("a,b\nx,1\n", "{columns: {a: {min: 3}}}", "rules", "cannot evaluate the rules on t.csv: cannot compare"),
+    ],
+)
+def test_unreadable_files_and_inapplicable_rules_are_findings(tmp_path, data, suite, rule, start):
+    root = make_project(tmp_path / "p", f"project: t\nchecks:\n  t.csv: {suite}\n", {"t.csv": data})
+    result = run_cli("check", "--json", cwd=root)
+    assert result.code == 1, result.err
+    (finding,) = json.loads(result.out)["findings"]
+    assert finding["rule"] == rule and finding["message"].startswith(start)

@@ -167,3 +167,26 @@ def test_a_second_loop_is_refused_and_bad_options(project):
     nothing = run_cli("loop", "-C", project, "--once")
     assert nothing.code == 2
     assert "nothing to loop over" in nothing.err
+
+
+def test_with_a_model_the_monitor_fires_too_and_a_failing_cycle_does_not_end_the_loop(tmp_path, weather_csv):
+    from ._serving import config
+
+    from ._models import make_project
+
+    root = tmp_path / "modelled"
+    root.mkdir()
+    text = config().replace("    path: data/weather.csv\n", '    path: data/weather.csv\n    schedule: "0 6 * * *"\n', 1)
+    make_project(root, weather_csv, text)
+    (root / "train.py").write_text("raise SystemExit('the training script is broken')\n")
+    result = run_cli("loop", "-C", root, "--once", "--json")
+    assert result.code == 1  # a cycle failed
+    cycles = {c["trigger"]: c for c in json.loads(result.out)["cycles"]}
+    assert set(cycles) == {"source:weather", "monitor"}
+    assert cycles["source:weather"]["status"] == "error"
+    assert cycles["source:weather"]["error"].startswith("stage 'train' failed with exit code 1")
+    assert cycles["monitor"]["status"] == "ok"
+    assert cycles["monitor"]["outcome"]["verdicts"] == []
+    # the failed tick is done (it is logged, not retried forever); the next run waits for the schedule
+    again = json.loads(run_cli("loop", "-C", root, "--once", "--json").out)
+    assert again["cycles"] == []

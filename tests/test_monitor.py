@@ -56,6 +56,8 @@ def test_a_shifted_replay_fails_and_names_the_drifting_columns(production_only, 
     markdown = run_cli("monitor", "-C", production_only.root, "--md").out
     assert "```mermaid" in markdown
     assert "xychart-beta" in markdown
+    for title in ("Predictions over time", "Live accuracy over time", "Input drift (psi) over time"):
+        assert f'title "{title}"' in markdown
     html = production_only.root / "monitor.html"
     run_cli("monitor", "-C", production_only.root, "--html", html)
     assert "<svg" in html.read_text()
@@ -144,3 +146,19 @@ def test_replicas_ship_closed_segments_and_monitor_reads_every_replica(tmp_path,
     report = json.loads(run_cli("monitor", "-C", project.root, "--json").out)
     assert report["summary"]["predictions"] == 300
     assert report["summary"]["labelled"] == 300
+
+
+def test_trigger_retrains_once_per_cooldown(production_only, sample):
+    replay(production_only, sample[:100], shift={"temp_max": 12.0, "temp_min": 9.0})
+    (production_only.root / "train.py").write_text("raise SystemExit('no training data today')\n")
+    first = json.loads(run_cli("monitor", "-C", production_only.root, "--json", "--trigger").out)
+    trigger = [f for f in first["findings"] if f["rule"] == "trigger"]
+    assert len(trigger) == 1
+    assert trigger[0]["status"] == "fail"
+    assert trigger[0]["message"].startswith("retraining failed: stage 'train' failed with exit code 1")
+    assert first["retrained"]["error"].startswith("stage 'train' failed")
+    second = json.loads(run_cli("monitor", "-C", production_only.root, "--json", "--trigger").out)
+    trigger = [f for f in second["findings"] if f["rule"] == "trigger"]
+    assert trigger[0]["status"] == "info"
+    assert trigger[0]["message"].startswith("retraining not started: monitor.cooldown has ")
+    assert second["retrained"] is None

@@ -76,6 +76,18 @@ def test_promote_and_rollback_history_in_file_and_tags(project, weather_csv):
     ]
     assert all(e["by"] == "Test <test@example.com>" for e in events(project))
     assert git("tag", "-l", "weather@*", cwd=project).split() == ["weather@v1", "weather@v2"]
+    # every stage move is a tag MODEL#STAGE#N on the version's commit, with the event as its message
+    moves = git("tag", "-l", "weather#*", "--format=%(refname:short) %(*objectname)", cwd=project).splitlines()
+    commit = v1["commit"]
+    assert sorted(moves, key=lambda line: int(line.split()[0].rsplit("#", 1)[1])) == [
+        f"weather#staging#1 {commit}",
+        f"weather#production#2 {commit}",
+        f"weather#staging#3 {commit}",
+        f"weather#production#4 {commit}",
+        f"weather#production#5 {commit}",
+    ]
+    rollback_message = git("tag", "-l", "--format=%(contents)", "weather#production#5", cwd=project)
+    assert json.loads(rollback_message.split("\n\n", 1)[1])["reason"] == "latency regression"
     message = git("tag", "-l", "--format=%(contents)", "weather@v2", cwd=project)
     assert v1["hash"] not in message and json.loads(message.split("\n\n", 1)[1])["gates"]["passed"] is True
 
@@ -288,7 +300,12 @@ def test_weather_example_twice_with_a_worse_second_model(
     blob.write_bytes(blob.read_bytes() + b"\0")
     with pytest.raises(IntegrityError, match=r"^weather v1: the artifact .* but the registry recorded"):
         load_model(project, v1)
-    assert git("tag", "-l", cwd=root).split() == ["weather@v1", "weather@v2"]
+    assert git("tag", "-l", "weather@*", cwd=root).split() == ["weather@v1", "weather@v2"]
+    assert sorted(git("tag", "-l", "weather#*", cwd=root).split()) == [
+        "weather#production#2",
+        "weather#staging#1",
+        "weather#staging#3",
+    ]
 
 
 def test_concurrent_registers_get_distinct_versions(project, weather_csv):

@@ -281,6 +281,11 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
         present = set(_read.header_fields(path, sep))
         declared = {k: v for k, v in declared.items() if k in present}
     lenient = False
+    if path.stat().st_size == 0:
+        empty = Finding(
+            "fail", target, "read", f"{path.name} is empty (0 bytes)", details={"hint": "Pull or produce it again."}
+        )
+        return Evaluation([empty], None, {}, None, {})
     try:
         lf = _read.scan(path, fmt, declared)
         schema = lf.collect_schema()
@@ -308,28 +313,23 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
             problem = _read.find_long_rows(path, sep)
             if problem:
                 problems.append(problem)
-        lf = _read.scan(path, fmt, lenient=True)
-        schema = lf.collect_schema()
-        rules, schema_findings, typed = compile_rules(suite, schema, target)
         try:
+            lf = _read.scan(path, fmt, lenient=True)
+            schema = lf.collect_schema()
+            rules, schema_findings, typed = compile_rules(suite, schema, target)
             values = _collect(lf, rules, every_column=fmt == "csv")
         except pl.exceptions.PolarsError as again:
-            # not the file: a rule that cannot apply to its column (e.g. a numeric min on text)
-            message = f"cannot evaluate the rules on {path.name}: {_first_line(again)}"
-            hint = "Declare the column's `type:` so bounds and values are compared as that type."
-            finding = Finding("fail", target, "rules", message, details={"error": str(again), "hint": hint})
-            return Evaluation([finding], None, {}, None, {})
-    for problem in problems:
-        findings.append(
-            Finding(
-                "fail",
-                target,
-                problem.rule,
-                problem.message,
-                value=problem.details.get("rows"),
-                details=problem.details,
-            )
-        )
+            parse_error = "could not parse" in str(again) or "utf-8" in str(again).lower()
+            if not parse_error:
+                # not the file: a rule that cannot apply to its column (e.g. a numeric min on text)
+                rule, message = "rules", f"cannot evaluate the rules on {path.name}: {_first_line(again)}"
+                hint = "Declare the column's `type:` so bounds and values are compared as that type."
+            else:  # unreadable even as text, e.g. an unterminated quote
+                rule, message = "read", f"cannot read {path.name} even as text: {_first_line(again)}"
+                hint = "Look for an unterminated quote or a binary file under a .csv name."
+            finding = Finding("fail", target, rule, message, details={"error": str(again), "hint": hint})
+            return Evaluation([*(_problem_findings(problems, target)), finding], None, {}, None, {})
+    findings.extend(_problem_findings(problems, target))
     findings.extend(schema_findings)
     failing: list[tuple[_Rule, int]] = []
     rows = values["__rows"]
@@ -385,6 +385,12 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
             Finding("info", target, "read", "the file was read leniently (as text, lossy UTF-8, ragged rows tolerated)")
         )
     return Evaluation(findings, rows, stats, lf, typed)
+
+
+def _problem_findings(problems: list[_read.Problem], target: str) -> list[Finding]:
+    return [
+        Finding("fail", target, p.rule, p.message, value=p.details.get("rows"), details=p.details) for p in problems
+    ]
 
 
 def _collect(lf, rules: list[_Rule], *, every_column: bool = False) -> dict[str, Any]:

@@ -70,6 +70,8 @@ def infer_columns(path: str | Path, fmt: str | None = None) -> tuple[int, dict[s
             lo, hi = stats[f"{name}\x00min"], stats[f"{name}\x00max"]
             if lo is not None and hi is not None:
                 rule.update(_range(lo, hi, kind))
+                if rule.get("unique"):
+                    rule.pop("max")  # ids grow: a maximum would fail next month's data
         if name in categories and rows >= 2 * max(distinct, 1):
             rule["in"] = categories[name]
         out[name] = rule

@@ -37,11 +37,15 @@ def resolve_target(project, target: str) -> tuple[str, CheckSuite, str]:
     )
 
 
+def _known_suffix(path: Path) -> bool:
+    return any(s.lower() in _read._EXTENSIONS for s in path.suffixes)
+
+
 def _format(suite: CheckSuite, path: Path, target_path: str) -> str:
     if suite.format:
         return suite.format
     for candidate in (path, Path(target_path)):
-        if any(s.lower() in _read._EXTENSIONS for s in candidate.suffixes):
+        if _known_suffix(candidate):
             return _read.detect_format(candidate)
     return "csv"
 
@@ -64,7 +68,12 @@ def check_file(
         # a missing source file is a failure
         produced = name not in project.config.sources and _is_stage_output(project, target_path)
         hint = "Run `flowtide pull` (sources) or `flowtide run` (stage outputs), or `flowtide fetch`."
-        message = f"{target_path} does not exist" + (" (a stage output not produced yet)" if produced else "")
+        if produced:
+            message = f"{target_path} does not exist (a stage output not produced yet; `flowtide run` makes it)"
+        elif name in project.config.sources:
+            message = f"{target_path} does not exist; run `flowtide pull {name}` (or `flowtide fetch`)"
+        else:
+            message = f"{target_path} does not exist"
         report.findings.append(Finding("warn" if produced else "fail", name, "exists", message, details={"hint": hint}))
         return report
     fmt = _format(suite, path, target_path)
@@ -128,7 +137,9 @@ def _run_drift(project, report, name, suite, spec, path, target_path, fmt, refer
     import polars as pl
 
     try:
-        prof = _reference.cached_profile(project, ref, fmt, columns)
+        # a store blob has no extension: it is read in the target's format
+        ref_fmt = _read.detect_format(ref.path) if _known_suffix(ref.path) else fmt
+        prof = _reference.cached_profile(project, ref, ref_fmt, columns)
         current = _reference.load_columns(path, fmt, columns)
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

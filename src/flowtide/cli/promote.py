@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ._output import add_json_flag, load_project, print_json
 
 DESCRIPTION = (
@@ -24,6 +26,8 @@ def run(args) -> int:
 
     project = load_project(args)
     version = promote(project, args.model, args.version, args.to, reason=args.reason, force=args.force)
+    for warning in version.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print_json(version.to_dict())
     else:

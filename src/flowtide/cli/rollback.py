@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ._output import add_json_flag, load_project, print_json
 
 DESCRIPTION = "Return production to the previous production version and archive the current one (audited)."
@@ -18,6 +20,8 @@ def run(args) -> int:
 
     project = load_project(args)
     version = rollback(project, args.model, reason=args.reason)
+    for warning in version.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print_json(version.to_dict())
     else:

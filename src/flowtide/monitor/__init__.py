@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import FlowtideError
 from ..report import Finding
 
 if TYPE_CHECKING:
@@ -113,10 +114,20 @@ def monitor(
             )
         else:
             actions.record_trigger(project, until)
-            outcome = actions.retrain(project, log=progress)
-            result.retrained = outcome.to_dict()
-            actions.record_trigger(project, until, outcome.to_dict())
-            report.findings.append(Finding("info", project.config.project, "trigger", f"retraining: {outcome.message}"))
+            try:
+                outcome = actions.retrain(project, log=progress)
+            except FlowtideError as exc:  # the analysis stands; say why retraining did not happen
+                result.retrained = {"error": exc.message}
+                actions.record_trigger(project, until, result.retrained)
+                report.findings.append(
+                    Finding("fail", project.config.project, "trigger", f"retraining failed: {exc.message}")
+                )
+            else:
+                result.retrained = outcome.to_dict()
+                actions.record_trigger(project, until, outcome.to_dict())
+                report.findings.append(
+                    Finding("info", project.config.project, "trigger", f"retraining: {outcome.message}")
+                )
     report.summary["seconds"] = round(time.perf_counter() - started, 3)
     return result
 

@@ -207,6 +207,7 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
         profile_columns[model_cfg.target] = declared.get(model_cfg.target)
     references = References(project, profile_columns)
 
+    judged: list[tuple[Group, dict]] = []  # groups with a reference: their drift is charted over time
     groups: dict[tuple, Group] = {}
     for row in data.predictions:
         key = (row["model"], row["version"], row["role"])
@@ -235,6 +236,8 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
         enough = len(group.rows) >= mon.min_rows
         drifting: list[str] = []
         reference = references.of(version) if enough else None
+        if reference is not None:
+            judged.append((group, reference))
         if not enough:
             report.findings.append(
                 Finding(
@@ -381,6 +384,9 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
                 )
             )
     report.charts[:0] = _time_charts(groups, data.feedback, metric_name, since, until)
+    drift_chart = _drift_over_time(judged, drift_columns, method, threshold)
+    if drift_chart is not None:
+        report.charts.insert(2, drift_chart)
     drifted_columns = sorted({c for cols in analysis.drifted.values() for c in cols})
     report.summary = {
         "window": f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(since))} – {time.strftime('%Y-%m-%d %H:%M', time.gmtime(until))} UTC",
@@ -444,6 +450,42 @@ def _canary_verdict(project, model: str, groups: dict, feedback: dict, registry)
         verdict.verdict = "promote"
         verdict.reason = f"canary accuracy {acc['canary']:.3f} vs production {acc['production']:.3f}: not worse (p={p:.2g} >= {alpha})"
     return verdict
+
+
+def _buckets(times: list[float]) -> tuple[float, float, list[str]]:
+    start, end = min(times), max(times)
+    span = max(end - start, 1e-9)
+    fmt = "%H:%M:%S" if span < 3600 else ("%d %H:%M" if span < 7 * 86400 else "%m-%d")
+    labels = [time.strftime(fmt, time.gmtime(start + span * (i + 0.5) / TIME_BUCKETS)) for i in range(TIME_BUCKETS)]
+    return start, span, labels
+
+
+def _drift_over_time(judged: list, columns: list[str], method: str, threshold: float) -> Chart | None:
+    """The drift statistic of each column per time bucket, for the busiest judged groups."""
+    from ..checks.drift import compare
+
+    if not judged:
+        return None
+    start, span, labels = _buckets([r["time"] for g, _ in judged for r in g.rows])
+    series: dict[str, list[float | None]] = {}
+    for group, reference in sorted(judged, key=lambda item: -len(item[0].rows))[:2]:
+        buckets: list[list[dict]] = [[] for _ in range(TIME_BUCKETS)]
+        for r in group.rows:
+            buckets[min(int((r["time"] - start) / span * TIME_BUCKETS), TIME_BUCKETS - 1)].append(r)
+        for column in columns:
+            ref = reference["columns"].get(column)
+            if ref is None or ref["kind"] != "numeric":
+                continue
+            values: list[float | None] = []
+            for bucket in buckets:
+                xs = [r["inputs"].get(column) for r in bucket]
+                xs = [x for x in xs if isinstance(x, (int, float)) and not isinstance(x, bool)]
+                values.append(round(compare(ref, xs, method, threshold).statistic, 4) if len(xs) >= 20 else None)
+            if any(v is not None for v in values):
+                series[f"{column} v{group.version} {group.role}"] = values
+    if not series:
+        return None
+    return Chart(f"Input drift ({method}) over time", "line", labels, series, x_label="time (UTC)", y_label=method)
 
 
 def _time_charts(groups: dict, feedback: dict, metric_name: str, since: float, until: float) -> list[Chart]:

@@ -140,7 +140,9 @@ def promote(
             event["replaces"] = replaced.version
         _append(project, event)
         registry._apply(event)
-    return registry.get(model, target.version)
+        moved = registry.get(model, target.version)
+        _stage_tag(project, registry, moved, to, event)
+    return moved
 
 
 def rollback(project: Project, model: str, *, reason: str | None = None) -> Version:
@@ -167,4 +169,21 @@ def rollback(project: Project, model: str, *, reason: str | None = None) -> Vers
         }
         _append(project, event)
         registry._apply(event)
-    return registry.get(model, previous.version)
+        restored = registry.get(model, previous.version)
+        _stage_tag(project, registry, restored, "production", event)
+    return restored
+
+
+def _stage_tag(project: Project, registry: Registry, version: Version, stage: str, event: dict) -> None:
+    """A GTO-style tag ``MODEL#STAGE#N`` per stage move, on the version's commit, with the event as message.
+
+    N counts the model's stage moves, so the tags alone replay the history; a tag
+    that cannot be made is a warning (the registry file stays the source of truth).
+    """
+    if not is_git_repo(project):
+        return
+    moves = sum(1 for e in registry.events if e.get("model") == version.model and e.get("event") != "register")
+    tag = f"{version.model}#{stage}#{moves + 1}"
+    warning = _tag(project, tag, version.commit, f"{tag}\n\n{_dump_event(event)}")
+    if warning:
+        version.warnings.append(warning)
