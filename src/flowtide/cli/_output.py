@@ -37,3 +37,14 @@ def load_project(args):
     from flowtide.project import Project
 
     return Project.load(args.project)
+
+
+def print_markdown(text: str) -> None:
+    """Print Markdown, and append it to the job summary when running in GitHub Actions."""
+    import os
+
+    sys.stdout.write(text)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")

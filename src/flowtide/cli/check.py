@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
-from ._output import add_json_flag, load_project
+from ._output import add_json_flag, load_project, print_markdown
 
 DESCRIPTION = (
     "Run the data checks of flowtide.yaml (`checks:`) on sources and stage outputs: table and column "
@@ -63,11 +62,7 @@ def run(args) -> int:
         sys.stdout.write(report.to_json())
     elif args.md:
         text = report.to_markdown()
-        sys.stdout.write(text)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(text + "\n")
+        print_markdown(text)
     else:
         from ._output import console
 

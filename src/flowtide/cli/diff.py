@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
-from ._output import add_json_flag, load_project
+from ._output import add_json_flag, load_project, print_markdown
 
 DESCRIPTION = (
     "Compare metrics and params of two git revisions: `flowtide diff` is HEAD vs the working tree, "
@@ -43,11 +42,7 @@ def run(args) -> int:
         text = report.to_markdown()
         if not report.findings:  # a diff judges nothing: no passed/failed verdict in the heading
             text = f"## {report.title}\n" + text.split("\n", 1)[1]
-        sys.stdout.write(text)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(text + "\n")
+        print_markdown(text)
     else:
         from ._output import console
 
