@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,9 @@ import pytest
 from flowtide.project import Project
 
 from ._models import make_project, train
-from .conftest import fast_python_env, run_cli, run_process
+from .conftest import fast_python_env, free_ports, run_cli, run_process
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +24,7 @@ def mlflow_server(tmp_path_factory):
     if not Path(sys.executable).with_name("mlflow").exists():
         pytest.skip("mlflow is not installed (extra `mlflow`)")
     workdir = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
+    (port,) = free_ports(1)
     binary = Path(sys.executable).with_name("mlflow")
     proc = subprocess.Popen(
         [

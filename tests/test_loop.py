@@ -170,13 +170,14 @@ def test_a_second_loop_is_refused_and_bad_options(project):
 
 
 def test_with_a_model_the_monitor_fires_too_and_a_failing_cycle_does_not_end_the_loop(tmp_path, weather_csv):
-    from ._serving import config
-
     from ._models import make_project
+    from ._serving import config
 
     root = tmp_path / "modelled"
     root.mkdir()
-    text = config().replace("    path: data/weather.csv\n", '    path: data/weather.csv\n    schedule: "0 6 * * *"\n', 1)
+    text = config().replace(
+        "    path: data/weather.csv\n", '    path: data/weather.csv\n    schedule: "0 6 * * *"\n', 1
+    )
     make_project(root, weather_csv, text)
     (root / "train.py").write_text("raise SystemExit('the training script is broken')\n")
     result = run_cli("loop", "-C", root, "--once", "--json")

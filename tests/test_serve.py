@@ -403,3 +403,17 @@ def test_a_failed_reload_keeps_serving_the_previous_versions(project):
         assert answer.status_code == 200
         assert client.get("/health").json()["models"] == {"weather": 1}
         assert 'flowtide_reloads_total{outcome="failed"} 1.0' in client.get("/metrics").text
+
+
+def test_a_shipped_copy_of_a_segment_is_read_once(tmp_path):
+    import shutil
+
+    log = PredictionLog(tmp_path / "local", replica="r1")
+    for i in range(5):
+        log.prediction("same-id", 1.0 + i, "m", 1, "production", {}, 0, 0.1)  # a client reusing its id
+    log.close()
+    (tmp_path / "remote" / "r1").mkdir(parents=True)
+    shutil.copy(tmp_path / "local" / "r1.00001.db", tmp_path / "remote" / "r1" / "r1.00001.db")
+    data = read_log([tmp_path / "local", tmp_path / "remote"])
+    assert len(data.predictions) == 5
+    assert len(data.segments) == 1

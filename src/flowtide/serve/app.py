@@ -291,7 +291,7 @@ class ServeApp:
                 model, weight = app_self._canary_request(payload)
             except RequestProblem as problem:
                 return JSONResponse(problem.body(), status_code=problem.status)
-            app_self.set_weight(model, weight)
+            await asyncio.to_thread(app_self.set_weight, model, weight)  # may wait for a reload: not on the loop
             return JSONResponse(
                 {"model": model, "weight": weight, "serving": app_self.deployments[model].router.describe()}
             )

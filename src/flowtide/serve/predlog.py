@@ -216,8 +216,11 @@ def read_log(
     """Every prediction in [since, until) (optionally of one model) plus all feedback labels."""
     data = LogData()
     loads = json.loads
-    seen: set[tuple[str, str]] = set()
+    names: set[str] = set()
     for path in segment_files(directories):
+        if path.name in names:  # a shipped copy of a segment also read locally (names are unique per replica)
+            continue
+        names.add(path.name)
         try:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         except sqlite3.Error:
@@ -237,10 +240,6 @@ def read_log(
                 query += " AND model = ?"
                 params.append(model)
             for rid, t, m, version, role, inputs, output, ms in conn.execute(query, params):
-                key = (rid, role)
-                if key in seen:  # a segment shipped and also present locally
-                    continue
-                seen.add(key)
                 data.predictions.append(
                     {
                         "request_id": rid,
