@@ -88,9 +88,18 @@ class Report:
 
     # -- Markdown -------------------------------------------------------------
 
+    @property
+    def verdict(self) -> str | None:
+        """ "passed" or "failed"; None for a report that judges nothing (a diff)."""
+        if not self.findings:
+            return None
+        return "passed" if self.ok else "failed"
+
     def to_markdown(self, *, max_findings: int = 200) -> str:
-        verdict = "passed" if self.ok else "failed"
-        lines = [f"## {_ICON['pass' if self.ok else 'fail']} {self.title}: {verdict}", ""]
+        if self.verdict:
+            lines = [f"## {_ICON['pass' if self.ok else 'fail']} {self.title}: {self.verdict}", ""]
+        else:
+            lines = [f"## {self.title}", ""]
         if self.summary:
             lines += [" · ".join(f"**{k}**: {_md_cell(_fmt(v))}" for k, v in self.summary.items()), ""]
         if self.findings:
@@ -138,7 +147,7 @@ class Report:
 
         console = console or Console(highlight=False)
         style = "green" if self.ok else "red"
-        console.print(f"[bold {style}]{self.title}: {'passed' if self.ok else 'failed'}[/]")
+        console.print(f"[bold {style}]{self.title}: {self.verdict}[/]" if self.verdict else f"[bold]{self.title}[/]")
         shown = _sorted(self.findings)
         hidden = 0
         if not all_findings and len(shown) > 15:
@@ -184,8 +193,8 @@ class Report:
             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
             f"<title>{e(self.title)}</title><style>{_CSS}</style></head><body><main>",
             f"<header class='{'ok' if ok else 'bad'}'><div class='verdict'>{'✓' if ok else '✗'}</div>"
-            f"<div><h1>{e(self.title)}</h1><p class='sub'>{'passed' if ok else 'failed'}"
-            f" · {e(self.kind)}</p></div></header>",
+            f"<div><h1>{e(self.title)}</h1><p class='sub'>{self.verdict + ' · ' if self.verdict else ''}"
+            f"{e(self.kind)}</p></div></header>",
         ]
         tiles = [(status, n) for status, n in counts.items() if n]
         if tiles or self.summary:

@@ -48,3 +48,17 @@ def print_markdown(text: str) -> None:
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
             handle.write(text + "\n")
+
+
+def render_report(report, args, *, extra_json: dict | None = None) -> None:
+    """Render a Report as the flags ask: ``--html FILE`` as well, then ``--json``, ``--md`` or a terminal table."""
+    if getattr(args, "html", None):
+        from flowtide.atomic import atomic_write
+
+        atomic_write(args.html, report.to_html(), fsync=False)
+    if getattr(args, "json", False):
+        print_json({**report.to_dict(), **(extra_json or {})})
+    elif getattr(args, "md", False):
+        print_markdown(report.to_markdown())
+    else:
+        report.render_terminal(console())

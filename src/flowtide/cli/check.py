@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._output import add_json_flag, load_project, print_markdown
+from ._output import add_json_flag, load_project, render_report
 
 DESCRIPTION = (
     "Run the data checks of flowtide.yaml (`checks:`) on sources and stage outputs: table and column "
@@ -54,17 +54,5 @@ def run(args) -> int:
         report.write(project.state_dir / "reports", "check")
     except OSError:
         pass  # a read-only checkout still gets its report on stdout
-    if args.html:
-        from flowtide.atomic import atomic_write
-
-        atomic_write(args.html, report.to_html(), fsync=False)
-    if args.json:
-        sys.stdout.write(report.to_json())
-    elif args.md:
-        text = report.to_markdown()
-        print_markdown(text)
-    else:
-        from ._output import console
-
-        report.render_terminal(console())
+    render_report(report, args)
     return 0 if report.ok else 1

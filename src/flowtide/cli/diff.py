@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from ._output import add_json_flag, load_project, print_markdown
+from ._output import add_json_flag, load_project, render_report
 
 DESCRIPTION = (
     "Compare metrics and params of two git revisions: `flowtide diff` is HEAD vs the working tree, "
@@ -32,21 +30,7 @@ def run(args) -> int:
     if args.base:
         rev_a, rev_b = args.base, args.rev_a if args.rev_a else args.rev_b
     report = diff(project, rev_a, rev_b, all_params=args.all, plots=bool(args.html))
-    if args.html:
-        from flowtide.atomic import atomic_write
-
-        atomic_write(args.html, report.to_html(), fsync=False)
-    if args.json:
-        sys.stdout.write(report.to_json())
-    elif args.md:
-        text = report.to_markdown()
-        if not report.findings:  # a diff judges nothing: no passed/failed verdict in the heading
-            text = f"## {report.title}\n" + text.split("\n", 1)[1]
-        print_markdown(text)
-    else:
-        from ._output import console
-
-        report.render_terminal(console())
-        if args.html:
-            print(f"plots diff written to {args.html}")
+    render_report(report, args)
+    if args.html and not (args.json or args.md):
+        print(f"plots diff written to {args.html}")
     return 0
