@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
-from ._output import add_json_flag, load_project
+from ._output import add_json_flag, load_project, render_report
 
 DESCRIPTION = (
     "Analyse logged predictions and feedback per model version over a time window: input drift against "
@@ -39,29 +36,9 @@ def run(args) -> int:
         report.write(project.state_dir / "reports", "monitor")
     except OSError:
         pass
-    if args.html:
-        from flowtide.atomic import atomic_write
-
-        atomic_write(args.html, report.to_html(), fsync=False)
-    if args.json:
-        import json
-
-        data = report.to_dict()
-        data["actions"] = result.actions
-        data["retrained"] = result.retrained
-        data["drifted"] = result.drifted
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    elif args.md:
-        text = report.to_markdown()
-        sys.stdout.write(text)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(text + "\n")
-    else:
-        from ._output import console
-
-        report.render_terminal(console())
+    extra = {"actions": result.actions, "retrained": result.retrained, "drifted": result.drifted}
+    render_report(report, args, extra_json=extra)
+    if not (args.json or args.md):
         for line in result.actions:
             print(line)
     return 0 if report.ok else 1
