@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 EXTRAS := dev,s3,mlflow,ray,onnx
 STAMP  := $(VENV)/.installed
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n auto
 
 # Some environments set this; without bytecode caches every process (and every stage) compiles from source.
 unexport PYTHONDONTWRITEBYTECODE

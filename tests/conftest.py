@@ -60,7 +60,9 @@ def run_process(*args: str, cwd=None, env=None, timeout: float = 300, check: boo
     )
     result = Result(proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
-        raise AssertionError(f"flowtide {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"flowtide {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return result
 
 

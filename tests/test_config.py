@@ -33,7 +33,9 @@ def test_parses_contract_example():
 def test_typo_names_line_column_and_suggestion():
     with pytest.raises(ConfigError) as info:
         parse_config(GOOD.replace("    schedule:", "    schedul:"))
-    assert str(info.value).startswith("flowtide.yaml:6:5: unknown key 'schedul' in sources.weather\nDid you mean 'schedule'?")
+    assert str(info.value).startswith(
+        "flowtide.yaml:6:5: unknown key 'schedul' in sources.weather\nDid you mean 'schedule'?"
+    )
     assert info.value.exit_code == 2
 
 
