@@ -52,6 +52,11 @@ class Evaluation:
 
 
 def _family(dtype) -> str:
+    return type_name(dtype) or str(dtype)
+
+
+def type_name(dtype) -> str | None:
+    """The `type:` word of a check (int, float, str, bool, date, datetime) for a polars dtype, if any."""
     import polars as pl
 
     if dtype == pl.Boolean:
@@ -66,7 +71,7 @@ def _family(dtype) -> str:
         return "datetime"
     if dtype in (pl.String, pl.Categorical) or isinstance(dtype, (pl.Categorical, pl.Enum)):
         return "str"
-    return str(dtype)
+    return None
 
 
 def _typed(name: str, dtype, declared: str | None):

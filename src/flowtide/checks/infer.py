@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _read
+from .engine import type_name
 
 MAX_CATEGORIES = 20
 MARGIN = 0.1  # share of the observed range added on each side
@@ -53,7 +54,7 @@ def infer_columns(path: str | Path, fmt: str | None = None) -> tuple[int, dict[s
         dtype = schema[name]
         nulls = stats[f"{name}\x00nulls"]
         distinct = stats[f"{name}\x00distinct"] - (nulls > 0)
-        kind = _kind(dtype)
+        kind = type_name(dtype)
         rule: dict[str, Any] = {"type": kind} if kind else {}
         if nulls == 0 and rows:
             rule["not_null"] = True
@@ -76,24 +77,6 @@ def infer_columns(path: str | Path, fmt: str | None = None) -> tuple[int, dict[s
             rule["in"] = categories[name]
         out[name] = rule
     return rows, out
-
-
-def _kind(dtype) -> str | None:
-    import polars as pl
-
-    if dtype == pl.Boolean:
-        return "bool"
-    if dtype.is_integer():
-        return "int"
-    if dtype.is_float():
-        return "float"
-    if dtype == pl.Date:
-        return "date"
-    if dtype.is_temporal():
-        return "datetime"
-    if dtype in (pl.String, pl.Categorical):
-        return "str"
-    return None
 
 
 def _range(lo: float, hi: float, kind: str) -> dict[str, Any]:

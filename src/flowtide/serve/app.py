@@ -251,12 +251,7 @@ class ServeApp:
             if model not in app_self.deployments and model not in app_self.watch.all_versions():
                 return JSONResponse({"error": f"no model {model!r} is served"}, status_code=404)
             try:
-                payload = await read_json(
-                    request.receive,
-                    request.headers.get("content-type", "").encode(),
-                    request.headers.get("content-length", "").encode() or None,
-                    app_self.max_body,
-                )
+                payload = await app_self._request_json(request)
                 items = _feedback_items(payload)
             except RequestProblem as problem:
                 app_self.metrics.error(model, problem.status)
@@ -282,12 +277,7 @@ class ServeApp:
             if refused is not None:
                 return refused
             try:
-                payload = await read_json(
-                    request.receive,
-                    request.headers.get("content-type", "").encode(),
-                    request.headers.get("content-length", "").encode() or None,
-                    app_self.max_body,
-                )
+                payload = await app_self._request_json(request)
                 model, weight = app_self._canary_request(payload)
             except RequestProblem as problem:
                 return JSONResponse(problem.body(), status_code=problem.status)
@@ -318,6 +308,15 @@ class ServeApp:
         )
 
     # -- admin ---------------------------------------------------------------------------
+
+    async def _request_json(self, request):
+        """The JSON body of a Starlette request, with the same limits as /predict."""
+        return await read_json(
+            request.receive,
+            request.headers.get("content-type", "").encode(),
+            request.headers.get("content-length", "").encode() or None,
+            self.max_body,
+        )
 
     def _refuse_admin(self, request):
         from starlette.responses import JSONResponse
