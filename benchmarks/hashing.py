@@ -128,13 +128,13 @@ from flowtide.project import Project
 project = Project.load(sys.argv[1])
 src = Path(sys.argv[2])
 store, cache = project.store, project.stat_cache
+items = []
 for dirpath, dirnames, filenames in os.walk(src):
     dirnames.sort()
     for name in sorted(filenames):
         path = os.path.join(dirpath, name)
-        digest, _ = cache.hash(path)
-        if not store.has(digest):
-            store.add_file(path, digest)
+        items.append((path, cache.hash(path)[0]))
+store.add_files(items)  # what a directory stage output does
 cache.save()
 """
 
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "\nlarge file: flowtide `pull` of a local-path source (hash + store + materialise + lock, all fsynced) "
         "vs `dvc add`; no-op = re-pull vs `dvc status` and a repeated `dvc add`.\n"
-        "small files: flowtide's store API (stat cache + Store.add_file per file, fsynced; sources are single "
+        "small files: flowtide's store API (stat cache + Store.add_files, each blob fsynced; sources are single "
         "files today) vs `dvc add` of the directory."
     )
     return 0

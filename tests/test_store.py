@@ -40,6 +40,22 @@ def test_writer_discards_on_error(tmp_path):
     assert list(store.digests()) == [] and list(store.tmp_dir.iterdir()) == []
 
 
+def test_add_files_stores_each_distinct_blob_once(tmp_path):
+    store = Store(tmp_path / "cache")
+    files = []
+    for i in range(40):
+        path = tmp_path / "out" / f"part-{i}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(f"row {i % 25}\n".encode())  # 25 distinct contents among 40 files
+        files.append((path, hash_bytes(path.read_bytes())))
+    store.add_file(files[0][0], files[0][1])
+    store.add_files(files)
+    assert sorted(store.digests()) == sorted({digest for _, digest in files})
+    for path, digest in files:
+        assert store.read_bytes(digest) == path.read_bytes()
+    assert list((tmp_path / "cache" / "tmp").iterdir()) == []  # no temp blob left behind
+
+
 def test_tampered_blob_fails_verify(tmp_path):
     store = Store(tmp_path / "cache")
     with store.writer() as w:

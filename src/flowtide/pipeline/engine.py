@@ -420,10 +420,10 @@ class _Run:
     def _save(self, path: str, now: dict[str, Any]) -> None:
         store = self.project.store
         if "files" in now:
-            for rel, child in now["files"].items():
-                if not store.has(child["hash"]):
-                    store.add_file(self.project.root / path / rel, child["hash"])
-                    self.new_blobs.add(child["hash"])
+            new = [(self.project.root / path / rel, child["hash"]) for rel, child in now["files"].items()]
+            new = [(file, digest) for file, digest in new if not store.has(digest)]
+            store.add_files(new)
+            self.new_blobs.update(digest for _, digest in new)
         elif not store.has(now["hash"]):
             store.add_file(self.project.root / path, now["hash"])
             self.new_blobs.add(now["hash"])
