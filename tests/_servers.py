@@ -43,6 +43,7 @@ class FaultServer:
         self.body = b"a,b\n1,2\n"
         self.modified = time.time() - 3600
         self.flaky_failures = 0
+        self.trickle_delay = 0.2
         self.use_etag = True
         self.requests.clear()
 

@@ -257,3 +257,20 @@ def trained_weather_project(tmp_path_factory, weather_csv) -> Path:
     git("add", "-A", cwd=root)
     git("commit", "-q", "-m", "trained weather model", cwd=root)
     return root
+
+
+@pytest.fixture(scope="session")
+def fault_server():
+    """One HTTP server with fault injection (tests/_servers.py) for the session."""
+    from ._servers import FaultServer
+
+    server = FaultServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(fault_server):
+    """The fault-injecting HTTP server, reset to its default body and counters."""
+    fault_server.reset()
+    return fault_server

@@ -13,21 +13,8 @@ import pytest
 
 from flowtide.hashing import hash_bytes
 
-from ._servers import FaultServer, refused_port
+from ._servers import refused_port
 from .conftest import GIT_ENV, run_cli
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def http(server):
-    server.reset()
-    return server
 
 
 def write_config(root: Path, url: str, **extra: object) -> None:
@@ -416,7 +403,8 @@ def test_concurrent_stage_entry_survives_a_pull(git_repo, http):
 
     from flowtide.project import Project
 
-    http.set_body(b"a,b\n" + b"1,2\n" * 100)  # 404 bytes: ~7 chunks of 64 at 0.2 s each
+    http.set_body(b"a,b\n" + b"1,2\n" * 100)  # 404 bytes: 7 chunks of 64 bytes...
+    http.trickle_delay = 0.2  # ...at 0.2 s each: the download is still streaming when run writes
     write_config(git_repo, http.url("trickle"))
     outcome: dict = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("result", run_cli("pull", cwd=git_repo)))

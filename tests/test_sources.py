@@ -23,21 +23,6 @@ from flowtide.sources import (
 )
 from flowtide.store import Store
 
-from ._servers import FaultServer
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = FaultServer()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def http(server):
-    server.reset()
-    return server
-
 
 @pytest.mark.parametrize(
     ("url", "kind"),
