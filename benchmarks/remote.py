@@ -10,16 +10,15 @@ fetch / pull starts from an empty cache in a fresh copy of the committed files.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests._seaweedfs import S3Server, start_seaweedfs
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret-0123456789"}
 
@@ -27,73 +26,14 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-sec
 # --- the server -------------------------------------------------------------------
 
 
-def _ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def start_weed(base: Path) -> tuple[subprocess.Popen, str]:
-    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    if not Path(weed).exists():
-        weed = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "weed")
-    config = base / "s3.json"
-    identity = {
-        "name": "bench",
-        "credentials": [
-            {"accessKey": CREDENTIALS["AWS_ACCESS_KEY_ID"], "secretKey": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
-        ],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }
-    config.write_text(json.dumps({"identities": [identity]}))
-    (base / "weed").mkdir()
-    s3, s3g, m, mg, v, vg, f, fg = _ports(8)
-    args = [
-        weed,
-        "server",
-        f"-dir={base / 'weed'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-master.port={m}",
-        f"-master.port.grpc={mg}",
-        f"-volume.port={v}",
-        f"-volume.port.grpc={vg}",
-        f"-filer.port={f}",
-        f"-filer.port.grpc={fg}",
-        "-volume.max=0",
-        "-master.volumeSizeLimitMB=1024",
-        "-s3",
-        f"-s3.port={s3}",
-        f"-s3.port.grpc={s3g}",
-        f"-s3.config={config}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-    ]
-    log = open(base / "weed.log", "wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{s3}"
-    import s3fs
-
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            fs = s3fs.S3FileSystem(
-                endpoint_url=endpoint,
-                key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                secret=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                skip_instance_cache=True,
-            )
-            fs.mkdir("bench")
-            return proc, endpoint
-        except Exception:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise SystemExit(f"weed did not start; see {base / 'weed.log'}") from None
-            time.sleep(0.5)
+def start_weed(base: Path) -> tuple[S3Server, str]:
+    """The same SeaweedFS set-up as the tests (tests/_seaweedfs.py), with a bucket named "bench"."""
+    try:
+        server = start_seaweedfs(base, CREDENTIALS, volume_size_mb=1024, timeout=120)
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise SystemExit(f"weed did not start: {exc}") from None
+    server.bucket("bench")
+    return server, server.endpoint_url
 
 
 # --- data -------------------------------------------------------------------------
@@ -241,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note: dvc / dvc-s3 are not importable here; run with .venv-bench/bin/python for the comparison")
 
     base = Path(tempfile.mkdtemp(prefix="flowtide-bench-remote-"))
-    proc, endpoint = start_weed(base)
+    server, endpoint = start_weed(base)
     env = {**os.environ, **CREDENTIALS, "DVC_NO_ANALYTICS": "1"}
     rows: list[tuple[str, float, float | None]] = []
     try:
@@ -262,11 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 (f"fetch / pull again (no-op), {label}", best["fetch again"], best.get("dvc pull again")),
             ]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     print(f"\nremote store on SeaweedFS (127.0.0.1), -j {args.jobs}, wall time per command in seconds\n")

