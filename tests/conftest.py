@@ -73,6 +73,21 @@ def git(*args: str, cwd) -> str:
     return proc.stdout.strip()
 
 
+def kill_when_writing(script: str) -> None:
+    """Run ``script`` in a new Python; SIGKILL it as soon as it prints "writing"."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+
+
 @pytest.fixture(autouse=True)
 def _git_identity(monkeypatch):
     for key, value in GIT_ENV.items():

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from flowtide.atomic import atomic_copy, atomic_write, atomic_writer, write_if_changed
+
+from .conftest import kill_when_writing
 
 
 def test_failure_mid_write_leaves_the_old_content(tmp_path):
@@ -35,15 +34,7 @@ def test_kill_9_mid_write_leaves_the_old_content(tmp_path):
             time.sleep(60)
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "writing"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
+    kill_when_writing(script)
     assert path.read_text() == "old"
 
 

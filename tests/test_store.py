@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -11,6 +8,8 @@ import pytest
 from flowtide.errors import IntegrityError, StoreError
 from flowtide.hashing import hash_bytes
 from flowtide.store import Store
+
+from .conftest import kill_when_writing
 
 
 def test_a_blob_is_written_once(tmp_path):
@@ -106,15 +105,7 @@ def test_killed_writer_leaves_no_blob(tmp_path):
             time.sleep(60)
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "writing"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
+    kill_when_writing(script)
     store = Store(root)
     assert list(store.digests()) == []
     # only an anonymous temp file is left behind, never a blob under a hash name
