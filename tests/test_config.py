@@ -77,3 +77,15 @@ def test_schema_command_prints_json_schema(tmp_path):
     schema = json_schema()
     assert "in" in schema["$defs"]["ColumnCheck"]["properties"]
     assert schema["additionalProperties"] is False
+
+
+def test_every_setting_is_documented():
+    """Each key of flowtide.yaml carries a description, so editors show it (`flowtide schema`)."""
+    schema = json_schema()
+    undocumented = [
+        f"{name}.{key}"
+        for name, definition in [("Config", schema), *schema["$defs"].items()]
+        for key, prop in definition.get("properties", {}).items()
+        if not prop.get("description")
+    ]
+    assert undocumented == []

@@ -22,7 +22,7 @@ from .errors import ConfigError
 CONFIG_FILE = "flowtide.yaml"
 LOCK_FILE = "flowtide.lock"
 STATE_DIR = ".flowtide"
-_CACHE_VERSION = 8  # bump when a dataclass below changes shape
+_CACHE_VERSION = 9  # bump when a dataclass below changes shape
 
 _FORBID: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -65,7 +65,9 @@ class Source:
 class Bounds:
     __pydantic_config__ = _FORBID
     min: float | None = None
+    """Smallest allowed value (inclusive)."""
     max: float | None = None
+    """Largest allowed value (inclusive)."""
 
 
 @dataclass
@@ -74,23 +76,34 @@ class ColumnCheck:
 
     __pydantic_config__ = _FORBID
     type: Literal["int", "float", "str", "bool", "date", "datetime"] | None = None
+    """Expected type; cells that do not parse as it are reported with their rows."""
     not_null: bool = False
+    """No empty or null cell."""
     unique: bool = False
+    """No value appears twice."""
     min: float | str | None = None
+    """Smallest allowed value: a number, or an ISO date for date columns."""
     max: float | str | None = None
+    """Largest allowed value: a number, or an ISO date for date columns."""
     in_: list[Any] | None = None
     """Allowed values (written `in:` in YAML)."""
     regex: str | None = None
+    """Every value must match this regular expression in full."""
     max_null_fraction: float | None = None
+    """Largest allowed share (0..1) of null cells."""
     mean: Bounds | None = None
+    """Bounds of the column mean, e.g. {min: 0, max: 10}."""
     std: Bounds | None = None
+    """Bounds of the column standard deviation."""
 
 
 @dataclass
 class Freshness:
     __pydantic_config__ = _FORBID
     column: str
+    """Date or datetime column whose newest value is checked."""
     max_age_days: float
+    """The newest value may be at most this many days old."""
 
 
 @dataclass
@@ -103,6 +116,7 @@ class DriftCheck:
     method: Literal["psi", "ks", "wasserstein", "chi2", "js"] | None = None
     """psi / ks / wasserstein for numbers, chi2 / js for categories; default: psi and chi2."""
     threshold: float | None = None
+    """Threshold for every column: distances (psi, wasserstein, js) fail above it, p-values (ks, chi2) below it; default per method."""
     thresholds: dict[str, float] = _d(dict)
     """Per-column thresholds overriding `threshold`."""
     reference: str | None = None
@@ -119,13 +133,17 @@ class CheckSuite:
 
     __pydantic_config__ = _FORBID
     rows: Bounds | None = None
+    """Bounds of the row count, e.g. {min: 100}."""
     columns: dict[str, ColumnCheck] = _d(dict)
+    """Rules per column name."""
     required: list[str] = _d(list)
     """Columns that must exist (every column under `columns:` is required too)."""
     strict: bool = False
     """Fail on columns not listed under `columns:`."""
     freshness: Freshness | None = None
+    """The newest date in a column must be recent."""
     drift: DriftCheck | None = None
+    """Distribution drift against a reference (a warning unless `block: true`)."""
     format: Literal["csv", "parquet", "jsonl"] | None = None
     """File format; default: from the file extension."""
 
@@ -143,11 +161,15 @@ class Stage:
     call: str | None = None
     """`module:function` run in-process (no interpreter start-up)."""
     deps: list[str] = _d(list)
+    """Files or directories the stage reads; a change of their bytes re-runs it."""
     outs: list[str] = _d(list)
+    """Files or directories the stage writes; saved in the store and restored on a known fingerprint."""
     params: list[str] | bool = _d(list)
     """Keys of params.yaml (dotted), or true for the whole file."""
     metrics: list[str] = _d(list)
+    """JSON or YAML files of metrics, recorded with the run and read by diff and gate."""
     plots: list[str] = _d(list)
+    """CSV or JSON series files, overlaid by `flowtide diff --html`."""
     env: list[str] = _d(list)
     """Environment variables whose values are part of the fingerprint."""
 
@@ -161,8 +183,11 @@ class Model:
 
     __pydantic_config__ = _FORBID
     name: str
+    """Registry name of the model; versions are tagged NAME@vN."""
     path: str
+    """The artifact the pipeline writes (usually a stage out)."""
     format: Literal["skops", "onnx", "python"] = "skops"
+    """How the artifact is loaded: skops (scikit-learn, no arbitrary pickle), onnx, or python (with `loader`)."""
     loader: str | None = None
     """For format: python, the `module:Class` that loads the artifact."""
     target: str | None = None
@@ -196,9 +221,9 @@ class Canary:
 class Deploy:
     __pydantic_config__ = _FORBID
     canary: Canary | None = None
+    """Serve the staging version to a share of traffic beside production."""
     shadow: bool = False
     """Send a copy of traffic to the staging version, log its answer, never return it."""
-    environments: list[str] = _d(lambda: ["staging", "production"])
     max_body: int = 1_048_576
     """Largest request body `flowtide serve` accepts, in bytes (larger: 413)."""
     extra_fields: Literal["reject", "ignore"] = "reject"
@@ -209,8 +234,11 @@ class Deploy:
 class MonitorDrift:
     __pydantic_config__ = _FORBID
     method: Literal["psi", "ks", "wasserstein", "chi2", "js"] = "psi"
+    """Drift statistic for the inputs of served requests."""
     threshold: float = 0.2
+    """Distances fail above it, p-values below it."""
     columns: list[str] | None = None
+    """Input columns to test; default: every feature of the model."""
 
 
 @dataclass
@@ -228,8 +256,11 @@ class MonitorPerformance:
 class Monitor:
     __pydantic_config__ = _FORBID
     drift: MonitorDrift | None = None
+    """Input and prediction drift of served requests against the training data."""
     performance: MonitorPerformance | None = None
+    """Live performance on requests that received feedback."""
     schedule: str = "0 * * * *"
+    """Cron expression for the monitor workflow and `flowtide loop`."""
     window: str = "7d"
     """Time window analysed, e.g. 1h, 1d, 7d."""
     cooldown: str = "6h"
@@ -250,6 +281,7 @@ class StoreConfig:
     auto_push: bool = True
     """pull, run and register push new blobs when a remote is set."""
     jobs: int = 8
+    """Parallel transfers for push and fetch."""
 
 
 @dataclass
@@ -258,14 +290,21 @@ class CI:
 
     __pydantic_config__ = _FORBID
     provider: Literal["github"] = "github"
+    """The CI system the workflows are generated for (GitHub Actions)."""
     token: Literal["default", "app"] = "default"
     """app: pushes use a GitHub App token (secrets FLOWTIDE_APP_ID / FLOWTIDE_APP_PRIVATE_KEY)."""
     default_branch: str = "main"
+    """Branch that schedules run on and that training commits to."""
     python: str = "3.11"
+    """Python version the workflows install."""
     install: str = "make install"
+    """Command that installs the project and flowtide in a workflow."""
     lint: str | None = "make lint"
+    """Lint command of ci.yml (null: no lint step)."""
     test: str | None = "make test"
+    """Test command of ci.yml (null: no test step)."""
     runs_on: str = "ubuntu-latest"
+    """Runner label of every job."""
     dependency_files: list[str] = _d(lambda: ["requirements*.txt", "pyproject.toml"])
     """Globs hashed for the pip cache key (setup-python `cache-dependency-path`)."""
     secrets: list[str] = _d(lambda: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
@@ -284,18 +323,29 @@ class Config:
 
     __pydantic_config__ = _FORBID
     project: str
+    """The project's name, shown in reports and exports."""
     sources: dict[str, Source] = _d(dict)
+    """Named places data comes from, fetched by `flowtide pull`."""
     checks: dict[str, CheckSuite] = _d(dict)
+    """Data checks per source name or stage output path, run by `flowtide check` and before `pull` accepts new bytes."""
     stages: dict[str, Stage] = _d(dict)
+    """The pipeline: stages by name; the DAG comes from outs → deps."""
     params: str = "params.yaml"
     """The params file stages read their `params:` keys from."""
     model: Model | None = None
+    """The model the pipeline produces and the registry versions."""
     gates: list[str] = _d(list)
+    """Quality rules a candidate must pass, e.g. "accuracy >= 0.8" or "f1_macro >= production - 0.02"."""
     deploy: Deploy = _d(Deploy)
+    """How `flowtide serve` routes traffic: canary or shadow next to production."""
     monitor: Monitor = _d(Monitor)
+    """What `flowtide monitor` judges and when it retrains."""
     store: StoreConfig = _d(StoreConfig)
+    """The content-addressed store: local cache and optional remote."""
     ci: CI = _d(CI)
+    """Settings of the generated GitHub Actions workflows."""
     executor: Literal["local", "ray"] = "local"
+    """Where stages run: local processes, or Ray (extra `ray`)."""
     env: list[str] = _d(list)
     """Environment variables that are part of every stage's fingerprint."""
 
