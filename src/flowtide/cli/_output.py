@@ -62,3 +62,13 @@ def render_report(report, args, *, extra_json: dict | None = None) -> None:
         print_markdown(report.to_markdown())
     else:
         report.render_terminal(console())
+
+
+def human_size(size: int) -> str:
+    """A byte count as people read it: 512 B, 3.9 KiB, 1.0 GiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from . import _output
-from .push import add_transfer_flags, human, show_progress
+from ._output import human_size
+from .push import add_transfer_flags, show_progress
 
 DESCRIPTION = (
     "Download the blobs the working tree needs (sources with storage: store, stage outputs, model "
@@ -31,7 +32,7 @@ def run(args) -> int:
         _output.print_json(result.to_dict())
         return 0
     if result.downloaded:
-        print(f"downloaded {len(result.downloaded)} blob(s), {human(result.bytes)}, from {result.remote}")
+        print(f"downloaded {len(result.downloaded)} blob(s), {human_size(result.bytes)}, from {result.remote}")
     for path in result.materialized:
         print(f"wrote {path}")
     if not result.downloaded and not result.materialized:

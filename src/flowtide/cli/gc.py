@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _output
-from .push import human
+from ._output import human_size
 
 DESCRIPTION = (
     "Remove blobs from the local store that neither the lock (of the working tree and HEAD) nor the "
@@ -34,13 +34,13 @@ def run(args) -> int:
         return 0
     verb = "would remove" if result.dry_run else "removed"
     print(
-        f"local store: {verb} {len(result.local_removed)} blob(s), {human(result.local_bytes)}; "
+        f"local store: {verb} {len(result.local_removed)} blob(s), {human_size(result.local_bytes)}; "
         f"kept {result.local_kept}"
     )
     if result.remote:
         print(
             f"remote {result.remote}: {verb} {len(result.remote_removed)} blob(s), "
-            f"{human(result.remote_bytes)}; kept {result.remote_kept}"
+            f"{human_size(result.remote_bytes)}; kept {result.remote_kept}"
         )
         if result.dry_run and result.remote_removed:
             print("run `flowtide gc --remote` to delete exactly these")

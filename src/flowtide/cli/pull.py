@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._output import add_json_flag, load_project, print_json
+from ._output import add_json_flag, human_size, load_project, print_json
 
 DESCRIPTION = (
     "Fetch each source (all by default), check the new bytes, store them by content hash, "
@@ -52,7 +52,7 @@ def run(args) -> int:
 def _render(result) -> None:
     for item in result.results:
         short = (item.hash or "")[:12] or "-"
-        size = _human(item.size) if item.size is not None else "-"
+        size = human_size(item.size) if item.size is not None else "-"
         detail = ""
         if item.status == "changed":
             notes = [f"was {item.previous_hash[:12]}"] if item.previous_hash else []
@@ -66,12 +66,3 @@ def _render(result) -> None:
         print(f"{item.name:<16} {item.status:<11} {size:>10}  {short}  {item.path}{detail}")
     if result.lock_written:
         print("flowtide.lock updated")
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

@@ -35,18 +35,9 @@ def run(args) -> int:
         _output.print_json(result.to_dict())
     elif result.pushed:
         print(
-            f"pushed {len(result.pushed)} blob(s), {human(result.bytes)}, to {result.remote}"
+            f"pushed {len(result.pushed)} blob(s), {_output.human_size(result.bytes)}, to {result.remote}"
             f" ({len(result.present)} already there)"
         )
     else:
         print(f"nothing to push: all {len(result.present)} referenced blob(s) are already on {result.remote}")
     return 0
-
-
-def human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
