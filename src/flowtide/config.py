@@ -201,7 +201,7 @@ class Model:
     intended_use: str | None = None
     """One paragraph for the model card: what the model is for and what it must not be used for."""
     trusted_types: list[str] = _d(list)
-    """Extra types (beyond scikit-learn / numpy / scipy.sparse) a skops artifact may contain; review before adding."""
+    """Exact names of extra types (e.g. a function) a skops artifact may contain beyond the built-in scikit-learn classes; review each first, loading calls it."""
 
 
 @dataclass
