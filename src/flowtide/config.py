@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import keyword
 import os
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -400,38 +399,44 @@ def load_config(root: str | os.PathLike[str], *, use_cache: bool = True) -> Conf
         "config",
         lambda: parse_config(path.read_bytes(), CONFIG_FILE),
         use_cache=use_cache,
+        classes=_dataclasses(),
+        expect=Config,
     )
 
 
-def cached_by_stat(root: Path, path: Path, name: str, compute, *, use_cache: bool = True):
-    """Return ``compute()``, memoised on disk by ``path``'s (inode, size, mtime_ns).
+def _dataclasses() -> dict[str, type]:
+    """This module's dataclasses by name: the only classes a cached config is rebuilt from."""
+    import dataclasses
+
+    return {
+        name: obj
+        for name, obj in globals().items()
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == __name__
+    }
+
+
+def cached_by_stat(root: Path, path: Path, name: str, compute, *, use_cache: bool = True, classes=None, expect=None):
+    """Return ``compute()``, memoised on disk by ``path``'s (inode, size, mtime_ns, ctime_ns).
 
     Used for anything derived purely from one file's bytes (the parsed config,
-    params). The cache is local state (pickle of our own dataclasses) under
-    ``.flowtide/tmp``; a stale or unreadable cache is simply recomputed.
+    params). The memo is plain JSON under ``.flowtide/tmp`` (see memo.py): a
+    stale, malformed or checked-in memo is ignored and recomputed, never executed.
+    ``classes`` are the dataclasses the value may contain; ``expect`` its type.
     """
+    from . import memo
+
     try:
-        st = path.stat()
+        line = memo.stamp(path, f"{name}/{_CACHE_VERSION}")
     except FileNotFoundError:
         raise ConfigError(f"{path.name} not found in {path.parent}") from None
-    stamp = (_CACHE_VERSION, st.st_ino, st.st_size, st.st_mtime_ns)
-    cache = root / STATE_DIR / "tmp" / f"{name}.pickle"
+    cache = root / STATE_DIR / "tmp" / f"{name}.json"
     if use_cache:
-        try:
-            with open(cache, "rb") as handle:
-                saved_stamp, value = pickle.load(handle)
-            if saved_stamp == stamp:
-                return value
-        except Exception:  # absent, stale format, or truncated: recompute
-            pass
+        value = memo.read(cache, line, classes, expect)
+        if value is not memo.MISSING:
+            return value
     value = compute()
     if use_cache and (root / STATE_DIR).is_dir():
-        from .atomic import atomic_write
-
-        try:
-            atomic_write(cache, pickle.dumps((stamp, value), protocol=pickle.HIGHEST_PROTOCOL), fsync=False)
-        except OSError:
-            pass
+        memo.write(cache, line, value, classes)
     return value
 
 
@@ -759,4 +764,4 @@ def load_params(root: str | os.PathLike[str], params_file: str = "params.yaml") 
             raise ConfigError("params file must be a mapping", file=params_file, line=1, column=1)
         return data
 
-    return cached_by_stat(root, path, "params", compute)
+    return cached_by_stat(root, path, "params", compute, expect=dict)

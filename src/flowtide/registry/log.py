@@ -265,7 +265,7 @@ SUMMARY_TAIL = 200  # versions per model kept in the small listing cache
 def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]]:
     """Per model: who holds staging / production, the version count, and rows of recent versions.
 
-    ``rows`` are BRIEF_FIELDS tuples (turn them into dicts with :func:`briefs`) and
+    ``rows`` are BRIEF_FIELDS value lists (turn them into dicts with :func:`briefs`) and
     ``json`` the same records pre-encoded. Without ``full`` only the last
     SUMMARY_TAIL versions are included. Both are cached under .flowtide/ by the
     registry file's stat (every write is an atomic rename, so a new inode): the
@@ -288,14 +288,14 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
                 "production": production.version if production else None,
                 "staging": staging.version if staging else None,
                 "count": len(records),
-                "rows": [tuple(r.values()) for r in records],
+                "rows": [list(r.values()) for r in records],
                 # pre-encoded for `models --json`: joining strings beats encoding 10,000 dicts per call
                 "json": [json.dumps(r, sort_keys=True, default=str) for r in records],
             }
         return out
 
     def load_full() -> dict[str, dict[str, Any]]:
-        return cached_by_stat(project.root, path, f"registry-full-{_SUMMARY_VERSION}", everything)
+        return cached_by_stat(project.root, path, f"registry-full-{_SUMMARY_VERSION}", everything, expect=dict)
 
     if full:
         return load_full()
@@ -306,10 +306,10 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
             for model, entry in load_full().items()
         }
 
-    return cached_by_stat(project.root, path, f"registry-recent-{_SUMMARY_VERSION}", recent)
+    return cached_by_stat(project.root, path, f"registry-recent-{_SUMMARY_VERSION}", recent, expect=dict)
 
 
-def briefs(rows: list[tuple]) -> list[dict[str, Any]]:
+def briefs(rows: list[list]) -> list[dict[str, Any]]:
     return [dict(zip(BRIEF_FIELDS, row, strict=True)) for row in rows]
 
 
