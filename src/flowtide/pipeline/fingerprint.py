@@ -137,12 +137,15 @@ def read_params(project: Project) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
         from ._miniyaml import loads
 
-        data = loads(path.read_text(encoding="utf-8"))
+        try:
+            data = loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:  # the full reader says where
+            data = None
         if data is None:
             return load_params(project.root, project.config.params)
         return data
 
-    return cached_by_stat(project.root, path, "params", compute)
+    return cached_by_stat(project.root, path, "params", compute, expect=dict)
 
 
 def lookup(params: dict[str, Any], dotted: str) -> Any:

@@ -333,27 +333,60 @@ def brief(v: Version) -> dict[str, Any]:
     }
 
 
+_HINT = (
+    "flowtide writes it atomically, so this is a hand edit or a merge conflict: keep both sides' lines in time order."
+)
+
+
 def _parse_events(raw: bytes, path: Path) -> list[dict[str, Any]]:
     from ..errors import ConfigError
 
-    text = raw.decode("utf-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded", file=path.name, line=line, hint=_HINT
+        ) from None
+    # split on newlines only: str.splitlines() would also cut at U+2028 and friends inside a JSON string
+    numbered = [(number, line) for number, line in enumerate(text.split("\n"), 1) if line.strip()]
+    events: list = []
     try:
         # one C-level parse for the whole file is several times faster than a loads() per line
-        events = json.loads("[" + ",".join(line for line in text.splitlines() if line.strip()) + "]")
-        if all(isinstance(event, dict) for event in events):
-            return events
-    except ValueError:
-        pass
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            if not isinstance(json.loads(line), dict):
-                raise ValueError("expected an object {...}")
-        except ValueError as exc:
-            hint = "flowtide writes it atomically, so this is a hand edit or a merge conflict: keep both sides' lines in time order."
-            raise ConfigError(f"not a JSON event: {exc}", file=path.name, line=number, hint=hint) from None
-    return []
+        events = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+    except (ValueError, RecursionError):
+        for number, line in numbered:
+            try:
+                json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                raise ConfigError(f"not a JSON event: {reason}", file=path.name, line=number, hint=_HINT) from None
+    for (number, _), event in zip(numbered, events, strict=True):
+        problem = _event_problem(event)
+        if problem:
+            raise ConfigError(f"not a registry event: {problem}", file=path.name, line=number, hint=_HINT)
+    return events
+
+
+def _event_problem(event: Any) -> str | None:
+    """What makes ``event`` unusable for the replay (None if nothing): the fields it reads without a default."""
+    if not isinstance(event, dict):
+        return "expected an object {...}"
+    kind = event.get("event")
+    if kind not in ("register", "promote", "rollback"):
+        return None  # an event this version does not know: ignored by the replay
+    if not isinstance(event.get("model"), str):
+        return "`model` must be a string"
+    version = event.get("version")
+    if type(version) is not int or version < 1:
+        return f"`version` must be a positive integer, got {version!r}"
+    if kind == "register" and not isinstance(event.get("hash"), str):
+        return "`hash` must be a string"
+    if kind == "promote" and event.get("to") not in STAGES:
+        return f"`to` must be one of {', '.join(STAGES)}, got {event.get('to')!r}"
+    if kind == "rollback" and event.get("from") is not None and type(event.get("from")) is not int:
+        return f"`from` must be a version number, got {event.get('from')!r}"
+    return None
 
 
 def _dump_event(event: dict[str, Any]) -> str:
@@ -383,7 +416,7 @@ def _latest_number(raw: bytes, path: Path, model: str) -> int:
         if b'"event":"register"' in line and marker in line:
             try:
                 return int(json.loads(line)["version"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 break
     latest = Registry(path, _parse_events(raw, path)).latest(model) if raw.strip() else None
     return latest.version if latest else 0
