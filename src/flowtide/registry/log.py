@@ -241,7 +241,7 @@ class Registry:
         return None
 
 
-_SUMMARY_VERSION = 3  # bump when BRIEF_FIELDS or the summary's shape changes
+_SUMMARY_VERSION = 4  # bump when BRIEF_FIELDS or the summary's shape changes
 BRIEF_FIELDS = (
     "version",
     "stage",
@@ -267,9 +267,11 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
 
     ``rows`` are BRIEF_FIELDS value lists (turn them into dicts with :func:`briefs`) and
     ``json`` the same records pre-encoded. Without ``full`` only the last
-    SUMMARY_TAIL versions are included. Both are cached under .flowtide/ by the
+    SUMMARY_TAIL versions are included. Both are memoised under .flowtide/ by the
     registry file's stat (every write is an atomic rename, so a new inode): the
-    small cache keeps `flowtide models` at start-up cost even at 10,000 versions.
+    small memo keeps `flowtide models` at start-up cost even at 10,000 versions.
+    The full memo holds only the pre-encoded records (JSON strings parse fastest);
+    its ``rows`` are decoded from them when first asked for.
     """
     from ..config import cached_by_stat
 
@@ -283,19 +285,21 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
         for model in registry.models():
             production = registry.in_stage(model, "production")
             staging = registry.in_stage(model, "staging")
-            records = [brief(v) for v in registry.versions(model)]
             out[model] = {
                 "production": production.version if production else None,
                 "staging": staging.version if staging else None,
-                "count": len(records),
-                "rows": [list(r.values()) for r in records],
+                "count": len(registry.versions(model)),
                 # pre-encoded for `models --json`: joining strings beats encoding 10,000 dicts per call
-                "json": [json.dumps(r, sort_keys=True, default=str) for r in records],
+                "json": [json.dumps(brief(v), sort_keys=True, default=str) for v in registry.versions(model)],
             }
         return out
 
     def load_full() -> dict[str, dict[str, Any]]:
-        return cached_by_stat(project.root, path, f"registry-full-{_SUMMARY_VERSION}", everything, expect=dict)
+        name = f"registry-full-{_SUMMARY_VERSION}"
+        data = cached_by_stat(project.root, path, name, everything, expect=dict)
+        if not all(_entry_ok(entry, ("json",)) for entry in data.values()):  # not what everything() writes
+            data = everything()
+        return {model: _Entry(entry) for model, entry in data.items()}
 
     if full:
         return load_full()
@@ -306,7 +310,31 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
             for model, entry in load_full().items()
         }
 
-    return cached_by_stat(project.root, path, f"registry-recent-{_SUMMARY_VERSION}", recent, expect=dict)
+    name = f"registry-recent-{_SUMMARY_VERSION}"
+    data = cached_by_stat(project.root, path, name, recent, expect=dict)
+    if not all(_entry_ok(entry, ("json", "rows")) for entry in data.values()):
+        data = recent()
+    return data
+
+
+class _Entry(dict):
+    """A model's full summary: ``rows`` are decoded from the pre-encoded records on first use."""
+
+    def __missing__(self, key: str) -> Any:
+        if key != "rows":
+            raise KeyError(key)
+        records = json.loads("[" + ",".join(self["json"]) + "]")
+        self["rows"] = rows = [[record.get(f) for f in BRIEF_FIELDS] for record in records]
+        return rows
+
+
+def _entry_ok(entry: Any, lists: tuple[str, ...]) -> bool:
+    return (
+        isinstance(entry, dict)
+        and type(entry.get("count")) is int
+        and all(isinstance(entry.get(key), list) for key in lists)
+        and all(isinstance(entry.get(key), (int, type(None))) for key in ("production", "staging"))
+    )
 
 
 def briefs(rows: list[list]) -> list[dict[str, Any]]:
