@@ -180,3 +180,14 @@ def test_a_reason_with_a_unicode_line_separator_survives(tmp_path, weather_csv):
     version = registry.Registry.load(project).get("weather", 1)
     assert version.stage == "staging"
     assert version.history[-1]["reason"] == "first line\u2028second\x85third\x1cfourth"
+
+
+def test_a_deeply_nested_lock_is_a_config_error(tmp_path):
+    root = _project(tmp_path)
+    (root / "flowtide.lock").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    result, cpu, _ = _flowtide(root, "status")
+    assert result.code == 2
+    assert result.err.startswith(
+        "error: flowtide.lock: flowtide.lock is not valid JSON: maximum recursion depth exceeded"
+    )
+    assert cpu < BOUND
