@@ -63,7 +63,7 @@ def test_cached_config_matches_and_follows_edits(tmp_path):
     (tmp_path / "flowtide.yaml").write_text(GOOD)
     (tmp_path / ".flowtide").mkdir()
     first = load_config(tmp_path)
-    assert (tmp_path / ".flowtide" / "tmp" / "config.pickle").exists()
+    assert (tmp_path / ".flowtide" / "tmp" / "config.json").exists()
     again = load_config(tmp_path)
     assert again == first
     (tmp_path / "flowtide.yaml").write_text(GOOD.replace("project: weather", "project: other"))

@@ -133,7 +133,8 @@ def test_skops_refuses_types_outside_the_allow_list(tmp_path, weather_csv):
     project = Project.load(root)
     version = register(project)
     with pytest.raises(
-        ServeError, match=r"^weather v1 \(models/model.skops\) contains types outside the allow-list: posix.system\n"
+        ServeError,
+        match=r"^weather v1 \(models/model.skops\) contains types flowtide does not trust: posix.system; refusing to load it",
     ):
         load_model(project, version)
 

@@ -21,10 +21,6 @@ from .hashing import hash_bytes
 if TYPE_CHECKING:
     from .project import Project
 
-# Module prefixes whose types a skops artifact may contain without review: these are
-# estimators, arrays and dtypes, which skops rebuilds field by field (never via pickle).
-SKOPS_ALLOWED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
-
 
 class Predictor(Protocol):
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]: ...
@@ -97,20 +93,33 @@ class SkopsFormat:
     def load(self, data: bytes, path: Path, spec: ModelSpec) -> Predictor:
         import skops.io
 
+        from . import skops_trust
+
         try:
             untrusted = skops.io.get_untrusted_types(data=data)
         except Exception as exc:
             raise ServeError(f"{spec.label} is not a skops artifact: {exc}") from exc
-        refused = [t for t in untrusted if not t.startswith(SKOPS_ALLOWED_PREFIXES) and t not in spec.trusted_types]
+        # exact names only: skops imports and calls every type it names, so a name is code
+        refused = skops_trust.refused(untrusted, spec.trusted_types)
         if refused:
+            risks = skops_trust.explain(refused)
             raise ServeError(
-                f"{spec.label} contains types outside the allow-list: {', '.join(sorted(refused))}",
-                hint="If you trust them, list them under `model.trusted_types` in flowtide.yaml.",
+                f"{spec.label} contains types flowtide does not trust: {', '.join(refused)}; refusing to load it "
+                "(loading imports and calls each type, which can run any code)" + (f". {risks}" if risks else ""),
+                hint="If you built this artifact yourself and reviewed these types, list them by exact name in "
+                f"flowtide.yaml under `model: {{trusted_types: [{', '.join(refused)}]}}`.",
             )
         try:
-            estimator = skops.io.loads(data, trusted=untrusted)
+            estimator = skops.io.loads(data, trusted=sorted(set(untrusted)))
         except Exception as exc:
             raise ServeError(f"could not load skops artifact {spec.label}: {exc}") from exc
+        try:
+            skops_trust.check_structure(estimator)
+        except skops_trust.MalformedModel as exc:
+            raise ServeError(
+                f"{spec.label} is malformed: {exc}; refusing to load it (predicting with it could crash the server)",
+                hint="Train and register the model again from its pipeline.",
+            ) from None
         return _SklearnPredictor(estimator, spec.features)
 
 

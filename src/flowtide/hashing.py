@@ -67,7 +67,9 @@ class StatCache:
         if self._entries is None:
             try:
                 self._entries = json.loads(self.path.read_bytes())
-            except (FileNotFoundError, ValueError):
+            except (FileNotFoundError, ValueError, RecursionError):
+                self._entries = {}
+            if not isinstance(self._entries, dict):  # not what save() writes: start over
                 self._entries = {}
         return self._entries
 
@@ -77,7 +79,13 @@ class StatCache:
         key = key or os.fspath(path)
         entries = self._load()
         hit = entries.get(key)
-        if hit and hit[0] == st.st_ino and hit[1] == st.st_size and hit[2] == st.st_mtime_ns:
+        if (
+            isinstance(hit, list)
+            and len(hit) == 4
+            and hit[:3] == [st.st_ino, st.st_size, st.st_mtime_ns]
+            and isinstance(hit[3], str)
+            and len(hit[3]) == 64
+        ):
             return hit[3], st.st_size
         digest, size = hash_file(path)
         entries[key] = [st.st_ino, st.st_size, st.st_mtime_ns, digest]

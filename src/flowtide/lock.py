@@ -41,7 +41,7 @@ class Lock:
             return cls()
         try:
             data = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise ConfigError(
                 f"{path.name} is not valid JSON: {exc}",
                 file=path.name,

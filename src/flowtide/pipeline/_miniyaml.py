@@ -3,7 +3,8 @@
 A changed params.yaml is read on every rerun, and importing ruamel.yaml costs
 more than the whole rerun budget. This reader accepts only block mappings,
 block and flow lists of scalars, and comments, and gives up (returns None) on
-anything it is not sure to read exactly as YAML 1.2 would.
+anything it is not sure to read exactly as YAML 1.2 would (aliases and deep
+nesting included, so that the bounded reader in config.py judges those).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .\-/]*$")
 _KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*):(?:\s+(.*))?$")
 _QUOTED = re.compile(r"""^("[^"\\]*"|'[^']*')$""")
+
+
+_MAX_DEPTH = 100  # deeper files go to ruamel, whose bounded reader reports them (config.parse_yaml)
 
 
 class _GiveUp(Exception):
@@ -96,6 +100,8 @@ def _parse(text: str) -> dict[str, Any]:
             if container is not None:
                 p_dict[p_key] = container
                 stack.append((indent, container))
+                if len(stack) > _MAX_DEPTH:
+                    raise _GiveUp
         is_item = content.startswith("- ") or content == "-"
         while stack and (
             indent < stack[-1][0] or (indent == stack[-1][0] and isinstance(stack[-1][1], list) and not is_item)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 FINGERPRINT_VERSION = 1
 _MISSING = object()
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 # --- files and directories ---------------------------------------------------
@@ -55,33 +57,38 @@ def _dir_state(project: Project, rel: str, full: str, with_files: bool) -> dict[
     try:
         with open(summary_path, "rb") as handle:
             summary = json.loads(handle.read())
-        if summary["stamp"] == stamp and summary["rel"] == rel:
+        if summary["stamp"] == stamp and summary["rel"] == rel and _valid_state(summary):
             state = {"hash": summary["hash"], "size": summary["size"], "nfiles": summary["nfiles"]}
             if with_files:
                 with open(files_path, "rb") as handle:
-                    state["files"] = json.loads(handle.read())
+                    files = json.loads(handle.read())
+                if not _valid_files(files, summary["nfiles"]):
+                    raise ValueError("files listing does not match its summary")
+                state["files"] = files
             return state
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     # something changed: reuse per-file hashes whose stat is unchanged, hash the rest
     try:
         with open(files_path, "rb") as handle:
             old = json.loads(handle.read())
         old_stats = json.loads(open(os.path.join(cache_dir, key + ".stats.json"), "rb").read())
+        if not (isinstance(old_stats, dict) and _valid_files(old, None)):
+            raise ValueError("malformed")
     except (OSError, ValueError):
         old, old_stats = {}, {}
     from ..hashing import hash_file
 
     files: dict[str, dict[str, Any]] = {}
     stats: dict[str, list] = {}
-    for name, ino, size, mtime, path in listing:
+    for name, ino, size, mtime, ctime, path in listing:
         previous = old_stats.get(name)
-        if previous == [ino, size, mtime] and name in old:
+        if previous == [ino, size, mtime, ctime] and name in old:
             digest = old[name]["hash"]
         else:
             digest, size = hash_file(path)
         files[name] = {"hash": digest, "size": size}
-        stats[name] = [ino, size, mtime]
+        stats[name] = [ino, size, mtime, ctime]
     total = sum(f["size"] for f in files.values())
     digest = hash_bytes("".join(f"{n}\0{f['hash']}\n" for n, f in files.items()).encode())
     os.makedirs(cache_dir, exist_ok=True)
@@ -93,6 +100,27 @@ def _dir_state(project: Project, rel: str, full: str, with_files: bool) -> dict[
     if with_files:
         state["files"] = files
     return state
+
+
+def _valid_state(state: Any) -> bool:
+    return (
+        _is_hash(state.get("hash"))
+        and type(state.get("size")) is int
+        and state["size"] >= 0
+        and type(state.get("nfiles")) is int
+        and state["nfiles"] >= 0
+    )
+
+
+def _valid_files(files: Any, count: int | None) -> bool:
+    """A directory cache's {relative name: {"hash", "size"}} as we write it (a hand-made one is recomputed)."""
+    if not isinstance(files, dict) or (count is not None and len(files) != count):
+        return False
+    return all(isinstance(entry, dict) and _valid_state({**entry, "nfiles": 0}) for entry in files.values())
+
+
+def _is_hash(value: Any) -> bool:
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
 
 
 # --- params and env -----------------------------------------------------------
@@ -109,12 +137,15 @@ def read_params(project: Project) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
         from ._miniyaml import loads
 
-        data = loads(path.read_text(encoding="utf-8"))
+        try:
+            data = loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:  # the full reader says where
+            data = None
         if data is None:
             return load_params(project.root, project.config.params)
         return data
 
-    return cached_by_stat(project.root, path, "params", compute)
+    return cached_by_stat(project.root, path, "params", compute, expect=dict)
 
 
 def lookup(params: dict[str, Any], dotted: str) -> Any:

@@ -1,7 +1,7 @@
 """A stat snapshot of an up-to-date project, so a no-op ``status`` or ``run`` needs no config at all.
 
-After a full check finds every stage up to date, the (inode, size, mtime_ns)
-of flowtide.yaml, the params file, the lock and every dep and out (a
+After a full check finds every stage up to date, the (inode, size, mtime_ns,
+ctime_ns) of flowtide.yaml, the params file, the lock and every dep and out (a
 directory: a digest of all its files' stats), plus the declared env values,
 are saved. While all of them are unchanged, nothing can be stale, and the
 answer costs a few stat calls and no import beyond the standard library's os
@@ -15,13 +15,13 @@ import os
 import stat
 from collections.abc import Mapping
 
-VERSION = 1
+VERSION = 2  # 2: stats include ctime_ns, which no checkout can set, so a committed snapshot never matches
 _FILE = os.path.join(".flowtide", "tmp", "uptodate.json")
 _CONFIG = "flowtide.yaml"
 
 
 def walk(full: str, prefix: str, out: list) -> None:
-    """Every file below ``full``: (relative name, inode, size, mtime_ns, path)."""
+    """Every file below ``full``: (relative name, inode, size, mtime_ns, ctime_ns, path)."""
     with os.scandir(full) as entries:
         for entry in entries:
             name = prefix + entry.name
@@ -29,14 +29,14 @@ def walk(full: str, prefix: str, out: list) -> None:
                 walk(entry.path, name + "/", out)
             else:
                 st = entry.stat()
-                out.append((name, st.st_ino, st.st_size, st.st_mtime_ns, entry.path))
+                out.append((name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, entry.path))
 
 
 def listing_stamp(listing: list) -> str:
     """A digest of a sorted directory listing's stats: equal stamps mean no file changed."""
     import blake3
 
-    return blake3.blake3("\n".join(f"{n}\0{i}\0{s}\0{m}" for n, i, s, m, _ in listing).encode()).hexdigest()
+    return blake3.blake3("\n".join(f"{n}\0{i}\0{s}\0{m}\0{c}" for n, i, s, m, c, _ in listing).encode()).hexdigest()
 
 
 def _entry(root: str, rel: str) -> list | None:
@@ -50,7 +50,7 @@ def _entry(root: str, rel: str) -> list | None:
         walk(full, "", listing)
         listing.sort()
         return [rel, "dir", listing_stamp(listing)]
-    return [rel, st.st_ino, st.st_size, st.st_mtime_ns]
+    return [rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def _version() -> str:
@@ -118,5 +118,5 @@ def unchanged(start: str | None = None, env: Mapping[str, str] | None = None) ->
             if _entry(root, entry[0]) != entry:
                 return None
         return list(saved["stages"])
-    except (KeyError, TypeError, IndexError):
+    except (KeyError, TypeError, IndexError, AttributeError):  # not what save() writes: do the full check
         return None

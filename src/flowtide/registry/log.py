@@ -241,7 +241,7 @@ class Registry:
         return None
 
 
-_SUMMARY_VERSION = 3  # bump when BRIEF_FIELDS or the summary's shape changes
+_SUMMARY_VERSION = 4  # bump when BRIEF_FIELDS or the summary's shape changes
 BRIEF_FIELDS = (
     "version",
     "stage",
@@ -265,11 +265,13 @@ SUMMARY_TAIL = 200  # versions per model kept in the small listing cache
 def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]]:
     """Per model: who holds staging / production, the version count, and rows of recent versions.
 
-    ``rows`` are BRIEF_FIELDS tuples (turn them into dicts with :func:`briefs`) and
+    ``rows`` are BRIEF_FIELDS value lists (turn them into dicts with :func:`briefs`) and
     ``json`` the same records pre-encoded. Without ``full`` only the last
-    SUMMARY_TAIL versions are included. Both are cached under .flowtide/ by the
+    SUMMARY_TAIL versions are included. Both are memoised under .flowtide/ by the
     registry file's stat (every write is an atomic rename, so a new inode): the
-    small cache keeps `flowtide models` at start-up cost even at 10,000 versions.
+    small memo keeps `flowtide models` at start-up cost even at 10,000 versions.
+    The full memo holds only the pre-encoded records (JSON strings parse fastest);
+    its ``rows`` are decoded from them when first asked for.
     """
     from ..config import cached_by_stat
 
@@ -283,19 +285,21 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
         for model in registry.models():
             production = registry.in_stage(model, "production")
             staging = registry.in_stage(model, "staging")
-            records = [brief(v) for v in registry.versions(model)]
             out[model] = {
                 "production": production.version if production else None,
                 "staging": staging.version if staging else None,
-                "count": len(records),
-                "rows": [tuple(r.values()) for r in records],
+                "count": len(registry.versions(model)),
                 # pre-encoded for `models --json`: joining strings beats encoding 10,000 dicts per call
-                "json": [json.dumps(r, sort_keys=True, default=str) for r in records],
+                "json": [json.dumps(brief(v), sort_keys=True, default=str) for v in registry.versions(model)],
             }
         return out
 
     def load_full() -> dict[str, dict[str, Any]]:
-        return cached_by_stat(project.root, path, f"registry-full-{_SUMMARY_VERSION}", everything)
+        name = f"registry-full-{_SUMMARY_VERSION}"
+        data = cached_by_stat(project.root, path, name, everything, expect=dict)
+        if not all(_entry_ok(entry, ("json",)) for entry in data.values()):  # not what everything() writes
+            data = everything()
+        return {model: _Entry(entry) for model, entry in data.items()}
 
     if full:
         return load_full()
@@ -306,10 +310,34 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
             for model, entry in load_full().items()
         }
 
-    return cached_by_stat(project.root, path, f"registry-recent-{_SUMMARY_VERSION}", recent)
+    name = f"registry-recent-{_SUMMARY_VERSION}"
+    data = cached_by_stat(project.root, path, name, recent, expect=dict)
+    if not all(_entry_ok(entry, ("json", "rows")) for entry in data.values()):
+        data = recent()
+    return data
 
 
-def briefs(rows: list[tuple]) -> list[dict[str, Any]]:
+class _Entry(dict):
+    """A model's full summary: ``rows`` are decoded from the pre-encoded records on first use."""
+
+    def __missing__(self, key: str) -> Any:
+        if key != "rows":
+            raise KeyError(key)
+        records = json.loads("[" + ",".join(self["json"]) + "]")
+        self["rows"] = rows = [[record.get(f) for f in BRIEF_FIELDS] for record in records]
+        return rows
+
+
+def _entry_ok(entry: Any, lists: tuple[str, ...]) -> bool:
+    return (
+        isinstance(entry, dict)
+        and type(entry.get("count")) is int
+        and all(isinstance(entry.get(key), list) for key in lists)
+        and all(isinstance(entry.get(key), (int, type(None))) for key in ("production", "staging"))
+    )
+
+
+def briefs(rows: list[list]) -> list[dict[str, Any]]:
     return [dict(zip(BRIEF_FIELDS, row, strict=True)) for row in rows]
 
 
@@ -333,27 +361,60 @@ def brief(v: Version) -> dict[str, Any]:
     }
 
 
+_HINT = (
+    "flowtide writes it atomically, so this is a hand edit or a merge conflict: keep both sides' lines in time order."
+)
+
+
 def _parse_events(raw: bytes, path: Path) -> list[dict[str, Any]]:
     from ..errors import ConfigError
 
-    text = raw.decode("utf-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded", file=path.name, line=line, hint=_HINT
+        ) from None
+    # split on newlines only: str.splitlines() would also cut at U+2028 and friends inside a JSON string
+    numbered = [(number, line) for number, line in enumerate(text.split("\n"), 1) if line.strip()]
+    events: list = []
     try:
         # one C-level parse for the whole file is several times faster than a loads() per line
-        events = json.loads("[" + ",".join(line for line in text.splitlines() if line.strip()) + "]")
-        if all(isinstance(event, dict) for event in events):
-            return events
-    except ValueError:
-        pass
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            if not isinstance(json.loads(line), dict):
-                raise ValueError("expected an object {...}")
-        except ValueError as exc:
-            hint = "flowtide writes it atomically, so this is a hand edit or a merge conflict: keep both sides' lines in time order."
-            raise ConfigError(f"not a JSON event: {exc}", file=path.name, line=number, hint=hint) from None
-    return []
+        events = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+    except (ValueError, RecursionError):
+        for number, line in numbered:
+            try:
+                json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                raise ConfigError(f"not a JSON event: {reason}", file=path.name, line=number, hint=_HINT) from None
+    for (number, _), event in zip(numbered, events, strict=True):
+        problem = _event_problem(event)
+        if problem:
+            raise ConfigError(f"not a registry event: {problem}", file=path.name, line=number, hint=_HINT)
+    return events
+
+
+def _event_problem(event: Any) -> str | None:
+    """What makes ``event`` unusable for the replay (None if nothing): the fields it reads without a default."""
+    if not isinstance(event, dict):
+        return "expected an object {...}"
+    kind = event.get("event")
+    if kind not in ("register", "promote", "rollback"):
+        return None  # an event this version does not know: ignored by the replay
+    if not isinstance(event.get("model"), str):
+        return "`model` must be a string"
+    version = event.get("version")
+    if type(version) is not int or version < 1:
+        return f"`version` must be a positive integer, got {version!r}"
+    if kind == "register" and not isinstance(event.get("hash"), str):
+        return "`hash` must be a string"
+    if kind == "promote" and event.get("to") not in STAGES:
+        return f"`to` must be one of {', '.join(STAGES)}, got {event.get('to')!r}"
+    if kind == "rollback" and event.get("from") is not None and type(event.get("from")) is not int:
+        return f"`from` must be a version number, got {event.get('from')!r}"
+    return None
 
 
 def _dump_event(event: dict[str, Any]) -> str:
@@ -383,7 +444,7 @@ def _latest_number(raw: bytes, path: Path, model: str) -> int:
         if b'"event":"register"' in line and marker in line:
             try:
                 return int(json.loads(line)["version"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 break
     latest = Registry(path, _parse_events(raw, path)).latest(model) if raw.strip() else None
     return latest.version if latest else 0
