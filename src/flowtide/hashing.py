@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .atomic import atomic_write
+from .validators import is_digest
 
 ALGORITHM = "blake3"
 CHUNK = 1 << 20
@@ -69,6 +70,8 @@ class StatCache:
                 self._entries = json.loads(self.path.read_bytes())
             except (FileNotFoundError, ValueError):
                 self._entries = {}
+            if not isinstance(self._entries, dict):
+                self._entries = {}
         return self._entries
 
     def hash(self, path: str | os.PathLike[str], key: str | None = None) -> tuple[str, int]:
@@ -77,7 +80,12 @@ class StatCache:
         key = key or os.fspath(path)
         entries = self._load()
         hit = entries.get(key)
-        if hit and hit[0] == st.st_ino and hit[1] == st.st_size and hit[2] == st.st_mtime_ns:
+        if (
+            isinstance(hit, list)  # the cache is input too: anything else is a miss
+            and len(hit) == 4
+            and hit[:3] == [st.st_ino, st.st_size, st.st_mtime_ns]
+            and is_digest(hit[3])
+        ):
             return hit[3], st.st_size
         digest, size = hash_file(path)
         entries[key] = [st.st_ino, st.st_size, st.st_mtime_ns, digest]

@@ -60,6 +60,8 @@ def _dir_state(project: Project, rel: str, full: str, with_files: bool) -> dict[
             if with_files:
                 with open(files_path, "rb") as handle:
                     state["files"] = json.loads(handle.read())
+                if not _files_ok(state["files"]):  # a cache: a crafted file map is only a miss
+                    raise ValueError("bad file map")
             return state
     except (OSError, ValueError, KeyError):
         pass
@@ -69,6 +71,8 @@ def _dir_state(project: Project, rel: str, full: str, with_files: bool) -> dict[
             old = json.loads(handle.read())
         old_stats = json.loads(open(os.path.join(cache_dir, key + ".stats.json"), "rb").read())
     except (OSError, ValueError):
+        old, old_stats = {}, {}
+    if not isinstance(old_stats, dict) or not _files_ok(old):
         old, old_stats = {}, {}
     from ..hashing import hash_file
 
@@ -93,6 +97,16 @@ def _dir_state(project: Project, rel: str, full: str, with_files: bool) -> dict[
     if with_files:
         state["files"] = files
     return state
+
+
+def _files_ok(files: Any) -> bool:
+    """A cached directory file map holds relative names and hex digests only (it feeds the lock and the store)."""
+    from ..validators import is_digest, path_problem
+
+    return isinstance(files, dict) and all(
+        path_problem(name) is None and isinstance(state, dict) and is_digest(state.get("hash"))
+        for name, state in files.items()
+    )
 
 
 # --- params and env -----------------------------------------------------------

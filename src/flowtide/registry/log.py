@@ -7,14 +7,17 @@ atomically, so a crash never leaves a torn line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_write
 from ..errors import UsageError
+from ..validators import NAME_RULE, is_digest, is_name, path_problem
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -341,6 +344,7 @@ def _parse_events(raw: bytes, path: Path) -> list[dict[str, Any]]:
         # one C-level parse for the whole file is several times faster than a loads() per line
         events = json.loads("[" + ",".join(line for line in text.splitlines() if line.strip()) + "]")
         if all(isinstance(event, dict) for event in events):
+            _check_events(events, text, path)
             return events
     except ValueError:
         pass
@@ -387,3 +391,73 @@ def _latest_number(raw: bytes, path: Path, model: str) -> int:
                 break
     latest = Registry(path, _parse_events(raw, path)).latest(model) if raw.strip() else None
     return latest.version if latest else 0
+
+
+# --- validation: the registry is input (a merge, a hand edit or a crafted pull request can change it) ---
+
+_COMMIT = re.compile(r"^[0-9a-f]{7,64}\Z")
+
+
+def _check_events(events: list[dict[str, Any]], text: str, path: Path) -> None:
+    """Refuse the first event whose name, version, hash or path could mislead a reader (file:line, value, hint)."""
+    for index, event in enumerate(events):
+        problem = _event_problem(event)
+        if problem is None:
+            continue
+        from ..errors import ConfigError
+
+        key, value, what = problem
+        lines = (number for number, line in enumerate(text.splitlines(), 1) if line.strip())
+        raise ConfigError(
+            f"{key} {value!r} {what}",
+            file=path.name,
+            line=next(itertools.islice(lines, index, None), None),
+            hint="flowtide never writes such an event: restore flowtide.registry from git "
+            "(`git checkout -- flowtide.registry`), or fix or remove that line if it is a hand edit.",
+        )
+
+
+def _event_problem(event: dict[str, Any]) -> tuple[str, Any, str] | None:
+    """(field, value, what is wrong) for the first bad field of one event, or None."""
+    if not is_name(event.get("model")):
+        return "model", event.get("model"), f"is not a valid model name: it {NAME_RULE}"
+    kind = event.get("event")
+    number = event.get("version")
+    if (kind in ("register", "promote", "rollback") or number is not None) and (type(number) is not int or number < 1):
+        return "version", number, "is not a version number (a positive integer)"
+    if kind == "register":
+        return _register_problem(event)
+    if kind == "promote" and event.get("to") not in STAGES:
+        return "to", event.get("to"), f"is not a stage ({', '.join(STAGES)})"
+    if kind == "rollback" and event.get("from") is not None and type(event.get("from")) is not int:
+        return "from", event.get("from"), "is not a version number"
+    return None
+
+
+def _register_problem(event: dict[str, Any]) -> tuple[str, Any, str] | None:
+    if not is_digest(event.get("hash")):
+        return "hash", event.get("hash"), "is not a BLAKE3 hex digest (64 lowercase hex characters)"
+    if why := path_problem(event.get("path")):
+        return "path", event.get("path"), why
+    size = event.get("size", 0)
+    if type(size) is not int or size < 0:
+        return "size", size, "is not a size in bytes"
+    if not isinstance(event.get("format", "skops"), str):
+        return "format", event.get("format"), "is not a model format name"
+    tag = event.get("tag")
+    if tag is not None and not is_name(str(tag).replace("@", "_", 1)):
+        return "tag", tag, "is not a git tag name like MODEL@vN"
+    commit = event.get("commit")
+    if commit is not None and not (isinstance(commit, str) and _COMMIT.match(commit)):
+        return "commit", commit, "is not a git commit hash"
+    data = event.get("data")
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return "data", data, "must be a mapping of data path to hash"
+    for rel, digest in data.items():
+        if why := path_problem(rel):
+            return "data path", rel, why
+        if not is_digest(digest):
+            return f"data hash of {rel}", digest, "is not a BLAKE3 hex digest (64 lowercase hex characters)"
+    return None
