@@ -208,3 +208,16 @@ def test_package_uses_the_checked_blob(tmp_path):
     assert result.code == 0, result.err
     assert json.loads(result.out)["repaired_from"] == "models/model.txt"
     assert hash_file(tmp_path / "bundle" / "models" / "model.txt")[0] == digest == hash_file(blob)[0]
+
+
+def test_push_never_uploads_a_corrupt_blob(tmp_path):
+    root = make(tmp_path / "p")  # no remote yet: nothing was pushed by the run
+    remote = tmp_path / "remote"
+    with open(root / "flowtide.yaml", "a") as config:
+        config.write(f"store: {{remote: {remote}}}\n")
+    digest, blob = model_blob(root)
+    bad = flip(blob)
+    result = run_cli("push", cwd=root)
+    assert result.code == 0, result.err
+    assert (remote / digest[:2] / digest[2:]).read_bytes() == b"HELLO\n"  # the intact working copy went up
+    assert blob.read_bytes() == b"HELLO\n" and quarantined(root) == [bad]

@@ -16,7 +16,7 @@ from typing import Any
 from .atomic import write_if_changed
 from .errors import ConfigError
 from .hashing import ALGORITHM
-from .validators import NAME_RULE, is_digest, is_name, path_problem
+from .validators import NAME_RULE, all_digests, all_paths_ok, is_digest, is_name, path_problem
 
 LOCK_VERSION = 1
 
@@ -149,13 +149,26 @@ def stage_entry_problem(entry: dict[str, Any], where: str) -> Problem | None:
                 continue
             if not isinstance(files, dict):
                 return f"{where}.{kind}.{rel}.files", files, "must be a mapping of file name to hash"
+            if _files_ok(files):
+                continue
             for member, child in files.items():
                 if why := path_problem(member):
                     return f"{where}.{kind}.{rel}.files", member, why
+                if not isinstance(child, dict):
+                    return f"{where}.{kind}.{rel}.files.{member}", child, "must be a mapping with the file's hash"
                 problem = _state_problem(child, f"{where}.{kind}.{rel}.files.{member}")
                 if problem:
                     return problem
     return None
+
+
+def _files_ok(files: dict[str, Any]) -> bool:
+    """The common case, a well-formed file map, proven in a few C-level passes; False: look closer."""
+    try:
+        digests = [child["hash"] for child in files.values()]
+    except (KeyError, TypeError, IndexError):
+        return False
+    return all_digests(digests) and all_paths_ok(list(files))
 
 
 def _state_problem(state: Any, where: str) -> Problem | None:

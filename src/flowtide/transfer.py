@@ -180,8 +180,14 @@ def push(project: Project, *, jobs: int | None = None, progress: bool = False) -
 
 
 def _adopt_working_tree(project: Project, items: list[Item]) -> None:
-    """Referenced files that exist only in the working tree (e.g. committed data) enter the store first."""
+    """Referenced files that exist only in the working tree (e.g. committed data) enter the store first.
+
+    A corrupt local blob is never pushed: it is quarantined first, so an intact working-tree copy
+    replaces it here, and otherwise push reports it missing (unless the remote already has it).
+    """
     store, cache = project.store, project.stat_cache
+    for digest in store.corrupt(item.digest for item in items if store.has(item.digest)):
+        store.quarantine(digest)
     for item in items:
         if item.path is None or store.has(item.digest):
             continue
