@@ -143,6 +143,8 @@ def test_registry_names_stages_and_versions_are_checked_with_their_line(tmp_path
     assert run_cli("models", cwd=root).err.startswith(
         "error: flowtide.registry:1: version [1] is not a version number (a positive integer)\n"
     )
+    _rewrite_registry(root, {**event, "gates": [1]})
+    assert run_cli("models", cwd=root).err.startswith("error: flowtide.registry:1: gates [1] must be a mapping\n")
     _rewrite_registry(root, {**event, "data": {"data/x.csv": "../x"}})
     assert run_cli("models", cwd=root).err.startswith(
         "error: flowtide.registry:1: data hash of data/x.csv '../x' is not a BLAKE3 hex digest"
@@ -296,3 +298,14 @@ def test_model_name_follows_the_source_name_rule(tmp_path, name):
     result = run_cli("status", cwd=root)
     assert result.code == 2
     assert result.err.startswith(f"error: flowtide.yaml:2:9: model name {name!r} must start with a letter")
+
+
+def test_a_remote_listing_counts_only_blob_names(tmp_path):
+    from flowtide.remote import Remote
+
+    good = "ab" + "c" * 62
+    for name in (good, "ab" + "c" * 62 + "\n", "AB" + "C" * 62, "ab" + "c" * 61, "tmp/" + "d" * 62):
+        path = tmp_path / "remote" / name[:2] / name[2:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert Remote.open(str(tmp_path / "remote")).list() == {good: 1}

@@ -447,6 +447,9 @@ def _register_problem(event: dict[str, Any]) -> tuple[str, Any, str] | None:
     tag = event.get("tag")
     if tag is not None and not is_name(str(tag).replace("@", "_", 1)):
         return "tag", tag, "is not a git tag name like MODEL@vN"
+    for key in ("metrics", "params", "gates", "lineage"):
+        if event.get(key) is not None and not isinstance(event[key], dict):
+            return key, event[key], "must be a mapping"
     commit = event.get("commit")
     if commit is not None and not (isinstance(commit, str) and _COMMIT.match(commit)):
         return "commit", commit, "is not a git commit hash"
