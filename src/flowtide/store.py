@@ -139,7 +139,7 @@ class Store:
             except (OSError, ValueError):
                 pass
             merged = dict(mine) if replace or not isinstance(theirs, dict) else {**theirs, **mine}
-            if merged == theirs:
+            if merged == theirs or (not merged and theirs is None):
                 return
             self._verified = merged
             with contextlib.suppress(OSError):  # a read-only store still works; it just hashes again
