@@ -86,20 +86,40 @@ def test_dockerfile_and_pinned_requirements(bundle):
     assert "mlflow" not in pins and "pytest" not in pins
 
 
-def test_tampered_store_blob_is_not_packaged(tmp_path, weather_csv):
+def test_tampered_store_blob_is_repaired_from_the_working_copy_or_refused(tmp_path, weather_csv):
     import os
+
+    from flowtide.hashing import hash_bytes
 
     root = make_project(tmp_path / "p", weather_csv)
     train(root, weather_csv)
     version = json.loads(run_cli("register", "--json", cwd=root).out)
-    blob = Project.load(root).store.path_of(version["hash"])
+    store = Project.load(root).store
+    blob = store.path_of(version["hash"])
     os.chmod(blob, 0o644)
     blob.write_bytes(b"not a model")
+    # the working copy still holds the registered bytes: it replaces the corrupt blob, which is kept aside
     result = run_cli("package", "weather", "1", cwd=root)
+    assert result.code == 0, result.err
+    assert result.out.startswith(
+        "the stored artifact was corrupt: quarantined and replaced from models/model.skops\npackaged weather v1"
+    )
+    assert hash_file(blob)[0] == version["hash"] == hash_file(root / "dist/weather-v1/models/model.skops")[0]
+    assert [p.read_bytes() for p in store.quarantine_dir.iterdir()] == [b"not a model"]
+
+    # no good copy anywhere: refused, naming the blob and the repair command; nothing is written
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"not a model")
+    (root / "models" / "model.skops").write_bytes(b"retrained since")
+    result = run_cli("package", "weather", "1", "-o", tmp_path / "bundle", cwd=root)
     assert result.code == 1
-    assert result.err.startswith(f"error: weather v1: the artifact {blob} hashes to ")
-    assert "; refusing to load it\n" in result.err
-    assert not (root / "dist").exists()
+    assert result.err.startswith(
+        f"error: blob {version['hash'][:12]} (weather v1 artifact) in {store.root} is corrupt: its bytes hash to "
+        f"{hash_bytes(b'not a model')[:12]}; moved to {store.quarantine_dir}/{version['hash']}."
+    )
+    assert "No good copy was found in the working tree and no remote store is configured\n" in result.err
+    assert "Run `flowtide fsck --repair`" in result.err
+    assert not (tmp_path / "bundle").exists()
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with")

@@ -19,7 +19,9 @@ def test_runs_are_recorded_with_commit_params_metrics_and_stages(tmp_path, monke
     git("commit", "-q", "-m", "init", cwd=root)
     head = git("rev-parse", "HEAD", cwd=root)
     (root / "flowtide.lock").write_text(
-        json.dumps({"version": 1, "sources": {"raw": {"hash": "abc", "size": 1, "path": "data/raw.txt"}}, "stages": {}})
+        json.dumps(
+            {"version": 1, "sources": {"raw": {"hash": "ab" * 32, "size": 1, "path": "data/raw.txt"}}, "stages": {}}
+        )
     )
     first = run(load(root))
     record = get_run(load(root), first.run_id)
@@ -28,7 +30,7 @@ def test_runs_are_recorded_with_commit_params_metrics_and_stages(tmp_path, monke
     assert record.params == {"train.lr": 0.1, "other.x": 1}
     assert record.metrics == {"score": first.metrics["score"], "lr": 0.1}
     assert record.stages["train"]["status"] == "ran" and record.stages["train"]["reasons"] == ["never run"]
-    assert record.data == {"raw": "abc"}
+    assert record.data == {"raw": "ab" * 32}
     assert record.finished >= record.started
 
     (root / "params.yaml").write_text(PARAMS.replace("lr: 0.1", "lr: 0.2"))

@@ -389,7 +389,9 @@ def test_a_hash_that_is_a_path_is_refused(project):
     project.write_lock(lock)
     result = run_cli("fetch", cwd=project.root)
     assert result.code == 2
+    line = next(n for n, text in enumerate(project.lock_path.read_text().splitlines(), 1) if "passwd" in text)
     assert result.err == (
-        "error: source 'raw' references '../../../etc/passwd', which is not a BLAKE3 hex digest\n"
-        "Restore flowtide.lock / flowtide.registry from git; flowtide never writes such a hash.\n"
+        f"error: flowtide.lock:{line}: sources.raw.hash: '../../../etc/passwd' is not a BLAKE3 hex digest "
+        "(64 lowercase hex characters)\nflowtide never writes such an entry: restore the lock from git "
+        "(`git checkout -- flowtide.lock`) and re-run `flowtide pull` / `flowtide run` to rebuild what changed.\n"
     )

@@ -145,11 +145,11 @@ GOOD_EVENT = {"event": "register", "model": "m", "version": 1, "hash": "a" * 64,
         (b"[" * 100_000 + b"]" * 100_000, "not a JSON event: nested too deeply"),
         (
             b'{"event": "promote", "model": "m", "version": 1, "to": "heaven"}',
-            "not a registry event: `to` must be one of candidate, staging, production, archived, got 'heaven'",
+            "to 'heaven' is not a stage (candidate, staging, production, archived)",
         ),
         (
             b'{"event": "register", "model": "m", "version": [1], "hash": "x"}',
-            "not a registry event: `version` must be a positive integer, got [1]",
+            "version [1] is not a version number (a positive integer)",
         ),
         (b'["event", "register"]', "not a registry event: expected an object {...}"),
         (b"{not json", "not a JSON event: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),

@@ -13,10 +13,12 @@ import keyword
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .validators import ESCAPE_HINT, path_problem
+from .validators import NAME as _NAME
 
 CONFIG_FILE = "flowtide.yaml"
 LOCK_FILE = "flowtide.lock"
@@ -24,7 +26,6 @@ STATE_DIR = ".flowtide"
 _CACHE_VERSION = 9  # bump when a dataclass below changes shape
 
 _FORBID: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 def _d(default_factory):  # a shorter spelling for mutable defaults
@@ -758,16 +759,11 @@ def _close_match(word: str, options: list[str]) -> str | None:
 
 
 def check_relative_path(value: str, what: str, config: Config, *loc: str | int) -> None:
-    """A project path must be relative and stay inside the project."""
-    pure = PurePosixPath(value.replace("\\", "/"))
-    if not value or pure.is_absolute() or re.match(r"^[A-Za-z]:", value):
-        raise config.error(f"{what} {value!r} must be a relative path inside the project", *loc)
-    if ".." in pure.parts:
-        raise config.error(
-            f"{what} {value!r} escapes the project directory",
-            *loc,
-            hint="Use a path below the project root, without '..'.",
-        )
+    """A project path must be relative and stay inside the project (the rule of flowtide.validators)."""
+    problem = path_problem(value)
+    if problem:
+        hint = ESCAPE_HINT if "escapes" in problem else None
+        raise config.error(f"{what} {value!r} {problem}", *loc, hint=hint)
 
 
 def _check_semantics(config: Config) -> None:
@@ -801,9 +797,21 @@ def _check_semantics(config: Config) -> None:
             for index, value in enumerate(getattr(stage, kind)):
                 check_relative_path(value, f"stage {name!r} {kind[:-1]}", config, "stages", name, kind, index)
     if config.model:
+        if not _NAME.match(config.model.name):
+            raise config.error(
+                f"model name {config.model.name!r} must start with a letter and use letters, digits, _ . -",
+                "model",
+                "name",
+            )
         check_relative_path(config.model.path, "model path", config, "model", "path")
+        if config.model.reference and config.model.reference not in config.sources:
+            check_relative_path(config.model.reference, "model reference", config, "model", "reference")
         if config.model.format == "python" and not config.model.loader:
             raise config.error("model format python needs `loader: module:Class`", "model", "format")
+    for target, suite in config.checks.items():
+        reference = suite.drift.reference if suite.drift else None
+        if reference and reference not in config.sources:
+            check_relative_path(reference, "drift reference", config, "checks", target, "drift", "reference")
     if config.deploy.canary and not 0.0 <= config.deploy.canary.weight <= 1.0:
         raise config.error("deploy.canary.weight must be between 0 and 1", "deploy", "canary", "weight")
     _check_cron(config, config.monitor.schedule, "monitor", "schedule")

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .atomic import atomic_write
+from .validators import is_digest
 
 ALGORITHM = "blake3"
 CHUNK = 1 << 20
@@ -80,11 +81,10 @@ class StatCache:
         entries = self._load()
         hit = entries.get(key)
         if (
-            isinstance(hit, list)
+            isinstance(hit, list)  # the cache is input too: anything else is a miss
             and len(hit) == 4
             and hit[:3] == [st.st_ino, st.st_size, st.st_mtime_ns]
-            and isinstance(hit[3], str)
-            and len(hit[3]) == 64
+            and is_digest(hit[3])
         ):
             return hit[3], st.st_size
         digest, size = hash_file(path)

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from .atomic import atomic_write
 from .errors import UsageError
 from .formats import artifact_bytes, input_schema, model_card
+from .fsck import ensure_blob
 from .registry import REGISTRY_FILE, Registry, actor, now
 from .registry.log import _dump_event
+from .validators import escapes, path_problem
 
 if TYPE_CHECKING:
     from .project import Project
@@ -34,6 +36,8 @@ class Bundle:
     version: int
     hash: str
     files: list[str] = field(default_factory=list)
+    repaired_from: str | None = None
+    """The stored artifact was corrupt and was replaced from this good copy before packaging."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +46,7 @@ class Bundle:
             "version": self.version,
             "hash": self.hash,
             "files": self.files,
+            "repaired_from": self.repaired_from,
         }
 
 
@@ -117,10 +122,12 @@ def package(project: Project, model: str, version: str | int, out: str | Path | 
         raise UsageError(f"unknown model {model!r}: flowtide.yaml declares model {declared!r}")
     registry = Registry.load(project)
     v = registry.get(model, version)
+    repaired = ensure_blob(project, v.hash, what=f"{v.label} artifact", candidates=[v.path])
     data, _ = artifact_bytes(project, v)
     target = Path(out) if out else project.root / "dist" / f"{model}-v{v.version}"
     if target.exists() and any(target.iterdir()) and not (target / REGISTRY_FILE).exists():
         raise UsageError(f"{target} exists and is not a flowtide bundle; choose another -o DIR")
+    _inside_bundle(target, v.path)
     target.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes | str] = {}
     files[v.path] = data
@@ -151,10 +158,25 @@ def package(project: Project, model: str, version: str | int, out: str | Path | 
             for candidate in (base / f"{module}.py", base / module):
                 if candidate.exists():
                     relative = candidate.relative_to(project.root).as_posix()
+                    _inside_bundle(target, relative)
                     if candidate.is_dir():
                         shutil.copytree(candidate, target / relative, dirs_exist_ok=True)
                     else:
                         files[relative] = candidate.read_bytes()
+    for name in files:  # the artifact's name comes from the registry: it must land inside the bundle
+        _inside_bundle(target, name)
     for name, content in files.items():
         atomic_write(target / name, content, fsync=False)
-    return Bundle(target, model, v.version, v.hash, sorted(files))
+    return Bundle(target, model, v.version, v.hash, sorted(files), repaired)
+
+
+def _inside_bundle(target: Path, name: str) -> None:
+    """The shared path rule, with the bundle directory as the root (symlinks in an old bundle included)."""
+    problem = path_problem(name)
+    real = None if problem else escapes(target, target / name)
+    if problem or real is not None:
+        raise UsageError(
+            f"bundle file {name!r} " + (f"{problem} {target}" if problem else f"resolves to {real}, outside {target}"),
+            hint="Bundle files must stay inside the -o directory: check the version's `path` in flowtide.registry "
+            "and symlinks in the directory.",
+        )

@@ -17,6 +17,7 @@ from .errors import FlowtideError, UsageError
 from .hashing import StatCache
 from .lock import Lock
 from .store import Store
+from .validators import ESCAPE_HINT, escapes, path_problem
 
 
 @dataclass
@@ -83,17 +84,20 @@ class Project:
     def resolve(self, relative: str, what: str = "path", *, must_exist: bool = False) -> Path:
         """An absolute path for ``relative`` that is guaranteed to stay inside the project.
 
-        Refuses absolute paths, ``..`` and symlinks (of the path or any parent)
-        that lead outside the root.
+        The one path rule (:mod:`flowtide.validators`): refuses absolute paths, drive
+        letters, ``..`` and symlinks (of the path or any parent) that lead outside the root.
         """
-        if not relative or os.path.isabs(relative):
-            raise UsageError(f"{what} {relative!r} must be a relative path inside the project {self.root}")
-        candidate = self.root / relative
-        real_root = self.root.resolve()
-        real = candidate.resolve()
-        if real != real_root and real_root not in real.parents:
+        problem = path_problem(relative)
+        if problem:
             raise UsageError(
-                f"{what} {relative!r} resolves to {real}, outside the project {real_root}",
+                f"{what} {relative!r} {problem} {self.root}",
+                hint=ESCAPE_HINT if "escapes" in problem else None,
+            )
+        candidate = self.root / relative
+        real = escapes(self.root, candidate)
+        if real is not None:
+            raise UsageError(
+                f"{what} {relative!r} resolves to {real}, outside the project {self.root.resolve()}",
                 hint="Paths (and symlinks in them) must stay inside the project directory.",
             )
         if must_exist and not candidate.exists():

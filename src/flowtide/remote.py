@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import tempfile
 import time
 import uuid
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import FlowtideError, IntegrityError, StoreError
 from .hashing import new_hasher
+from .validators import is_digest
 
 if TYPE_CHECKING:
     from .project import Project
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci"}
 _READ_CHUNK = 16 << 20  # one ranged GET per 16 MiB while streaming a download
 _STREAM_CHUNK = 8 << 20  # read size of a streaming GET
-_SHARD = re.compile(r"^[0-9a-f]{2}$")
-_BLOB = re.compile(r"^[0-9a-f]{62}$")
 _HEAD_LIMIT = 32  # at most this many wanted blobs: ask the remote about each one
 
 
@@ -156,7 +154,7 @@ class Remote:
         for path, info in found.items():
             rel = path[len(prefix) :] if path.startswith(prefix) else path
             shard, _, rest = rel.partition("/")
-            if _SHARD.match(shard) and _BLOB.match(rest):
+            if len(shard) == 2 and is_digest(shard + rest):  # a listing is input: only real blob names count
                 blobs[shard + rest] = int(info.get("size") or 0)
         return blobs
 

@@ -9,7 +9,6 @@ lacks, ``fetch`` downloads what the working tree needs and materialises it, and
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,15 +16,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_copy, atomic_write
-from .errors import FlowtideError, StoreError, UsageError
+from .errors import FlowtideError, IntegrityError, StoreError, UsageError
 from .lock import Lock
 from .remote import Remote, download_many, upload_many
+from .store import REPAIR_HINT
+from .validators import is_digest
 
 if TYPE_CHECKING:
     from .project import Project
 
 _GC_PLAN = "gc-remote.json"
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass
@@ -63,6 +63,8 @@ class FetchResult:
     materialized: list[str] = field(default_factory=list)
     up_to_date: list[str] = field(default_factory=list)
     bytes: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    """Local blobs whose bytes no longer match their name: quarantined and downloaded again."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class FetchResult:
             "materialized": self.materialized,
             "up_to_date": self.up_to_date,
             "bytes": self.bytes,
+            "corrupt": self.corrupt,
         }
 
 
@@ -119,7 +122,7 @@ def references(project: Project, lock: Lock | None = None, *, archived: bool = T
                 items.append(Item(out["hash"], "out", name, int(out.get("size") or 0), path))
     items.extend(_model_items(project, archived=archived))
     for item in items:  # a hash becomes a file name here and on the remote: never let it be a path
-        if not _DIGEST.match(item.digest):
+        if not is_digest(item.digest):
             raise UsageError(
                 f"{item.kind} {item.name!r} references {item.digest!r}, which is not a BLAKE3 hex digest",
                 hint="Restore flowtide.lock / flowtide.registry from git; flowtide never writes such a hash.",
@@ -177,8 +180,14 @@ def push(project: Project, *, jobs: int | None = None, progress: bool = False) -
 
 
 def _adopt_working_tree(project: Project, items: list[Item]) -> None:
-    """Referenced files that exist only in the working tree (e.g. committed data) enter the store first."""
+    """Referenced files that exist only in the working tree (e.g. committed data) enter the store first.
+
+    A corrupt local blob is never pushed: it is quarantined first, so an intact working-tree copy
+    replaces it here, and otherwise push reports it missing (unless the remote already has it).
+    """
     store, cache = project.store, project.stat_cache
+    for digest in store.corrupt(item.digest for item in items if store.has(item.digest)):
+        store.quarantine(digest)
     for item in items:
         if item.path is None or store.has(item.digest):
             continue
@@ -227,6 +236,19 @@ def fetch(
             continue
         to_write.append((item, dest))
         needed[item.digest] = item.size
+    # a blob already here is used only if it still holds its bytes (checked once per blob, then by stat)
+    corrupt = store.corrupt(d for d in needed if store.has(d))
+    moved = {digest: store.quarantine(digest) for digest in sorted(corrupt)}
+    result.corrupt = sorted(corrupt)
+    if corrupt and not project.config.store.remote:
+        digest = result.corrupt[0]
+        more = f" (and {len(corrupt) - 1} more)" if len(corrupt) > 1 else ""
+        raise IntegrityError(
+            f"blob {digest[:12]} ({_label(items, digest)}) in {store.root} is corrupt: its bytes hash to "
+            f"{corrupt[digest][:12]}; moved to {moved[digest]}{more}, and no remote store is configured "
+            "to fetch a good copy from",
+            hint=REPAIR_HINT,
+        )
     lacking = [d for d in needed if not store.has(d)]
     result.present = sorted(d for d in needed if store.has(d))
     failure: FlowtideError | None = None
@@ -245,6 +267,7 @@ def fetch(
                     stale_after=0.0,
                 )
             result.downloaded, result.bytes = transfer.transferred, transfer.bytes
+            store.mark_verified(transfer.transferred)  # each download was hashed while it streamed in
         except FlowtideError as exc:  # still write every file whose blob did arrive, then report
             failure = exc
     if failure is not None:

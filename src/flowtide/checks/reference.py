@@ -8,16 +8,14 @@ training or first check, and never again while its bytes are unchanged.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..validators import is_digest
 from . import _read
 from .drift import PROFILE_VERSION, profile_values
-
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass
@@ -70,16 +68,19 @@ def _upstream(stages: dict, out_path: str) -> list[str]:
 
 
 def _explicit(project, value: str, origin: str) -> Reference:
-    if _DIGEST.match(value):
+    if is_digest(value):
         if not project.store.has(value):
             raise UsageError(
                 f"reference blob {value[:12]} is not in the store {project.store.root}",
                 hint="Run `flowtide fetch` to download it, or pass a file path.",
             )
         return Reference(project.store.path_of(value), value, origin)
-    path = Path(value)
-    if not path.is_absolute():
-        path = project.root / path
+    if origin == "drift.reference":  # from flowtide.yaml: the project path rule (no '..', no absolute, no symlink out)
+        path = project.resolve(value, "drift.reference")
+    else:  # typed on the command line by the user running it
+        path = Path(value)
+        if not path.is_absolute():
+            path = project.root / path
     if not path.is_file():
         raise UsageError(f"reference data {value!r} does not exist", hint="Pass an existing file or a store digest.")
     return Reference(path, None, f"{value} ({origin})")

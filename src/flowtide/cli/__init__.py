@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("flowtide.cli.push", "upload blobs to the remote store"),
     "fetch": ("flowtide.cli.fetch", "download blobs from the remote store and materialise them"),
     "gc": ("flowtide.cli.gc", "remove cache entries nothing references"),
+    "fsck": ("flowtide.cli.fsck", "check every stored blob against its hash; quarantine and repair corrupt ones"),
     "doctor": ("flowtide.cli.doctor", "report the project's MLOps maturity and what is missing"),
     "ci": ("flowtide.cli.ci", "generate, check and simulate CI workflows"),
 }

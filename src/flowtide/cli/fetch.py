@@ -31,6 +31,8 @@ def run(args) -> int:
     if args.json:
         _output.print_json(result.to_dict())
         return 0
+    for digest in result.corrupt:
+        print(f"blob {digest[:12]} in the local store was corrupt: quarantined and downloaded again")
     if result.downloaded:
         print(f"downloaded {len(result.downloaded)} blob(s), {human_size(result.bytes)}, from {result.remote}")
     for path in result.materialized:

@@ -25,6 +25,8 @@ def run(args) -> int:
     if args.json:
         print_json(bundle.to_dict())
     else:
+        if bundle.repaired_from:
+            print(f"the stored artifact was corrupt: quarantined and replaced from {bundle.repaired_from}")
         print(f"packaged {bundle.model} v{bundle.version} into {bundle.path} ({len(bundle.files)} files)")
         print(f"  docker build -t {bundle.model}:v{bundle.version} {bundle.path}")
     return 0

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_write
 from ..errors import FlowtideError, StageError
+from ..validators import escapes
 from . import dag, snapshot
 from .fingerprint import StageState, current, flatten, outs_differ, path_state, read_params, why
 
@@ -127,10 +128,20 @@ def index_dir(project: Project) -> Path:
 
 
 def _index_get(project: Project, fingerprint: str) -> dict[str, Any] | None:
+    """The recorded stage entry for ``fingerprint``; a cache, so a malformed or crafted entry is just a miss."""
+    from ..lock import stage_entry_problem
+
     try:
-        return json.loads((index_dir(project) / fingerprint[:2] / f"{fingerprint[2:]}.json").read_bytes())
+        entry = json.loads((index_dir(project) / fingerprint[:2] / f"{fingerprint[2:]}.json").read_bytes())
     except (OSError, ValueError):
         return None
+    if (
+        not isinstance(entry, dict)
+        or entry.get("fingerprint") != fingerprint
+        or not isinstance(entry.get("outs"), dict)
+    ):
+        return None
+    return None if stage_entry_problem(entry, "index") else entry
 
 
 def _index_put(project: Project, entry: dict[str, Any]) -> None:
@@ -155,18 +166,24 @@ def _blobs_present(project: Project, entry: dict[str, Any]) -> bool:
 
 
 def _fetch_blobs(project: Project, entry: dict[str, Any], say: Log) -> bool:
-    """Download an entry's missing outputs from the remote store (a fresh clone in CI); say if all are here."""
+    """Make an entry's outputs usable: quarantine corrupt blobs, download missing ones from the remote
+    store (a fresh clone in CI, or a replacement for a corrupt blob); say if all are here and intact."""
     cfg = project.config.store
-    missing = [d for d in _out_digests(entry) if not project.store.has(d)]
+    store = project.store
+    for digest, actual in store.corrupt(_out_digests(entry)).items():
+        moved = store.quarantine(digest)
+        say(f"  (blob {digest[:12]} in the store is corrupt, its bytes hash to {actual[:12]}: moved to {moved})")
+    missing = [d for d in _out_digests(entry) if not store.has(d)]
     if not missing or not cfg.remote:
         return not missing
     from ..remote import Remote, download_many
 
     try:
-        download_many(Remote.from_project(project), project.store, missing, jobs=cfg.jobs)
+        got = download_many(Remote.from_project(project), store, missing, jobs=cfg.jobs)
     except FlowtideError as exc:
         say(f"  (could not fetch the cached outputs from {cfg.remote}: {exc.message})")
         return False
+    store.mark_verified(got.transferred)  # each download was hashed while it streamed in
     return _blobs_present(project, entry)
 
 
@@ -327,6 +344,7 @@ class _Run:
                 if (
                     cached
                     and cached.get("fingerprint") == state.fingerprint
+                    and sorted(cached.get("outs") or {}) == sorted(state.outs)  # only what the stage declares
                     and _fetch_blobs(self.project, cached, self.say)
                 ):
                     started = time.perf_counter()
@@ -443,8 +461,18 @@ class _Run:
                     for existing in [p for p in target.rglob("*") if p.is_file() or p.is_symlink()]:
                         if existing.relative_to(target).as_posix() not in wanted:
                             existing.unlink()
+                safe: set[Path] = set()  # directories proven to stay inside the project
                 for rel, child in out["files"].items():
                     dest = target / rel
+                    if dest.parent not in safe:
+                        outside = escapes(self.project.root, dest.parent)
+                        if outside is not None:  # a symlink in the output directory leads out
+                            raise StageError(
+                                name,
+                                f"cannot restore {path}/{rel}: its directory resolves to {outside}, outside the project",
+                                hint=f"Remove the symlink under {path}, or run `flowtide run --force {name}`.",
+                            )
+                        safe.add(dest.parent)
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     store.materialize(child["hash"], dest)
             else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..atomic import atomic_write
 from ..config import Stage
 from ..hashing import hash_bytes
+from ..validators import is_digest, path_problem
 from .dag import norm, outputs
 from .snapshot import listing_stamp, walk
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 FINGERPRINT_VERSION = 1
 _MISSING = object()
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 # --- files and directories ---------------------------------------------------
@@ -62,7 +61,7 @@ def _dir_state(project: Project, rel: str, full: str, with_files: bool) -> dict[
             if with_files:
                 with open(files_path, "rb") as handle:
                     files = json.loads(handle.read())
-                if not _valid_files(files, summary["nfiles"]):
+                if not _valid_files(files, summary["nfiles"]):  # a cache: a crafted file map is only a miss
                     raise ValueError("files listing does not match its summary")
                 state["files"] = files
             return state
@@ -104,7 +103,7 @@ def _dir_state(project: Project, rel: str, full: str, with_files: bool) -> dict[
 
 def _valid_state(state: Any) -> bool:
     return (
-        _is_hash(state.get("hash"))
+        is_digest(state.get("hash"))
         and type(state.get("size")) is int
         and state["size"] >= 0
         and type(state.get("nfiles")) is int
@@ -113,14 +112,16 @@ def _valid_state(state: Any) -> bool:
 
 
 def _valid_files(files: Any, count: int | None) -> bool:
-    """A directory cache's {relative name: {"hash", "size"}} as we write it (a hand-made one is recomputed)."""
+    """A directory cache's {relative name: {"hash", "size"}} as we write it (a hand-made one is recomputed).
+
+    The names feed the lock and restores, so each must be a relative path inside the directory.
+    """
     if not isinstance(files, dict) or (count is not None and len(files) != count):
         return False
-    return all(isinstance(entry, dict) and _valid_state({**entry, "nfiles": 0}) for entry in files.values())
-
-
-def _is_hash(value: Any) -> bool:
-    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+    return all(
+        path_problem(name) is None and isinstance(entry, dict) and _valid_state({**entry, "nfiles": 0})
+        for name, entry in files.items()
+    )
 
 
 # --- params and env -----------------------------------------------------------

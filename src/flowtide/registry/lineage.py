@@ -105,10 +105,16 @@ def _model_config(project: Project, model: str | None = None):
 
 
 def read_gate_results(project: Project) -> dict[str, Any]:
+    """Saved gate verdicts by artifact hash; entries that are not (hex digest -> mapping) are input errors: dropped."""
+    from ..validators import is_digest
+
     try:
-        return json.loads((project.root / ".flowtide" / GATE_RESULTS).read_bytes())
+        saved = json.loads((project.root / ".flowtide" / GATE_RESULTS).read_bytes())
     except (FileNotFoundError, ValueError):
         return {}
+    if not isinstance(saved, dict):
+        return {}
+    return {digest: result for digest, result in saved.items() if is_digest(digest) and isinstance(result, dict)}
 
 
 def read_metrics(project: Project) -> dict[str, Any]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_write
 from ..errors import UsageError
+from ..validators import NAME_RULE, is_digest, is_name, path_problem
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -390,31 +392,19 @@ def _parse_events(raw: bytes, path: Path) -> list[dict[str, Any]]:
                 reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                 raise ConfigError(f"not a JSON event: {reason}", file=path.name, line=number, hint=_HINT) from None
     for (number, _), event in zip(numbered, events, strict=True):
+        if not isinstance(event, dict):
+            raise ConfigError("not a registry event: expected an object {...}", file=path.name, line=number, hint=_HINT)
         problem = _event_problem(event)
         if problem:
-            raise ConfigError(f"not a registry event: {problem}", file=path.name, line=number, hint=_HINT)
+            key, value, what = problem
+            raise ConfigError(
+                f"{key} {value!r} {what}",
+                file=path.name,
+                line=number,
+                hint="flowtide never writes such an event: restore flowtide.registry from git "
+                "(`git checkout -- flowtide.registry`), or fix or remove that line if it is a hand edit.",
+            )
     return events
-
-
-def _event_problem(event: Any) -> str | None:
-    """What makes ``event`` unusable for the replay (None if nothing): the fields it reads without a default."""
-    if not isinstance(event, dict):
-        return "expected an object {...}"
-    kind = event.get("event")
-    if kind not in ("register", "promote", "rollback"):
-        return None  # an event this version does not know: ignored by the replay
-    if not isinstance(event.get("model"), str):
-        return "`model` must be a string"
-    version = event.get("version")
-    if type(version) is not int or version < 1:
-        return f"`version` must be a positive integer, got {version!r}"
-    if kind == "register" and not isinstance(event.get("hash"), str):
-        return "`hash` must be a string"
-    if kind == "promote" and event.get("to") not in STAGES:
-        return f"`to` must be one of {', '.join(STAGES)}, got {event.get('to')!r}"
-    if kind == "rollback" and event.get("from") is not None and type(event.get("from")) is not int:
-        return f"`from` must be a version number, got {event.get('from')!r}"
-    return None
 
 
 def _dump_event(event: dict[str, Any]) -> str:
@@ -448,3 +438,57 @@ def _latest_number(raw: bytes, path: Path, model: str) -> int:
                 break
     latest = Registry(path, _parse_events(raw, path)).latest(model) if raw.strip() else None
     return latest.version if latest else 0
+
+
+# --- validation: the registry is input (a merge, a hand edit or a crafted pull request can change it) ---
+
+_COMMIT = re.compile(r"^[0-9a-f]{7,64}\Z")
+
+
+def _event_problem(event: dict[str, Any]) -> tuple[str, Any, str] | None:
+    """(field, value, what is wrong) for the first bad field of one event, or None."""
+    if not is_name(event.get("model")):
+        return "model", event.get("model"), f"is not a valid model name: it {NAME_RULE}"
+    kind = event.get("event")
+    number = event.get("version")
+    if (kind in ("register", "promote", "rollback") or number is not None) and (type(number) is not int or number < 1):
+        return "version", number, "is not a version number (a positive integer)"
+    if kind == "register":
+        return _register_problem(event)
+    if kind == "promote" and event.get("to") not in STAGES:
+        return "to", event.get("to"), f"is not a stage ({', '.join(STAGES)})"
+    if kind == "rollback" and event.get("from") is not None and type(event.get("from")) is not int:
+        return "from", event.get("from"), "is not a version number"
+    return None
+
+
+def _register_problem(event: dict[str, Any]) -> tuple[str, Any, str] | None:
+    if not is_digest(event.get("hash")):
+        return "hash", event.get("hash"), "is not a BLAKE3 hex digest (64 lowercase hex characters)"
+    if why := path_problem(event.get("path")):
+        return "path", event.get("path"), why
+    size = event.get("size", 0)
+    if type(size) is not int or size < 0:
+        return "size", size, "is not a size in bytes"
+    if not isinstance(event.get("format", "skops"), str):
+        return "format", event.get("format"), "is not a model format name"
+    tag = event.get("tag")
+    if tag is not None and not is_name(str(tag).replace("@", "_", 1)):
+        return "tag", tag, "is not a git tag name like MODEL@vN"
+    for key in ("metrics", "params", "gates", "lineage"):
+        if event.get(key) is not None and not isinstance(event[key], dict):
+            return key, event[key], "must be a mapping"
+    commit = event.get("commit")
+    if commit is not None and not (isinstance(commit, str) and _COMMIT.match(commit)):
+        return "commit", commit, "is not a git commit hash"
+    data = event.get("data")
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return "data", data, "must be a mapping of data path to hash"
+    for rel, digest in data.items():
+        if why := path_problem(rel):
+            return "data path", rel, why
+        if not is_digest(digest):
+            return f"data hash of {rel}", digest, "is not a BLAKE3 hex digest (64 lowercase hex characters)"
+    return None
