@@ -263,6 +263,10 @@ class _Run:
                     all(status.get(u) in _DONE for u in self.graph.upstream[n] if u in self.selected) for n in pending
                 ):
                     break  # nothing can make progress (should not happen in a DAG)
+        except BaseException:  # Ctrl-C or a bug: the stages' process groups end with this run, not after it
+            if self.executor is not None and hasattr(self.executor, "cancel"):
+                self.executor.cancel()
+            raise
         finally:
             if self.executor is not None:
                 self.executor.close()
