@@ -126,6 +126,7 @@ def start(argv: str | list[str], *, cwd: str, env: dict[str, str]) -> subprocess
         shell=isinstance(argv, str),
         cwd=cwd,
         env={**env, TOKEN_VARIABLE: _STAGES.token},
+        stdin=subprocess.DEVNULL,  # outside the terminal's foreground group a read would stop it (SIGTTIN)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
