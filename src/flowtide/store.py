@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .atomic import atomic_copy, copy_fileobj
+from .atomic import atomic_copy, copy_fileobj, private_dir, temp_file
 from .errors import IntegrityError, StoreError
 from .hashing import CHUNK, hash_file, new_hasher
 
@@ -23,10 +22,8 @@ class BlobWriter:
 
     def __init__(self, store: Store, size_hint: int = 0) -> None:
         self.store = store
-        store.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob.", suffix=".part")
+        fd, self.tmp_path = temp_file(private_dir(store.tmp_dir), "blob", ".part")
         self._file = os.fdopen(fd, "wb")
-        self.tmp_path = Path(name)
         self._hasher = new_hasher(size_hint)
         self.size = 0
         self.digest: str | None = None
@@ -94,8 +91,7 @@ class Store:
         else:
             size = os.stat(path).st_size
         if not self.has(digest):
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="blob.", suffix=".part")
+            fd, tmp = temp_file(private_dir(self.tmp_dir), "blob", ".part")
             # the temp name is private until adopted: copy into it directly and fsync the bytes
             # (no second temp file, no directory fsync: that cost ~40% of adding many small files)
             try:
@@ -105,9 +101,9 @@ class Store:
                     os.fsync(out.fileno())
             except BaseException:
                 with contextlib.suppress(OSError):
-                    os.unlink(name)
+                    tmp.unlink()
                 raise
-            self._adopt(Path(name), digest)
+            self._adopt(tmp, digest)
         return digest, size
 
     def add_files(self, items: Iterable[tuple[str | os.PathLike[str], str]], *, jobs: int = 8) -> None:
@@ -167,7 +163,7 @@ class Store:
                 f"blob {digest[:12]} for {dest} is not in the store {self.root}",
                 hint="Run `flowtide fetch` to download it from the remote.",
             )
-        atomic_copy(src, dest)
+        atomic_copy(src, dest, tmp_dir=self.tmp_dir)  # the temp file out of git's sight until the rename
         os.chmod(dest, 0o644)
 
     def remove(self, digest: str) -> None:
