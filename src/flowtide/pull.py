@@ -93,7 +93,7 @@ def pull(
     for name in names:
         project.resolve(configured[name].path, f"source {name!r} path")
     result = PullResult()
-    with project.mutex("pull"):
+    with project.mutex("pull"), project.repository("pull"):
         lock = project.read_lock()
         original = lock.dumps()
         state = _State.load(project)

@@ -192,13 +192,13 @@ def run(
     """
     say = log or (lambda line: None)
     try:
-        with project.mutex("run", timeout=0):
+        with project.mutex("run", timeout=0), project.repository("run"):
             return _Run(project, stages, force, dry, jobs, executor, say, record).go()
     except FlowtideError as exc:
-        if "is busy" not in exc.message or wait == 0:
+        if not exc.message.startswith("run is busy") or wait == 0:
             raise
     say("waiting for another flowtide run in this project to finish…")
-    with project.mutex("run", timeout=wait):
+    with project.mutex("run", timeout=wait), project.repository("run"):
         return _Run(project, stages, force, dry, jobs, executor, say, record).go()
 
 
