@@ -133,22 +133,24 @@ def remove_leftovers(directory: str | os.PathLike[str], pattern: str = "*", *, o
 
     Returns how many it removed.
     """
-    try:
-        candidates = list(Path(directory).glob(pattern))
+    import fnmatch
+
+    try:  # (scandir, not glob: every command that takes the repository lock comes through here)
+        with os.scandir(directory) as entries:
+            candidates = [e for e in entries if e.name != ".gitignore" and fnmatch.fnmatchcase(e.name, pattern)]
     except OSError:
         return 0
     removed = 0
     now = time.time()
-    for path in candidates:
-        if path.name == ".gitignore" or path.is_symlink():
+    for entry in candidates:
+        if entry.is_symlink() or not is_leftover(Path(entry.path), older_than=older_than, now=now):
             continue
-        if is_leftover(path, older_than=older_than, now=now):
-            with contextlib.suppress(FileNotFoundError):
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
-                removed += 1
+        with contextlib.suppress(FileNotFoundError):
+            if entry.is_dir():
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed += 1
     return removed
 
 

@@ -186,8 +186,12 @@ class Project:
                     time.sleep(0.05)
             me = f"pid {os.getpid()}" + (f", {holder}" if holder else "")
             if shared:  # sharers cannot all write the lock file: one record each, beside it
-                record = self._holders(name) / f"holder.{owner()}.{next(_SEQUENCE)}"
-                record.write_text(me)
+                record = self.state_dir / f"{name}.holders" / f"holder.{owner()}.{next(_SEQUENCE)}"
+                try:
+                    record.write_text(me)
+                except FileNotFoundError:
+                    record.parent.mkdir(exist_ok=True)
+                    record.write_text(me)
             else:
                 handle.seek(0)
                 handle.truncate()
