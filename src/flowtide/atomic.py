@@ -199,7 +199,7 @@ def _same_filesystem(tmp_dir: str | os.PathLike[str], directory: Path) -> Path:
         if os.stat(private).st_dev == os.stat(directory).st_dev:
             return private
     except OSError as exc:
-        if exc.errno not in (errno.EACCES, errno.EROFS, errno.ENOENT, errno.ENOTDIR):
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR):
             raise
     return directory  # a rename cannot cross filesystems: the temp file goes beside the target
 

@@ -206,16 +206,11 @@ class Project:
                 fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
 
-    def _holders(self, name: str) -> Path:
-        path = self.state_dir / f"{name}.holders"
-        path.mkdir(exist_ok=True)
-        return path
-
     def _busy(self, name: str, path: Path, handle, holder: str | None) -> str:
         """Who holds ``name``: a live sharer's record, else what the exclusive holder wrote into the lock file."""
         holders = []
         with contextlib.suppress(OSError):
-            for record in sorted(self._holders(name).iterdir()):
+            for record in sorted((self.state_dir / f"{name}.holders").iterdir()):
                 if is_leftover(record, older_than=float("inf")):  # its process is gone (kill -9)
                     record.unlink(missing_ok=True)
                     continue

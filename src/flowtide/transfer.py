@@ -282,7 +282,7 @@ def _materialize(store: Any, work: list[tuple[Item, Any]], jobs: int) -> None:
         raise StoreError(f"blob {missing[0].digest[:12]} for {missing[0].path} is not in the store {store.root}")
 
     def write(pair: tuple[Item, Any]) -> None:
-        atomic_copy(store.path_of(pair[0].digest), pair[1], fsync=False)
+        atomic_copy(store.path_of(pair[0].digest), pair[1], fsync=False, tmp_dir=store.tmp_dir)  # (out of git's sight)
 
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(work)))) as pool:
         list(pool.map(write, work))
