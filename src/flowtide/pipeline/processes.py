@@ -78,6 +78,14 @@ class _Stages:
         self.token = os.urandom(8).hex()
         self.watchdog: _Watchdog | None = None
 
+    def watch(self) -> None:
+        """Have a live watchdog before a stage starts (a runner killed right after the fork is covered too)."""
+        with self.lock:
+            if self.watchdog is not None and self.watchdog.proc.poll() is not None:
+                self._replace()  # someone killed it
+            if self.watchdog is None:
+                self._replace()
+
     def add(self, proc: subprocess.Popen) -> None:
         with self.lock:
             self.running[proc.pid] = (proc, threading.current_thread())
@@ -89,24 +97,27 @@ class _Stages:
                 self._send(f"-{proc.pid}\n")
 
     def _send(self, line: str) -> None:
-        for _ in range(2):
-            try:
-                if self.watchdog is None:
-                    try:
-                        self.watchdog = _Watchdog(self.token)
-                    except OSError as exc:
-                        raise FlowtideError(
-                            f"could not start the watchdog that ends stages with the runner ({sys.executable}): {exc}",
-                            hint="flowtide runs it with the interpreter it runs on; check that it is still there.",
-                        ) from exc
-                    for pgid in self.running:  # a new watchdog (the old one was killed) learns them all
-                        self.watchdog.send(f"+{pgid}\n")
-                    return
-                self.watchdog.send(line)
-                return
-            except BrokenPipeError:  # someone killed the watchdog: start another one
-                self.watchdog.close()
-                self.watchdog = None
+        try:
+            if self.watchdog is None:
+                raise BrokenPipeError
+            self.watchdog.send(line)
+        except BrokenPipeError:  # the watchdog was killed since `watch`: a new one learns every group
+            self._replace()
+
+    def _replace(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.close()
+            self.watchdog = None
+        try:
+            watchdog = _Watchdog(self.token)
+        except OSError as exc:
+            raise FlowtideError(
+                f"could not start the watchdog that ends stages with the runner ({sys.executable}): {exc}",
+                hint="flowtide runs it with the interpreter it runs on; check that it is still there.",
+            ) from exc
+        for pgid in self.running:
+            watchdog.send(f"+{pgid}\n")
+        self.watchdog = watchdog
 
     def forget_after_fork(self) -> None:
         """In a forked child: the parent's stages and watchdog are not this process's."""
@@ -121,6 +132,7 @@ os.register_at_fork(after_in_child=_STAGES.forget_after_fork)
 
 def start(argv: str | list[str], *, cwd: str, env: dict[str, str]) -> subprocess.Popen:
     """Start a stage command as the leader of a new process group that ends with this process."""
+    _STAGES.watch()
     proc = subprocess.Popen(
         argv,
         shell=isinstance(argv, str),
