@@ -329,4 +329,4 @@ def ensure_gitignored(project: Project, relative: str) -> bool:
     if text and not text.endswith("\n"):
         text += "\n"
     text += f"# data kept in the flowtide store (only flowtide.lock is committed)\n{line}\n"
-    return write_if_changed(path, text)
+    return write_if_changed(path, text, tmp_dir=project.tmp_dir)
