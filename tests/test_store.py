@@ -28,7 +28,7 @@ def test_a_blob_is_written_once(tmp_path):
     assert blob.stat().st_ino == first.st_ino and blob.stat().st_mtime_ns == first.st_mtime_ns
     assert list(store.digests()) == [digest]
     assert blob.stat().st_mode & 0o777 == 0o444
-    assert list(store.tmp_dir.iterdir()) == []
+    assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]  # no temp file left
 
 
 def test_writer_discards_on_error(tmp_path):
@@ -36,7 +36,7 @@ def test_writer_discards_on_error(tmp_path):
     with pytest.raises(RuntimeError), store.writer() as w:
         w.write(b"partial")
         raise RuntimeError("network went away")
-    assert list(store.digests()) == [] and list(store.tmp_dir.iterdir()) == []
+    assert list(store.digests()) == [] and [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]
 
 
 def test_add_files_stores_each_distinct_blob_once(tmp_path):
@@ -52,7 +52,7 @@ def test_add_files_stores_each_distinct_blob_once(tmp_path):
     assert sorted(store.digests()) == sorted({digest for _, digest in files})
     for path, digest in files:
         assert store.read_bytes(digest) == path.read_bytes()
-    assert list((tmp_path / "cache" / "tmp").iterdir()) == []  # no temp blob left behind
+    assert [p.name for p in (tmp_path / "cache" / "tmp").iterdir()] == [".gitignore"]  # no temp blob left behind
 
 
 def test_tampered_blob_fails_verify(tmp_path):
@@ -109,4 +109,4 @@ def test_killed_writer_leaves_no_blob(tmp_path):
     store = Store(root)
     assert list(store.digests()) == []
     # only an anonymous temp file is left behind, never a blob under a hash name
-    assert [p.suffix for p in store.tmp_dir.iterdir()] == [".part"]
+    assert [p.suffix for p in store.tmp_dir.iterdir() if p.name != ".gitignore"] == [".part"]

@@ -218,7 +218,7 @@ def test_fetch_refuses_a_corrupted_remote_blob(project, tmp_path):
     )
     assert not clone.store.has(digest)
     assert not (clone.root / "data/raw.csv").exists()
-    assert list(clone.store.tmp_dir.iterdir()) == []  # the partial download was discarded
+    assert [p.name for p in clone.store.tmp_dir.iterdir()] == [".gitignore"]  # the partial download was discarded
     assert fetch(clone, ["models/model.bin"]).materialized == ["models/model.bin"]  # other targets still work
 
 
@@ -361,9 +361,10 @@ def test_registry_versions_are_pushed_fetched_and_kept_by_gc(tmp_path):
     root.mkdir()
     write_config(root, str(tmp_path / "remote"))
     with open(root / "flowtide.yaml", "a") as handle:
-        handle.write("model: {name: demo, path: models/model.bin, format: skops}\n")
+        # (a path no stage writes: register refuses bytes that differ from a stage's recorded output)
+        handle.write("model: {name: demo, path: models/extra.bin, format: skops}\n")
     project = seed(root)
-    (root / "models/model.bin").write_bytes(b"a model only the registry knows")
+    (root / "models/extra.bin").write_bytes(b"a model only the registry knows")
     version = registry.register(project)
     assert version.hash == hash_bytes(b"a model only the registry knows")
     assert gc(project).local_removed == []  # referenced by the registry alone

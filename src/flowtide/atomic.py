@@ -1,19 +1,34 @@
 """Atomic writes: every file that holds state goes through here.
 
-A write lands in a temporary file in the destination's directory, is fsynced,
-then renamed over the target, and the directory is fsynced; a reader (or a
-process killed half-way) sees the old bytes or the new ones, never a mix.
+A write lands in a temporary file, is fsynced, then renamed over the target,
+and the directory is fsynced; a reader (or a process killed half-way) sees the
+old bytes or the new ones, never a mix. The temporary file sits in the
+destination's directory, or in ``tmp_dir`` (a private directory on the same
+filesystem, e.g. the store's, so that no temp file is ever visible to git).
+
+Every temporary file's name carries its owner (``<machine>-<pid>-<start time>``):
+``remove_leftovers`` deletes those of processes that are gone (killed), at once,
+and never one a live process is still writing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import shutil
 import tempfile
+import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+LEFTOVER_AGE = 3600.0
+"""Temp files without an owner we can check (older flowtide, another machine) are removed after this long."""
+_OWNER = re.compile(r"\.([0-9a-f]{8})-(\d+)-(\d+)\.")
+_owner: str | None = None
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -29,13 +44,131 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+# --- owned temporary files ---------------------------------------------------------
+
+
+def owner() -> str:
+    """This process as a temp-file owner: ``<machine>-<pid>-<start time>`` (a reused pid is another owner)."""
+    global _owner
+    if _owner is None:
+        _owner = f"{_machine()}-{os.getpid()}-{_start_time(os.getpid()) or 0}"
+    return _owner
+
+
+def _forget_owner() -> None:
+    global _owner
+    _owner = None
+
+
+os.register_at_fork(after_in_child=_forget_owner)
+
+
+def _machine() -> str:
+    """Where pids mean something: this host, boot and pid namespace (containers sharing a disk differ)."""
+    parts = [os.uname().nodename]
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    with contextlib.suppress(OSError):
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    return f"{zlib.crc32(chr(0).join(parts).encode()):08x}"
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux), None where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+    return int(fields[19]) if len(fields) > 19 and fields[0] != b"Z" else None
+
+
+def _alive(pid: int, start: int) -> bool:
+    if Path("/proc/self/stat").exists():
+        return _start_time(pid) == start  # gone, a zombie, or the pid reused by another process: dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def private_dir(directory: str | os.PathLike[str]) -> Path:
+    """Create ``directory`` (a home for temp files) with a ``.gitignore`` of ``*``: git never sees inside it."""
+    path = Path(directory)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        path.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError), open(ignore, "x", encoding="utf-8") as handle:
+            handle.write("# flowtide's temporary files\n*\n")
+    return path
+
+
+def temp_file(directory: str | os.PathLike[str], prefix: str, suffix: str) -> tuple[int, Path]:
+    """A new temp file owned by this process, in ``directory``: (fd, path)."""
+    fd, name = tempfile.mkstemp(prefix=f"{prefix}.{owner()}.", suffix=suffix, dir=directory)
+    return fd, Path(name)
+
+
+def is_leftover(path: Path, *, older_than: float = LEFTOVER_AGE, now: float | None = None) -> bool:
+    """Whether a temp file was left by a process that is gone (or, unowned, is older than ``older_than``)."""
+    match = _OWNER.search(path.name)
+    if match and match.group(1) == _machine_cached():
+        return not _alive(int(match.group(2)), int(match.group(3)))
+    try:
+        age = (time.time() if now is None else now) - path.stat().st_mtime
+    except OSError:
+        return False
+    return age >= older_than
+
+
+def _machine_cached() -> str:
+    return owner().split("-", 1)[0]
+
+
+def remove_leftovers(directory: str | os.PathLike[str], pattern: str = "*", *, older_than: float = LEFTOVER_AGE) -> int:
+    """Delete the temp files (or directories) in ``directory`` matching ``pattern`` whose writer is gone.
+
+    Returns how many it removed.
+    """
+    import fnmatch
+
+    try:  # (scandir, not glob: every command that takes the repository lock comes through here)
+        with os.scandir(directory) as entries:
+            candidates = [e for e in entries if e.name != ".gitignore" and fnmatch.fnmatchcase(e.name, pattern)]
+    except OSError:
+        return 0
+    removed = 0
+    now = time.time()
+    for entry in candidates:
+        if entry.is_symlink() or not is_leftover(Path(entry.path), older_than=older_than, now=now):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if entry.is_dir():
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+# --- atomic writes -------------------------------------------------------------------
+
+
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, fsync: bool = True) -> Iterator[IO]:
-    """Yield a file object; on clean exit its content replaces ``path`` atomically."""
+def atomic_writer(
+    path: str | os.PathLike[str], mode: str = "wb", *, fsync: bool = True, tmp_dir: str | os.PathLike[str] | None = None
+) -> Iterator[IO]:
+    """Yield a file object; on clean exit its content replaces ``path`` atomically.
+
+    ``tmp_dir``: where the temp file lives until the rename (used only if it is on the target's filesystem).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
+    where = _same_filesystem(tmp_dir, target.parent) if tmp_dir is not None else target.parent
+    fd, tmp = temp_file(where, f".{target.name[:80]}", ".tmp")
     try:
         encoding = None if "b" in mode else "utf-8"
         newline = None if "b" in mode else ""
@@ -52,10 +185,23 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb", *, fsync: bool
         os.replace(tmp, target)
         if fsync:
             _fsync_dir(target.parent)
+            if where != target.parent:
+                _fsync_dir(where)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _same_filesystem(tmp_dir: str | os.PathLike[str], directory: Path) -> Path:
+    try:
+        private = private_dir(tmp_dir)
+        if os.stat(private).st_dev == os.stat(directory).st_dev:
+            return private
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR):
+            raise
+    return directory  # a rename cannot cross filesystems: the temp file goes beside the target
 
 
 def _umask() -> int:
@@ -64,15 +210,23 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, fsync: bool = True) -> None:
+def atomic_write(
+    path: str | os.PathLike[str],
+    data: bytes | str,
+    *,
+    fsync: bool = True,
+    tmp_dir: str | os.PathLike[str] | None = None,
+) -> None:
     """Replace ``path`` with ``data`` atomically."""
     if isinstance(data, str):
         data = data.encode("utf-8")
-    with atomic_writer(path, "wb", fsync=fsync) as handle:
+    with atomic_writer(path, "wb", fsync=fsync, tmp_dir=tmp_dir) as handle:
         handle.write(data)
 
 
-def write_if_changed(path: str | os.PathLike[str], data: bytes | str) -> bool:
+def write_if_changed(
+    path: str | os.PathLike[str], data: bytes | str, *, tmp_dir: str | os.PathLike[str] | None = None
+) -> bool:
     """Atomically write ``data`` unless the file already holds exactly it; say if it wrote."""
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -82,13 +236,19 @@ def write_if_changed(path: str | os.PathLike[str], data: bytes | str) -> bool:
             return False
     except FileNotFoundError:
         pass
-    atomic_write(target, data)
+    atomic_write(target, data, tmp_dir=tmp_dir)
     return True
 
 
-def atomic_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fsync: bool = True) -> None:
+def atomic_copy(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    fsync: bool = True,
+    tmp_dir: str | os.PathLike[str] | None = None,
+) -> None:
     """Copy ``src`` over ``dst`` atomically (reflink where the filesystem can)."""
-    with open(src, "rb") as source, atomic_writer(dst, "wb", fsync=fsync) as out:
+    with open(src, "rb") as source, atomic_writer(dst, "wb", fsync=fsync, tmp_dir=tmp_dir) as out:
         copy_fileobj(source, out)
 
 

@@ -77,9 +77,9 @@ class Lock:
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
-    def save(self, path: str | os.PathLike[str]) -> bool:
+    def save(self, path: str | os.PathLike[str], *, tmp_dir: str | os.PathLike[str] | None = None) -> bool:
         """Write atomically if the content changed; return whether it did."""
-        return write_if_changed(path, self.dumps())
+        return write_if_changed(path, self.dumps(), tmp_dir=tmp_dir)
 
     def blobs(self) -> set[str]:
         """Every hash this lock references (sources and stage outputs)."""

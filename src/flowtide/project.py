@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -12,12 +13,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from .atomic import is_leftover, owner, remove_leftovers
 from .config import CONFIG_FILE, LOCK_FILE, STATE_DIR, Config, find_root, load_config, load_params
 from .errors import FlowtideError, UsageError
 from .hashing import StatCache
 from .lock import Lock
 from .store import Store
 from .validators import ESCAPE_HINT, escapes, path_problem
+
+REPOSITORY_WAIT = 300.0
+"""Seconds pull, run, push, fetch and register wait for a gc to finish (gc itself: its --wait)."""
 
 
 @dataclass
@@ -53,6 +58,11 @@ class Project:
     def store(self) -> Store:
         return Store(self.resolve(self.config.store.path, "store path", must_exist=False))
 
+    @property
+    def tmp_dir(self) -> Path:
+        """Temp files of atomic writes of project files (the lock): out of git's sight, removed if left."""
+        return self.state_dir / "tmp" / "writes"
+
     @cached_property
     def stat_cache(self) -> StatCache:
         return StatCache(self.state_dir / "tmp" / "statcache.json")
@@ -66,7 +76,7 @@ class Project:
         return Lock.load(self.lock_path)
 
     def write_lock(self, lock: Lock) -> bool:
-        return lock.save(self.lock_path)
+        return lock.save(self.lock_path, tmp_dir=self.tmp_dir)
 
     def update_lock(self, change: Callable[[Lock], None]) -> bool:
         """Re-read the lock, apply ``change`` and write it back under one mutex.
@@ -110,36 +120,112 @@ class Project:
     # -- mutual exclusion -----------------------------------------------------
 
     @contextlib.contextmanager
-    def mutex(self, name: str = "project", *, timeout: float | None = None) -> Iterator[None]:
-        """Hold an exclusive OS lock for ``name`` (released even on kill -9).
+    def repository(
+        self, command: str, *, exclusive: bool = False, timeout: float | None = REPOSITORY_WAIT, sweep: bool = True
+    ) -> Iterator[None]:
+        """The repository lock: held by every command that adds, moves or deletes blobs.
+
+        pull, run, push, fetch and register hold it shared: they run side by side
+        (each has its own mutex where two of a kind would collide). gc holds it
+        exclusive: it deletes the blobs nothing references *yet*, which is what a
+        blob is between entering the store and being named by the lock or the
+        registry. Whoever takes it (with ``sweep``) removes what killed commands
+        left behind (partial downloads, temp files), never a file a live process
+        is writing.
+        """
+        what = "gc needs the store to itself" if exclusive else "a `flowtide gc` is deleting unreferenced blobs"
+        with self.mutex(
+            "repository",
+            shared=not exclusive,
+            timeout=timeout,
+            holder=f"flowtide {command}",
+            hint=f"{what}: try again when it has finished"
+            + (" (or give gc a longer --wait SECONDS)." if exclusive else "."),
+        ):
+            if sweep:
+                self.remove_leftovers()
+            yield
+
+    def remove_leftovers(self) -> int:
+        """Delete temp files and partial downloads of flowtide processes that are gone; return how many."""
+        state = self.state_dir
+        removed = remove_leftovers(self.tmp_dir) + remove_leftovers(state / "tmp" / "pull", "staging.*")
+        removed += remove_leftovers(state / "repository.holders")  # records of sharers killed holding the lock
+        with contextlib.suppress(FlowtideError):  # a misconfigured store path is reported by whoever uses it
+            removed += remove_leftovers(self.store.tmp_dir)
+        return removed
+
+    @contextlib.contextmanager
+    def mutex(
+        self,
+        name: str = "project",
+        *,
+        timeout: float | None = None,
+        shared: bool = False,
+        holder: str | None = None,
+        hint: str | None = None,
+    ) -> Iterator[None]:
+        """Hold an OS lock for ``name`` (released even on kill -9): exclusive, or ``shared`` with other sharers.
 
         ``timeout=None`` waits forever; ``0`` fails at once if another process holds it.
+        ``holder`` names the command (``flowtide gc``) in the message a waiting process gets.
         """
         path = self.state_dir / f"{name}.mutex"
         handle = open(path, "a+")
+        record: Path | None = None
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
                 try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                     break
                 except OSError as exc:
                     if exc.errno not in (errno.EAGAIN, errno.EACCES):
                         raise
                     if deadline is not None and time.monotonic() >= deadline:
-                        handle.seek(0)
-                        holder = handle.read().strip() or "another flowtide process"
                         raise FlowtideError(
-                            f"{name} is busy: {holder} holds {path}",
-                            hint="Wait for it to finish, or pass a longer --wait.",
+                            self._busy(name, path, handle, holder),
+                            hint=hint or "Wait for it to finish, or pass a longer --wait.",
                         ) from None
                     time.sleep(0.05)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()}")
-            handle.flush()
+            me = f"pid {os.getpid()}" + (f", {holder}" if holder else "")
+            if shared:  # sharers cannot all write the lock file: one record each, beside it
+                record = self.state_dir / f"{name}.holders" / f"holder.{owner()}.{next(_SEQUENCE)}"
+                try:
+                    record.write_text(me)
+                except FileNotFoundError:
+                    record.parent.mkdir(exist_ok=True)
+                    record.write_text(me)
+            else:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(me)
+                handle.flush()
             yield
         finally:
+            if record is not None:
+                with contextlib.suppress(OSError):
+                    record.unlink()
             with contextlib.suppress(OSError):
                 fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+
+    def _busy(self, name: str, path: Path, handle, holder: str | None) -> str:
+        """Who holds ``name``: a live sharer's record, else what the exclusive holder wrote into the lock file."""
+        holders = []
+        with contextlib.suppress(OSError):
+            for record in sorted((self.state_dir / f"{name}.holders").iterdir()):
+                if is_leftover(record, older_than=float("inf")):  # its process is gone (kill -9)
+                    record.unlink(missing_ok=True)
+                    continue
+                with contextlib.suppress(OSError):
+                    holders.append(record.read_text().strip())
+        if not holders:
+            handle.seek(0)
+            holders = [handle.read().strip() or "another flowtide process"]
+        if holder is None:
+            return f"{name} is busy: {holders[0]} holds {path}"
+        return f"{name} is busy: another flowtide command holds the {name} lock ({holders[0]})"
+
+
+_SEQUENCE = itertools.count()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .atomic import atomic_write, write_if_changed
+from .atomic import atomic_write, owner, remove_leftovers, write_if_changed
 from .errors import FlowtideError, SourceError, UsageError
 from .sources import FetchRequest, expand_headers, fetcher_for, kind_of
 
@@ -93,7 +93,7 @@ def pull(
     for name in names:
         project.resolve(configured[name].path, f"source {name!r} path")
     result = PullResult()
-    with project.mutex("pull"):
+    with project.mutex("pull"), project.repository("pull"):
         lock = project.read_lock()
         original = lock.dumps()
         state = _State.load(project)
@@ -188,16 +188,10 @@ def _pull_one(
 
 
 def _sweep_stale_temps(dest: Path, age: float = 60.0) -> None:
-    """Remove temp files an atomic write to ``dest`` left behind when its process was killed."""
-    try:
-        candidates = list(dest.parent.glob(f".{dest.name}.*.tmp"))
-    except OSError:
-        return
-    cutoff = time.time() - age
-    for tmp in candidates:
-        with contextlib.suppress(OSError):
-            if tmp.stat().st_mtime < cutoff:
-                tmp.unlink()
+    """Remove temp files a killed write to ``dest`` left beside it (older versions wrote them there)."""
+    import glob
+
+    remove_leftovers(dest.parent, f".{glob.escape(dest.name)}.*.tmp", older_than=age)
 
 
 def _lock_entry(source: Source, digest: str, size: int, etag: str | None, last_modified: str | None) -> dict:
@@ -244,7 +238,7 @@ def _run_checks(project: Project, name: str, source: Source, digest: str) -> Rep
     except ImportError:  # the checks module has not landed: nothing to run
         return None
     # the checks read the file format from its extension, so show them the blob under the source's name
-    staging = project.state_dir / "tmp" / "pull" / digest[:16]
+    staging = project.state_dir / "tmp" / "pull" / f"staging.{owner()}.{digest[:16]}"  # (a leftover when killed)
     staging.mkdir(parents=True, exist_ok=True)
     candidate = staging / Path(source.path).name
     try:
@@ -335,4 +329,4 @@ def ensure_gitignored(project: Project, relative: str) -> bool:
     if text and not text.endswith("\n"):
         text += "\n"
     text += f"# data kept in the flowtide store (only flowtide.lock is committed)\n{line}\n"
-    return write_if_changed(path, text)
+    return write_if_changed(path, text, tmp_dir=project.tmp_dir)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .atomic import private_dir, remove_leftovers, temp_file
 from .errors import FlowtideError, IntegrityError, StoreError
 from .hashing import new_hasher
 from .validators import is_digest
@@ -233,9 +233,7 @@ class Remote:
 
     def download(self, store: Store, digest: str, advance: Callable[[int], None] | None = None) -> int:
         """Stream one blob into the local store, re-hashing it; refuse bytes that do not match."""
-        store.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="fetch.", suffix=".part")
-        tmp = Path(name)
+        fd, tmp = temp_file(private_dir(store.tmp_dir), "fetch", ".part")
         try:
             hasher = new_hasher()
             with os.fdopen(fd, "wb") as out:
@@ -362,8 +360,8 @@ def download_many(
 ) -> Transfer:
     """Download the digests the local store lacks, ``jobs`` at a time, each verified.
 
-    Partial downloads older than ``stale_after`` seconds are discarded first (0
-    when the caller holds the fetch mutex: then every partial is a dead one's).
+    Partial downloads of processes that are gone are discarded first (and those
+    without an owner, from older versions, once older than ``stale_after`` seconds).
     """
     wanted = sorted(set(digests))
     result = Transfer()
@@ -437,14 +435,8 @@ def _drain(chunks: Iterable[bytes], out: Any, hasher: Any, advance: Callable[[in
 
 
 def _discard_partials(store: Store, older_than: float) -> None:
-    """Partial downloads of killed fetches; recent ones may belong to a fetch still running."""
-    if not store.tmp_dir.is_dir():
-        return
-    now = time.time()
-    for part in store.tmp_dir.glob("fetch.*.part"):
-        with contextlib.suppress(OSError):
-            if now - part.stat().st_mtime >= older_than:
-                part.unlink()
+    """Partial downloads of killed fetches (never one a live process is still writing)."""
+    remove_leftovers(store.tmp_dir, "fetch.*.part", older_than=older_than)
 
 
 # --- the hook --------------------------------------------------------------------

@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .atomic import atomic_copy, atomic_write, copy_fileobj
+from .atomic import atomic_copy, atomic_write, copy_fileobj, private_dir, temp_file
 from .errors import IntegrityError, StoreError
 from .hashing import CHUNK, hash_file, new_hasher
 from .validators import is_digest
@@ -40,10 +39,8 @@ class BlobWriter:
 
     def __init__(self, store: Store, size_hint: int = 0) -> None:
         self.store = store
-        store.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob.", suffix=".part")
+        fd, self.tmp_path = temp_file(private_dir(store.tmp_dir), "blob", ".part")
         self._file = os.fdopen(fd, "wb")
-        self.tmp_path = Path(name)
         self._hasher = new_hasher(size_hint)
         self.size = 0
         self.digest: str | None = None
@@ -264,8 +261,7 @@ class Store:
                 )
             self.quarantine(digest)
         if not self.has(digest):
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="blob.", suffix=".part")
+            fd, tmp = temp_file(private_dir(self.tmp_dir), "blob", ".part")
             # the temp name is private until adopted: copy into it directly and fsync the bytes
             # (no second temp file, no directory fsync: that cost ~40% of adding many small files)
             try:
@@ -275,9 +271,9 @@ class Store:
                     os.fsync(out.fileno())
             except BaseException:
                 with contextlib.suppress(OSError):
-                    os.unlink(name)
+                    tmp.unlink()
                 raise
-            self._adopt(Path(name), digest)
+            self._adopt(tmp, digest)
         return digest, size
 
     def add_files(self, items: Iterable[tuple[str | os.PathLike[str], str]], *, jobs: int = 8) -> None:
@@ -345,7 +341,7 @@ class Store:
             self.save_verified()
             if actual is not None:
                 raise self._corrupted(digest, actual)
-        atomic_copy(src, dest)
+        atomic_copy(src, dest, tmp_dir=self.tmp_dir)  # the temp file out of git's sight until the rename
         os.chmod(dest, 0o644)
 
     def remove(self, digest: str) -> None:

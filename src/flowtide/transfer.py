@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .project import Project
 
 _GC_PLAN = "gc-remote.json"
+GC_WAIT = 30.0
+"""Seconds gc waits for the commands holding the repository lock to finish."""
 
 
 @dataclass
@@ -154,6 +156,11 @@ def _model_items(project: Project, *, archived: bool) -> list[Item]:
 
 def push(project: Project, *, jobs: int | None = None, progress: bool = False) -> PushResult:
     """Upload every referenced blob the remote lacks; a re-run uploads nothing."""
+    with project.repository("push"):  # no gc deletes a blob between adopting and uploading it
+        return _push(project, jobs=jobs, progress=progress)
+
+
+def _push(project: Project, *, jobs: int | None, progress: bool) -> PushResult:
     remote = Remote.from_project(project)
     store = project.store
     items = references(project)
@@ -215,6 +222,11 @@ def fetch(
     ``targets`` are source names, stage names, model names or tags, or paths
     (a directory selects everything below it); default: everything.
     """
+    with project.repository("fetch"):  # no gc deletes a downloaded blob before it is materialised
+        return _fetch(project, targets, jobs=jobs, progress=progress)
+
+
+def _fetch(project: Project, targets: list[str] | None, *, jobs: int | None, progress: bool) -> FetchResult:
     items = _select(references(project, archived=False), targets)
     store = project.store
     result = FetchResult(project.config.store.remote or "")
@@ -293,7 +305,7 @@ def _materialize(store: Any, work: list[tuple[Item, Any]], jobs: int) -> None:
         raise StoreError(f"blob {missing[0].digest[:12]} for {missing[0].path} is not in the store {store.root}")
 
     def write(pair: tuple[Item, Any]) -> None:
-        atomic_copy(store.path_of(pair[0].digest), pair[1], fsync=False)
+        atomic_copy(store.path_of(pair[0].digest), pair[1], fsync=False, tmp_dir=store.tmp_dir)  # (out of git's sight)
 
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(work)))) as pool:
         list(pool.map(write, work))
@@ -369,13 +381,21 @@ def gc(
     remote: bool = False,
     yes: bool = False,
     all_commits: bool = False,
+    wait: float | None = GC_WAIT,
 ) -> GcResult:
     """Remove local blobs nothing references; with ``remote``, also remote ones.
 
     Remote gc keeps whatever any commit's lock references (other clones may
     check those out) and deletes only what a previous ``dry_run`` listed (or
-    everything unreferenced with ``yes``).
+    everything unreferenced with ``yes``). It holds the repository lock alone
+    (waiting up to ``wait`` seconds for pull, run, push, fetch and register to
+    finish): a blob they just stored is referenced only once they are done.
     """
+    with project.repository("gc", exclusive=not dry_run, timeout=wait, sweep=not dry_run):
+        return _gc(project, dry_run=dry_run, remote=remote, yes=yes, all_commits=all_commits)
+
+
+def _gc(project: Project, *, dry_run: bool, remote: bool, yes: bool, all_commits: bool) -> GcResult:
     result = GcResult(dry_run=dry_run)
     store = project.store
     remote_store = Remote.from_project(project) if remote else None  # fail before deleting anything
@@ -390,8 +410,6 @@ def gc(
         if not dry_run:
             store.remove(digest)
     result.local_kept = len(set(store.digests()) & keep)
-    if not dry_run:
-        _clean_store_tmp(project)
     if remote_store is not None:
         _gc_remote(project, remote_store, result, keep_all=referenced(project, all_commits=True), yes=yes)
     return result
@@ -430,16 +448,3 @@ def _gc_remote(project: Project, remote: Remote, result: GcResult, *, keep_all: 
             remote.fs.rm(stale)
         result.remote_aborted_uploads = remote.abort_stale_uploads()
         plan_path.unlink(missing_ok=True)
-
-
-def _clean_store_tmp(project: Project, older_than: float = 3600.0) -> None:
-    tmp = project.store.tmp_dir
-    if not tmp.is_dir():
-        return
-    now = time.time()
-    for part in tmp.iterdir():
-        try:
-            if part.is_file() and now - part.stat().st_mtime > older_than:
-                part.unlink()
-        except OSError:
-            continue

@@ -21,6 +21,13 @@ def configure(parser) -> None:
         action="store_true",
         help="keep blobs referenced by the lock of any commit (remote gc always does)",
     )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for pull, run, push, fetch or register in this project to finish (default: 30)",
+    )
     _output.add_json_flag(parser)
 
 
@@ -28,7 +35,9 @@ def run(args) -> int:
     from flowtide.transfer import gc
 
     project = _output.load_project(args)
-    result = gc(project, dry_run=args.dry_run, remote=args.remote, yes=args.yes, all_commits=args.all_commits)
+    result = gc(
+        project, dry_run=args.dry_run, remote=args.remote, yes=args.yes, all_commits=args.all_commits, wait=args.wait
+    )
     if args.json:
         _output.print_json(result.to_dict())
         return 0

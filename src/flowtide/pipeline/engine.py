@@ -209,13 +209,13 @@ def run(
     """
     say = log or (lambda line: None)
     try:
-        with project.mutex("run", timeout=0):
+        with project.mutex("run", timeout=0), project.repository("run"):
             return _Run(project, stages, force, dry, jobs, executor, say, record).go()
     except FlowtideError as exc:
-        if "is busy" not in exc.message or wait == 0:
+        if not exc.message.startswith("run is busy") or wait == 0:
             raise
     say("waiting for another flowtide run in this project to finish…")
-    with project.mutex("run", timeout=wait):
+    with project.mutex("run", timeout=wait), project.repository("run"):
         return _Run(project, stages, force, dry, jobs, executor, say, record).go()
 
 
@@ -280,6 +280,10 @@ class _Run:
                     all(status.get(u) in _DONE for u in self.graph.upstream[n] if u in self.selected) for n in pending
                 ):
                     break  # nothing can make progress (should not happen in a DAG)
+        except BaseException:  # Ctrl-C or a bug: the stages' process groups end with this run, not after it
+            if self.executor is not None and hasattr(self.executor, "cancel"):
+                self.executor.cancel()
+            raise
         finally:
             if self.executor is not None:
                 self.executor.close()

@@ -13,7 +13,6 @@ import contextlib
 import io
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import UsageError
+from . import processes
 
 TAIL_LINES = 20
 # no quotes, variables, redirections, globs or an env assignment in front: the shell would change nothing
@@ -127,23 +127,25 @@ def run_command(task: StageTask) -> TaskResult:
     # a plain command line ("python src/train.py --fast") is exec'd directly: one process less than a shell
     argv: str | list[str] = task.cmd.split() if _PLAIN_COMMAND.match(task.cmd) else task.cmd
     try:
-        proc = subprocess.run(
-            argv, shell=isinstance(argv, str), cwd=task.root, env=env, capture_output=True, text=True, errors="replace"
-        )
+        proc = processes.start(argv, cwd=task.root, env=env)  # its own process group, ended with the runner
     except OSError as exc:  # exec'd directly: what a shell would report as exit 126/127
         message = f"{argv[0]}: {'command not found' if isinstance(exc, FileNotFoundError) else exc.strerror}"
         _write_log(task, "", message)
         code = 127 if isinstance(exc, FileNotFoundError) else 126
         return TaskResult(task.name, False, code, time.perf_counter() - started, stderr_tail=message)
+    try:
+        stdout, stderr = proc.communicate()
+    finally:
+        processes.end(proc)  # what is left of the group could still write the outputs
     seconds = time.perf_counter() - started
-    _write_log(task, proc.stdout, proc.stderr)
+    _write_log(task, stdout, stderr)
     return TaskResult(
         task.name,
         proc.returncode == 0,
         proc.returncode,
         seconds,
-        stdout=proc.stdout,
-        stderr_tail=tail(proc.stderr) if proc.returncode else "",
+        stdout=stdout,
+        stderr_tail=tail(stderr) if proc.returncode else "",
     )
 
 
@@ -279,6 +281,10 @@ class LocalExecutor:
         self._threads.append(thread)
         thread.start()
         return future
+
+    def cancel(self) -> None:
+        """End the running ``cmd`` stages' process groups (the runner was interrupted); ``close`` then returns."""
+        processes.terminate(self._threads)
 
     def close(self) -> None:
         for thread in self._threads:

@@ -19,6 +19,50 @@ if TYPE_CHECKING:
 
 def register(project: Project, *, require_gates: bool = False) -> Version:
     """Record the current artifact of ``model:`` as a new candidate version."""
+    with project.repository("register"):  # no gc deletes the artifact's blob before the event names it
+        _refuse_stale_artifact(project)
+        return _register(project, require_gates=require_gates)
+
+
+def _refuse_stale_artifact(project: Project) -> None:
+    """A pipeline's artifact must be the bytes its stage produced, or the recorded lineage would be false."""
+    model = _model_config(project)
+    produced = _produced_by(project, model.path)
+    artifact = project.resolve(model.path, "model path")
+    if produced is None or not artifact.is_file():
+        return  # not a stage output (registered as is), or missing (_register says so)
+    stage, recorded = produced
+    digest, _ = project.stat_cache.hash(artifact, key=model.path)
+    if recorded is not None and digest != recorded:
+        raise RegistryError(
+            f"{model.name}: the artifact {model.path} (hash {digest[:12]}) is not what stage {stage!r} produced "
+            f"according to flowtide.lock (hash {recorded[:12]}); not registered",
+            hint="It changed after the run, or a run did not finish. Run the pipeline (`flowtide run`) "
+            "and register again.",
+        )
+
+
+def _produced_by(project: Project, path: str) -> tuple[str, str | None] | None:
+    """(stage whose outs hold ``path``, the hash flowtide.lock records for it, if any); None if no stage writes it."""
+    from ..pipeline import dag
+
+    wanted = dag.norm(path)
+    for name, stage in project.config.stages.items():
+        for out in dag.outputs(stage):
+            if out != wanted and not wanted.startswith(out + "/"):
+                continue
+            entry = project.read_lock().stages.get(name)
+            outs = entry.get("outs") if isinstance(entry, dict) else None
+            record = outs.get(out) if isinstance(outs, dict) else None
+            if isinstance(record, dict) and out != wanted:  # a directory output: its file map
+                files = record.get("files")
+                record = files.get(wanted[len(out) + 1 :]) if isinstance(files, dict) else None
+            digest = record.get("hash") if isinstance(record, dict) else None
+            return name, digest if isinstance(digest, str) else None
+    return None
+
+
+def _register(project: Project, *, require_gates: bool) -> Version:
     model = _model_config(project)
     artifact = project.resolve(model.path, "model path")
     if artifact.is_dir():
