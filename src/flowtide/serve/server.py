@@ -119,6 +119,7 @@ def run_server(
     follow: str | None = None,
     interval: float = 2.0,
     log_dir: str | None = None,
+    threads: int | None = None,
     announce=None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn handles both and drains in-flight requests)."""
@@ -126,7 +127,7 @@ def run_server(
 
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
-    options = {"follow": follow, "interval": interval, "log_dir": log_dir}
+    options = {"follow": follow, "interval": interval, "log_dir": log_dir, "threads": threads}
     if workers <= 1:
         from .app import create_app
 
