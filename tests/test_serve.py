@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -118,6 +121,20 @@ GOOD = '{"precipitation": 0.0, "temp_max": 12.0, "temp_min": 5.0, "wind": 3.0}'
         ('{"x": "' + "a" * (1 << 20) + '"}', JSON, 413, "the body is larger than 1048576 bytes"),
         ('{"rows": [' + ",".join([GOOD] * 1001) + "]}", JSON, 413, "too many rows"),
         ('{"precipitation": NaN, "temp_max": 1, "temp_min": 5, "wind": 3}', JSON, 422, None),
+        # integers past a float64 used to reach `{value:g}` (OverflowError, a 500 with a traceback)
+        (
+            '{"precipitation": 1' + "0" * 309 + ', "temp_max": 1, "temp_min": 5, "wind": 3}',
+            JSON,
+            422,
+            {"field": "precipitation", "reason": "must be a finite number, got an integer of 310 digits"},
+        ),
+        (
+            '{"precipitation": 0, "temp_max": -' + "9" * 4000 + ', "temp_min": 5, "wind": 3}',
+            JSON,
+            422,
+            {"field": "temp_max", "reason": "must be a finite number, got an integer of 4000 digits"},
+        ),
+        ('{"precipitation": ' + "1" * 4301 + "}", JSON, 400, None),  # past Python's int parsing limit
     ],
 )
 def test_malformed_and_hostile_requests_get_4xx_with_a_reason(project, body, headers, status, expected):
@@ -141,6 +158,78 @@ def test_unknown_model_and_wrong_method(project):
         assert missing.status_code == 404
         assert missing.json() == {"error": "no model 'nope' is served; served models: weather"}
         assert client.get("/predict/weather").status_code == 405
+        # every answer is JSON, the framework's own 404 and 405 included
+        unknown = client.get("/nope")
+        assert (unknown.status_code, unknown.json()) == (404, {"error": "no such endpoint /nope (see /openapi.json)"})
+        wrong = client.get("/feedback/weather")
+        assert (wrong.status_code, wrong.json()) == (405, {"error": "GET is not allowed on /feedback/weather"})
+        assert wrong.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "detail"),
+    [
+        ({"model": ["weather"], "weight": 0.5}, 422, {"field": "model", "reason": "must be a model name (a string)"}),
+        ({"model": {"a": 1}, "weight": 0.5}, 422, {"field": "model", "reason": "must be a model name (a string)"}),
+        (
+            {"model": "weather", "weight": 0.5, "x": 1},
+            422,
+            {"field": "x", "reason": "is not a field of this request (model, weight)"},
+        ),
+        ({"model": "nope", "weight": 0.5}, 404, None),
+        ([1, 2], 422, {"field": "(body)", "reason": "must be an object"}),
+    ],
+)
+def test_admin_canary_refuses_bad_bodies_with_4xx(project, payload, status, detail):
+    """A list as the model name used to be a 500 (unhashable type) with a traceback."""
+    with serve(project, interval=0, admin_token="s3cret") as server, httpx.Client(base_url=server.url) as client:
+        answer = client.post("/admin/canary", json=payload, headers={"authorization": "Bearer s3cret"})
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        if detail:
+            assert detail in answer.json()["detail"]
+
+
+def test_a_body_trickled_slower_than_the_timeout_gets_408_and_the_connection_closes(tmp_path, weather_csv, models):
+    import socket
+
+    project = served_project(
+        tmp_path / "t", weather_csv, models, deploy="deploy:\n  canary: {weight: 0.3}\n  body_timeout: 0.5\n"
+    )
+    with serve(project, interval=0) as server:
+        sock = socket.create_connection((server.host, server.port))
+        sock.settimeout(10)
+        started = time.monotonic()
+        sock.sendall(b"POST /predict/weather HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n")
+        sock.sendall(b"content-length: 100\r\n\r\n{")
+        received = b""
+        for _ in range(40):  # a byte every 0.1 s: never idle long, never done
+            try:
+                sock.settimeout(0.1)
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            except TimeoutError:
+                pass
+            try:
+                sock.sendall(b" ")
+            except OSError:
+                break
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                received += chunk
+        elapsed = time.monotonic() - started
+        sock.close()
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), received
+        assert b"connection: close" in head.lower()
+        error = json.loads(body)["error"]
+        assert re.fullmatch(r"the body did not arrive within 0\.5 s \(\d bytes received\)", error), error
+        assert elapsed < 3.5  # closed by the server, not by the client's patience
+        # the server is fine for everyone else
+        assert httpx.post(f"{server.url}/predict/weather", content=GOOD.encode(), headers=JSON).status_code == 200
 
 
 def test_canary_weight_is_respected_and_sticky_per_key(project):
@@ -425,3 +514,72 @@ def test_a_shipped_copy_of_a_segment_is_read_once(tmp_path):
     data = read_log([tmp_path / "local", tmp_path / "remote"])
     assert len(data.predictions) == 5
     assert len(data.segments) == 1
+
+
+BUSY_MODEL = '''
+import time
+
+
+class Busy:
+    """Holds the GIL for 30 ms a request (pure Python), as a heavy model does."""
+
+    features = ["precipitation", "temp_max", "temp_min", "wind"]
+
+    def __init__(self, path):
+        pass
+
+    def predict(self, rows):
+        end = time.perf_counter() + 0.03
+        while time.perf_counter() < end:
+            pass
+        return ["sun" for _ in rows]
+'''
+
+
+def test_health_answers_in_milliseconds_while_64_predictions_run(tmp_path, weather_csv):
+    """Predictions used to run on the event loop: /health waited for all 64 (1.2-1.5 s; a liveness probe fails)."""
+    from flowtide.project import Project
+
+    from ._models import CONFIG, make_project
+
+    root = tmp_path / "busy"
+    config = CONFIG.replace(
+        "path: models/model.skops\n  format: skops", "path: models/model.json\n  format: python\n  loader: busy:Busy"
+    ).replace('gates:\n  - "accuracy >= 0.3"\n  - "f1_macro >= production - 0.02"\n', "")
+    make_project(root, weather_csv, config)
+    (root / "busy.py").write_text(BUSY_MODEL)
+    (root / "models").mkdir()
+    (root / "models" / "model.json").write_text("{}")
+    project = Project.load(root)
+    registry.register(project)
+    registry.promote(project, "weather", 1, "staging")
+    registry.promote(project, "weather", 1, "production")
+
+    async def scenario(url: str) -> tuple[list[float], list[int]]:
+        health: list[float] = []
+        statuses: list[int] = []
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+
+            async def predict() -> None:
+                answer = await client.post("/predict/weather", content=GOOD.encode(), headers=JSON)
+                statuses.append(answer.status_code)
+
+            async def probe() -> None:
+                await asyncio.sleep(0.2)  # the 64 predictions are queued by now
+                for _ in range(10):
+                    started = time.perf_counter()
+                    assert (await client.get("/health")).status_code == 200
+                    health.append(time.perf_counter() - started)
+                    await asyncio.sleep(0.05)
+
+            await asyncio.gather(*(predict() for _ in range(64)), probe())
+        return health, statuses
+
+    with ServerThread(create_app(project, interval=0, threads=2)) as server:
+        health, statuses = asyncio.run(scenario(server.url))
+    assert statuses == [200] * 64
+    health.sort()
+    # 64 x 30 ms of model time is 1.9 s: the probe must not wait for it
+    assert health[len(health) // 2] < 0.1, health
+    assert health[-1] < 0.5, health

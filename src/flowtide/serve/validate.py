@@ -130,8 +130,11 @@ _TYPE_CHECKS = {
 def _show(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return "an object" if isinstance(value, dict) else "a list"
-    if type(value) is int and value.bit_length() > 128:  # the repr of a 4,000-digit int is slow and useless
-        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    if type(value) is int and value.bit_length() > 128:  # the repr of a 4,000-digit int is useless in a message
+        try:
+            return f"an integer of {len(str(abs(value)))} digits"
+        except ValueError:  # past sys.get_int_max_str_digits()
+            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
