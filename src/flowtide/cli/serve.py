@@ -46,9 +46,9 @@ def run(args) -> int:
         raise UsageError(f"--port {args.port} is not a port number")
     project = load_project(args)
 
-    def announce(url: str, versions: dict) -> None:
+    def announce(url: str, versions: dict, problems: list[str]) -> None:
         if args.json:
-            print(json.dumps({"url": url, "models": versions}, default=str), flush=True)
+            print(json.dumps({"url": url, "models": versions, "problems": problems}, default=str), flush=True)
             return
         served = ", ".join(
             f"{model} v{info['production']['version']}"
@@ -59,7 +59,11 @@ def run(args) -> int:
         )
         if "workers" in versions:
             served = f"{versions['workers']} worker processes, each loading the production version"
-        print(f"flowtide serve: {url} — {served or 'no production version yet'}", flush=True)
+        if not served:
+            served = "nothing served yet" if problems else "no production version yet"
+        if problems:  # started with what it could load: say what it could not (also in /health)
+            served += " (degraded: " + "; ".join(problems) + ")"
+        print(f"flowtide serve: {url} — {served}", flush=True)
         sys.stdout.flush()
 
     try:

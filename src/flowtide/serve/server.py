@@ -134,7 +134,7 @@ def run_server(
         lean_imports()
         app = create_app(project, **options)
         if announce:
-            announce(f"http://{host}:{bound_port}", app.describe_versions())
+            announce(f"http://{host}:{bound_port}", app.describe_versions(), app.all_problems())
         uvicorn.Server(_config(app)).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
@@ -142,7 +142,7 @@ def run_server(
     os.environ[_OPTIONS_ENV] = json.dumps({"project": str(project.root), **options})
     config = _config("flowtide.serve.server:_app_from_env", factory=True, workers=workers)
     if announce:
-        announce(f"http://{host}:{bound_port}", {"workers": workers})
+        announce(f"http://{host}:{bound_port}", {"workers": workers}, [])
     sys.stdout.flush()
     import inspect
 
