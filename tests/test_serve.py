@@ -119,7 +119,7 @@ GOOD = '{"precipitation": 0.0, "temp_max": 12.0, "temp_min": 5.0, "wind": 3.0}'
         (GOOD, {"content-type": "text/plain"}, 415, "the body must be JSON: send Content-Type: application/json"),
         (GOOD, {}, 415, "the body must be JSON: send Content-Type: application/json"),
         ('{"x": "' + "a" * (1 << 20) + '"}', JSON, 413, "the body is larger than 1048576 bytes"),
-        ('{"rows": [' + ",".join([GOOD] * 1001) + "]}", JSON, 413, "too many rows"),
+        ('{"rows": [' + ",".join([GOOD] * 1001) + "]}", JSON, 422, "too many rows"),
         ('{"precipitation": NaN, "temp_max": 1, "temp_min": 5, "wind": 3}', JSON, 422, None),
         # integers past a float64 used to reach `{value:g}` (OverflowError, a 500 with a traceback)
         (

@@ -149,7 +149,7 @@ def _problem(status: int, message: str, problems: list[dict[str, str]], **kwargs
 
 
 def parse_items(payload: Any, rule: LabelRule) -> list[tuple[str, Any]]:
-    """(request_id, label) pairs of a feedback body; RequestProblem(422 or 413) naming every bad field."""
+    """(request_id, label) pairs of a feedback body; RequestProblem(422) naming every bad field."""
     batch = isinstance(payload, list)
     if isinstance(payload, dict) and set(payload) == {"feedback"}:
         payload, batch = payload["feedback"], True
@@ -159,7 +159,9 @@ def parse_items(payload: Any, rule: LabelRule) -> list[tuple[str, Any]]:
     if not items:
         raise _problem(422, "invalid feedback", [{"field": "feedback", "reason": "must not be empty"}])
     if len(items) > MAX_ITEMS:
-        raise RequestProblem(413, f"at most {MAX_ITEMS} feedback items per request")
+        raise _problem(
+            422, "invalid feedback", [{"field": "feedback", "reason": f"at most {MAX_ITEMS} items per request"}]
+        )
     out: dict[str, Any] = {}
     problems: list[dict[str, str]] = []
     for index, item in enumerate(items):

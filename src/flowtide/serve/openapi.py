@@ -34,7 +34,7 @@ def _body_errors(app: ServeApp) -> dict[str, Any]:
     return {
         "400": _error("the body is empty, not JSON, nested too deeply, or has a bad Content-Length"),
         "408": _error(f"the body did not arrive within {app.body_timeout:g} s (the connection is closed)"),
-        "413": _error(f"the body is larger than {app.max_body} bytes (or has too many rows or items)"),
+        "413": _error(f"the body is larger than {app.max_body} bytes"),
         "415": _error("the body is not JSON: send Content-Type: application/json"),
     }
 
@@ -179,7 +179,11 @@ def _admin(app: ServeApp) -> dict[str, Any]:
         "required": ["weight"],
         "properties": {
             "weight": {"type": "number", "minimum": 0, "maximum": 1},
-            "model": {"type": "string", **({"examples": served} if served else {})},
+            "model": {
+                "type": ["string", "null"],
+                "description": "the model (null or left out: the only one served)",
+                **({"examples": served} if served else {}),
+            },
         },
         "additionalProperties": False,
     }

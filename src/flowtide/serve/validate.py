@@ -211,8 +211,8 @@ class RowValidator:
         if not rows:
             raise RequestProblem(422, "invalid request", [{"field": "rows", "reason": "must not be empty"}])
         if len(rows) > MAX_ROWS:
-            raise RequestProblem(
-                413, "too many rows", [{"field": "rows", "reason": f"at most {MAX_ROWS} rows per request"}]
+            raise RequestProblem(  # 422, not 413: the bytes fit, the content breaks a documented limit
+                422, "too many rows", [{"field": "rows", "reason": f"at most {MAX_ROWS} rows per request"}]
             )
         problems: list[dict[str, str]] = []
         for index, row in enumerate(rows):
