@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -196,38 +195,47 @@ def test_a_body_trickled_slower_than_the_timeout_gets_408_and_the_connection_clo
     project = served_project(
         tmp_path / "t", weather_csv, models, deploy="deploy:\n  canary: {weight: 0.3}\n  body_timeout: 0.5\n"
     )
+    head = (
+        b"POST /predict/weather HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+    )
     with serve(project, interval=0) as server:
+        # a stalled upload: the server answers 408 and closes
         sock = socket.create_connection((server.host, server.port))
-        sock.settimeout(10)
-        started = time.monotonic()
-        sock.sendall(b"POST /predict/weather HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n")
-        sock.sendall(b"content-length: 100\r\n\r\n{")
-        received = b""
-        for _ in range(40):  # a byte every 0.1 s: never idle long, never done
-            try:
-                sock.settimeout(0.1)
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
-            except TimeoutError:
-                pass
-            try:
-                sock.sendall(b" ")
-            except OSError:
-                break
         sock.settimeout(5)
+        started = time.monotonic()
+        sock.sendall(head)
+        received = b""
         with contextlib.suppress(OSError):
             while chunk := sock.recv(65536):
                 received += chunk
         elapsed = time.monotonic() - started
         sock.close()
-        head, _, body = received.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 408 "), received
-        assert b"connection: close" in head.lower()
-        error = json.loads(body)["error"]
-        assert re.fullmatch(r"the body did not arrive within 0\.5 s \(\d bytes received\)", error), error
+        answer, _, body = received.partition(b"\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 408 "), received
+        assert b"connection: close" in answer.lower()
+        assert json.loads(body) == {"error": "the body did not arrive within 0.5 s (1 bytes received)"}
         assert elapsed < 3.5  # closed by the server, not by the client's patience
+        # a trickle, a byte every 0.1 s (never idle for long, never done): the server still ends it
+        sock = socket.create_connection((server.host, server.port))
+        started = time.monotonic()
+        sock.sendall(head)
+        ended = False
+        while not ended and time.monotonic() - started < 10:
+            try:
+                sock.settimeout(0.1)
+                ended = sock.recv(65536) == b""  # the 408 first, then the end
+            except TimeoutError:
+                pass
+            except OSError:  # reset: the server closed with our unread bytes in its buffer
+                ended = True
+            if not ended:
+                try:
+                    sock.sendall(b" ")
+                except OSError:
+                    ended = True
+        elapsed = time.monotonic() - started
+        sock.close()
+        assert ended and elapsed < 3.5, elapsed
         # the server is fine for everyone else
         assert httpx.post(f"{server.url}/predict/weather", content=GOOD.encode(), headers=JSON).status_code == 200
 
@@ -521,7 +529,7 @@ import time
 
 
 class Busy:
-    """Holds the GIL for 30 ms a request (pure Python), as a heavy model does."""
+    """Holds the GIL for 60 ms a request (pure Python), as a heavy model does."""
 
     features = ["precipitation", "temp_max", "temp_min", "wind"]
 
@@ -529,7 +537,7 @@ class Busy:
         pass
 
     def predict(self, rows):
-        end = time.perf_counter() + 0.03
+        end = time.perf_counter() + 0.06
         while time.perf_counter() < end:
             pass
         return ["sun" for _ in rows]
@@ -576,10 +584,14 @@ def test_health_answers_in_milliseconds_while_64_predictions_run(tmp_path, weath
             await asyncio.gather(*(predict() for _ in range(64)), probe())
         return health, statuses
 
-    with ServerThread(create_app(project, interval=0, threads=2)) as server:
-        health, statuses = asyncio.run(scenario(server.url))
+    proc, url = _start_cli_server(root, "--interval", "0", "--threads", "2")  # its own process: its own GIL
+    try:
+        health, statuses = asyncio.run(scenario(url))
+    finally:
+        proc.terminate()
+        proc.wait(30)
     assert statuses == [200] * 64
     health.sort()
-    # 64 x 30 ms of model time is 1.9 s: the probe must not wait for it
-    assert health[len(health) // 2] < 0.1, health
-    assert health[-1] < 0.5, health
+    # 64 x 60 ms of model time is 3.8 s: no probe may wait for it (a loaded CI machine adds some noise)
+    assert health[len(health) // 2] < 0.2, health
+    assert health[-1] < 1.0, health
