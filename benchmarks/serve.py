@@ -37,17 +37,21 @@ def weather_csv() -> Path:
     return Path(vega_datasets.__file__).parent / "_data" / "seattle-weather.csv"
 
 
-def fit(C: float = 1.0):
+def fit(C: float = 1.0, kind: str = "logistic"):
+    """Logistic regression (~0.1 ms a prediction) or the example's random forest (~10 ms: a heavy model)."""
     import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
     lines = weather_csv().read_text().splitlines()[1:]
     X = np.array([[float(v) for v in line.split(",")[1:5]] for line in lines])
     y = np.array([line.split(",")[5] for line in lines])
+    if kind == "forest":
+        return RandomForestClassifier(n_estimators=int(100 * C), max_depth=8, random_state=0).fit(X, y)
     return LogisticRegression(C=C, max_iter=2000).fit(X, y)
 
 
-def flowtide_project(root: Path) -> Path:
+def flowtide_project(root: Path, kind: str = "logistic") -> Path:
     """A project with v1 in production and v2 in staging served as a 10% canary."""
     from flowtide import registry
     from flowtide.formats import save_sklearn
@@ -68,7 +72,7 @@ def flowtide_project(root: Path) -> Path:
     project = Project.load(root)
     (root / "models").mkdir()
     for number, C in ((1, 1.0), (2, 0.5)):
-        save_sklearn(fit(C), root / "models" / "model.skops")
+        save_sklearn(fit(C, kind), root / "models" / "model.skops")
         registry.register(project)
         registry.promote(project, "weather", number, "staging")
     registry.promote(project, "weather", 1, "production")
@@ -244,12 +248,56 @@ def async_load(url: str, body: bytes, concurrency: int, seconds: float) -> dict:
     return asyncio.run(go())
 
 
-def measure(name: str, proc: subprocess.Popen, url: str, body: bytes, seconds: float, tmp: Path) -> dict:
+class HealthProbe:
+    """Asks ``url`` every 100 ms in a thread (as a liveness probe would) and keeps the latencies."""
+
+    def __init__(self, url: str | None) -> None:
+        import threading
+
+        self.url = url
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.wait(0.1):
+                started = time.perf_counter()
+                try:
+                    client.get(self.url)
+                except httpx.HTTPError:
+                    continue
+                self.latencies.append((time.perf_counter() - started) * 1000)
+
+    def __enter__(self) -> HealthProbe:
+        if self.url:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.url:
+            self._thread.join()
+
+    def summary(self) -> dict:
+        if not self.latencies:
+            return {}
+        ordered = sorted(self.latencies)
+        return {"health_p50": ordered[len(ordered) // 2], "health_max": ordered[-1]}
+
+
+def measure(
+    name: str, proc: subprocess.Popen, url: str, body: bytes, seconds: float, tmp: Path, health: str | None = None
+) -> dict:
     use_wrk = shutil.which("wrk") is not None
     result: dict = {"server": name}
     for concurrency in (1, 8, 64):
         before = cpu_seconds(proc.pid)
-        run = wrk(url, body, concurrency, seconds, tmp) if use_wrk else async_load(url, body, concurrency, seconds)
+        with HealthProbe(health) as probe:
+            run = wrk(url, body, concurrency, seconds, tmp) if use_wrk else async_load(url, body, concurrency, seconds)
+        run.update(probe.summary())
         used = cpu_seconds(proc.pid) - before
         run["cpu_ms_per_request"] = used / max(run["requests"], 1) * 1000
         result[concurrency] = run
@@ -261,11 +309,15 @@ def measure(name: str, proc: subprocess.Popen, url: str, body: bytes, seconds: f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of load per concurrency level")
+    parser.add_argument("--flowtide-only", action="store_true", help="skip the mlflow comparison")
+    parser.add_argument(
+        "--model", choices=("logistic", "forest"), default="logistic", help="flowtide's model (mlflow: logistic)"
+    )
     args = parser.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="flowtide-bench-serve-") as tmp_name:
         tmp = Path(tmp_name)
-        project = flowtide_project(tmp / "project")
+        project = flowtide_project(tmp / "project", args.model)
         port = free_port()
         url = f"http://127.0.0.1:{port}/predict/weather"
         body = json.dumps(ROW).encode()
@@ -273,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "flowtide", "serve", "-C", str(project), "--port", str(port)], url, body
         )
         try:
-            result = measure("flowtide serve (canary 10% + log)", proc, url, body, args.seconds, tmp)
+            health = f"http://127.0.0.1:{port}/health"
+            result = measure("flowtide serve (canary 10% + log)", proc, url, body, args.seconds, tmp, health)
             result["first_answer_s"] = first
             logged = subprocess.run(
                 [
@@ -290,11 +343,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             proc.terminate()
             proc.wait(30)
+        model_dir = None
         try:
-            model_dir = mlflow_model(tmp / "mlflow")
+            if not args.flowtide_only:
+                model_dir = mlflow_model(tmp / "mlflow")
         except (subprocess.CalledProcessError, FileNotFoundError) as exc:
             print(f"mlflow is not usable here ({exc}); flowtide figures only", file=sys.stderr)
-            model_dir = None
         if model_dir is not None:
             port = free_port()
             url = f"http://127.0.0.1:{port}/invocations"
@@ -319,14 +373,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(results: list[dict]) -> None:
-    header = f"{'server':<36} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10} {'errors':>6}"
+    header = (
+        f"{'server':<36} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10} {'errors':>6}"
+        f" {'/health p50':>11} {'/health max':>11}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         for c in (1, 8, 64):
             run = r[c]
+            health = (
+                f" {run['health_p50']:>11.2f} {run['health_max']:>11.2f}"
+                if "health_p50" in run
+                else f" {'':>11} {'':>11}"
+            )
             print(
                 f"{r['server']:<36} {c:>3} {run['rps']:>9.0f} {run['p50']:>8.2f} {run['p99']:>8.2f} {run['cpu_ms_per_request']:>10.2f} {run['errors']:>6}"
+                + health
             )
     print()
     for r in results:

@@ -228,6 +228,12 @@ class Deploy:
     """Largest request body `flowtide serve` accepts, in bytes (larger: 413)."""
     extra_fields: Literal["reject", "ignore"] = "reject"
     """Prediction inputs that are not model inputs: reject (422) or ignore."""
+    body_timeout: float = 10.0
+    """Seconds a client has to send a request body to `flowtide serve` (slower: 408, connection closed)."""
+    feedback_window: str = "7d"
+    """Feedback is accepted for request ids predicted at most this long ago (e.g. 1d, 7d, 4w)."""
+    log_segment: str = "1h"
+    """How often the prediction log starts a new segment file; closed segments ship to `store.remote`."""
 
 
 @dataclass
@@ -814,6 +820,11 @@ def _check_semantics(config: Config) -> None:
             check_relative_path(reference, "drift reference", config, "checks", target, "drift", "reference")
     if config.deploy.canary and not 0.0 <= config.deploy.canary.weight <= 1.0:
         raise config.error("deploy.canary.weight must be between 0 and 1", "deploy", "canary", "weight")
+    if not config.deploy.body_timeout > 0:
+        raise config.error("deploy.body_timeout must be a positive number of seconds", "deploy", "body_timeout")
+    for key in ("feedback_window", "log_segment"):
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhdw]\s*", getattr(config.deploy, key)):
+            raise config.error(f"deploy.{key} must look like 30m, 6h, 1d or 2w", "deploy", key)
     _check_cron(config, config.monitor.schedule, "monitor", "schedule")
 
 

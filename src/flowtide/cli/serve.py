@@ -5,7 +5,8 @@ from __future__ import annotations
 DESCRIPTION = (
     "Serve the production version of each model over HTTP, with the staging version as canary "
     "(deploy.canary) or shadow (deploy.shadow). Follows the registry and hot-swaps on promotion "
-    "or rollback. Admin endpoints need FLOWTIDE_ADMIN_TOKEN."
+    "or rollback, fetching new artifacts from the remote store. Admin endpoints need FLOWTIDE_ADMIN_TOKEN; "
+    "/feedback needs FLOWTIDE_FEEDBACK_TOKEN when it is set."
 )
 
 
@@ -22,6 +23,9 @@ def configure(parser) -> None:
         "--interval", type=float, default=2.0, metavar="S", help="seconds between registry polls (0: never reload)"
     )
     parser.add_argument("--log-dir", metavar="DIR", help="prediction log directory (default .flowtide/predictions)")
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="predictions run at once, off the event loop (default: cores, max 4)"
+    )
     add_json_flag(parser)
 
 
@@ -36,13 +40,15 @@ def run(args) -> int:
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError("--threads must be at least 1")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port number")
     project = load_project(args)
 
-    def announce(url: str, versions: dict) -> None:
+    def announce(url: str, versions: dict, problems: list[str]) -> None:
         if args.json:
-            print(json.dumps({"url": url, "models": versions}, default=str), flush=True)
+            print(json.dumps({"url": url, "models": versions, "problems": problems}, default=str), flush=True)
             return
         served = ", ".join(
             f"{model} v{info['production']['version']}"
@@ -53,7 +59,11 @@ def run(args) -> int:
         )
         if "workers" in versions:
             served = f"{versions['workers']} worker processes, each loading the production version"
-        print(f"flowtide serve: {url} — {served or 'no production version yet'}", flush=True)
+        if not served:
+            served = "nothing served yet" if problems else "no production version yet"
+        if problems:  # started with what it could load: say what it could not (also in /health)
+            served += " (degraded: " + "; ".join(problems) + ")"
+        print(f"flowtide serve: {url} — {served}", flush=True)
         sys.stdout.flush()
 
     try:
@@ -65,6 +75,7 @@ def run(args) -> int:
             follow=args.follow,
             interval=args.interval,
             log_dir=args.log_dir,
+            threads=args.threads,
             announce=announce,
         )
     except OSError as exc:

@@ -2,10 +2,16 @@
 
 ``POST /predict/{model}`` is the hot path and is answered by a plain ASGI
 handler (validate, route, predict, log) without a framework in the way; the
-other endpoints (health, models, metrics, OpenAPI, feedback, admin) are
-Starlette routes. The deployments (one canary router per model) live in one
-dict that a reload replaces in one assignment, after the new models loaded:
-in-flight requests finish on the router they started with.
+model itself runs in a bounded thread pool, so the event loop keeps answering
+``/health`` under load. The other endpoints (health, models, metrics, OpenAPI,
+feedback, admin) are Starlette routes. Every answer, error or not, is JSON.
+
+The deployments (one canary router per model) live in one dict that a reload
+replaces in one assignment, after the new models loaded (and their artifacts
+were fetched): in-flight requests finish on the router they started with. A
+version that cannot be loaded does not stop the others: the model keeps its
+previous deployment (or serves production without the canary), ``/health``
+says ``degraded`` and why, and the reload is retried with a backoff.
 """
 
 from __future__ import annotations
@@ -13,16 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import FlowtideError
+from .body import read_json
+from .feedback import FEEDBACK_TOKEN_ENV, FeedbackDesk, LabelRule, label_rule, parse_items, parse_window
 from .router import CanaryRouter, ModelApp, PredictRequest, send_json
 from .validate import RequestProblem, RowValidator
 
@@ -33,14 +42,22 @@ log = logging.getLogger("flowtide.serve")
 
 ADMIN_TOKEN_ENV = "FLOWTIDE_ADMIN_TOKEN"
 MAX_BODY = 1 << 20
+RETRY_MAX = 60.0
+"""Longest wait (seconds) between two retries of a reload that could not load everything."""
+
+
+def default_threads() -> int:
+    """Prediction threads: the cores, at most 4 (models hold the GIL part of the time: more threads only queue)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
 class Deployment:
-    """What one model serves right now: its router and the validator of its inputs."""
+    """What one model serves right now: its router, the validator of its inputs and the rule for its labels."""
 
     router: CanaryRouter
     validator: RowValidator
+    labels: LabelRule
 
 
 class ServeApp:
@@ -53,8 +70,10 @@ class ServeApp:
         log_dir: str | os.PathLike[str] | None = None,
         interval: float = 2.0,
         admin_token: str | None = None,
+        feedback_token: str | None = None,
         flush_interval: float = 1.0,
         predlog: Any = None,
+        threads: int | None = None,
     ) -> None:
         from .metrics import ServeMetrics
         from .predlog import PredictionLog
@@ -65,39 +84,60 @@ class ServeApp:
         self.interval = interval
         self.admin_token = admin_token
         self.max_body = getattr(self.deploy, "max_body", MAX_BODY)
+        self.body_timeout = float(getattr(self.deploy, "body_timeout", 10.0))
         self.extra_fields = getattr(self.deploy, "extra_fields", "reject")
         canary = self.deploy.canary
         self.key_header = (canary.key_header if canary else "x-request-key").lower().encode()
         self.metrics = ServeMetrics()
+        watch.on_fetch = lambda outcome: self.metrics.fetches.labels(outcome).inc()
         if predlog is None:
             directory = Path(log_dir) if log_dir else watch.base.state_dir / "predictions"
-            predlog = PredictionLog(directory, flush_interval=flush_interval, ship=_shipper(watch.base))
+            segment = parse_window(getattr(self.deploy, "log_segment", "1h"))
+            predlog = PredictionLog(
+                directory,
+                flush_interval=flush_interval,
+                segment_seconds=segment,
+                ship=_shipper(watch.project, self.metrics),
+            )
         self.predlog = predlog
+        window = parse_window(getattr(self.deploy, "feedback_window", "7d"))
+        self.feedback = FeedbackDesk(self.predlog, self.metrics, window=window, token=feedback_token)
+        self.threads = threads or default_threads()
+        # a bounded pool: at most `threads` predictions at once, the rest wait in its queue (not on the loop)
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="flowtide-predict")
         self.deployments: dict[str, Deployment] = {}
         self.weights: dict[str, float] = {}  # admin overrides of the canary weight, kept across reloads
+        self.problems: dict[str, str] = {}
+        """What the server cannot serve although the registry asks for it, and why (empty: healthy)."""
         self._stamp: Any = None
+        self._retry_at = 0.0
+        self._failures = 0
         self._reload_lock = threading.Lock()
         self._follower: asyncio.Task | None = None
         self.started = time.time()
         self.reload()
+        if self.problems:
+            log.warning("serving what could be loaded; %s", "; ".join(self.all_problems()))
         self._starlette = self._build_routes()
 
     # -- loading and swapping -----------------------------------------------------
 
     def reload(self, *, force: bool = False) -> bool:
-        """Load what the registry says to serve, then swap it in; False when nothing changed."""
+        """Load what the registry says to serve (fetching missing artifacts), then swap it in.
+
+        False when nothing changed. A version that cannot be loaded is recorded in
+        :attr:`problems` (``/health`` says degraded) and retried later; the rest is
+        served. Blocking (loads models, may download): call it off the event loop.
+        """
         with self._reload_lock:
             stamp = self.watch.stamp()
-            if stamp == self._stamp and not force:
+            if stamp == self._stamp and not force and not self.problems:
                 return False
-            try:
-                deployments = self._build_deployments()
-            except Exception:
-                self.metrics.reloads.labels("failed").inc()
-                raise
+            deployments, problems = self._build_deployments()
             self.deployments = deployments  # the swap: one reference assignment
             self._stamp = stamp
-            self.metrics.reloads.labels("ok").inc()
+            self._note_problems(problems)
+            self.metrics.reloads.labels("failed" if problems else "ok").inc()
             keep = set()
             for d in deployments.values():
                 for app in (d.router.production, d.router.canary, d.router.shadow_app):
@@ -106,35 +146,78 @@ class ServeApp:
             self.watch.forget_except(keep)
             return True
 
-    def _build_deployments(self) -> dict[str, Deployment]:
+    def _note_problems(self, problems: dict[str, str]) -> None:
+        for key, reason in problems.items():
+            if self.problems.get(key) != reason:  # say each new problem once, not on every retry
+                log.warning("cannot serve %s", reason)
+        if self.problems and not problems:
+            log.info("recovered: serving everything the registry asks for")
+        self.problems = problems
+        self._failures = self._failures + 1 if problems else 0
+        backoff = min(RETRY_MAX, max(self.interval, 0.5) * (2 ** min(self._failures - 1, 10)))
+        self._retry_at = time.monotonic() + backoff if problems else 0.0
+        self._set_degraded()
+
+    def _set_degraded(self) -> None:
+        self.metrics.degraded.set(1 if self.all_problems() else 0)
+
+    def all_problems(self) -> list[str]:
+        out = list(self.problems.values())
+        if getattr(self.watch, "follow_problem", None):
+            out.insert(0, self.watch.follow_problem)
+        return out
+
+    def _build_deployments(self) -> tuple[dict[str, Deployment], dict[str, str]]:
         schema = self.watch.input_schema()
+        target = self.watch.target_rule() if hasattr(self.watch, "target_rule") else None
         out: dict[str, Deployment] = {}
+        problems: dict[str, str] = {}
         for model, stages in self.watch.wanted().items():
             production = stages.get("production")
             if production is None:
                 continue
-            prod_app = self._model_app(model, production, "production")
+            try:
+                prod_app = self._model_app(model, production, "production")
+            except Exception as exc:  # keep what this model served before (nothing at start: then it is not served)
+                previous = self.deployments.get(model)
+                kept = (
+                    f"still serving v{previous.router.production.version}"
+                    if previous is not None
+                    else "not served until it loads"
+                )
+                problems[model] = f"{model} v{production.version} (production): {_reason(exc)}; {kept}"
+                if previous is not None:
+                    out[model] = previous
+                continue
             canary_app = shadow_app = None
             staging = stages.get("staging")
             if staging is not None and staging.hash != production.hash:
-                if self.deploy.canary is not None:
-                    canary_app = self._model_app(model, staging, "canary")
-                elif self.deploy.shadow:
-                    shadow_app = self._model_app(model, staging, "shadow")
+                role = "canary" if self.deploy.canary is not None else ("shadow" if self.deploy.shadow else None)
+                try:
+                    if role == "canary":
+                        canary_app = self._model_app(model, staging, "canary")
+                    elif role == "shadow":
+                        shadow_app = self._model_app(model, staging, "shadow")
+                except Exception as exc:  # production alone, rather than a version the registry moved away from
+                    problems[f"{model} {role}"] = (
+                        f"{model} v{staging.version} ({role}): {_reason(exc)}; serving production only"
+                    )
             weight = self.weights.get(model, self.deploy.canary.weight if self.deploy.canary else 0.0)
             router = CanaryRouter(prod_app, canary=canary_app, weight=weight, shadow=shadow_app)
             features: list[str] = []
+            loaded = []
             for app in (prod_app, canary_app, shadow_app):
                 if app is not None:
+                    loaded.append(app.loaded)
                     features += [f for f in (getattr(app.loaded, "features", None) or []) if f not in features]
             validator = RowValidator(schema, features or None, extra_fields=self.extra_fields)
-            out[model] = Deployment(router, validator)
+            out[model] = Deployment(router, validator, label_rule(target, loaded))
             self.metrics.weight.labels(model).set(router.weight)
-        return out
+        return out, problems
 
     def _model_app(self, model: str, version: Any, role: str) -> ModelApp:
         loaded = self.watch.load(version)
-        return ModelApp(model, loaded, role, predlog=self.predlog, metrics=self.metrics)
+        return ModelApp(model, loaded, role, predlog=self.predlog, metrics=self.metrics, pool=self.pool)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -149,20 +232,37 @@ class ServeApp:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._follower
             self._follower = None
+        await asyncio.to_thread(self.pool.shutdown, wait=True)
         await asyncio.to_thread(self.predlog.close)
 
     async def _follow(self) -> None:
+        said = None
         while True:
             await asyncio.sleep(self.interval)
             try:
                 await asyncio.to_thread(self._poll)
+                said = None
             except Exception as exc:  # keep serving the old models; say why once per failure
-                log.warning("reload failed, still serving the previous versions: %s", exc)
+                reason = _reason(exc)
+                if reason != said:
+                    log.warning("reload failed, still serving the previous versions: %s", reason)
+                said = reason
+                self.problems = {**self.problems, "reload": f"reload failed: {reason}; still serving {self._serving()}"}
+                self._set_degraded()
 
     def _poll(self) -> None:
-        self.watch.refresh()
-        if self.watch.stamp() != self._stamp and self.reload():
+        try:
+            self.watch.refresh()
+        except FlowtideError:  # the git remote is unreachable: serve what we have; /health says why
+            pass
+        finally:
+            self._set_degraded()
+        due = bool(self.problems) and time.monotonic() >= self._retry_at
+        if (self.watch.stamp() != self._stamp or due) and self.reload(force=due):
             log.info("reloaded: %s", self.describe_versions())
+
+    def _serving(self) -> str:
+        return ", ".join(f"{m} v{d.router.production.version}" for m, d in self.deployments.items()) or "nothing"
 
     def describe_versions(self) -> dict[str, Any]:
         return {m: d.router.describe() for m, d in self.deployments.items()}
@@ -171,7 +271,19 @@ class ServeApp:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/predict/"):
-            await self._predict(scope, receive, send)
+            started = False
+
+            async def tracked(message) -> None:
+                nonlocal started
+                started = True
+                await send(message)
+
+            try:
+                await self._predict(scope, receive, tracked)
+            except Exception:  # a bug of ours: still a JSON answer, and the traceback stays in the server log
+                log.exception("internal error answering %s", scope["path"])
+                if not started:
+                    await send_json(send, 500, {"error": "internal server error (the server log has the details)"})
             return
         await self._starlette(scope, receive, send)
 
@@ -202,11 +314,12 @@ class ServeApp:
         if request_id is None or not (0 < len(request_id) <= 128 and request_id.isprintable()):
             request_id = uuid.uuid4().hex
         try:
-            payload = await read_json(receive, content_type, length, self.max_body)
+            payload = await read_json(receive, content_type, length, self.max_body, self.body_timeout)
             rows, batch = deployment.validator.rows(payload)
         except RequestProblem as problem:
             self.metrics.error(model, problem.status)
-            await send_json(send, problem.status, problem.body(), [(b"x-request-id", request_id.encode())])
+            headers = [(b"x-request-id", request_id.encode()), *problem.header_list()]
+            await send_json(send, problem.status, problem.body(), headers)
             return
         ids = [f"{request_id}-{i}" for i in range(len(rows))] if batch else [request_id]
         scope["flowtide.request"] = PredictRequest(model, rows, ids, key or request_id, batch, started)
@@ -214,17 +327,33 @@ class ServeApp:
 
     # -- the other endpoints (Starlette) ---------------------------------------------
 
+    def health_body(self) -> tuple[int, dict[str, Any]]:
+        """``/health``: 200 while at least one model is served (``degraded`` when something the
+        registry asks for is not, with the reasons), 503 when nothing is served."""
+        served = {m: d.router.production.version for m, d in self.deployments.items()}
+        problems = self.all_problems()
+        status = ("degraded" if problems else "ok") if served else "no production model"
+        body: dict[str, Any] = {"status": status, "models": served}
+        if problems:
+            body["problems"] = problems
+        return (200 if served else 503), body
+
     def _build_routes(self):
         from starlette.applications import Starlette
+        from starlette.exceptions import HTTPException
         from starlette.responses import JSONResponse, Response
         from starlette.routing import Route
 
         app_self = self
 
+        def problem_response(problem: RequestProblem) -> JSONResponse:
+            headers = dict(problem.headers)
+            if problem.close:
+                headers["connection"] = "close"
+            return JSONResponse(problem.body(), status_code=problem.status, headers=headers)
+
         async def health(request):
-            served = {m: d.router.production.version for m, d in app_self.deployments.items()}
-            status = 200 if served else 503
-            body = {"status": "ok" if served else "no production model", "models": served}
+            status, body = app_self.health_body()
             return JSONResponse(body, status_code=status)
 
         async def models(request):
@@ -244,47 +373,94 @@ class ServeApp:
             return Response(body, media_type=content_type)
 
         async def openapi(request):
-            return JSONResponse(app_self.openapi())
+            from .openapi import document
+
+            return JSONResponse(document(app_self))
 
         async def feedback(request):
             model = request.path_params["model"]
-            if model not in app_self.deployments and model not in app_self.watch.all_versions():
-                return JSONResponse({"error": f"no model {model!r} is served"}, status_code=404)
+            deployment = app_self.deployments.get(model)
+            label = model if deployment is not None else "(unknown)"  # metric labels: never the caller's text
             try:
-                payload = await app_self._request_json(request)
-                items = _feedback_items(payload)
+                refused = app_self.feedback.authorize(request.headers.get("authorization", ""))
+                if refused is not None:
+                    app_self.metrics.feedback_rejected.labels(label, "unauthorized").inc()
+                    raise refused
+                if deployment is None and model not in await asyncio.to_thread(app_self.watch.all_versions):
+                    app_self.metrics.feedback_rejected.labels(label, "unknown_model").inc()
+                    raise RequestProblem(404, f"no model {model!r} is served")
+                rule = deployment.labels if deployment is not None else label_rule(None, [])
+                try:
+                    payload = await app_self._request_json(request)
+                    items = parse_items(payload, rule)
+                except RequestProblem as problem:
+                    reason = (
+                        "invalid_label"
+                        if any(d.get("field", "").endswith("label") for d in problem.detail)
+                        else "invalid_body"
+                    )
+                    app_self.metrics.feedback_rejected.labels(label, reason).inc()
+                    raise
+                try:
+                    answer = await asyncio.to_thread(app_self.feedback.accept, model, items)
+                except RequestProblem as problem:
+                    reason = {404: "unknown_request_id", 409: "already_labelled"}.get(problem.status, "log_full")
+                    app_self.metrics.feedback_rejected.labels(label, reason).inc()
+                    raise
             except RequestProblem as problem:
-                app_self.metrics.error(model, problem.status)
-                return JSONResponse(problem.body(), status_code=problem.status)
-            now = time.time()
-            for rid, label in items:
-                app_self.predlog.feedback(rid, now, model, label)
-            return JSONResponse({"accepted": len(items)})
+                app_self.metrics.error(label, problem.status)
+                return problem_response(problem)
+            app_self.metrics.feedback.labels(label, "accepted").inc(answer["accepted"])
+            if answer.get("unchanged"):
+                app_self.metrics.feedback.labels(label, "unchanged").inc(answer["unchanged"])
+            return JSONResponse(answer)
 
         async def admin_reload(request):
             refused = app_self._refuse_admin(request)
             if refused is not None:
-                return refused
+                return problem_response(refused)
             try:
                 await asyncio.to_thread(app_self.watch.refresh)
+            except FlowtideError:
+                pass  # said in the problems below
+            try:
                 changed = await asyncio.to_thread(app_self.reload, force=True)
             except Exception as exc:
-                return JSONResponse({"error": f"reload failed: {exc}"}, status_code=500)
-            return JSONResponse({"reloaded": changed, "models": app_self.describe_versions()})
+                return JSONResponse({"error": f"reload failed: {_reason(exc)}"}, status_code=503)
+            app_self._set_degraded()
+            body = {"reloaded": changed, "models": app_self.describe_versions()}
+            problems = app_self.all_problems()
+            if problems:
+                body["problems"] = problems
+            return JSONResponse(body, status_code=503 if problems else 200)
 
         async def admin_canary(request):
             refused = app_self._refuse_admin(request)
             if refused is not None:
-                return refused
+                return problem_response(refused)
             try:
                 payload = await app_self._request_json(request)
                 model, weight = app_self._canary_request(payload)
             except RequestProblem as problem:
-                return JSONResponse(problem.body(), status_code=problem.status)
+                return problem_response(problem)
             await asyncio.to_thread(app_self.set_weight, model, weight)  # may wait for a reload: not on the loop
             return JSONResponse(
                 {"model": model, "weight": weight, "serving": app_self.deployments[model].router.describe()}
             )
+
+        async def http_error(request, exc: HTTPException):
+            # unknown paths and wrong methods: JSON like every other answer
+            if exc.status_code == 405:
+                text = f"{request.method} is not allowed on {request.url.path}"
+            elif exc.status_code == 404:
+                text = f"no such endpoint {request.url.path} (see /openapi.json)"
+            else:
+                text = exc.detail
+            return JSONResponse({"error": text}, status_code=exc.status_code, headers=exc.headers)
+
+        async def server_error(request, exc: Exception):
+            log.exception("internal error answering %s", request.url.path, exc_info=exc)
+            return JSONResponse({"error": "internal server error (the server log has the details)"}, status_code=500)
 
         @contextlib.asynccontextmanager
         async def lifespan(app):
@@ -304,6 +480,7 @@ class ServeApp:
                 Route("/admin/reload", admin_reload, methods=["POST"]),
                 Route("/admin/canary", admin_canary, methods=["POST"]),
             ],
+            exception_handlers={HTTPException: http_error, Exception: server_error},
             lifespan=lifespan,
         )
 
@@ -316,37 +493,46 @@ class ServeApp:
             request.headers.get("content-type", "").encode(),
             request.headers.get("content-length", "").encode() or None,
             self.max_body,
+            self.body_timeout,
         )
 
-    def _refuse_admin(self, request):
-        from starlette.responses import JSONResponse
-
+    def _refuse_admin(self, request) -> RequestProblem | None:
         if not self.admin_token:
-            return JSONResponse(
-                {"error": f"admin actions are disabled: start the server with {ADMIN_TOKEN_ENV} set"},
-                status_code=403,
-            )
+            return RequestProblem(403, f"admin actions are disabled: start the server with {ADMIN_TOKEN_ENV} set")
         given = request.headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token.encode()):
-            return JSONResponse(
-                {"error": "missing or wrong admin token (Authorization: Bearer TOKEN)"},
-                status_code=401,
-                headers={"www-authenticate": "Bearer"},
+            return RequestProblem(
+                401,
+                "missing or wrong admin token (Authorization: Bearer TOKEN)",
+                headers={"WWW-Authenticate": "Bearer"},
             )
         return None
 
     def _canary_request(self, payload: Any) -> tuple[str, float]:
         if not isinstance(payload, dict):
             raise RequestProblem(422, "invalid request", [{"field": "(body)", "reason": "must be an object"}])
+        problems = [
+            {"field": str(key)[:40], "reason": "is not a field of this request (model, weight)"}
+            for key in payload
+            if key not in ("model", "weight")
+        ]
         weight = payload.get("weight")
         if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0.0 <= weight <= 1.0):
-            raise RequestProblem(422, "invalid request", [{"field": "weight", "reason": "must be a number in [0, 1]"}])
+            problems.append({"field": "weight", "reason": "must be a number in [0, 1]"})
         model = payload.get("model")
+        if model is not None and not isinstance(model, str):
+            problems.append({"field": "model", "reason": "must be a model name (a string)"})
+        if problems:
+            raise RequestProblem(422, "invalid request", problems)
         if model is None and len(self.deployments) == 1:
             model = next(iter(self.deployments))
+        if model is None:
+            raise RequestProblem(
+                422, "invalid request", [{"field": "model", "reason": "is required when several models are served"}]
+            )
         if model not in self.deployments:
-            raise RequestProblem(404, f"no model {model!r} is served")
+            raise RequestProblem(404, f"no model {model[:80]!r} is served")
         if self.deployments[model].router.canary is None:
             raise RequestProblem(409, f"model {model!r} has no canary: promote a version to staging first")
         return model, float(weight)
@@ -356,157 +542,58 @@ class ServeApp:
         with self._reload_lock:
             current = self.deployments[model]
             deployments = dict(self.deployments)
-            deployments[model] = Deployment(current.router.with_weight(weight), current.validator)
+            deployments[model] = Deployment(current.router.with_weight(weight), current.validator, current.labels)
             self.deployments = deployments
         self.metrics.weight.labels(model).set(weight)
 
-    # -- OpenAPI -------------------------------------------------------------------------
 
-    def openapi(self) -> dict[str, Any]:
-        paths: dict[str, Any] = {}
-        for model, deployment in sorted(self.deployments.items()):
-            row = deployment.validator.openapi_row()
-            paths[f"/predict/{model}"] = {
-                "post": {
-                    "summary": f"Predict with the served version(s) of {model}",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "oneOf": [
-                                        row,
-                                        {"type": "array", "items": row},
-                                        {"type": "object", "properties": {"rows": {"type": "array", "items": row}}},
-                                    ]
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {"description": "predictions with request ids and the version that answered"},
-                        "413": {"description": "body too large"},
-                        "415": {"description": "not application/json"},
-                        "422": {"description": "invalid input: field and reason"},
-                    },
-                }
-            }
-            paths[f"/feedback/{model}"] = {
-                "post": {
-                    "summary": "Ground truth for earlier request ids",
-                    "requestBody": {
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {"request_id": {"type": "string"}, "label": {}},
-                                }
-                            }
-                        }
-                    },
-                    "responses": {"200": {"description": "accepted count"}},
-                }
-            }
-        for path, text in (
-            ("/health", "liveness and the served versions"),
-            ("/models", "versions, stages and canary weights"),
-            ("/metrics", "Prometheus metrics"),
-        ):
-            paths[path] = {"get": {"summary": text, "responses": {"200": {"description": text}}}}
-        for path, text in (("/admin/reload", "reload from the registry"), ("/admin/canary", "set the canary weight")):
-            paths[path] = {
-                "post": {"summary": text, "security": [{"bearer": []}], "responses": {"200": {"description": "done"}}}
-            }
-        return {
-            "openapi": "3.1.0",
-            "info": {"title": f"flowtide serve: {self.watch.config.project}", "version": "1"},
-            "paths": paths,
-            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        }
+def _reason(exc: BaseException) -> str:
+    """One line saying why a load or reload failed (a FlowtideError's message, else the exception)."""
+    if isinstance(exc, FlowtideError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
 
 
-# --- request bodies ---------------------------------------------------------------------
+def _shipper(project: Any, metrics: Any = None):
+    """Ship closed log segments to ``<remote>/predictions/<replica>/`` when ``store.remote`` is set (the default).
 
-
-async def read_json(receive, content_type: bytes, length: bytes | None, limit: int) -> Any:
-    """The JSON body of a request, refusing wrong types, oversize and hostile nesting with 4xx."""
-    media = content_type.split(b";", 1)[0].strip().lower()
-    if media != b"application/json" and not media.endswith(b"+json"):
-        raise RequestProblem(415, "the body must be JSON: send Content-Type: application/json")
-    if length:
-        try:
-            if int(length) > limit:
-                raise RequestProblem(413, f"the body is larger than {limit} bytes")
-        except ValueError:
-            raise RequestProblem(400, "invalid Content-Length") from None
-    chunks = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise RequestProblem(400, "the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise RequestProblem(413, f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    if not body:
-        raise RequestProblem(400, "the body is empty: send a JSON object")
-    try:
-        return json.loads(body)
-    except RecursionError:  # deep nesting: only ever an attack on the parser (rows are flat objects)
-        raise RequestProblem(400, "the JSON is nested too deeply (rows are flat objects)") from None
-    except ValueError as exc:
-        raise RequestProblem(400, f"invalid JSON: {exc}") from None
-
-
-def _feedback_items(payload: Any) -> list[tuple[str, Any]]:
-    if isinstance(payload, dict) and "feedback" in payload:
-        payload = payload["feedback"]
-    items = payload if isinstance(payload, list) else [payload]
-    out = []
-    for index, item in enumerate(items):
-        where = f"feedback[{index}]." if isinstance(payload, list) else ""
-        if not isinstance(item, dict):
-            raise RequestProblem(
-                422, "invalid request", [{"field": where.rstrip(".") or "(body)", "reason": "must be an object"}]
-            )
-        rid = item.get("request_id")
-        if not isinstance(rid, str) or not 0 < len(rid) <= 160:
-            raise RequestProblem(
-                422, "invalid request", [{"field": where + "request_id", "reason": "must be a string"}]
-            )
-        if "label" not in item:
-            raise RequestProblem(422, "invalid request", [{"field": where + "label", "reason": "is required"}])
-        label = item["label"]
-        if isinstance(label, (dict, list)):
-            raise RequestProblem(
-                422, "invalid request", [{"field": where + "label", "reason": "must be a single value"}]
-            )
-        out.append((rid, label))
-    if len(out) > 10_000:
-        raise RequestProblem(413, "at most 10000 feedback items per request")
-    return out
-
-
-def _shipper(project: Any):
-    """Ship closed log segments to <remote>/predictions/<replica>/ when a remote store is set."""
+    The remote is opened through :class:`~flowtide.remote.Remote` (credentials from the
+    environment, endpoint_url, paths relative to the project), and a segment appears
+    under its final name only once complete: object stores publish a PUT whole, other
+    filesystems get a temporary name and a rename. A reader (``flowtide monitor``)
+    keeps the segments it copied, so it must never see half of one.
+    """
     if project is None or not getattr(project.config.store, "remote", None):
         return None
-    remote = project.config.store.remote.rstrip("/")
-    endpoint = project.config.store.endpoint_url
+    opened: list[Any] = []
 
     def ship(path: Path, replica: str) -> None:
-        import fsspec
+        from ..remote import Remote
 
-        options = {"client_kwargs": {"endpoint_url": endpoint}} if endpoint and remote.startswith("s3") else {}
-        fs, root = fsspec.core.url_to_fs(remote, **options)
-        directory = f"{root}/predictions/{replica}"
-        fs.makedirs(directory, exist_ok=True)
-        fs.put_file(str(path), f"{directory}/{path.name}")
+        if not opened:
+            opened.append(Remote.from_project(project))
+        remote = opened[0]
+        directory = f"{remote.base}/predictions/{replica}"
+        target = f"{directory}/{path.name}"
+        try:
+            if remote.atomic_put:
+                remote.fs.put_file(str(path), target)
+            else:
+                remote.fs.makedirs(directory, exist_ok=True)
+                tmp = f"{directory}/.{path.name}.{uuid.uuid4().hex}.part"
+                try:
+                    remote.fs.put_file(str(path), tmp)
+                    remote.fs.mv(tmp, target)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        remote.fs.rm_file(tmp)
+                    raise
+        except Exception:
+            if metrics is not None:
+                metrics.shipped.labels("failed").inc()
+            raise
+        if metrics is not None:
+            metrics.shipped.labels("ok").inc()
 
     return ship
 
@@ -518,12 +605,17 @@ def create_app(
     interval: float = 2.0,
     log_dir: str | os.PathLike[str] | None = None,
     admin_token: str | None = None,
+    feedback_token: str | None = None,
     flush_interval: float = 1.0,
+    threads: int | None = None,
     watch: Any = None,
 ) -> ServeApp:
     """The serving app for ``project``: production (and canary / shadow) of every registered model.
 
-    ``admin_token`` defaults to $FLOWTIDE_ADMIN_TOKEN; without one admin endpoints answer 403.
+    ``admin_token`` defaults to $FLOWTIDE_ADMIN_TOKEN (without one admin endpoints answer 403);
+    ``feedback_token`` to $FLOWTIDE_FEEDBACK_TOKEN (without one /feedback needs no token, but
+    still accepts labels only for request ids this deployment issued). ``threads``: how many
+    predictions run at once (default: the cores, at most 4).
     """
     if watch is None:
         from .follow import RegistryWatch
@@ -531,7 +623,17 @@ def create_app(
         if project is None:
             raise ValueError("create_app needs a project (or a watch)")
         watch = RegistryWatch(project, follow=follow)
+    env = project.env if project is not None else os.environ
     if admin_token is None:
-        env = project.env if project is not None else os.environ
         admin_token = env.get(ADMIN_TOKEN_ENV) or None
-    return ServeApp(watch, log_dir=log_dir, interval=interval, admin_token=admin_token, flush_interval=flush_interval)
+    if feedback_token is None:
+        feedback_token = env.get(FEEDBACK_TOKEN_ENV) or None
+    return ServeApp(
+        watch,
+        log_dir=log_dir,
+        interval=interval,
+        admin_token=admin_token,
+        feedback_token=feedback_token,
+        flush_interval=flush_interval,
+        threads=threads,
+    )

@@ -36,6 +36,35 @@ class ServeMetrics:
         self.dropped = Gauge(
             "flowtide_prediction_log_dropped", "Log rows dropped (buffer full)", registry=self.registry
         )
+        self.feedback = Counter(
+            "flowtide_feedback_labels",
+            "Feedback labels accepted (outcome=accepted) or re-sent unchanged (outcome=unchanged)",
+            ("model", "outcome"),
+            registry=self.registry,
+        )
+        self.feedback_rejected = Counter(
+            "flowtide_feedback_rejected",
+            "Feedback requests refused, by reason (nothing of a refused request is logged)",
+            ("model", "reason"),
+            registry=self.registry,
+        )
+        self.degraded = Gauge(
+            "flowtide_degraded",
+            "1 while the server cannot serve what the registry asks (see /health for why), else 0",
+            registry=self.registry,
+        )
+        self.shipped = Counter(
+            "flowtide_log_segments_shipped",
+            "Prediction log segments copied to the remote store, by outcome (ok, failed: retried at the next close)",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.fetches = Counter(
+            "flowtide_artifact_fetches",
+            "Model artifacts downloaded from the remote store, by outcome (ok, failed)",
+            ("outcome",),
+            registry=self.registry,
+        )
         self._children: dict[tuple, tuple[Any, Any]] = {}
         self._errors: dict[tuple, Any] = {}
 

@@ -7,6 +7,13 @@ database, so a ``kill -9`` loses at most the last interval. Each server process
 (replica) writes its own segment files ``<replica>.<n>.db`` under the log
 directory; a closed segment is shipped to ``<remote>/predictions/<replica>/``
 when a remote store is configured. :func:`read_log` reads every segment.
+
+Feedback is written only after the server accepted it (see ``serve/feedback.py``):
+for a request id some replica logged for that model, and only the first label
+of an id counts, here and in :func:`read_log` (first label wins, by time).
+:meth:`PredictionLog.issued` and :meth:`PredictionLog.labels` answer those
+questions from this replica's buffer and every segment in the (possibly
+shared) log directory.
 """
 
 from __future__ import annotations
@@ -42,7 +49,10 @@ CREATE TABLE IF NOT EXISTS feedback (
     model TEXT NOT NULL,
     label TEXT
 );
+CREATE INDEX IF NOT EXISTS predictions_by_id ON predictions (request_id);
+CREATE INDEX IF NOT EXISTS feedback_by_id ON feedback (request_id);
 """
+_IN_BATCH = 500  # request ids per `IN (...)` query (SQLite allows 32,766 parameters; smaller batches stay fast)
 
 
 def replica_id() -> str:
@@ -74,6 +84,10 @@ class PredictionLog:
         self.written = 0
         self._predictions: list[tuple] = []
         self._feedback: list[tuple] = []
+        self._flushing: tuple[list[tuple], list[tuple]] = ([], [])  # taken from the buffer, not yet committed
+        self._readers: dict[Path, sqlite3.Connection] = {}
+        self._unshipped: list[Path] = []
+        self._read_lock = threading.Lock()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -99,6 +113,10 @@ class PredictionLog:
             return
         self._feedback.append((request_id, t, model, label))
 
+    def can_take(self, feedback: int) -> bool:
+        """Whether ``feedback`` more labels fit in the buffer (feedback is refused rather than dropped)."""
+        return len(self._feedback) + feedback <= self.max_buffer
+
     # -- background -----------------------------------------------------------
 
     def start(self) -> PredictionLog:
@@ -119,29 +137,38 @@ class PredictionLog:
         if self._conn is not None:
             self.flush()
             self._close_segment()
+        with self._read_lock:
+            for conn in self._readers.values():
+                conn.close()
+            self._readers.clear()
 
     def flush(self) -> int:
         """Write the buffer to the current segment; returns the rows written."""
         with self._lock:
             predictions, self._predictions = self._predictions, []
             feedback, self._feedback = self._feedback, []
+            self._flushing = (predictions, feedback)
         if not predictions and not feedback:
             return 0
-        if self._conn is None:
-            self._open()
-        dumps = json.dumps
-        conn = self._conn
-        assert conn is not None
-        with conn:
-            conn.executemany(
-                "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(r[0], r[1], r[2], r[3], r[4], dumps(r[5]), dumps(r[6]), r[7]) for r in predictions],
-            )
-            if feedback:
+        try:
+            if self._conn is None:
+                self._open()
+            dumps = json.dumps
+            conn = self._conn
+            assert conn is not None
+            with conn:
                 conn.executemany(
-                    "INSERT INTO feedback VALUES (?, ?, ?, ?)",
-                    [(r[0], r[1], r[2], dumps(r[3])) for r in feedback],
+                    "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(r[0], r[1], r[2], r[3], r[4], dumps(r[5]), dumps(r[6]), r[7]) for r in predictions],
                 )
+                if feedback:
+                    conn.executemany(
+                        "INSERT INTO feedback VALUES (?, ?, ?, ?)",
+                        [(r[0], r[1], r[2], dumps(r[3])) for r in feedback],
+                    )
+        finally:
+            with self._lock:  # committed (readers see it in the segment) or failed (lost either way)
+                self._flushing = ([], [])
         self.written += len(predictions)
         return len(predictions) + len(feedback)
 
@@ -178,10 +205,100 @@ class PredictionLog:
         finally:
             conn.close()
         if self.ship is not None and path is not None:
+            self._unshipped.append(path)
+            for pending in list(self._unshipped):
+                try:
+                    self.ship(pending, self.replica)
+                except Exception as exc:  # the segment stays local; tried again when the next one closes
+                    log.warning("could not ship prediction log segment %s (will retry): %s", pending, exc)
+                else:
+                    self._unshipped.remove(pending)
+
+    # -- what was issued and labelled (feedback checks; called off the event loop) --
+
+    def issued(self, model: str, request_ids: Iterable[str], since: float) -> set[str]:
+        """The ids among ``request_ids`` that some replica logged a prediction for, of ``model``, at or after ``since``.
+
+        Looks in this replica's buffer (not yet written) and in every segment of the
+        log directory touched since ``since``, which includes other replicas' when
+        they share the directory. A prediction another replica has not flushed yet
+        (at most ``flush_interval`` old) is not found: its caller may retry.
+        """
+        wanted = set(request_ids)
+        found: set[str] = set()
+        with self._lock:
+            buffers = (self._predictions, self._flushing[0])
+        for buffer in buffers:
+            for row in list(buffer):
+                if row[0] in wanted and row[2] == model and row[1] >= since:
+                    found.add(row[0])
+        rest = wanted - found
+        if rest:
+            query = "SELECT DISTINCT request_id FROM predictions WHERE model = ? AND time >= ? AND request_id IN ({})"
+            for rid, *_ in self._query(query, model, since, rest):
+                found.add(rid)
+        return found
+
+    def labels(self, model: str, request_ids: Iterable[str], since: float) -> dict[str, Any]:
+        """The first label given to each of ``request_ids`` (of ``model``, at or after ``since``), if any."""
+        wanted = set(request_ids)
+        first: dict[str, tuple[float, Any]] = {}
+
+        def keep(rid: str, t: float, label: Any) -> None:
+            if rid not in first or t < first[rid][0]:
+                first[rid] = (t, label)
+
+        query = "SELECT request_id, time, label FROM feedback WHERE model = ? AND time >= ? AND request_id IN ({})"
+        for rid, t, label in self._query(query, model, since, wanted):
+            keep(rid, t, json.loads(label) if label is not None else None)
+        with self._lock:
+            buffers = (self._feedback, self._flushing[1])
+        for buffer in buffers:
+            for row in list(buffer):
+                if row[0] in wanted and row[2] == model and row[1] >= since:
+                    keep(row[0], row[1], row[3])
+        return {rid: label for rid, (_t, label) in first.items()}
+
+    def _segments(self, since: float) -> list[Path]:
+        """Segment files of the log directory written at or after ``since``, newest first."""
+        out = []
+        for path in self.directory.glob("*.db"):
             try:
-                self.ship(path, self.replica)
-            except Exception:  # shipping is best effort: the segment stays local
-                log.exception("could not ship prediction log segment %s", path)
+                # WAL: recent rows may be only in the -wal file until a checkpoint
+                stamps = [path.stat().st_mtime]
+                wal = path.with_name(path.name + "-wal")
+                if wal.exists():
+                    stamps.append(wal.stat().st_mtime)
+            except FileNotFoundError:
+                continue
+            if max(stamps) >= since - 1.0:
+                out.append((max(stamps), path))
+        return [path for _stamp, path in sorted(out, reverse=True)]
+
+    def _query(self, query: str, model: str, since: float, ids: set[str]) -> list[tuple]:
+        """Run ``query`` (with ``{}`` for the id placeholders) over the segments, in batches of ids."""
+        if not ids:
+            return []
+        rows: list[tuple] = []
+        batches = [sorted(ids)[i : i + _IN_BATCH] for i in range(0, len(ids), _IN_BATCH)]
+        with self._read_lock:
+            segments = self._segments(since)
+            for stale in set(self._readers) - set(segments):
+                self._readers.pop(stale).close()
+            for path in segments:
+                conn = self._readers.get(path)
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                        self._readers[path] = conn
+                    for batch in batches:
+                        sql = query.format(", ".join("?" * len(batch)))
+                        rows += conn.execute(sql, [model, since, *batch]).fetchall()
+                except sqlite3.Error as exc:  # a segment being created right now, or not ours: not evidence
+                    log.warning("could not read prediction log %s: %s", path, exc)
+                    if path in self._readers:
+                        self._readers.pop(path).close()
+        return rows
 
 
 # --- reading -------------------------------------------------------------------
@@ -193,7 +310,7 @@ class LogData:
 
     predictions: list[dict] = field(default_factory=list)
     feedback: dict[str, Any] = field(default_factory=dict)
-    """request_id -> the latest label."""
+    """request_id -> its first label (by time), for the predictions read, of the same model."""
     segments: list[str] = field(default_factory=list)
 
 
@@ -213,10 +330,15 @@ def read_log(
     until: float | None = None,
     model: str | None = None,
 ) -> LogData:
-    """Every prediction in [since, until) (optionally of one model) plus all feedback labels."""
+    """Every prediction in [since, until) (optionally of one model) and the feedback labels for them.
+
+    The first label given to a request id (earliest time, any segment) wins; feedback
+    for an id the log holds no prediction of that model for is left out.
+    """
     data = LogData()
     loads = json.loads
     names: set[str] = set()
+    first: dict[tuple[str, str], tuple[float, Any]] = {}
     for path in segment_files(directories):
         if path.name in names:  # a shipped copy of a segment also read locally (names are unique per replica)
             continue
@@ -252,12 +374,20 @@ def read_log(
                         "latency_ms": ms,
                     }
                 )
-            for rid, _t, _m, label in conn.execute("SELECT request_id, time, model, label FROM feedback ORDER BY time"):
-                data.feedback[rid] = loads(label) if label is not None else None
+            for rid, t, m, label in conn.execute("SELECT request_id, time, model, label FROM feedback"):
+                if model is not None and m != model:
+                    continue
+                key = (m, rid)
+                if key not in first or t < first[key][0]:
+                    first[key] = (t, loads(label) if label is not None else None)
             data.segments.append(str(path))
         except sqlite3.Error as exc:  # a segment being created right now, or not ours
             log.warning("skipping prediction log %s: %s", path, exc)
         finally:
             conn.close()
     data.predictions.sort(key=lambda r: r["time"])
+    predicted = {(r["model"], r["request_id"]) for r in data.predictions}
+    for (m, rid), (_t, label) in sorted(first.items(), key=lambda item: item[1][0]):
+        if (m, rid) in predicted:
+            data.feedback.setdefault(rid, label)
     return data

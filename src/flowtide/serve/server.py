@@ -119,6 +119,7 @@ def run_server(
     follow: str | None = None,
     interval: float = 2.0,
     log_dir: str | None = None,
+    threads: int | None = None,
     announce=None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn handles both and drains in-flight requests)."""
@@ -126,14 +127,14 @@ def run_server(
 
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
-    options = {"follow": follow, "interval": interval, "log_dir": log_dir}
+    options = {"follow": follow, "interval": interval, "log_dir": log_dir, "threads": threads}
     if workers <= 1:
         from .app import create_app
 
         lean_imports()
         app = create_app(project, **options)
         if announce:
-            announce(f"http://{host}:{bound_port}", app.describe_versions())
+            announce(f"http://{host}:{bound_port}", app.describe_versions(), app.all_problems())
         uvicorn.Server(_config(app)).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
@@ -141,7 +142,7 @@ def run_server(
     os.environ[_OPTIONS_ENV] = json.dumps({"project": str(project.root), **options})
     config = _config("flowtide.serve.server:_app_from_env", factory=True, workers=workers)
     if announce:
-        announce(f"http://{host}:{bound_port}", {"workers": workers})
+        announce(f"http://{host}:{bound_port}", {"workers": workers}, [])
     sys.stdout.flush()
     import inspect
 

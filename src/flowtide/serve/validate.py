@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +20,28 @@ MAX_ROWS = 1000
 class RequestProblem(Exception):
     """A request the server refuses: HTTP ``status`` plus ``detail`` (field, reason) pairs."""
 
-    def __init__(self, status: int, message: str, detail: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        detail: list[dict[str, str]] | None = None,
+        *,
+        close: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.detail = detail or []
+        self.close = close
+        """The connection must be closed after the answer (the body was not read to its end)."""
+        self.headers = headers or {}
+
+    def header_list(self) -> list[tuple[bytes, bytes]]:
+        out = [(k.lower().encode(), v.encode("latin-1")) for k, v in self.headers.items()]
+        if self.close:
+            out.append((b"connection", b"close"))
+        return out
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.message}
@@ -32,22 +50,43 @@ class RequestProblem(Exception):
         return out
 
 
+_FLOAT_MAX = sys.float_info.max
+_INT64 = 1 << 63
+
+
 def _is_number(value: Any) -> bool:
-    return (type(value) is float and math.isfinite(value)) or type(value) is int
+    """A finite float, or an int a float64 can hold (JSON allows 4,300-digit integers; numpy does not)."""
+    if type(value) is float:
+        return math.isfinite(value)
+    return type(value) is int and -_FLOAT_MAX <= value <= _FLOAT_MAX
 
 
 def _check_int(value: Any) -> str | None:
-    if type(value) is int or (type(value) is float and value.is_integer()):
+    if (type(value) is int and -_INT64 <= value < _INT64) or (
+        type(value) is float and value.is_integer() and -_INT64 <= value < _INT64
+    ):
         return None
+    if type(value) in (int, float):
+        return f"must be an integer between -2^63 and 2^63-1, got {_show(value)}"
     return f"must be an integer, got {_show(value)}"
 
 
 def _check_float(value: Any) -> str | None:
     if _is_number(value):
         return None
-    if type(value) is float:
-        return f"must be a finite number, got {value}"
+    if type(value) in (int, float):
+        return f"must be a finite number, got {_show(value)}"
     return f"must be a number, got {_show(value)}"
+
+
+def _check_scalar(value: Any) -> str | None:
+    """Any column without a declared type: one JSON value a model can take (no list, object or huge number)."""
+    kind = type(value)
+    if kind is str or kind is bool or _is_number(value):
+        return None
+    if kind in (int, float):
+        return f"must be a finite number, got {_show(value)}"
+    return f"must be a single value, got {_show(value)}"
 
 
 def _check_str(value: Any) -> str | None:
@@ -91,8 +130,26 @@ _TYPE_CHECKS = {
 def _show(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return "an object" if isinstance(value, dict) else "a list"
+    if type(value) is int and value.bit_length() > 128:  # the repr of a 4,000-digit int is useless in a message
+        try:
+            return f"an integer of {len(str(abs(value)))} digits"
+        except ValueError:  # past sys.get_int_max_str_digits()
+            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# the JSON Schema of each column type, with the numeric range the server accepts (a float64's, an int64's)
+_NUMBER = {"type": "number", "minimum": -_FLOAT_MAX, "maximum": _FLOAT_MAX}
+_OPENAPI_TYPES: dict[str | None, dict[str, Any]] = {
+    "int": {"type": "integer", "minimum": -_INT64, "maximum": _INT64 - 1},
+    "float": _NUMBER,
+    "str": {"type": "string"},
+    "bool": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+_OPENAPI_SCALAR = {"type": ["string", "number", "boolean"], "minimum": -_FLOAT_MAX, "maximum": _FLOAT_MAX}
 
 
 @dataclass(frozen=True)
@@ -126,7 +183,7 @@ class RowValidator:
                     name=name,
                     required=name in self.features,
                     not_null=bool(rules.get("not_null")) or name in self.features,
-                    check=_TYPE_CHECKS.get(kind) if kind else None,
+                    check=_TYPE_CHECKS.get(kind, _check_scalar) if kind else _check_scalar,
                     low=rules.get("min") if isinstance(rules.get("min"), (int, float)) else None,
                     high=rules.get("max") if isinstance(rules.get("max"), (int, float)) else None,
                     allowed=frozenset(allowed) if allowed else None,
@@ -154,8 +211,8 @@ class RowValidator:
         if not rows:
             raise RequestProblem(422, "invalid request", [{"field": "rows", "reason": "must not be empty"}])
         if len(rows) > MAX_ROWS:
-            raise RequestProblem(
-                413, "too many rows", [{"field": "rows", "reason": f"at most {MAX_ROWS} rows per request"}]
+            raise RequestProblem(  # 422, not 413: the bytes fit, the content breaks a documented limit
+                422, "too many rows", [{"field": "rows", "reason": f"at most {MAX_ROWS} rows per request"}]
             )
         problems: list[dict[str, str]] = []
         for index, row in enumerate(rows):
@@ -204,23 +261,16 @@ class RowValidator:
         for f in self._fields:
             rules = self.schema.get(f.name) or {}
             kind = rules.get("type")
-            spec: dict[str, Any] = {
-                "int": {"type": "integer"},
-                "float": {"type": "number"},
-                "str": {"type": "string"},
-                "bool": {"type": "boolean"},
-                "date": {"type": "string", "format": "date"},
-                "datetime": {"type": "string", "format": "date-time"},
-            }.get(kind, {})
-            spec = dict(spec)
+            spec = dict(_OPENAPI_TYPES.get(kind, _OPENAPI_SCALAR))
             if f.low is not None:
-                spec["minimum"] = f.low
+                spec["minimum"] = max(f.low, spec.get("minimum", f.low))
             if f.high is not None:
-                spec["maximum"] = f.high
+                spec["maximum"] = min(f.high, spec.get("maximum", f.high))
             if f.allowed is not None:
                 spec["enum"] = sorted(f.allowed, key=str)
-            if not f.not_null and spec.get("type"):
-                spec["type"] = [spec["type"], "null"]
+            if not f.not_null:
+                kinds = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+                spec["type"] = [*kinds, "null"]
             props[f.name] = spec
         return {
             "type": "object",
