@@ -27,11 +27,22 @@ def _fmt(value) -> str:
 
 
 def run(args) -> int:
+    import sys
+
     from flowtide.pipeline.runs import get_run, list_runs
 
     project = load_project(args)
+    warnings: list[str] = []
+    try:
+        return _run(args, project, get_run, list_runs, warnings)
+    finally:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+
+
+def _run(args, project, get_run, list_runs, warnings: list[str]) -> int:
     if args.action == "show":
-        record = get_run(project, args.run_id)
+        record = get_run(project, args.run_id, warnings=warnings)
         if args.json:
             print_json(record.to_dict())
             return 0
@@ -40,6 +51,8 @@ def run(args) -> int:
         commit = (record.git_commit or "")[:10] + (" (dirty)" if record.git_dirty else "")
         out.print(f"[bold]run {record.id}[/]  {record.status}  {_when(record.started)}  {seconds:.1f} s")
         out.print(f"commit: {commit or '(not in git)'}   executor: {record.executor}   kind: {record.kind}")
+        if record.url:
+            out.print(f"CI run: {record.url}", soft_wrap=True)
         if record.message:
             out.print(f"[red]{record.message}[/]")
         rows = [
@@ -54,7 +67,7 @@ def run(args) -> int:
         if record.data:
             out.print(table("data", ["source", "hash"], [[k, (v or "")[:16]] for k, v in record.data.items()]))
         return 0
-    records = list_runs(project, args.limit or None)
+    records = list_runs(project, args.limit or None, warnings=warnings)
     if args.json:
         print_json([r.to_dict() for r in records])
         return 0
@@ -66,6 +79,7 @@ def run(args) -> int:
         for key in record.metrics:
             if key not in metric_names and len(metric_names) < 4:
                 metric_names.append(key)
+    ci = any(r.url for r in records)
     rows = []
     for r in records:
         ran = [n for n, s in r.stages.items() if s.get("status") in ("ran", "restored")]
@@ -73,6 +87,11 @@ def run(args) -> int:
         rows.append(
             [r.id, _when(r.started), r.status, commit, ", ".join(ran)]
             + [_fmt(r.metrics[m]) if m in r.metrics else "" for m in metric_names]
+            + ([r.url or "(local)"] if ci else [])
         )
-    console().print(table(None, ["run", "started", "status", "commit", "stages run", *metric_names], rows))
+    columns = ["run", "started", "status", "commit", "stages run", *metric_names, *(["CI run"] if ci else [])]
+    grid = table(None, columns, rows)
+    if ci:  # a URL is only useful whole (and clickable): the other columns wrap first
+        grid.columns[-1].min_width = max(len(row[-1]) for row in rows)
+    console().print(grid)
     return 0
