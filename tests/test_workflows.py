@@ -733,3 +733,77 @@ def test_git_storage_commits_the_ignored_model_and_the_run_records(rendered, tmp
     failed = _run_step(big, runner, output)
     assert failed.returncode == 1
     assert "::error::models/model.skops is 14 bytes, over model.git_max_mb" in failed.stdout
+
+
+# --- flowtide's own release workflow ---------------------------------------------------------
+
+RELEASE = Path(__file__).parents[1] / ".github" / "workflows" / "release.yml"
+
+
+def test_flowtide_releases_a_tag_with_trusted_publishing_and_pinned_actions():
+    text = RELEASE.read_text(encoding="utf-8")
+    release = _yaml(text)
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    assert release["permissions"] == {}
+    build, publish = release["jobs"]["build"], release["jobs"]["publish"]
+    assert build["permissions"] == {"contents": "read"}
+    assert publish["needs"] == "build" and publish["environment"]["name"] == "pypi"
+    assert publish["permissions"] == {"id-token": "write"}  # OIDC, and nothing else
+    assert "password" not in str(publish) and "secrets." not in text  # no token anywhere
+    assert publish["steps"][-1]["uses"].startswith(f"{PINS['pypi-publish'].repo}@{PINS['pypi-publish'].sha}")
+    for job in release["jobs"].values():
+        for step in job["steps"]:
+            if "uses" in step:
+                repo, _, sha = step["uses"].partition("@")
+                assert any(p.repo == repo and p.sha == sha for p in PINS.values()), step["uses"]
+            assert "${{" not in step.get("run", "")
+    for line in text.splitlines():
+        if re.search(r"uses: [\w-]+/[\w-]+@", line):
+            pin = next(p for p in PINS.values() if p.sha in line)
+            assert line.endswith(f"@{pin.sha} # {pin.version}"), line
+    build_run = next(s["run"] for s in build["steps"] if s.get("name", "").startswith("Build"))
+    assert "pip install build==1.6.1 hatchling==1.33.0" in build_run  # exact pins for the build tools too
+
+
+@pytest.mark.parametrize("matches", [True, False])
+def test_the_release_refuses_a_tag_that_is_not_the_version(tmp_path, matches):
+    from flowtide import __version__
+
+    release = _yaml(RELEASE.read_text(encoding="utf-8"))
+    step = next(
+        s for s in release["jobs"]["build"]["steps"] if s.get("name") == "The tag is the version being released"
+    )
+    tag = f"v{__version__}" if matches else "v9.9.9"
+    summary = tmp_path / "summary"
+    env = {
+        **os.environ,
+        "TAG": tag,
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        ["bash", "-c", step["run"]], cwd=RELEASE.parents[2], env=env, capture_output=True, text=True, timeout=60
+    )
+    if matches:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert summary.read_text() == f"releasing flowtide {__version__}\n"
+    else:
+        assert proc.returncode == 1
+        assert proc.stdout == (
+            f"::error::tag v9.9.9, pyproject.toml version {__version__} and flowtide.__version__ {__version__} "
+            f"must agree (tag v{__version__})\n"
+        )
+
+
+@pytest.mark.slow
+def test_the_release_workflow_validates():
+    """actionlint, zizmor and the workflow JSON Schema, offline, on the file in this repository."""
+    root = RELEASE.parents[2]
+    rel = ".github/workflows/release.yml"
+    for command in (
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", rel],
+        [BIN / "actionlint", rel],
+        [BIN / "zizmor", "--offline", "--no-progress", rel],
+    ):
+        proc = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{command[0]}: {proc.stdout}{proc.stderr}"
