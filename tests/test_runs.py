@@ -158,7 +158,8 @@ def test_two_branches_adding_runs_merge_without_conflict(tmp_path):
     assert listed == {first.run_id: CI_URL, second.run_id: CI_URL.replace("4242", "4243")}
 
 
-def test_committed_records_are_validated_as_input(tmp_path):
+def test_committed_records_are_validated_as_input(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
     root = make_project(tmp_path / "p")
     good = run(load(root, **CI_ENV))
     records = root / RUNS_DIR
@@ -169,10 +170,14 @@ def test_committed_records_are_validated_as_input(tmp_path):
     (records / "20260101-000001-abcd.json").write_text(json.dumps({**valid, "id": "../../etc/passwd"}))
     (records / "20260101-000002-abcd.json").write_text("<<<<<<< HEAD\n")
     (records / "notes.json").write_text("{}")
+    escape = {**valid, "id": "20260101-000003-abcd", "metrics": {"acc\x1b]8;;https://evil\x07": 1.0}}
+    (records / "20260101-000003-abcd.json").write_text(json.dumps(escape))
+    markup = {**valid, "id": "20200101-000000-abcd", "stages": {"[link=https://evil]x[/link]": {"status": "ran"}}}
+    (records / "20200101-000000-abcd.json").write_text(json.dumps(markup))
     (root / ".flowtide" / "runs.db").unlink()  # as in a fresh clone
     result = run_cli("runs", "--json", cwd=root)
     assert result.code == 0
-    assert [r["id"] for r in json.loads(result.out)] == [good.run_id]
+    assert [r["id"] for r in json.loads(result.out)] == [good.run_id, "20200101-000000-abcd"]
     assert result.err.splitlines() == [
         "warning: flowtide.runs/20260101-000000-abcd.json: not a run record "
         "(url 'javascript:alert(1)' is not a workflow run URL); skipped",
@@ -180,9 +185,13 @@ def test_committed_records_are_validated_as_input(tmp_path):
         "(its id '../../etc/passwd' is not its file name); skipped",
         "warning: flowtide.runs/20260101-000002-abcd.json: not a run record "
         "(not readable as JSON (Expecting value: line 1 column 1 (char 0))); skipped",
+        "warning: flowtide.runs/20260101-000003-abcd.json: not a run record "
+        "(a text holds control characters (terminal escapes are not shown)); skipped",
         "warning: flowtide.runs/notes.json: not a run record (the file name is not RUN_ID.json "
         "(yyyymmdd-hhmmss-xxxx)); skipped",
     ]
+    # a stage name from someone's commit is text, not terminal markup
+    assert "[link=https://evil]x[/link]" in run_cli("runs", cwd=root).out
 
 
 def test_a_runs_db_from_before_urls_is_migrated(tmp_path):
@@ -206,3 +215,16 @@ def test_a_runs_db_from_before_urls_is_migrated(tmp_path):
     records = list_runs(load(root))
     assert [(r.id, r.url) for r in records] == [(newer.run_id, None), ("20250101-000000-abcd", None)]
     assert records[1].metrics == {"acc": 0.5}
+
+
+def test_the_ci_run_url_comes_from_the_github_environment():
+    from flowtide.pipeline.runs import ci_run_url
+
+    assert ci_run_url(CI_ENV) == CI_URL
+    assert ci_run_url({**CI_ENV, "GITHUB_SERVER_URL": ""}) == "https://github.com/acme/weather/actions/runs/4242"
+    assert ci_run_url({k: v for k, v in CI_ENV.items() if k != "GITHUB_ACTIONS"}) is None  # not in Actions
+    assert ci_run_url({**CI_ENV, "GITHUB_RUN_ID": "x"}) is None
+    # nektos/act names a local origin by its path: still a run in CI, recorded and committed
+    act = {**CI_ENV, "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "/tmp/w/remote.git"}
+    assert ci_run_url(act) == "https://github.com//tmp/w/remote.git/actions/runs/4242"
+    assert ci_run_url({**CI_ENV, "GITHUB_REPOSITORY": "a b/[x]"}) is None

@@ -32,6 +32,8 @@ RUNS_DIR = "flowtide.runs"
 """Committed run records (one JSON file per run made in CI), relative to the project root."""
 _ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
 _MAX_RECORD = 1 << 20  # a run record is a few KB; a bigger file is not one
+_URL = re.compile(r"^https?://[A-Za-z0-9.:-]+/[A-Za-z0-9._~%/-]+/actions/runs/\d+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # what a terminal acts on (escapes), newlines and tabs apart
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -138,10 +140,12 @@ class GitProbe:
 def ci_run_url(env: Mapping[str, str]) -> str | None:
     """The URL of the GitHub Actions workflow run this process is part of; None outside CI."""
     run_id, repository = env.get("GITHUB_RUN_ID", ""), env.get("GITHUB_REPOSITORY", "")
-    if not (run_id.isdigit() and re.fullmatch(r"[\w.-]+/[\w.-]+", repository)):
+    server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    if env.get("GITHUB_ACTIONS") != "true" or not run_id.isdigit():
         return None
-    server = env.get("GITHUB_SERVER_URL") or "https://github.com"
-    return f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"
+    # (nektos/act says the path of a local origin as the repository: kept as it is, so its runs are recorded too)
+    url = f"{server}/{repository}/actions/runs/{run_id}"
+    return url if _URL.match(url) else None
 
 
 def db_path(project: Project) -> Path:
@@ -176,8 +180,11 @@ def save(project: Project, record: RunRecord, *, path: Path | None = None) -> No
         from ..atomic import atomic_write
 
         target = project.root / RUNS_DIR / f"{record.id}.json"
+        shared = asdict(record)
+        if record.message:  # a stage's stderr may carry colour codes: readers refuse control characters
+            shared["message"] = _CONTROL.sub("", record.message)
         # unsorted keys: the stages keep the DAG order
-        atomic_write(target, json.dumps(asdict(record), indent=1, default=str) + "\n")
+        atomic_write(target, json.dumps(shared, indent=1, default=str) + "\n")
 
 
 def _insert(conn, record: RunRecord, verb: str) -> None:
@@ -280,13 +287,25 @@ def read_record(path: Path) -> RunRecord:
         raise RecordError(f"sweep {record.sweep!r} is not a sweep id")
     if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", record.executor):
         raise RecordError(f"executor {record.executor!r} is not an executor name")
-    if record.url is not None and not re.fullmatch(r"https?://[^\s]+/actions/runs/\d+", record.url):
+    if record.url is not None and not _URL.match(record.url):
         raise RecordError(f"url {record.url!r} is not a workflow run URL")
+    if _has_control(data):
+        raise RecordError("a text holds control characters (terminal escapes are not shown)")
     if not all(isinstance(info, dict) for info in record.stages.values()):
         raise RecordError("stages must map stage names to objects")
     if not all(isinstance(v, str) or v is None for v in record.data.values()):
         raise RecordError("data must map sources to hashes")
     return record
+
+
+def _has_control(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_CONTROL.search(value))
+    if isinstance(value, dict):
+        return any(_has_control(k) or _has_control(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_control(v) for v in value)
+    return False
 
 
 def _sync(project: Project, conn, warnings: list[str] | None) -> None:
