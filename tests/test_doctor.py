@@ -207,3 +207,14 @@ def test_a_remote_directory_on_a_hosted_runner_is_lost_with_it(tmp_path):
     config.write_text(config.read_text() + "ci: {runs_on: self-hosted}\n")  # runners that share the directory
     assert run_cli("-C", root, "ci", "generate").code == 0
     assert _doctor(root)[1]["summary"]["level"] == 2
+
+
+def test_an_install_without_the_extras_the_project_needs_is_named(tmp_path):
+    from flowtide import __version__
+
+    root = _weather(tmp_path)
+    _level_2_with(root, f"store: {{remote: s3://bucket/weather}}\nci: {{install: 'flowtide=={__version__}'}}\n")
+    assert _missing(_doctor(root)[1])["pinned install"].startswith(
+        f"ci.install 'flowtide=={__version__}' lacks the extra(s) s3 this project needs (remote store, sources, "
+        "executor or model format): add [s3]"
+    )

@@ -807,3 +807,42 @@ def test_the_release_workflow_validates():
     ):
         proc = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, f"{command[0]}: {proc.stdout}{proc.stderr}"
+
+
+def test_a_failed_training_job_commits_only_its_run_records(rendered, tmp_path):
+    """The records of a failed job reach the branch; its half-written lock and staged model do not."""
+    from .conftest import git
+
+    train = _yaml(rendered["weather"][".github/workflows/train.yml"])
+    step = next(s for s in train["jobs"]["train"]["steps"] if s.get("id") == "records")
+    assert step["if"] == "failure()"
+    seed, origin, runner = tmp_path / "seed", tmp_path / "origin.git", tmp_path / "runner"
+    seed.mkdir()
+    git("init", "-q", "-b", "main", cwd=seed)
+    (seed / ".gitignore").write_text("models/\n")
+    (seed / "flowtide.lock").write_text("{}\n")
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "seed", cwd=seed)
+    git("clone", "-q", "--bare", str(seed), str(origin), cwd=tmp_path)
+    git("clone", "-q", str(origin), str(runner), cwd=tmp_path)
+    (seed / "README.md").write_text("pushed meanwhile\n")  # the runner's first push loses the race
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "concurrent", cwd=seed)
+    git("push", "-q", str(origin), "HEAD:main", cwd=seed)
+    (runner / "flowtide.lock").write_text('{"half": "written"}\n')
+    (runner / "models").mkdir()
+    (runner / "models/model.skops").write_bytes(b"model")
+    git("add", "--force", "models/model.skops", cwd=runner)
+    (runner / "flowtide.runs").mkdir()
+    (runner / "flowtide.runs/20260101-000000-abcd.json").write_text("{}\n")
+    proc = _run_step(step, runner, tmp_path / "output")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert git("log", "--format=%s", "main", cwd=origin).splitlines() == [
+        "train: keep the run records of a failed job [skip ci]",
+        "concurrent",
+        "seed",
+    ]
+    assert git("show", "--name-only", "--format=", "main", cwd=origin).splitlines() == [
+        "flowtide.runs/20260101-000000-abcd.json"
+    ]
+    assert (runner / "flowtide.lock").read_text() == '{"half": "written"}\n'  # stashed and restored, not pushed

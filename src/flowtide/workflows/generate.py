@@ -430,6 +430,9 @@ def _train(config: Config) -> dict:
         "if": "failure()",
         **{key: value for key, value in failed.items() if key not in ("name", "id")},
     }
+    failed["run"] = failed["run"].replace(
+        "set -euo pipefail\n", "set -euo pipefail\ngit reset --quiet  # unstage what the failed steps staged\n", 1
+    )
     steps.append(failed)
     jobs: dict[Any, Any] = {
         "train": _job(

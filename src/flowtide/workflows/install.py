@@ -55,6 +55,7 @@ class InstallSpec:
     """For a wheel: its path relative to the project root."""
     default: bool = False
     """True when flowtide.yaml says nothing and the index default applies."""
+    extras: tuple[str, ...] = ()
 
     @property
     def command(self) -> str:
@@ -92,7 +93,7 @@ def install_spec(config: Config) -> InstallSpec:
     """The validated `ci.install`; a ConfigError at ci.install says why a value is refused and what to write."""
     value = config.ci.install
     if value is None:
-        return InstallSpec("index", default_requirement(config), default=True)
+        return InstallSpec("index", default_requirement(config), default=True, extras=tuple(extras(config)))
     spec, problem = parse(value.strip(), default_requirement(config))
     if spec is None:
         raise config.error(problem, "ci", "install")
@@ -131,7 +132,7 @@ def parse(value: str, example: str | None = None) -> tuple[InstallSpec | None, s
             f"ci.install {value!r} is a range, not a pin: a new release matching it would change what CI runs "
             f"without a commit; pin one exact version: {example!r}"
         )
-    return InstallSpec("index", value.replace(" ", "")), ""
+    return InstallSpec("index", value.replace(" ", ""), extras=_names(match.group("extras"))), ""
 
 
 def _wheel(value: str) -> tuple[InstallSpec | None, str]:
@@ -150,7 +151,7 @@ def _wheel(value: str) -> tuple[InstallSpec | None, str]:
     clean = pure.as_posix()
     extras = match.group("extras")
     requirement = f"./{clean}" + (f"[{extras.replace(' ', '')}]" if extras else "")
-    return InstallSpec("wheel", requirement, path=clean), ""
+    return InstallSpec("wheel", requirement, path=clean, extras=_names(extras)), ""
 
 
 def _git(value: str) -> tuple[InstallSpec | None, str]:
@@ -182,7 +183,11 @@ def _git(value: str) -> tuple[InstallSpec | None, str]:
     name = match.group("name")
     extras = match.group("extras")
     requirement = url if not name else f"{PACKAGE}{'[' + extras.replace(' ', '') + ']' if extras else ''} @ {url}"
-    return InstallSpec("git", requirement), ""
+    return InstallSpec("git", requirement, extras=_names(extras)), ""
+
+
+def _names(extras: str | None) -> tuple[str, ...]:
+    return tuple(sorted(_normalise(e) for e in extras.split(","))) if extras else ()
 
 
 def _normalise(name: str) -> str:
@@ -201,6 +206,13 @@ def problems(root: Path, config: Config) -> list[str]:
         spec = install_spec(config)
     except ConfigError as exc:
         return [exc.message]
+    lacking = sorted(set(extras(config)) - set(spec.extras))
+    if lacking:
+        found.append(
+            f"ci.install {config.ci.install!r} lacks the extra(s) {', '.join(lacking)} this project needs "
+            f"(remote store, sources, executor or model format): add [{','.join(sorted({*spec.extras, *lacking}))}]"
+            + (" (name it: flowtide[...] @ git+https://...)" if spec.kind == "git" else "")
+        )
     if spec.path is not None:
         wheel = root / spec.path
         if not wheel.is_file():
