@@ -144,6 +144,14 @@ def test_new_bytes_commit_the_lock_train_and_deploy_to_production(repo, source):
     events = [json.loads(line) for line in git("show", "main:flowtide.registry", cwd=remote).splitlines()]
     assert [(e.get("event"), e.get("to")) for e in events][-2:] == [("promote", "staging"), ("promote", "production")]
     assert events[0]["commit"] == data_commit  # the version's lineage is the data commit it was trained on
+    # the training run's record was committed with the bot commit: a fresh clone lists it with its CI run
+    train_commit = git("show", "--name-only", "--format=", "main~2", cwd=remote).splitlines()
+    assert "models/model.skops" in train_commit  # the example keeps its models in git (model.storage: git)
+    (record,) = [path for path in train_commit if path.startswith("flowtide.runs/")]
+    clone = base / "clone-after-deploy"
+    git("clone", "-q", str(remote), str(clone), cwd=base)
+    (listed,) = json.loads(run_cli("-C", clone, "runs", "--json").out)
+    assert record == f"flowtide.runs/{listed['id']}.json" and re.search(r"/actions/runs/\d+$", listed["url"])
 
 
 def test_monitor_dispatch_without_predictions_keeps_schedules_alive(repo, tmp_path):

@@ -99,3 +99,122 @@ def test_store_sources_need_a_remote(tmp_path):
     _, report = _doctor(root)
     assert _missing(report)["remote store"].startswith("sources s use `storage: store` but there is no `store:")
     assert report["summary"]["level"] == 0  # no stages, checks, model or gates yet
+
+
+def _level_2_with(root: Path, extra: str) -> None:
+    config = root / "flowtide.yaml"
+    text = config.read_text()
+    if "store:" in extra:  # the remote keeps the models: git storage is not needed
+        text = text.replace(", storage: git}", "}")
+    config.write_text(text + extra)
+    (root / "tests").mkdir(exist_ok=True)
+    (root / "tests" / "test_model.py").write_text("def test_ok():\n    assert True\n")
+    assert run_cli("-C", root, "ci", "generate").code == 0
+
+
+def test_ci_that_could_not_install_a_pinned_flowtide_is_not_level_2(tmp_path):
+    from flowtide import __version__
+
+    root = _weather(tmp_path)
+    _level_2_with(root, "store: {remote: s3://bucket/weather}\n")
+    assert _doctor(root)[1]["summary"]["level"] == 2
+    # what `flowtide init` wrote before: nothing pinned, so a fresh runner finds no (or anybody's) flowtide
+    (root / "requirements.txt").write_text("flowtide\nruff>=0.6  # lint\npytest\n")
+    _, report = _doctor(root)
+    assert report["summary"]["level"] == 1
+    assert _missing(report)["pinned install"] == (
+        "requirements.txt:1: 'flowtide' is not pinned: any version published under the name (by whoever controls "
+        "it tomorrow) would run in every CI job with its secrets; pin one version: "
+        f"'flowtide=={__version__}'; requirements.txt:2: 'ruff>=0.6' is not pinned; pin the exact version, e.g. "
+        "ruff==0.17.6; requirements.txt:3: 'pytest' is not pinned; pin the exact version, e.g. pytest==9.2.0 — a "
+        "fresh runner could not install a pinned flowtide (see `ci.install` in `flowtide schema`)"
+    )
+    (root / "requirements.txt").write_text(f"flowtide=={__version__}\nruff==0.17.6\npytest==9.2.0\n")
+    _, report = _doctor(root)
+    assert report["summary"]["level"] == 2
+    good = next(f for f in report["findings"] if f["rule"] == "pinned install")["message"]
+    assert good == (
+        f"CI installs flowtide[s3]=={__version__} (the package index, the default); the tools in requirements "
+        "files are pinned"
+    )
+
+
+def test_a_wheel_ci_installs_from_must_be_committed(tmp_path):
+    from .conftest import git
+
+    root = _weather(tmp_path)
+    git("init", "-q", cwd=root)
+    wheel = "wheels/flowtide-0.1.0-py3-none-any.whl"
+    _level_2_with(root, f"store: {{remote: s3://bucket/weather}}\nci: {{install: '{wheel}[s3]'}}\n")
+    assert (
+        "python -m pip install './wheels/flowtide-0.1.0-py3-none-any.whl[s3]'"
+        in (root / ".github/workflows/train.yml").read_text()
+    )
+    _, report = _doctor(root)
+    assert report["summary"]["level"] == 1
+    assert _missing(report)["pinned install"].startswith(
+        f"ci.install names the wheel {wheel}, which does not exist: CI cannot install flowtide — "
+    )
+    (root / "wheels").mkdir()
+    (root / wheel).write_bytes(b"PK")
+    assert _missing(_doctor(root)[1])["pinned install"].startswith(
+        f"ci.install names the wheel {wheel}, which git does not track: a CI checkout lacks it"
+    )
+    git("add", wheel, cwd=root)
+    assert _doctor(root)[1]["summary"]["level"] == 2
+
+
+def test_doctor_on_a_project_whose_ci_would_lose_models(tmp_path):
+    """A model, no remote store, no git storage: CI registers versions that die with the runner."""
+    root = _weather(tmp_path)
+    config = root / "flowtide.yaml"
+    kept = config.read_text()
+    config.write_text(kept.replace(", storage: git}", "}"))
+    (root / "tests").mkdir()
+    (root / "tests" / "test_model.py").write_text("def test_ok():\n    assert True\n")
+    generated = run_cli("-C", root, "ci", "generate")
+    assert generated.code == 2 and "model 'weather' would be lost in CI" in generated.err
+    _, report = _doctor(root)
+    assert report["summary"]["level"] == 1
+    lose = (
+        "CI would lose model 'weather': no `store.remote`, so the versions train.yml registers stay in the "
+        "runner's store and die with it — add `store: {remote: s3://BUCKET/PREFIX}`, or `storage: git` under "
+        "`model:` for small artifacts, then `flowtide ci generate`"
+    )
+    assert _missing(report)["models outlive the runner"] == lose
+    # workflows written while models were kept in git, then the setting dropped: still not level 2
+    config.write_text(kept)
+    assert run_cli("-C", root, "ci", "generate").code == 0
+    assert _doctor(root)[1]["summary"]["level"] == 2
+    config.write_text(kept.replace(", storage: git}", "}"))
+    _, report = _doctor(root)
+    missing = _missing(report)
+    assert report["summary"]["level"] == 1 and missing["models outlive the runner"] == lose
+    assert missing["workflows up to date"].startswith(
+        "flowtide.yaml cannot generate them: flowtide.yaml:26:1: model 'weather' would be lost in CI"
+    )
+
+
+def test_a_remote_directory_on_a_hosted_runner_is_lost_with_it(tmp_path):
+    root = _weather(tmp_path)
+    _level_2_with(root, "store: {remote: /srv/flowtide-store}\n")
+    missing = _missing(_doctor(root)[1])
+    assert missing["models outlive the runner"].startswith(
+        "store.remote '/srv/flowtide-store' is a directory on the runner, and `ci.runs_on: ubuntu-latest` runners "
+        "are thrown away after each job"
+    )
+    config = root / "flowtide.yaml"
+    config.write_text(config.read_text() + "ci: {runs_on: self-hosted}\n")  # runners that share the directory
+    assert run_cli("-C", root, "ci", "generate").code == 0
+    assert _doctor(root)[1]["summary"]["level"] == 2
+
+
+def test_an_install_without_the_extras_the_project_needs_is_named(tmp_path):
+    from flowtide import __version__
+
+    root = _weather(tmp_path)
+    _level_2_with(root, f"store: {{remote: s3://bucket/weather}}\nci: {{install: 'flowtide=={__version__}'}}\n")
+    assert _missing(_doctor(root)[1])["pinned install"].startswith(
+        f"ci.install 'flowtide=={__version__}' lacks the extra(s) s3 this project needs (remote store, sources, "
+        "executor or model format): add [s3]"
+    )

@@ -211,8 +211,9 @@ def test_monitor_workflow(rendered):
     retrain = next(s for s in steps if s.get("if") == "steps.monitor.outputs.exit == '1'")
     assert retrain["env"]["COOLDOWN_SECONDS"] == "21600"
     assert "gh run list --workflow train.yml" in retrain["run"] and "gh workflow run train.yml" in retrain["run"]
-    assert "flowtide monitor --md --act > reports/monitor.md" in steps[3]["run"]  # canary configured: act on it
-    assert steps[5]["id"] == "commit" and "canary" in steps[5]["env"]["MESSAGE"]
+    step = {s.get("id"): s for s in steps}
+    assert "flowtide monitor --md --act > reports/monitor.md" in step["monitor"]["run"]  # canary configured: act on it
+    assert "canary" in step["commit"]["env"]["MESSAGE"]
     store = _yaml(rendered["store-app"][".github/workflows/monitor.yml"])["jobs"]["monitor"]
     assert "--act" not in "".join(s.get("run", "") for s in store["steps"])  # no canary: nothing to act on
     assert store["permissions"] == {"contents": "read", "actions": "write"}
@@ -475,3 +476,373 @@ def test_keepalive_reenables_both_schedules_and_never_fails_the_run(rendered, tm
         "api --method PUT repos/o/r/actions/workflows/monitor.yml/enable",
     ]
     assert "::warning::could not re-enable data.yml" in proc.stdout
+
+
+# --- how CI installs flowtide: one pinned requirement ------------------------------------
+
+
+def _install_step(config_text: str) -> str:
+    ci = _yaml(render(parse_config(config_text))[".github/workflows/ci.yml"])
+    steps = ci["jobs"]["test"]["steps"]
+    names = [s.get("name") for s in steps]
+    install = names.index("Install flowtide (ci.install, pinned)")
+    assert names[install + 1] == "Set up the project (ci.setup)"  # flowtide first, then `make install`
+    return steps[install]["run"]
+
+
+def test_every_job_installs_this_flowtide_pinned_with_the_extras_it_needs(rendered):
+    from flowtide import __version__
+
+    for case, expected in (
+        ("weather", f"python -m pip install flowtide=={__version__}"),
+        ("store-app", f"python -m pip install 'flowtide[onnx,s3]=={__version__}'"),  # s3:// remote, onnx model
+    ):
+        for rel, text in rendered[case].items():
+            workflow = _yaml(text)
+            for job_id, job in workflow["jobs"].items():
+                runs = [s.get("run") for s in job.get("steps", [])]
+                if any(run and "flowtide " in run for run in runs):  # every job that calls flowtide
+                    assert expected in runs and "make install" in runs, f"{case} {rel}:{job_id}"
+                    assert runs.index(expected) < runs.index("make install")
+
+
+@pytest.mark.parametrize(
+    ("spec", "command"),
+    [
+        ("flowtide==0.2.0", "python -m pip install flowtide==0.2.0"),
+        ("flowtide[s3] == 0.2.0rc1", "python -m pip install 'flowtide[s3]==0.2.0rc1'"),
+        (
+            "git+https://github.com/acme/flowtide@v0.2.0",
+            "python -m pip install git+https://github.com/acme/flowtide@v0.2.0",
+        ),
+        (
+            "flowtide[s3] @ git+https://github.com/acme/flowtide.git@" + "a" * 40,
+            "python -m pip install 'flowtide[s3] @ git+https://github.com/acme/flowtide.git@" + "a" * 40 + "'",
+        ),
+        ("wheels/flowtide-0.2.0-py3-none-any.whl", "python -m pip install ./wheels/flowtide-0.2.0-py3-none-any.whl"),
+        (
+            "./wheels/flowtide-0.2.0-py3-none-any.whl[s3]",
+            "python -m pip install './wheels/flowtide-0.2.0-py3-none-any.whl[s3]'",
+        ),
+    ],
+)
+def test_ci_install_takes_a_pinned_index_git_or_wheel_requirement(spec, command):
+    assert _install_step(f"project: x\nci:\n  install: '{spec}'\n") == command
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            "flowtide",
+            "ci.install 'flowtide' is not pinned: any version published under the name (by whoever controls it "
+            "tomorrow) would run in every CI job with its secrets; pin one version: 'flowtide==VERSION'",
+        ),
+        (
+            "flowtide>=0.1",
+            "ci.install 'flowtide>=0.1' is a range, not a pin: a new release matching it would change what CI runs "
+            "without a commit; pin one exact version: 'flowtide==VERSION'",
+        ),
+        (
+            "flowtide==0.1.*",
+            "ci.install 'flowtide==0.1.*' is a range, not a pin: a new release matching it would change what CI "
+            "runs without a commit; pin one exact version: 'flowtide==VERSION'",
+        ),
+        ("flowtidee==0.1.0", "ci.install must install flowtide, not 'flowtidee': write e.g. 'flowtide==VERSION'"),
+        (
+            "git+https://github.com/acme/flowtide",
+            "ci.install 'git+https://github.com/acme/flowtide' names no ref, so CI would install whatever the "
+            "default branch holds at that moment; pin a tag (…@v1.2.3) or a 40-hex commit (…@<sha>)",
+        ),
+        (
+            "git+https://github.com/acme/flowtide@main",
+            "ci.install 'git+https://github.com/acme/flowtide@main' pins 'main', which looks like a branch (a "
+            "branch moves); pin a version tag (…@v1.2.3) or a 40-hex commit",
+        ),
+        (
+            "git+http://example.org/flowtide@v1.0.0",
+            "ci.install 'git+http://example.org/flowtide@v1.0.0': only git+https:// URLs are accepted (plain http "
+            "can be altered on the way; ssh needs a key on the runner)",
+        ),
+        (
+            "/opt/wheels/flowtide-0.1.0-py3-none-any.whl",
+            "ci.install wheel '/opt/wheels/flowtide-0.1.0-py3-none-any.whl' must be a relative path inside the "
+            "project (a file committed to the repository), e.g. wheels/flowtide-X.Y.Z-py3-none-any.whl",
+        ),
+        (
+            "../flowtide-0.1.0-py3-none-any.whl",
+            "ci.install wheel '../flowtide-0.1.0-py3-none-any.whl' must be a relative path inside the project (a "
+            "file committed to the repository), e.g. wheels/flowtide-X.Y.Z-py3-none-any.whl",
+        ),
+        (
+            "wheels/requests-2.0-py3-none-any.whl",
+            "ci.install wheel 'requests-2.0-py3-none-any.whl' is not a flowtide wheel "
+            "(flowtide-X.Y.Z-py3-none-any.whl)",
+        ),
+    ],
+)
+def test_an_unpinned_ci_install_is_a_config_error_that_says_why(spec, message):
+    from flowtide import __version__
+    from flowtide.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        render(parse_config(f"project: x\nci:\n  install: '{spec}'\n"))
+    assert info.value.message == "flowtide.yaml:3:3: " + message.replace("VERSION", __version__)
+    assert info.value.exit_code == 2
+
+
+def test_the_old_install_command_gets_the_migration(tmp_path):
+    from flowtide import __version__
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "flowtide.yaml").write_text("project: p\nci:\n  install: make install\n")
+    result = run_cli("-C", root, "ci", "generate")
+    assert result.code == 2
+    assert result.err == (
+        "error: flowtide.yaml:3:3: ci.install is now the requirement CI installs flowtide from, not a shell command "
+        "('make install'); move the command to `ci.setup` (the project's own set-up step, default `make install`) "
+        f"and drop ci.install to install 'flowtide=={__version__}' from the package index, or set it to a pinned "
+        "requirement\n"
+    )
+    assert not (root / ".github").exists()
+    (root / "flowtide.yaml").write_text("project: p\nci:\n  setup: make install\n")
+    assert run_cli("-C", root, "ci", "generate").code == 0
+
+
+def test_the_template_pins_this_flowtide_and_the_tools_flowtide_is_tested_with():
+    """One place for the pins (workflows/install.py); the template files and the dev environment agree with it."""
+    import importlib.metadata
+    import tomllib
+
+    from flowtide import __version__
+    from flowtide.init import EXAMPLES, TEMPLATES
+    from flowtide.workflows.install import TOOLS, tool_requirements
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == __version__
+    for directory in (TEMPLATES, EXAMPLES / "weather"):
+        lines = (directory / "requirements.txt").read_text().splitlines()
+        assert [line for line in lines if line and not line.startswith("#")] == tool_requirements()
+        assert f"\nFLOWTIDE_REQUIREMENT ?= flowtide=={__version__}\n" in (directory / "Makefile").read_text()
+    # the pinned tools are the ones this test suite runs the templates with (bump TOOLS when they move)
+    assert {name: importlib.metadata.version(name) for name in TOOLS} == TOOLS
+
+
+def test_make_install_keeps_an_installed_flowtide_and_installs_the_pinned_tools(tmp_path):
+    """The template's `make install` where flowtide is already installed (as CI does first): no index needed."""
+    from flowtide.init import init
+
+    root = tmp_path / "p"
+    init(root)
+    unshare = shutil.which("unshare")
+    offline = [unshare, "-n"] if unshare and subprocess.run([unshare, "-n", "true"]).returncode == 0 else []
+    proc = subprocess.run(
+        [*offline, "make", "install", f"PYTHON={sys.executable}", "FLOWTIDE_REQUIREMENT=flowtide==999.0"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "flowtide==999.0" not in proc.stdout + proc.stderr  # flowtide is importable: never reinstalled
+    assert "-m pip install --quiet -r requirements.txt" in proc.stdout
+
+
+# --- state that outlives the runner ---------------------------------------------------------
+
+
+def test_workflows_that_would_lose_models_are_refused_with_what_to_add(tmp_path):
+    root = _project(tmp_path)
+    config = root / "flowtide.yaml"
+    config.write_text(config.read_text().replace(", storage: git}", "}"))
+    result = run_cli("-C", root, "ci", "generate")
+    assert result.code == 2
+    assert result.err == (
+        "error: flowtide.yaml:26:1: model 'weather' would be lost in CI: a runner's store dies with the runner and "
+        "there is no `store.remote`, so the versions train.yml registers could never be deployed; no workflows "
+        "written\n"
+        "Keep models where they outlive the runner, either in a remote store:\n"
+        "  store: {remote: s3://BUCKET/PREFIX}   # + repository secrets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY\n"
+        "or, for artifacts up to model.git_max_mb (25 MB), in train.yml's bot commit:\n"
+        "  model: {..., storage: git}\n"
+        "then run `flowtide ci generate` again.\n"
+    )
+    assert not (root / ".github").exists()
+    # a remote store keeps them: generated, and train.yml pushes before its commit refers to the blobs
+    config.write_text(config.read_text() + "store: {remote: s3://bucket/weather}\n")
+    assert run_cli("-C", root, "ci", "generate").code == 0
+    train = _yaml((root / ".github/workflows/train.yml").read_text())
+    runs = [s.get("run", "") for s in train["jobs"]["train"]["steps"]]
+    assert runs.index("flowtide push") < next(i for i, r in enumerate(runs) if "git commit" in r)
+    deploy = _yaml((root / ".github/workflows/deploy.yml").read_text())
+    assert all("flowtide fetch" in [s.get("run") for s in job["steps"]] for job in deploy["jobs"].values())
+
+
+def test_store_sources_without_a_remote_are_refused(tmp_path):
+    config = parse_config(
+        "project: p\nsources:\n  s:\n    url: http://x/y.csv\n    path: d/y.csv\n    storage: store\n"
+    )
+    with pytest.raises(Exception) as info:
+        render(config)
+    assert str(info.value).startswith(
+        "flowtide.yaml:6:5: sources s use `storage: store` without a `store.remote`: data.yml would commit their "
+        "hashes and lose their bytes with the runner; no workflows written\n"
+    )
+
+
+def _run_step(step: dict, cwd: Path, output: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update({k: str(v).replace("${{ github.ref_name }}", "main") for k, v in step.get("env", {}).items()})
+    env["GITHUB_OUTPUT"] = str(output)
+    return subprocess.run(["bash", "-c", step["run"]], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_git_storage_commits_the_ignored_model_and_the_run_records(rendered, tmp_path):
+    """train.yml's own scripts, run for real: the model (ignored as a stage output) joins the bot commit."""
+    from .conftest import git
+
+    train = _yaml(rendered["weather"][".github/workflows/train.yml"])
+    steps = {s.get("name", ""): s for s in train["jobs"]["train"]["steps"]}
+    keep = steps["Keep the model in git (model.storage: git, at most 25 MB)"]
+    commit = steps["Commit and push as the bot"]
+    origin, runner = tmp_path / "origin.git", tmp_path / "runner"
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    git("init", "-q", "-b", "main", cwd=seed)
+    (seed / ".gitignore").write_text("models/\n.flowtide/\n")
+    (seed / "flowtide.lock").write_text("{}\n")
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "seed", cwd=seed)
+    git("clone", "-q", "--bare", str(seed), str(origin), cwd=tmp_path)
+    git("clone", "-q", str(origin), str(runner), cwd=tmp_path)
+    (runner / "models").mkdir()
+    (runner / "models/model.skops").write_bytes(b"model bytes")
+    (runner / "flowtide.runs").mkdir()
+    (runner / "flowtide.runs/20260101-000000-abcd.json").write_text("{}\n")
+    (runner / "flowtide.lock").write_text('{"new": true}\n')
+    output = tmp_path / "output"
+    assert _run_step(keep, runner, output).returncode == 0
+    proc = _run_step(commit, runner, output)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    files = git("show", "--name-only", "--format=", "main", cwd=origin).splitlines()
+    assert sorted(files) == ["flowtide.lock", "flowtide.runs/20260101-000000-abcd.json", "models/model.skops"]
+    # over the limit: the job fails before anything is committed, and says why
+    big = dict(keep, env={**keep["env"], "MAX_BYTES": "5"})
+    (runner / "models/model.skops").write_bytes(b"a bigger model")
+    failed = _run_step(big, runner, output)
+    assert failed.returncode == 1
+    assert "::error::models/model.skops is 14 bytes, over model.git_max_mb" in failed.stdout
+
+
+# --- flowtide's own release workflow ---------------------------------------------------------
+
+RELEASE = Path(__file__).parents[1] / ".github" / "workflows" / "release.yml"
+
+
+def test_flowtide_releases_a_tag_with_trusted_publishing_and_pinned_actions():
+    text = RELEASE.read_text(encoding="utf-8")
+    release = _yaml(text)
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    assert release["permissions"] == {}
+    build, publish = release["jobs"]["build"], release["jobs"]["publish"]
+    assert build["permissions"] == {"contents": "read"}
+    assert publish["needs"] == "build" and publish["environment"]["name"] == "pypi"
+    assert publish["permissions"] == {"id-token": "write"}  # OIDC, and nothing else
+    assert "password" not in str(publish) and "secrets." not in text  # no token anywhere
+    assert publish["steps"][-1]["uses"].startswith(f"{PINS['pypi-publish'].repo}@{PINS['pypi-publish'].sha}")
+    for job in release["jobs"].values():
+        for step in job["steps"]:
+            if "uses" in step:
+                repo, _, sha = step["uses"].partition("@")
+                assert any(p.repo == repo and p.sha == sha for p in PINS.values()), step["uses"]
+            assert "${{" not in step.get("run", "")
+    for line in text.splitlines():
+        if re.search(r"uses: [\w-]+/[\w-]+@", line):
+            pin = next(p for p in PINS.values() if p.sha in line)
+            assert line.endswith(f"@{pin.sha} # {pin.version}"), line
+    build_run = next(s["run"] for s in build["steps"] if s.get("name", "").startswith("Build"))
+    assert "pip install build==1.6.1 hatchling==1.33.0" in build_run  # exact pins for the build tools too
+
+
+@pytest.mark.parametrize("matches", [True, False])
+def test_the_release_refuses_a_tag_that_is_not_the_version(tmp_path, matches):
+    from flowtide import __version__
+
+    release = _yaml(RELEASE.read_text(encoding="utf-8"))
+    step = next(
+        s for s in release["jobs"]["build"]["steps"] if s.get("name") == "The tag is the version being released"
+    )
+    tag = f"v{__version__}" if matches else "v9.9.9"
+    summary = tmp_path / "summary"
+    env = {
+        **os.environ,
+        "TAG": tag,
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        ["bash", "-c", step["run"]], cwd=RELEASE.parents[2], env=env, capture_output=True, text=True, timeout=60
+    )
+    if matches:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert summary.read_text() == f"releasing flowtide {__version__}\n"
+    else:
+        assert proc.returncode == 1
+        assert proc.stdout == (
+            f"::error::tag v9.9.9, pyproject.toml version {__version__} and flowtide.__version__ {__version__} "
+            f"must agree (tag v{__version__})\n"
+        )
+
+
+@pytest.mark.slow
+def test_the_release_workflow_validates():
+    """actionlint, zizmor and the workflow JSON Schema, offline, on the file in this repository."""
+    root = RELEASE.parents[2]
+    rel = ".github/workflows/release.yml"
+    for command in (
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", rel],
+        [BIN / "actionlint", rel],
+        [BIN / "zizmor", "--offline", "--no-progress", rel],
+    ):
+        proc = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{command[0]}: {proc.stdout}{proc.stderr}"
+
+
+def test_a_failed_training_job_commits_only_its_run_records(rendered, tmp_path):
+    """The records of a failed job reach the branch; its half-written lock and staged model do not."""
+    from .conftest import git
+
+    train = _yaml(rendered["weather"][".github/workflows/train.yml"])
+    step = next(s for s in train["jobs"]["train"]["steps"] if s.get("id") == "records")
+    assert step["if"] == "failure()"
+    seed, origin, runner = tmp_path / "seed", tmp_path / "origin.git", tmp_path / "runner"
+    seed.mkdir()
+    git("init", "-q", "-b", "main", cwd=seed)
+    (seed / ".gitignore").write_text("models/\n")
+    (seed / "flowtide.lock").write_text("{}\n")
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "seed", cwd=seed)
+    git("clone", "-q", "--bare", str(seed), str(origin), cwd=tmp_path)
+    git("clone", "-q", str(origin), str(runner), cwd=tmp_path)
+    (seed / "README.md").write_text("pushed meanwhile\n")  # the runner's first push loses the race
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "concurrent", cwd=seed)
+    git("push", "-q", str(origin), "HEAD:main", cwd=seed)
+    (runner / "flowtide.lock").write_text('{"half": "written"}\n')
+    (runner / "models").mkdir()
+    (runner / "models/model.skops").write_bytes(b"model")
+    git("add", "--force", "models/model.skops", cwd=runner)
+    (runner / "flowtide.runs").mkdir()
+    (runner / "flowtide.runs/20260101-000000-abcd.json").write_text("{}\n")
+    proc = _run_step(step, runner, tmp_path / "output")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert git("log", "--format=%s", "main", cwd=origin).splitlines() == [
+        "train: keep the run records of a failed job [skip ci]",
+        "concurrent",
+        "seed",
+    ]
+    assert git("show", "--name-only", "--format=", "main", cwd=origin).splitlines() == [
+        "flowtide.runs/20260101-000000-abcd.json"
+    ]
+    assert (runner / "flowtide.lock").read_text() == '{"half": "written"}\n'  # stashed and restored, not pushed

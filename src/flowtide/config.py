@@ -23,7 +23,7 @@ from .validators import NAME as _NAME
 CONFIG_FILE = "flowtide.yaml"
 LOCK_FILE = "flowtide.lock"
 STATE_DIR = ".flowtide"
-_CACHE_VERSION = 9  # bump when a dataclass below changes shape
+_CACHE_VERSION = 11  # bump when a dataclass below changes shape
 
 _FORBID: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
 
@@ -202,6 +202,10 @@ class Model:
     """One paragraph for the model card: what the model is for and what it must not be used for."""
     trusted_types: list[str] = _d(list)
     """Exact names of extra types (e.g. a function) a skops artifact may contain beyond the built-in scikit-learn classes; review each first, loading calls it."""
+    storage: Literal["store", "git"] = "store"
+    """Where registered versions live when CI runs on throw-away machines. store: the store (keep a `store.remote`, or CI loses them); git: train.yml's bot commit also commits the artifact at `path`, for projects without a remote."""
+    git_max_mb: float = 25.0
+    """With storage: git, the largest artifact (MB) train.yml commits; a bigger one fails the job (use a remote store)."""
 
 
 @dataclass
@@ -303,8 +307,10 @@ class CI:
     """Branch that schedules run on and that training commits to."""
     python: str = "3.11"
     """Python version the workflows install."""
-    install: str = "make install"
-    """Command that installs the project and flowtide in a workflow."""
+    install: str | None = None
+    """The requirement CI installs flowtide from: flowtide==X.Y.Z from the package index (default: this flowtide's version, with the extras the project needs), git+https://HOST/REPO@TAG (a tag or 40-hex commit), or a flowtide wheel committed in the repository. Unpinned requirements are refused."""
+    setup: str | None = "make install"
+    """The project's own set-up command, run after flowtide is installed (installs requirements.txt); null: none."""
     lint: str | None = "make lint"
     """Lint command of ci.yml (null: no lint step)."""
     test: str | None = "make test"

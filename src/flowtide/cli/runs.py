@@ -26,35 +26,66 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _text(value) -> str:
+    """A value from a run record, shown as text: records committed by others are input, never rich markup."""
+    from rich.markup import escape
+
+    return escape(_fmt(value))
+
+
 def run(args) -> int:
-    from flowtide.pipeline.runs import get_run, list_runs
+    import sys
 
     project = load_project(args)
-    if args.action == "show":
-        record = get_run(project, args.run_id)
-        if args.json:
-            print_json(record.to_dict())
-            return 0
-        out = console()
-        seconds = (record.finished or record.started) - record.started
-        commit = (record.git_commit or "")[:10] + (" (dirty)" if record.git_dirty else "")
-        out.print(f"[bold]run {record.id}[/]  {record.status}  {_when(record.started)}  {seconds:.1f} s")
-        out.print(f"commit: {commit or '(not in git)'}   executor: {record.executor}   kind: {record.kind}")
-        if record.message:
-            out.print(f"[red]{record.message}[/]")
-        rows = [
-            [name, info.get("status", ""), info.get("seconds", ""), "; ".join(info.get("reasons", []))]
-            for name, info in record.stages.items()
-        ]
-        out.print(table("stages", ["stage", "status", "seconds", "why"], rows))
-        if record.metrics:
-            out.print(table("metrics", ["metric", "value"], [[k, _fmt(v)] for k, v in record.metrics.items()]))
-        if record.params:
-            out.print(table("params", ["param", "value"], [[k, _fmt(v)] for k, v in record.params.items()]))
-        if record.data:
-            out.print(table("data", ["source", "hash"], [[k, (v or "")[:16]] for k, v in record.data.items()]))
+    warnings: list[str] = []
+    try:
+        return _show(project, args, warnings) if args.action == "show" else _list(project, args, warnings)
+    finally:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+
+
+def _show(project, args, warnings: list[str]) -> int:
+    from flowtide.pipeline.runs import get_run
+
+    record = get_run(project, args.run_id, warnings=warnings)
+    if args.json:
+        print_json(record.to_dict())
         return 0
-    records = list_runs(project, args.limit or None)
+    out = console()
+    seconds = (record.finished or record.started) - record.started
+    commit = (record.git_commit or "")[:10] + (" (dirty)" if record.git_dirty else "")
+    out.print(f"[bold]run {record.id}[/]  {record.status}  {_when(record.started)}  {seconds:.1f} s")
+    out.print(f"commit: {commit or '(not in git)'}   executor: {record.executor}   kind: {record.kind}")
+    if record.url:
+        out.print(f"CI run: {record.url}", markup=False)
+    if record.message:
+        out.print(record.message, style="red", markup=False)
+    rows = [
+        [
+            _text(name),
+            _text(info.get("status", "")),
+            _text(info.get("seconds", "")),
+            _text("; ".join(map(str, info.get("reasons", [])))),
+        ]
+        for name, info in record.stages.items()
+    ]
+    out.print(table("stages", ["stage", "status", "seconds", "why"], rows))
+    if record.metrics:
+        out.print(table("metrics", ["metric", "value"], [[_text(k), _text(v)] for k, v in record.metrics.items()]))
+    if record.params:
+        out.print(table("params", ["param", "value"], [[_text(k), _text(v)] for k, v in record.params.items()]))
+    if record.data:
+        out.print(
+            table("data", ["source", "hash"], [[_text(k), _text((v or "")[:16])] for k, v in record.data.items()])
+        )
+    return 0
+
+
+def _list(project, args, warnings: list[str]) -> int:
+    from flowtide.pipeline.runs import list_runs
+
+    records = list_runs(project, args.limit or None, warnings=warnings)
     if args.json:
         print_json([r.to_dict() for r in records])
         return 0
@@ -66,13 +97,19 @@ def run(args) -> int:
         for key in record.metrics:
             if key not in metric_names and len(metric_names) < 4:
                 metric_names.append(key)
+    ci = any(r.url for r in records)
     rows = []
     for r in records:
         ran = [n for n, s in r.stages.items() if s.get("status") in ("ran", "restored")]
         commit = (r.git_commit or "")[:8] + ("*" if r.git_dirty else "")
         rows.append(
-            [r.id, _when(r.started), r.status, commit, ", ".join(ran)]
-            + [_fmt(r.metrics[m]) if m in r.metrics else "" for m in metric_names]
+            [r.id, _when(r.started), r.status, commit, _text(", ".join(ran))]
+            + [_text(r.metrics[m]) if m in r.metrics else "" for m in metric_names]
+            + ([r.url or "(local)"] if ci else [])
         )
-    console().print(table(None, ["run", "started", "status", "commit", "stages run", *metric_names], rows))
+    columns = ["run", "started", "status", "commit", "stages run", *map(_text, metric_names)]
+    grid = table(None, [*columns, *(["CI run"] if ci else [])], rows)
+    if ci:  # a URL is only useful whole (and clickable): the other columns wrap first
+        grid.columns[-1].min_width = max(len(row[-1]) for row in rows)
+    console().print(grid)
     return 0

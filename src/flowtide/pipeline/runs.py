@@ -2,12 +2,19 @@
 
 One row per run with its git commit, params, metrics, stage timings and the
 data lock it read, so "which data and params produced this model" stays answerable.
+
+A run made in CI (GitHub Actions: ``GITHUB_RUN_ID`` is set) also writes
+``flowtide.runs/<id>.json`` with its workflow run URL, and train.yml commits it
+with the bot commit, so the record outlives the runner. One file per run never
+conflicts when two branches add runs; any clone merges the committed records
+into its local runs.db when it lists them (runs.db stays a local index).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ..project import Project
+
+RUNS_DIR = "flowtide.runs"
+"""Committed run records (one JSON file per run made in CI), relative to the project root."""
+_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
+_MAX_RECORD = 1 << 20  # a run record is a few KB; a bigger file is not one
+_URL = re.compile(r"^https?://[A-Za-z0-9.:-]+/[A-Za-z0-9._~%/-]+/actions/runs/\d+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # what a terminal acts on (escapes), newlines and tabs apart
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -34,7 +50,8 @@ CREATE TABLE IF NOT EXISTS runs (
     metrics TEXT NOT NULL,
     stages TEXT NOT NULL,
     data TEXT NOT NULL,
-    message TEXT
+    message TEXT,
+    url TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 """
@@ -60,6 +77,8 @@ class RunRecord:
     data: dict[str, str] = field(default_factory=dict)
     """source name → content hash from the lock."""
     message: str | None = None
+    url: str | None = None
+    """The CI workflow run that made it (GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -118,8 +137,22 @@ class GitProbe:
         return (commit, dirty) if commit else (None, None)
 
 
+def ci_run_url(env: Mapping[str, str]) -> str | None:
+    """The URL of the GitHub Actions workflow run this process is part of; None outside CI."""
+    run_id, repository = env.get("GITHUB_RUN_ID", ""), env.get("GITHUB_REPOSITORY", "")
+    server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    if env.get("GITHUB_ACTIONS") != "true" or not run_id.isdigit():
+        return None
+    # (nektos/act says the path of a local origin as the repository: kept as it is, so its runs are recorded too)
+    url = f"{server}/{repository}/actions/runs/{run_id}"
+    return url if _URL.match(url) else None
+
+
 def db_path(project: Project) -> Path:
     return project.state_dir / "runs.db"
+
+
+_COLUMNS = "id, started, finished, status, kind, sweep, git_commit, git_dirty, executor, params, metrics, stages, data, message, url"
 
 
 def _connect(path: Path):
@@ -129,34 +162,52 @@ def _connect(path: Path):
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
+    if "url" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:  # a runs.db from before urls
+        conn.execute("ALTER TABLE runs ADD COLUMN url TEXT")
     return conn
 
 
 def save(project: Project, record: RunRecord, *, path: Path | None = None) -> None:
-    """Insert or replace a run record."""
+    """Insert or replace a run record; in CI also write it to flowtide.runs/ for the bot commit."""
+    if record.url is None:
+        record.url = ci_run_url(project.env)
     conn = _connect(path or db_path(project))
     try:
-        conn.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                record.id,
-                record.started,
-                record.finished,
-                record.status,
-                record.kind,
-                record.sweep,
-                record.git_commit,
-                None if record.git_dirty is None else int(record.git_dirty),
-                record.executor,
-                json.dumps(record.params, sort_keys=True, default=str),
-                json.dumps(record.metrics, sort_keys=True, default=str),
-                json.dumps(record.stages, default=str),  # unsorted: keeps the DAG order
-                json.dumps(record.data, sort_keys=True),
-                record.message,
-            ),
-        )
+        _insert(conn, record, "INSERT OR REPLACE")
     finally:
         conn.close()
+    if record.url and path is None:
+        from ..atomic import atomic_write
+
+        target = project.root / RUNS_DIR / f"{record.id}.json"
+        shared = asdict(record)
+        if record.message:  # a stage's stderr may carry colour codes: readers refuse control characters
+            shared["message"] = _CONTROL.sub("", record.message)
+        # unsorted keys: the stages keep the DAG order
+        atomic_write(target, json.dumps(shared, indent=1, default=str) + "\n")
+
+
+def _insert(conn, record: RunRecord, verb: str) -> None:
+    conn.execute(
+        f"{verb} INTO runs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            record.id,
+            record.started,
+            record.finished,
+            record.status,
+            record.kind,
+            record.sweep,
+            record.git_commit,
+            None if record.git_dirty is None else int(record.git_dirty),
+            record.executor,
+            json.dumps(record.params, sort_keys=True, default=str),
+            json.dumps(record.metrics, sort_keys=True, default=str),
+            json.dumps(record.stages, default=str),  # unsorted: keeps the DAG order
+            json.dumps(record.data, sort_keys=True),
+            record.message,
+            record.url,
+        ),
+    )
 
 
 def _row(row) -> RunRecord:
@@ -175,17 +226,137 @@ def _row(row) -> RunRecord:
         stages=json.loads(row[11]),
         data=json.loads(row[12]),
         message=row[13],
+        url=row[14],
     )
 
 
-def list_runs(project: Project, limit: int | None = 20, *, sweep: str | None = None) -> list[RunRecord]:
-    """Most recent first."""
-    path = db_path(project)
-    if not path.exists():
-        return []
-    conn = _connect(path)
+# --- records committed by CI ----------------------------------------------------------------
+
+
+class RecordError(ValueError):
+    """A file in flowtide.runs/ that is not a run record flowtide wrote."""
+
+
+def read_record(path: Path) -> RunRecord:
+    """A committed run record, validated field by field (it is input: any clone's commit can carry it)."""
+    if not _ID.match(path.stem) or path.suffix != ".json":
+        raise RecordError("the file name is not RUN_ID.json (yyyymmdd-hhmmss-xxxx)")
     try:
-        sql = "SELECT * FROM runs"
+        if path.stat().st_size > _MAX_RECORD:
+            raise RecordError(f"larger than {_MAX_RECORD} bytes")
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"not readable as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise RecordError("not a JSON object")
+
+    def field_(name: str, kinds: tuple, *, optional: bool = False) -> Any:
+        value = data.get(name)
+        if value is None and optional:
+            return None
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise RecordError(
+                f"field {name!r} is {type(value).__name__}, expected {' or '.join(k.__name__ for k in kinds)}"
+            )
+        return value
+
+    record = RunRecord(
+        id=field_("id", (str,)),
+        started=field_("started", (int, float)),
+        finished=field_("finished", (int, float), optional=True),
+        status=field_("status", (str,)),
+        kind=field_("kind", (str,)),
+        sweep=field_("sweep", (str,), optional=True),
+        git_commit=field_("git_commit", (str,), optional=True),
+        git_dirty=field_("git_dirty", (bool,), optional=True),
+        executor=field_("executor", (str,)),
+        params=field_("params", (dict,)),
+        metrics=field_("metrics", (dict,)),
+        stages=field_("stages", (dict,)),
+        data=field_("data", (dict,)),
+        message=field_("message", (str,), optional=True),
+        url=field_("url", (str,), optional=True),
+    )
+    if record.id != path.stem:
+        raise RecordError(f"its id {record.id!r} is not its file name")
+    if record.status not in ("ok", "failed", "running") or record.kind not in ("run", "sweep"):
+        raise RecordError(f"unknown status {record.status!r} or kind {record.kind!r}")
+    if record.git_commit is not None and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", record.git_commit):
+        raise RecordError(f"git_commit {record.git_commit!r} is not a commit hash")
+    if record.sweep is not None and not _ID.match(record.sweep):
+        raise RecordError(f"sweep {record.sweep!r} is not a sweep id")
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", record.executor):
+        raise RecordError(f"executor {record.executor!r} is not an executor name")
+    if record.url is not None and not _URL.match(record.url):
+        raise RecordError(f"url {record.url!r} is not a workflow run URL")
+    if _has_control(data):
+        raise RecordError("a text holds control characters (terminal escapes are not shown)")
+    if not all(isinstance(info, dict) for info in record.stages.values()):
+        raise RecordError("stages must map stage names to objects")
+    if not all(isinstance(v, str) or v is None for v in record.data.values()):
+        raise RecordError("data must map sources to hashes")
+    return record
+
+
+def _has_control(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_CONTROL.search(value))
+    if isinstance(value, dict):
+        return any(_has_control(k) or _has_control(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_control(v) for v in value)
+    return False
+
+
+def _sync(project: Project, conn, warnings: list[str] | None) -> None:
+    """Index the committed records this clone's runs.db has not seen yet (a listdir when it has them all)."""
+    directory = project.root / RUNS_DIR
+    try:
+        names = {entry.name[:-5]: entry for entry in os.scandir(directory) if entry.name.endswith(".json")}
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not names:
+        return
+    known = {row[0] for row in conn.execute("SELECT id FROM runs")}
+    new = sorted(set(names) - known)
+    if not new:
+        return
+    conn.execute("BEGIN")  # one transaction: a fresh clone indexes hundreds of records at once
+    try:
+        _index(conn, [Path(names[stem].path) for stem in new], warnings)
+    finally:
+        conn.execute("COMMIT")
+
+
+def _index(conn, paths: list[Path], warnings: list[str] | None) -> None:
+    for path in paths:
+        try:
+            record = read_record(path)
+        except RecordError as exc:
+            if warnings is not None:
+                warnings.append(f"{RUNS_DIR}/{path.name}: not a run record ({exc}); skipped")
+            continue
+        _insert(conn, record, "INSERT OR IGNORE")
+
+
+def _open(project: Project, warnings: list[str] | None):
+    """runs.db with the committed records merged in; None when there is neither."""
+    if not (project.root / ".flowtide" / "runs.db").exists() and not (project.root / RUNS_DIR).is_dir():
+        return None
+    conn = _connect(db_path(project))
+    _sync(project, conn, warnings)
+    return conn
+
+
+def list_runs(
+    project: Project, limit: int | None = 20, *, sweep: str | None = None, warnings: list[str] | None = None
+) -> list[RunRecord]:
+    """Most recent first: this clone's runs and the ones CI committed to flowtide.runs/."""
+    conn = _open(project, warnings)
+    if conn is None:
+        return []
+    try:
+        sql = f"SELECT {_COLUMNS} FROM runs"
         args: list[Any] = []
         if sweep:
             sql += " WHERE sweep = ?"
@@ -199,21 +370,25 @@ def list_runs(project: Project, limit: int | None = 20, *, sweep: str | None = N
         conn.close()
 
 
-def get_run(project: Project, run_id: str) -> RunRecord:
+def get_run(project: Project, run_id: str, *, warnings: list[str] | None = None) -> RunRecord:
     """A run by id or unique id prefix (``latest`` for the newest)."""
-    path = db_path(project)
+    conn = _open(project, warnings)
     rows = []
-    if path.exists():
-        conn = _connect(path)
+    if conn is not None:
         try:
             if run_id == "latest":
-                rows = conn.execute("SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT 1").fetchall()
+                rows = conn.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY started DESC, id DESC LIMIT 1").fetchall()
             else:
-                rows = conn.execute("SELECT * FROM runs WHERE id LIKE ? LIMIT 2", (run_id + "%",)).fetchall()
+                prefix = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (prefix + "%",)
+                ).fetchall()
         finally:
             conn.close()
     if not rows:
-        raise UsageError(f"no run {run_id!r} in {path}", hint="`flowtide runs` lists the recorded runs.")
+        raise UsageError(
+            f"no run {run_id!r} in {db_path(project)} or {RUNS_DIR}/", hint="`flowtide runs` lists the recorded runs."
+        )
     if len(rows) > 1:
         raise UsageError(f"run id prefix {run_id!r} is ambiguous", hint="Give more characters of the id.")
     return _row(rows[0])

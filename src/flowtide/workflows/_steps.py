@@ -93,6 +93,9 @@ def _checkout(config: Config, *, push: bool = False, ref: str | None = None, dep
 
 
 def _setup(config: Config) -> list[dict]:
+    """Python, then flowtide from the pinned `ci.install`, then the project's own `ci.setup` (make install)."""
+    from .install import install_spec
+
     deps = "\n".join(config.ci.dependency_files) + ("\n" if len(config.ci.dependency_files) > 1 else "")
     steps: list[dict] = [
         {
@@ -104,8 +107,10 @@ def _setup(config: Config) -> list[dict]:
                 "cache-dependency-path": deps if len(config.ci.dependency_files) > 1 else deps.strip(),
             },
         },
-        {"name": "Install", "run": config.ci.install},
+        {"name": "Install flowtide (ci.install, pinned)", "run": install_spec(config).command},
     ]
+    if config.ci.setup:
+        steps.append({"name": "Set up the project (ci.setup)", "run": config.ci.setup})
     return steps
 
 
@@ -144,7 +149,7 @@ for attempt in 1 2 3 4 5; do
   fi
   echo "push lost a race with another commit (attempt $attempt); rebasing on origin/$BRANCH"
   sleep $((attempt * 3))
-  git pull --rebase --quiet origin "$BRANCH"
+  git pull --rebase --autostash --quiet origin "$BRANCH"
 done
 echo "::error::could not push to $BRANCH after 5 attempts"
 exit 1

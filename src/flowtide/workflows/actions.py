@@ -45,6 +45,9 @@ PINS: dict[str, Pin] = {
     "create-github-app-token": Pin(
         "actions/create-github-app-token", "bcd2ba49218906704ab6c1aa796996da409d3eb1", "v3.2.0"
     ),
+    # v1.13.0 (a Docker action: no node runtime): ed0c5393… is quoted as "the commit that tag v1.13.0 points
+    # to" and as "# v1.13.0" in several pinned workflows and pin tables. Used by flowtide's own release.yml.
+    "pypi-publish": Pin("pypa/gh-action-pypi-publish", "ed0c53931b1dc9bd32cbe73a98c7f6766f8a527e", "v1.13.0"),
 }
 
 

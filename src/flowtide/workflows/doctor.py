@@ -181,21 +181,21 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
             f"missing {', '.join(missing)}: run `flowtide ci generate`",
         )
     )
+    if config is not None:
+        findings.append(_install(root, config))
+        findings.append(_state(config))
     if config is not None and not missing:
+        from flowtide.errors import ConfigError
         from flowtide.project import Project
 
         from .check import check
 
-        stale = [f.target for f in check(Project.load(root), lint=False).findings if f.status == "fail"]
-        findings.append(
-            _piece(
-                2,
-                not stale,
-                "workflows up to date",
-                "workflows match flowtide.yaml",
-                f"{', '.join(stale)} out of date with flowtide.yaml: run `flowtide ci generate`",
-            )
-        )
+        try:
+            stale = [f.target for f in check(Project.load(root), lint=False).findings if f.status == "fail"]
+            fix = f"{', '.join(stale)} out of date with flowtide.yaml: run `flowtide ci generate`"
+        except ConfigError as exc:  # flowtide.yaml asks for workflows flowtide refuses to write
+            stale, fix = [WORKFLOW_DIR], f"flowtide.yaml cannot generate them: {exc.message}"
+        findings.append(_piece(2, not stale, "workflows up to date", "workflows match flowtide.yaml", fix))
     unpinned: list[str] = []
     for path in files:
         for uses in _USES.findall(path.read_text(encoding="utf-8")):
@@ -219,6 +219,64 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
     findings.append(_approval(files))
     findings.append(_fork_code_with_secrets(files))
     return findings
+
+
+def _install(root: Path, config: Any) -> Finding:
+    """CI must be able to install one pinned flowtide (and the pinned tools) on a fresh runner."""
+    from .install import install_spec, problems
+
+    found = problems(root, config)
+    good = ""
+    if not found:
+        good = f"CI installs {install_spec(config).describe()}; the tools in requirements files are pinned"
+    return _piece(
+        2,
+        not found,
+        "pinned install",
+        good,
+        "; ".join(found[:5])
+        + (f" (and {len(found) - 5} more)" if len(found) > 5 else "")
+        + " — a fresh runner could not install a pinned flowtide (see `ci.install` in `flowtide schema`)",
+    )
+
+
+_HOSTED = re.compile(r"^(ubuntu|windows|macos)-", re.I)
+
+
+def _state(config: Any) -> Finding:
+    """What CI registers must outlive the runner: a remote store, or models committed to git."""
+    model, remote = config.model, config.store.remote
+    if model is None:
+        return _piece(2, True, "models outlive the runner", "no model to keep", "")
+    if remote:
+        local = "://" not in remote or remote.startswith("file://")
+        hosted = bool(_HOSTED.match(config.ci.runs_on))
+        return _piece(
+            2,
+            not (local and hosted),
+            "models outlive the runner",
+            f"models, stage outputs and prediction logs go to the remote store {remote}",
+            f"store.remote {remote!r} is a directory on the runner, and `ci.runs_on: {config.ci.runs_on}` runners "
+            "are thrown away after each job, with the models CI registers: use an object store "
+            "(`store: {remote: s3://BUCKET/PREFIX}`), or self-hosted runners (`ci.runs_on`) that share the directory",
+        )
+    if model.storage == "git":
+        return _piece(
+            2,
+            True,
+            "models outlive the runner",
+            f"train.yml commits the model (up to {model.git_max_mb:g} MB) with the bot commit (model.storage: git)",
+            "",
+        )
+    return _piece(
+        2,
+        False,
+        "models outlive the runner",
+        "",
+        f"CI would lose model {model.name!r}: no `store.remote`, so the versions train.yml registers stay in the "
+        "runner's store and die with it — add `store: {remote: s3://BUCKET/PREFIX}`, or `storage: git` under "
+        "`model:` for small artifacts, then `flowtide ci generate`",
+    )
 
 
 def _load(path: Path) -> dict:

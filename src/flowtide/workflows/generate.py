@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from flowtide.pipeline.runs import RUNS_DIR
+
 from ._steps import (
     SKIP_CI,
     _app,
@@ -34,6 +36,7 @@ from ._steps import (
     _store_env,
 )
 from ._yaml import Comment, Q, Trailing, dump
+from .install import install_spec
 
 if TYPE_CHECKING:
     from flowtide.config import Config
@@ -109,6 +112,38 @@ def _validate(config: Config) -> None:
     if not config.ci.dependency_files:
         raise config.error(
             "ci.dependency_files needs at least one file glob (the pip cache key)", "ci", "dependency_files"
+        )
+    install_spec(config)
+    _refuse_losses(config)
+
+
+def _refuse_losses(config: Config) -> None:
+    """No workflow that would lose what it makes with its throw-away runner: say what keeps it instead.
+
+    All or nothing: data.yml and monitor.yml call train.yml, so a partial set would not even validate.
+    """
+    if config.store.remote:
+        return
+    if config.model is not None and config.model.storage != "git":
+        raise config.error(
+            f"model {config.model.name!r} would be lost in CI: a runner's store dies with the runner and there is "
+            "no `store.remote`, so the versions train.yml registers could never be deployed; no workflows written",
+            "model",
+            hint="Keep models where they outlive the runner, either in a remote store:\n"
+            "  store: {remote: s3://BUCKET/PREFIX}   # + repository secrets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY\n"
+            f"or, for artifacts up to model.git_max_mb ({config.model.git_max_mb:g} MB), in train.yml's bot commit:\n"
+            "  model: {..., storage: git}\n"
+            "then run `flowtide ci generate` again.",
+        )
+    lost = sorted(name for name, source in config.sources.items() if source.storage == "store")
+    if lost:
+        raise config.error(
+            f"sources {', '.join(lost)} use `storage: store` without a `store.remote`: data.yml would commit their "
+            "hashes and lose their bytes with the runner; no workflows written",
+            "sources",
+            lost[0],
+            "storage",
+            hint="Add `store: {remote: s3://BUCKET/PREFIX}`, or use `storage: git` for files small enough to commit.",
         )
 
 
@@ -369,6 +404,13 @@ def _train(config: Config) -> dict:
             },
         ]
         outputs["version"] = "${{ steps.register.outputs.version }}"
+    commit_paths = ["flowtide.lock", _registry_file(), *metrics, RUNS_DIR]
+    if _store(config):
+        # auto_push already uploaded what run and register made (unless store.auto_push is off): this
+        # catches the rest before the commit below refers to it
+        steps.append(_flowtide(config, "Push new blobs before the commit refers to them", "flowtide push", store=True))
+    if model and config.model.storage == "git":
+        steps.append(_keep_model_in_git(config))  # staged there: `git add` without --force refuses ignored paths
     steps.append(
         {
             "name": "Upload reports",
@@ -378,13 +420,20 @@ def _train(config: Config) -> dict:
         }
     )
     steps.append(
-        _commit(
-            config,
-            ["flowtide.lock", _registry_file(), *metrics],
-            f"train: register {model or 'pipeline outputs'} {SKIP_CI}",
-            tags=bool(model),
-        )
+        _commit(config, commit_paths, f"train: register {model or 'pipeline outputs'} {SKIP_CI}", tags=bool(model))
     )
+    failed = _commit(config, [RUNS_DIR], f"train: keep the run records of a failed job {SKIP_CI}")
+    failed = {
+        "name": "Keep the run records of a failed job",
+        "id": "records",
+        Comment("only the records (flowtide.runs/): a failed job's lock, registry and outputs are not committed"): None,
+        "if": "failure()",
+        **{key: value for key, value in failed.items() if key not in ("name", "id")},
+    }
+    failed["run"] = failed["run"].replace(
+        "set -euo pipefail\n", "set -euo pipefail\ngit reset --quiet  # unstage what the failed steps staged\n", 1
+    )
+    steps.append(failed)
     jobs: dict[Any, Any] = {
         "train": _job(
             config,
@@ -431,6 +480,23 @@ def _train(config: Config) -> dict:
         "permissions": {},
         "concurrency": {"group": "flowtide-train", "cancel-in-progress": False},
         "jobs": jobs,
+    }
+
+
+def _keep_model_in_git(config: Config) -> dict[str, Any]:
+    """model.storage: git — the artifact joins the bot commit (force-added: stage outputs are often ignored)."""
+    limit = int(config.model.git_max_mb * 1024 * 1024)
+    return {
+        "name": f"Keep the model in git (model.storage: git, at most {config.model.git_max_mb:g} MB)",
+        "env": {"MODEL_PATH": config.model.path, "MAX_BYTES": Q(str(limit))},
+        "run": """set -euo pipefail
+size=$(stat -c %s "$MODEL_PATH")
+if [ "$size" -gt "$MAX_BYTES" ]; then
+  echo "::error::$MODEL_PATH is $size bytes, over model.git_max_mb: it cannot be kept in git; set store.remote"
+  exit 1
+fi
+git add --force -- "$MODEL_PATH"
+""",
     }
 
 
