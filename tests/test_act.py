@@ -171,7 +171,9 @@ def test_monitor_dispatch_without_predictions_keeps_schedules_alive(repo, tmp_pa
     (record,) = plan.runs
     output = record["output"]
     assert record["returncode"] == 0, output[-3000:]
-    assert "::set-output:: exit=0" in output  # nothing logged yet: no drift, no retraining
+    # nothing logged yet: "not judged" (exit 3, a warning), not "passed"; no retraining, the job goes on
+    assert "::set-output:: exit=3" in output
+    assert "a served version has no or too few predictions in the window" in output
     assert "Start training (drift or drop)" not in output
     # act itself asks `gh auth token` for a GITHUB_TOKEN; the workflow's own calls are the API ones
     recorded = [line for line in calls.read_text().splitlines() if line != "auth token"]

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from flowtide.monitor.analysis import canary_test, parse_window
+from flowtide.monitor.analysis import accuracy_bounds, compare_accuracy, compare_errors, parse_window
 from flowtide.registry import Registry
 
 from ._serving import artifacts, replay, served_project, weather_rows
@@ -109,20 +109,189 @@ def test_the_canary_waits_for_min_requests(tmp_path, weather_csv, models, sample
     assert Registry.load(project).get("weather", 2).stage == "staging"
 
 
-def test_no_predictions_in_the_window(production_only):
-    result = run_cli("monitor", "-C", production_only.root, "--json", "--window", "1h")
-    assert result.code == 0
-    assert json.loads(result.out)["summary"]["predictions"] == 0
-    bad = run_cli("monitor", "-C", production_only.root, "--window", "soon")
+def test_no_predictions_is_not_judged_not_passed(production_only, tmp_path, monkeypatch):
+    root = production_only.root
+    terminal = run_cli("monitor", "-C", root, "--window", "1h")
+    assert terminal.code == 3
+    assert terminal.out.startswith("Monitor: no predictions for weather v1 (production): not judged\n")
+    assert "not judged" in terminal.out and "passed" not in terminal.out
+    result = run_cli("monitor", "-C", root, "--json", "--window", "1h")
+    assert result.code == 3
+    report = json.loads(result.out)
+    assert (report["verdict"], report["judged"], report["ok"]) == ("not judged", False, True)
+    assert report["summary"]["predictions"] == 0
+    (unjudged,) = [f for f in report["findings"] if f["status"] == "unjudged"]
+    assert (unjudged["target"], unjudged["message"]) == (
+        "weather v1 (production)",
+        "no predictions in the window: drift and live performance not judged. Check that the server logs "
+        "predictions where `flowtide monitor` reads them. Without store.remote only this machine's "
+        ".flowtide/predictions is read: a CI runner sees no server's log.",
+    )
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    markdown = run_cli("monitor", "-C", root, "--md", "--window", "1h")
+    assert markdown.code == 3
+    assert markdown.out.startswith("## ❔ Monitor: no predictions for weather v1 (production): not judged\n")
+    assert "**1 not judged**" in markdown.out
+    assert summary.read_text().startswith("## ❔ Monitor: no predictions")
+    html = (root / ".flowtide" / "reports" / "monitor.html").read_text()
+    assert "<header class='unjudged'><div class='verdict'>?</div>" in html
+    assert "not judged · monitor" in html
+    bad = run_cli("monitor", "-C", root, "--window", "soon")
     assert bad.code == 2
     assert bad.err == "error: window 'soon' must look like 30m, 6h, 1d or 2w\n"
 
 
+def test_too_few_predictions_for_a_served_version_is_not_judged(tmp_path, weather_csv, models, sample):
+    project = served_project(
+        tmp_path / "f", weather_csv, models, deploy="deploy:\n  canary: {weight: 0.1, min_requests: 80}\n"
+    )
+    replay(project, sample[:30])  # min_rows is 50
+    report = json.loads(run_cli("monitor", "-C", project.root, "--json").out)
+    unjudged = {f["target"]: f["message"] for f in report["findings"] if f["status"] == "unjudged"}
+    assert set(unjudged) == {"weather v1 (production)", "weather v2 (canary)"}
+    assert all(
+        "fewer than monitor.min_rows 50: drift and live performance not judged. Wait for more traffic" in m
+        for m in unjudged.values()
+    )
+    assert report["title"].startswith("Monitor: too few predictions for weather v1 (production); too few predictions")
+    # enough for production, still too few for the canary: production is judged, the run is not
+    replay(project, sample[30:150], key_prefix="more")
+    result = run_cli("monitor", "-C", project.root, "--json")
+    report = json.loads(result.out)
+    assert result.code == 3, report["findings"]
+    assert [f["target"] for f in report["findings"] if f["status"] == "unjudged"] == ["weather v2 (canary)"]
+    # drift in production fails the run (exit 1) even while the canary is not judged
+    replay(project, sample[150:], shift={"temp_max": 12.0, "temp_min": 9.0}, key_prefix="hot")
+    assert run_cli("monitor", "-C", project.root, "--json").code == 1
+
+
+def test_archived_versions_are_history_and_trigger_nothing(production_only, sample):
+    root = production_only.root
+    replay(production_only, sample[:100], shift={"temp_max": 12.0, "temp_min": 9.0})
+    assert run_cli("monitor", "-C", root, "--json").code == 1  # v1 serves: its drift triggers
+    from flowtide import registry
+
+    registry.promote(production_only, "weather", 2, "production")  # v1 is archived now
+    (root / "train.py").write_text("raise SystemExit('must not retrain')\n")
+    result = run_cli("monitor", "-C", root, "--json", "--trigger")
+    report = json.loads(result.out)
+    assert result.code == 3  # v2 in production has no predictions yet: not judged, and nothing failed
+    assert report["drifted"] == {}
+    assert report["retrained"] is None
+    assert not [f for f in report["findings"] if f["rule"] == "trigger"]
+    history = [f for f in report["findings"] if f["target"] == "weather v1 (production)" and f["rule"] == "input drift"]
+    drifting = [f for f in history if f["column"] in ("temp_max", "temp_min")]
+    assert [f["status"] for f in drifting] == ["info", "info"]
+    assert all(f["message"].endswith("(history: v1 is archived now; this triggers nothing)") for f in drifting)
+    assert report["summary"]["history (triggers nothing)"] == (
+        "weather v1 (production), archived now: temp_max, temp_min"
+    )
+    assert report["title"] == "Monitor: no predictions for weather v2 (production)"
+
+
+def _log(project, rows: list[tuple[int, str, bool]], sample) -> None:
+    """Write (version, role, correct) predictions with their feedback into the project's prediction log."""
+    import time
+
+    from flowtide.serve.predlog import PredictionLog
+
+    log = PredictionLog(project.state_dir / "predictions")
+    now = time.time() - 60
+    classes = ["sun", "rain", "fog", "drizzle", "snow"]
+    for i, (version, role, correct) in enumerate(rows):
+        day = sample[i % len(sample)]
+        label = day["weather"]
+        output = label if correct else classes[(classes.index(label) + 1) % len(classes)]
+        inputs = {f: day[f] for f in ("precipitation", "temp_max", "temp_min", "wind")}
+        log.prediction(f"r{i}", now + i * 0.001, "weather", version, role, inputs, output, 1.0)
+        log.feedback(f"r{i}", now + 1, "weather", label)
+    log.close()
+
+
+def _traffic(n: int, production: float, canary: float) -> list[tuple[int, str, bool]]:
+    rows = [(1, "production", i < round(production * n)) for i in range(n)]
+    rows += [(2, "canary", i < round(canary * n)) for i in range(n)]
+    return random.Random(5).sample(rows, len(rows))
+
+
+def test_a_slightly_worse_canary_is_not_promoted(tmp_path, weather_csv, models, sample):
+    """The issue's canary: 0.596 vs 0.616 on 1,000 labelled rows each, which "promote unless worse" promoted."""
+    project = served_project(
+        tmp_path / "s", weather_csv, models, deploy="deploy:\n  canary: {weight: 0.5, min_requests: 500}\n"
+    )
+    _log(project, _traffic(1000, 0.616, 0.596), sample)
+    report = json.loads(run_cli("monitor", "-C", project.root, "--json", "--act").out)
+    (verdict,) = [f for f in report["findings"] if f["rule"] == "canary verdict"]
+    assert verdict["details"]["verdict"] == "wait"
+    assert verdict["message"].startswith(
+        "wait: canary accuracy 0.596 vs production 0.616 on 1,000 and 1,000 labelled rows: not enough evidence yet"
+    )
+    test = verdict["details"]["test"]
+    assert (test["method"], test["margin"], test["alpha"]) == ("Newcombe hybrid score", 0.02, 0.05)
+    assert test["lower"] < 0 < 0.02 < test["upper"]
+    assert report["actions"] == []
+    assert Registry.load(project).get("weather", 2).stage == "staging"
+
+
+def test_a_clearly_worse_canary_is_rolled_back_and_a_better_one_promoted(tmp_path, weather_csv, models, sample):
+    deploy = "deploy:\n  canary: {weight: 0.5, min_requests: 500, margin: 0.02}\n"
+    worse = served_project(tmp_path / "w", weather_csv, models, deploy=deploy)
+    _log(worse, _traffic(800, 0.62, 0.52), sample)
+    report = json.loads(run_cli("monitor", "-C", worse.root, "--json", "--act").out)
+    assert report["actions"] == ["rolled back the canary weather v2 (archived)"]
+    better = served_project(tmp_path / "b", weather_csv, models, deploy=deploy)
+    _log(better, _traffic(2000, 0.60, 0.66), sample)
+    report = json.loads(run_cli("monitor", "-C", better.root, "--json", "--act").out)
+    (verdict,) = [f for f in report["findings"] if f["rule"] == "canary verdict"]
+    assert verdict["message"].startswith("promote: canary accuracy 0.660 vs production 0.600 on 2,000 and 2,000")
+    assert report["actions"] == ["promoted weather v2 to production"]
+
+
 def test_statistics():
     assert parse_window("90s") == 90 and parse_window("2w") == 14 * 86400
-    assert canary_test(40, 100, 80, 100) < 0.001  # clearly worse
-    assert canary_test(80, 100, 80, 100) == pytest.approx(0.5)
-    assert canary_test(90, 100, 80, 100) > 0.9
+    # Newcombe (1998), Statistics in Medicine 17:873, Table II, method 10 (two-sided 95% = one-sided 97.5% each)
+    for (a, m, b, n), expected in [
+        ((56, 70, 48, 80), (0.0524, 0.3339)),
+        ((9, 10, 3, 10), (0.1705, 0.8090)),
+        ((6, 7, 2, 7), (0.0582, 0.8062)),
+        ((5, 56, 0, 29), (-0.0381, 0.1926)),
+    ]:
+        assert accuracy_bounds(a, m, b, n, alpha=0.025) == pytest.approx(expected, abs=5e-5)
+
+
+@pytest.mark.parametrize(
+    ("production", "canary", "n", "verdict"),
+    [
+        # the issue's canary: 0.596 vs 0.616 at an n the old "promote unless significantly worse" rule promoted
+        (0.616, 0.596, 1000, "wait"),
+        (0.616, 0.596, 3000, "wait"),
+        (0.616, 0.596, 20000, "rollback"),  # enough evidence that it is worse
+        (0.60, 0.66, 2000, "promote"),  # clearly better with enough feedback
+        (0.60, 0.60, 8000, "promote"),  # as good, and enough feedback to bound the loss below 0.02
+        (0.60, 0.60, 1000, "wait"),  # as good, too little feedback to say so
+        (0.70, 0.55, 300, "rollback"),  # clearly worse
+        (0.60, 0.66, 40, "wait"),  # small n: no evidence either way
+    ],
+)
+def test_the_canary_is_promoted_only_on_evidence_it_is_not_worse(production, canary, n, verdict):
+    test = compare_accuracy(round(production * n), n, round(canary * n), n, margin=0.02, alpha=0.05)
+    assert test.verdict == verdict, test
+    assert test.worse_by == pytest.approx(production - canary, abs=1 / n)
+    assert test.lower < test.worse_by < test.upper
+
+
+def test_a_regressor_canary_is_judged_on_mean_absolute_error():
+    rng = random.Random(3)
+    production = [abs(rng.gauss(0, 1.0)) for _ in range(2000)]
+    better = [abs(rng.gauss(0, 0.8)) for _ in range(2000)]
+    worse = [abs(rng.gauss(0, 1.3)) for _ in range(2000)]
+    assert compare_errors(production, better, margin=0.02, alpha=0.05).verdict == "promote"
+    assert compare_errors(production, worse, margin=0.02, alpha=0.05).verdict == "rollback"
+    same = compare_errors(production[:100], production[99::-1], margin=0.02, alpha=0.05)  # the same errors
+    assert (same.verdict, same.worse_by) == ("wait", pytest.approx(0))
+    # the margin is a fraction of production's mean absolute error
+    assert same.margin == pytest.approx(0.02 * sum(production[:100]) / 100)
 
 
 def test_replicas_ship_closed_segments_and_monitor_reads_every_replica(tmp_path, weather_csv, models, sample):

@@ -109,6 +109,9 @@ def test_worse_model_fails_relative_gate_and_needs_force(project, weather_csv):
     assert [f["rule"] for f in failed] == ["f1_macro >= production - 0.02"]
     assert failed[0]["bound"] == pytest.approx(good["metrics"]["f1_macro"] - 0.02)
 
+    refused = run_cli("register", "--require-gates", cwd=project)
+    assert refused.code == 1 and "the gates did not pass" in refused.err
+    assert len(events(project)) == 3  # nothing registered
     v2 = json.loads(_cli_ok("register", "--json", cwd=project).out)
     assert v2["version"] == 2 and v2["gates"]["passed"] is False
     _cli_ok("promote", "weather", "2", "--to", "staging", cwd=project)
@@ -129,9 +132,9 @@ def test_worse_model_fails_relative_gate_and_needs_force(project, weather_csv):
         "hotfix",
         1,
     )
-
-    refused = run_cli("register", "--require-gates", cwd=project)
-    assert refused.code == 1 and "the gates did not pass" in refused.err
+    # the same bytes again are v2, whatever their gates: nothing to refuse, nothing registered
+    again = run_cli("register", "--require-gates", cwd=project)
+    assert again.code == 0 and again.out.endswith("are already weather v2 (production); nothing new to deploy\n")
 
 
 def test_register_records_lineage_and_ci_actor(project, weather_csv, monkeypatch):
@@ -323,14 +326,18 @@ def test_concurrent_registers_get_distinct_versions(project, weather_csv):
         except Exception as exc:  # surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    for seed in range(3):  # one artifact at a time on disk: four concurrent registers of each
+        train(project, weather_csv, seed=seed)
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert errors == []
-    assert sorted(results) == [1, 2, 3, 4]
-    assert [e["version"] for e in events(project)] == [1, 2, 3, 4]
+    # the same bytes raced four times: one version each, under the registry mutex
+    assert sorted(results) == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
+    assert [e["version"] for e in events(project)] == [1, 2, 3]
+    assert len({e["hash"] for e in events(project)}) == 3
 
 
 HEAVY = ["polars", "pandas", "sklearn", "skops", "numpy", "mlflow", "pydantic", "ruamel", "rich", "httpx"]
@@ -381,8 +388,8 @@ def test_merged_branches_with_the_same_version_number_are_reported(project, weat
 
 
 def test_models_listing_limits_and_unknown_model(project, weather_csv):
-    train(project, weather_csv)
-    for _ in range(3):
+    for seed in range(3):
+        train(project, weather_csv, seed=seed)
         _cli_ok("register", cwd=project)
     text = _cli_ok("models", "weather", "--last", "2", cwd=project).out.splitlines()
     assert text[0] == "weather: 3 version(s); production none, staging none"
@@ -394,3 +401,136 @@ def test_models_listing_limits_and_unknown_model(project, weather_csv):
     assert unknown.err.startswith(
         "error: model 'wether' has no registered versions in flowtide.registry (models: weather)"
     )
+
+
+# --- identical bytes, production never emptied, who approved ----------------------------------------
+
+
+def test_register_of_identical_bytes_registers_nothing_and_ci_deploys_nothing(project, weather_csv, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from flowtide.workflows.generate import _REGISTER
+
+    first = _register_good(project, weather_csv)
+    again = _cli_ok("register", cwd=project)
+    assert again.out == (
+        f"not registered: these bytes ({first['hash'][:12]}) are already weather v1 (candidate); nothing new to deploy\n"
+    )
+    as_json = json.loads(_cli_ok("register", "--json", "--require-gates", cwd=project).out)
+    assert as_json == {
+        "registered": False,
+        "existing": 1,
+        "version": "",
+        "model": "weather",
+        "hash": first["hash"],
+        "existing_stage": "candidate",
+        "tag": "weather@v1",
+    }
+    assert [e["event"] for e in events(project)] == ["register"]
+    assert git("tag", "-l", "weather@*", cwd=project).split() == ["weather@v1"]
+
+    # train.yml's register step, run as CI runs it: an empty version output, so deploy is skipped
+    def ci_register() -> tuple[str, str]:
+        output, summary = tmp_path / "output", tmp_path / "summary"
+        output.write_text("")
+        env = {
+            **os.environ,
+            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        }
+        subprocess.run(["bash", "-c", _REGISTER], cwd=project, env=env, check=True, capture_output=True)
+        return output.read_text(), summary.read_text()
+
+    assert ci_register()[0] == "version=\n"
+    v1 = project / "v1.skops"
+    shutil.copyfile(project / "models" / "model.skops", v1)
+    train(project, weather_csv, "good", seed=1)
+    _cli_ok("gate", cwd=project)
+    assert ci_register()[0] == "version=2\n"
+    assert ci_register()[0] == "version=\n"
+
+    # the identical version archived: still nothing registered; the message says how to serve it again
+    for version in ("1", "2"):
+        _cli_ok("promote", "weather", version, "--to", "staging", cwd=project)
+        _cli_ok("promote", "weather", version, "--to", "production", cwd=project)
+    shutil.copyfile(v1, project / "models" / "model.skops")
+    archived = _cli_ok("register", cwd=project)
+    assert archived.out == (
+        f"not registered: these bytes ({first['hash'][:12]}) are already weather v1 (archived); nothing new to deploy. "
+        "To serve it again: flowtide promote weather 1 --to staging\n"
+    )
+    assert [e["version"] for e in events(project) if e["event"] == "register"] == [1, 2]
+
+
+def test_production_is_replaced_never_emptied(project, weather_csv):
+    _register_good(project, weather_csv)
+    _cli_ok("promote", "weather", "1", "--to", "staging", cwd=project)
+    _cli_ok("promote", "weather", "1", "--to", "production", cwd=project)
+    before = (project / "flowtide.registry").read_bytes()
+
+    staged = run_cli("promote", "weather", "1", "--to", "staging", cwd=project)
+    assert staged.code == 1
+    assert staged.err == (
+        "error: weather v1 is already in production; moving it to staging would leave 'weather' without a production "
+        "version (serve would answer 404)\n"
+        "To replace it, promote another version (flowtide promote weather VERSION --to production) or go back to the "
+        "previous one (flowtide rollback weather); it is archived then.\n"
+    )
+    forced = run_cli("promote", "weather", "1", "--to", "staging", "--force", "--reason", "try", cwd=project)
+    assert forced.code == 1 and forced.err == staged.err
+    archived = run_cli("promote", "weather", "1", "--to", "archived", cwd=project)
+    assert archived.code == 1
+    assert archived.err.startswith(
+        "error: weather v1 is in production; archiving it would leave 'weather' without a production version"
+    )
+    assert archived.err.endswith("to take the model out of service on purpose: --force --reason TEXT.\n")
+    assert (project / "flowtide.registry").read_bytes() == before  # refused: nothing written
+
+    # rollback to a version that is the canary now: production moves, staging empties, production never does
+    _register_good(project, weather_csv, seed=1)
+    _cli_ok("promote", "weather", "2", "--to", "staging", cwd=project)
+    _cli_ok("promote", "weather", "2", "--to", "production", cwd=project)
+    _cli_ok("promote", "weather", "1", "--to", "staging", cwd=project)
+    _cli_ok("rollback", "weather", cwd=project)
+    registry = Registry.load(Project.load(project))
+    assert (registry.in_stage("weather", "production").version, registry.in_stage("weather", "staging")) == (1, None)
+    assert registry.get("weather", 2).stage == "archived"
+
+    # the one way to take a model out of service: an explicit, reasoned archive
+    _cli_ok("promote", "weather", "1", "--to", "archived", "--force", "--reason", "recall", cwd=project)
+    registry = Registry.load(Project.load(project))
+    assert registry.in_stage("weather", "production") is None
+    assert events(project)[-1]["reason"] == "recall" and events(project)[-1]["forced"] is True
+
+
+def test_a_promotion_records_the_ci_run_and_who_triggered_it(project, weather_csv, monkeypatch):
+    _register_good(project, weather_csv)
+    _cli_ok("promote", "weather", "1", "--to", "staging", cwd=project)
+    monkeypatch.setenv("GITHUB_ACTOR", "flowtide-bot")
+    monkeypatch.setenv("GITHUB_TRIGGERING_ACTOR", "alice")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/weather")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    monkeypatch.setenv("GITHUB_RUN_ATTEMPT", "2")
+    monkeypatch.setenv("GITHUB_WORKFLOW", "deploy")
+    _cli_ok("promote", "weather", "1", "--to", "production", "--reason", "approved", cwd=project)
+    event = events(project)[-1]
+    assert {k: event[k] for k in ("by", "triggered_by", "run_url", "workflow", "to")} == {
+        "by": "flowtide-bot",
+        "triggered_by": "alice",
+        "run_url": "https://github.example/acme/weather/actions/runs/42/attempts/2",
+        "workflow": "deploy",
+        "to": "production",
+    }
+    shown = _cli_ok("models", "show", "weather", "1", cwd=project).out.splitlines()
+    at = next(i for i, line in enumerate(shown) if "promote staging -> production" in line)
+    assert shown[at].endswith(
+        "promote staging -> production  by flowtide-bot (workflow deploy), triggered by alice  (approved)"
+    )
+    assert shown[at + 1] == "      run https://github.example/acme/weather/actions/runs/42/attempts/2"
+    as_json = json.loads(_cli_ok("models", "show", "weather", "1", "--json", cwd=project).out)
+    assert as_json["history"][-1]["triggered_by"] == "alice"

@@ -45,10 +45,122 @@ def test_kind_of(url, kind):
 
 
 def test_expand_headers_from_env():
-    assert expand_headers({"Authorization": "Bearer ${TOKEN}", "X": "${MISSING}-y"}, {"TOKEN": "s3cr3t"}) == {
+    assert expand_headers(
+        {"Authorization": "Bearer ${TOKEN}", "X": "${A}-${B}"}, {"TOKEN": "s3cr3t", "A": "1", "B": "2"}
+    ) == {
         "Authorization": "Bearer s3cr3t",
-        "X": "-y",
+        "X": "1-2",
     }
+
+
+@pytest.mark.parametrize("env", [{}, {"API_TOKEN": ""}], ids=["unset", "empty"])
+def test_an_unset_header_variable_names_itself_and_the_source(env):
+    with pytest.raises(SourceError) as info:
+        expand_headers({"X-Api-Key": "${API_TOKEN}"}, env, source="weather", url="https://data.example/w.csv")
+    assert info.value.message == (
+        "source 'weather' (https://data.example/w.csv): header X-Api-Key uses ${API_TOKEN}, "
+        "which is not set (or empty) in the environment"
+    )
+    assert info.value.hint.startswith("Set API_TOKEN (in CI: pass the secret to the step's env)")
+
+
+def test_pull_with_an_unset_header_variable_makes_no_request(tmp_path, http, monkeypatch):
+    monkeypatch.delenv("FLOWTIDE_TEST_TOKEN", raising=False)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "flowtide.yaml").write_text(
+        f"project: p\nsources:\n  d:\n    url: {http.url()}\n    path: d.csv\n"
+        "    headers: {X-Api-Key: '${FLOWTIDE_TEST_TOKEN}'}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowtide", "pull"], cwd=project, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert "header X-Api-Key uses ${FLOWTIDE_TEST_TOKEN}, which is not set (or empty) in the environment" in (
+        proc.stdout + proc.stderr
+    )
+    assert http.requests == []  # failed before any request, not after four retries
+    assert not (project / "d.csv").exists()
+
+
+class _Redirector:
+    """A second real HTTP server (another port, so another origin) that redirects and records headers."""
+
+    def __init__(self, target: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: dict[str, dict[str, str]] = {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.seen[self.path] = dict(self.headers)
+                if self.path == "/here":
+                    body = b"one\n"
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                location = {"/cross": target, "/same": "/here"}[self.path]
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def redirector(http):
+    server = _Redirector(http.url())
+    yield server
+    server.stop()
+
+
+def test_source_headers_do_not_follow_a_cross_origin_redirect(tmp_path, http, redirector):
+    headers = {"X-Api-Key": "s3cr3t", "Authorization": "Bearer t0ken"}
+    fetched = HttpFetcher().fetch(_request(tmp_path, f"{redirector.url}/cross", headers=headers))
+    assert fetched.hash == hash_bytes(http.body)
+    assert redirector.seen["/cross"]["X-Api-Key"] == "s3cr3t"  # the source's own origin gets them
+    path, received, status = http.requests[-1]
+    assert (path, status) == ("/data.csv", 200)
+    assert "X-Api-Key" not in received and "Authorization" not in received
+    assert not any("s3cr3t" in value or "t0ken" in value for value in received.values())
+
+
+def test_source_headers_follow_a_same_origin_redirect(tmp_path, redirector):
+    fetched = HttpFetcher().fetch(_request(tmp_path, f"{redirector.url}/same", headers={"X-Api-Key": "s3cr3t"}))
+    assert fetched.hash == hash_bytes(b"one\n")
+    assert redirector.seen["/here"]["X-Api-Key"] == "s3cr3t"
+
+
+def test_a_refused_cross_origin_redirect_says_the_headers_were_not_sent(tmp_path, http, redirector):
+    target = _Redirector(http.url("missing"))
+    try:
+        with pytest.raises(SourceError) as info:
+            HttpFetcher().fetch(_request(tmp_path, f"{target.url}/cross", headers={"X-Api-Key": "s3cr3t"}))
+    finally:
+        target.stop()
+    assert info.value.message.endswith("): HTTP 404 Not Found")
+    assert info.value.hint.startswith(
+        f"The request was redirected to http://127.0.0.1:{http.port}, another origin, which gets none of the "
+        "source's headers (X-Api-Key)."
+    )
 
 
 def _request(tmp_path: Path, url: str, **kw) -> FetchRequest:

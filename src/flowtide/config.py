@@ -218,7 +218,10 @@ class Canary:
     key_header: str = "x-request-key"
     """Header whose value keeps one caller on one version (sticky routing)."""
     alpha: float = 0.05
-    """Significance level of the canary-vs-production test behind the promote / rollback verdict."""
+    """Error rate of each one-sided canary-vs-production bound behind the promote / rollback verdict."""
+    margin: float = 0.02
+    """Promote only when the canary is, with confidence 1 - alpha, at most this much worse than production:
+    absolute accuracy for a classifier, a fraction of production's mean absolute error for a regressor."""
 
 
 @dataclass

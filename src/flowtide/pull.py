@@ -136,7 +136,7 @@ def _pull_one(
             base_dir=project.root,
             timeout=source.timeout,
             retries=source.retries,
-            headers=expand_headers(source.headers, project.env),
+            headers=expand_headers(source.headers, project.env, source=name, url=source.url),
             validators=validators,
             progress=progress,
         )

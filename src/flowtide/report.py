@@ -17,9 +17,10 @@ from typing import Any, Literal
 
 from .atomic import atomic_write
 
-Status = Literal["pass", "fail", "warn", "info"]
-_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "info": "ℹ️"}
-_COLOR = {"pass": "green", "fail": "red", "warn": "yellow", "info": "cyan"}
+Status = Literal["pass", "fail", "warn", "info", "unjudged"]
+"""``unjudged``: a rule that had to be judged could not be (no data, too little data); it is not a pass."""
+_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "info": "ℹ️", "unjudged": "❔"}
+_COLOR = {"pass": "green", "fail": "red", "warn": "yellow", "info": "cyan", "unjudged": "magenta"}
 _PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2"]
 
 
@@ -76,11 +77,18 @@ class Report:
     def failures(self) -> list[Finding]:
         return [f for f in self.findings if f.status == "fail"]
 
+    @property
+    def judged(self) -> bool:
+        """False when something the report had to judge could not be (an ``unjudged`` finding)."""
+        return not any(f.status == "unjudged" for f in self.findings)
+
     # -- JSON -----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ok"] = self.ok
+        data["judged"] = self.judged
+        data["verdict"] = self.verdict
         return data
 
     def to_json(self) -> str:
@@ -90,14 +98,22 @@ class Report:
 
     @property
     def verdict(self) -> str | None:
-        """ "passed" or "failed"; None for a report that judges nothing (a diff)."""
+        """ "failed", "not judged" (nothing failed, but something could not be judged) or "passed";
+        None for a report that judges nothing (a diff)."""
         if not self.findings:
             return None
-        return "passed" if self.ok else "failed"
+        if not self.ok:
+            return "failed"
+        return "passed" if self.judged else "not judged"
+
+    @property
+    def _status(self) -> Status:
+        """The report's own status: fail, unjudged or pass."""
+        return "fail" if not self.ok else "pass" if self.judged else "unjudged"
 
     def to_markdown(self, *, max_findings: int = 200) -> str:
         if self.verdict:
-            lines = [f"## {_ICON['pass' if self.ok else 'fail']} {self.title}: {self.verdict}", ""]
+            lines = [f"## {_ICON[self._status]} {self.title}: {self.verdict}", ""]
         else:
             lines = [f"## {self.title}", ""]
         if self.summary:
@@ -146,7 +162,7 @@ class Report:
         from rich.table import Table as RichTable
 
         console = console or Console(highlight=False)
-        style = "green" if self.ok else "red"
+        style = _COLOR[self._status]
         console.print(f"[bold {style}]{self.title}: {self.verdict}[/]" if self.verdict else f"[bold]{self.title}[/]")
         shown = _sorted(self.findings)
         hidden = 0
@@ -161,7 +177,7 @@ class Report:
             for column in columns:
                 t.add_column(column, overflow="fold", ratio=4 if column == "message" else None, no_wrap=column == "")
             for f in shown:
-                cells = [f"[{_COLOR[f.status]}]{f.status}[/]"]
+                cells = [f"[{_COLOR[f.status]}]{_WORD_ONE[f.status]}[/]"]
                 if len(targets) > 1:
                     cells.append(f.target)
                 cells += [f.rule, f.column or "", _short(f.value), _short(f.bound), f.message]
@@ -186,13 +202,13 @@ class Report:
     def to_html(self) -> str:
         """One self-contained page: verdict, counts, failures as cards, charts, every finding, tables."""
         e = html.escape
-        ok = self.ok
+        overall = self._status
         counts = _counts(self.findings)
         parts = [
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
             f"<title>{e(self.title)}</title><style>{_CSS}</style></head><body><main>",
-            f"<header class='{'ok' if ok else 'bad'}'><div class='verdict'>{'✓' if ok else '✗'}</div>"
+            f"<header class='{_HEADER[overall]}'><div class='verdict'>{_MARK[overall]}</div>"
             f"<div><h1>{e(self.title)}</h1><p class='sub'>{self.verdict + ' · ' if self.verdict else ''}"
             f"{e(self.kind)}</p></div></header>",
         ]
@@ -204,14 +220,17 @@ class Report:
             for key, value in self.summary.items():
                 parts.append(f"<div class='tile meta'><b>{e(_fmt(value))}</b><span>{e(str(key))}</span></div>")
             parts.append("</section>")
-        problems = [f for f in _sorted(self.findings) if f.status in ("fail", "warn")]
+        problems = [f for f in _sorted(self.findings) if f.status in ("fail", "unjudged", "warn")]
         if problems:
             parts.append("<h2>What needs attention</h2><section class='cards'>")
             for f in problems:
                 parts.append(_html_card(f))
             parts.append("</section>")
         if self.charts:
-            ordered = sorted(self.charts, key=lambda c: {"fail": 0, "warn": 1, None: 2, "info": 3, "pass": 4}[c.status])
+            ordered = sorted(
+                self.charts,
+                key=lambda c: {"fail": 0, "unjudged": 1, "warn": 1, None: 2, "info": 3, "pass": 4}[c.status],
+            )
             parts.append("<h2>Charts</h2><section class='charts'>")
             for chart in ordered:
                 badge = f"<span class='badge {chart.status}'>{_WORD_ONE[chart.status]}</span>" if chart.status else ""
@@ -260,9 +279,11 @@ class Report:
         return paths
 
 
-_ORDER = {"fail": 0, "warn": 1, "pass": 2, "info": 3}
-_WORD = {"fail": "failed", "warn": "warnings", "pass": "passed", "info": "notes"}
-_WORD_ONE = {"fail": "fail", "warn": "warn", "pass": "pass", "info": "info", None: ""}
+_ORDER = {"fail": 0, "unjudged": 1, "warn": 2, "pass": 3, "info": 4}
+_WORD = {"fail": "failed", "unjudged": "not judged", "warn": "warnings", "pass": "passed", "info": "notes"}
+_WORD_ONE = {"fail": "fail", "unjudged": "not judged", "warn": "warn", "pass": "pass", "info": "info", None: ""}
+_HEADER = {"fail": "bad", "unjudged": "unjudged", "pass": "ok"}
+_MARK = {"fail": "✗", "unjudged": "?", "pass": "✓"}
 
 
 def _sorted(findings: list[Finding]) -> list[Finding]:
@@ -270,7 +291,7 @@ def _sorted(findings: list[Finding]) -> list[Finding]:
 
 
 def _counts(findings: list[Finding]) -> dict[str, int]:
-    counts = dict.fromkeys(("fail", "warn", "pass", "info"), 0)
+    counts = dict.fromkeys(("fail", "unjudged", "warn", "pass", "info"), 0)
     for f in findings:
         counts[f.status] += 1
     return counts
@@ -282,12 +303,13 @@ def _counts_line(findings: list[Finding], *, bold: bool = False) -> str:
         if n:
             word = {
                 "fail": "failed",
+                "unjudged": "not judged",
                 "warn": "warning" if n == 1 else "warnings",
                 "pass": "passed",
                 "info": "note" if n == 1 else "notes",
             }[status]
             text = f"{n} {word}"
-            parts.append(f"**{text}**" if bold and status == "fail" else text)
+            parts.append(f"**{text}**" if bold and status in ("fail", "unjudged") else text)
     return " · ".join(parts)
 
 
@@ -512,28 +534,32 @@ def svg_chart(chart: Chart, width: int = 640, height: int = 260) -> str:
 
 _CSS = """
 :root{--bg:#f7f7f5;--fg:#1d1d1f;--muted:#6b6b70;--card:#fff;--line:#e4e4e7;--fail:#c4302b;--fail-bg:#fdeceb;
---warn:#b26a00;--warn-bg:#fff4e0;--pass:#2e7d32;--pass-bg:#eaf5ea;--info:#1f6f8b;--info-bg:#e6f3f7}
+--warn:#b26a00;--warn-bg:#fff4e0;--pass:#2e7d32;--pass-bg:#eaf5ea;--info:#1f6f8b;--info-bg:#e6f3f7;
+--unjudged:#7b3fa0;--unjudged-bg:#f3eaf8}
 @media (prefers-color-scheme:dark){:root{--bg:#161618;--fg:#ececef;--muted:#a1a1aa;--card:#1f1f23;--line:#34343a;
---fail-bg:#3a1d1c;--warn-bg:#3a2c14;--pass-bg:#1b3220;--info-bg:#16303a}}
+--fail-bg:#3a1d1c;--warn-bg:#3a2c14;--pass-bg:#1b3220;--info-bg:#16303a;--unjudged-bg:#2e1f38}}
 *{box-sizing:border-box} body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif}
 main{max-width:1120px;margin:0 auto;padding:28px 24px 48px}
 header{display:flex;gap:16px;align-items:center;padding:18px 20px;border-radius:14px;background:var(--card);border:1px solid var(--line)}
 header .verdict{width:48px;height:48px;border-radius:50%;display:grid;place-items:center;font-size:26px;color:#fff;flex:none}
 header.ok .verdict{background:var(--pass)} header.bad .verdict{background:var(--fail)}
+header.unjudged .verdict{background:var(--unjudged)}
 h1{margin:0;font-size:22px} .sub{margin:2px 0 0;color:var(--muted)} h2{font-size:16px;margin:28px 0 10px;display:inline-block}
 .tiles{display:flex;flex-wrap:wrap;gap:10px;margin-top:14px}
 .tile{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:8px 14px;min-width:96px}
 .tile b{display:block;font-size:18px} .tile span{color:var(--muted);font-size:12px}
 .tile.fail{border-color:var(--fail);background:var(--fail-bg)} .tile.warn{border-color:var(--warn);background:var(--warn-bg)}
+.tile.unjudged{border-color:var(--unjudged);background:var(--unjudged-bg)}
 .tile.pass b{color:var(--pass)} .tile.meta b{font-size:14px;font-weight:600}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
 .card{background:var(--card);border:1px solid var(--line);border-left:4px solid var(--line);border-radius:10px;padding:12px 14px}
-.card.fail{border-left-color:var(--fail)} .card.warn{border-left-color:var(--warn)}
+.card.fail{border-left-color:var(--fail)} .card.warn{border-left-color:var(--warn)} .card.unjudged{border-left-color:var(--unjudged)}
 .card p{margin:8px 0} .card-head{display:flex;gap:8px;align-items:center} .where{color:var(--muted);margin-left:auto;font-size:12px}
 .hint{color:var(--muted);font-size:12px}
 .badge{display:inline-block;font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.03em;padding:1px 7px;border-radius:999px;margin-right:6px}
 .badge.fail{background:var(--fail-bg);color:var(--fail)} .badge.warn{background:var(--warn-bg);color:var(--warn)}
 .badge.pass{background:var(--pass-bg);color:var(--pass)} .badge.info{background:var(--info-bg);color:var(--info)}
+.badge.unjudged{background:var(--unjudged-bg);color:var(--unjudged)}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:14px}
 figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:12px;padding:12px 14px}
 figure.fail,figure.warn{border-color:var(--warn)} figure.fail{border-color:var(--fail)}
@@ -543,7 +569,7 @@ svg rect:hover{fill-opacity:.8}
 .scroll{overflow-x:auto} table{border-collapse:collapse;width:100%;background:var(--card);border-radius:10px;overflow:hidden}
 td,th{border-bottom:1px solid var(--line);padding:6px 10px;font-size:13px;text-align:left;vertical-align:top}
 th{color:var(--muted);font-weight:600;background:var(--bg)}
-tr.fail td{background:var(--fail-bg)} tr.warn td{background:var(--warn-bg)}
+tr.fail td{background:var(--fail-bg)} tr.warn td{background:var(--warn-bg)} tr.unjudged td{background:var(--unjudged-bg)}
 table.mini{width:auto;margin-top:4px} table.mini td,table.mini th{padding:2px 10px;font-size:12px}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 details>summary{cursor:pointer;list-style:none} details>summary::-webkit-details-marker{display:none}

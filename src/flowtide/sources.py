@@ -116,13 +116,35 @@ def _plugin(scheme: str):
     return None
 
 
-def expand_headers(headers: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
-    """Expand ``${VAR}`` in header values from ``env`` (so tokens stay out of flowtide.yaml)."""
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-    def one(value: str) -> str:
-        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env.get(m.group(1), ""), value)
 
-    return {key: one(value) for key, value in headers.items()}
+def expand_headers(
+    headers: Mapping[str, str], env: Mapping[str, str], *, source: str = "", url: str = ""
+) -> dict[str, str]:
+    """Expand ``${VAR}`` in header values from ``env`` (so tokens stay out of flowtide.yaml).
+
+    A variable that is unset or empty is a SourceError naming it, raised before any
+    request: a CI secret that was never configured expands to "", and an empty
+    credential would only fail later, after every retry, without saying why.
+    """
+
+    def one(key: str, value: str) -> str:
+        def variable(match: re.Match) -> str:
+            name = match.group(1)
+            if not env.get(name):
+                raise SourceError(
+                    source,
+                    url,
+                    f"header {key} uses ${{{name}}}, which is not set (or empty) in the environment",
+                    hint=f"Set {name} (in CI: pass the secret to the step's env) or remove the header from "
+                    "flowtide.yaml; nothing was downloaded, the previous data file and lock are unchanged.",
+                )
+            return env[name]
+
+        return _VARIABLE.sub(variable, value)
+
+    return {key: one(key, value) for key, value in headers.items()}
 
 
 def with_retries(request: FetchRequest, attempt_once: Callable[[], Fetched]) -> Fetched:
@@ -148,7 +170,12 @@ def with_retries(request: FetchRequest, attempt_once: Callable[[], Fetched]) -> 
 
 
 class HttpFetcher:
-    """Streams a URL with httpx: conditional GET, timeouts, retries, hashing while writing."""
+    """Streams a URL with httpx: conditional GET, timeouts, retries, hashing while writing.
+
+    The source's own headers (tokens, API keys) go to the source's origin only: a
+    redirect to another scheme, host or port gets none of them (httpx itself only
+    drops ``Authorization``), so a redirect cannot hand a credential to a third party.
+    """
 
     def fetch(self, request: FetchRequest) -> Fetched:
         import httpx
@@ -159,10 +186,13 @@ class HttpFetcher:
         if request.validators.get("last_modified"):
             headers["If-Modified-Since"] = request.validators["last_modified"]
         timeout = httpx.Timeout(request.timeout)
-        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-            return with_retries(request, lambda: self._once(client, request, headers))
+        guard = _OriginGuard(request.url, request.headers)
+        with httpx.Client(timeout=timeout, follow_redirects=True, event_hooks={"request": [guard]}) as client:
+            return with_retries(request, lambda: self._once(client, request, headers, guard))
 
-    def _once(self, client, request: FetchRequest, headers: dict[str, str]) -> Fetched:
+    def _once(
+        self, client, request: FetchRequest, headers: dict[str, str], guard: _OriginGuard | None = None
+    ) -> Fetched:
         import httpx
 
         try:
@@ -180,11 +210,14 @@ class HttpFetcher:
                         retry_after=_retry_after(response.headers.get("retry-after")),
                     )
                 if code >= 400:
+                    hint = "Check the URL in flowtide.yaml; the previous data file and lock are unchanged."
+                    if guard is not None and guard.dropped_at:
+                        hint = (
+                            f"The request was redirected to {guard.dropped_at}, another origin, which gets none of "
+                            f"the source's headers ({', '.join(sorted(request.headers))}). {hint}"
+                        )
                     raise SourceError(
-                        request.name,
-                        request.url,
-                        f"HTTP {code} {response.reason_phrase}".rstrip(),
-                        hint="Check the URL in flowtide.yaml; the previous data file and lock are unchanged.",
+                        request.name, request.url, f"HTTP {code} {response.reason_phrase}".rstrip(), hint=hint
                     )
                 if code != 200:
                     raise SourceError(request.name, request.url, f"unexpected HTTP {code} {response.reason_phrase}")
@@ -230,6 +263,33 @@ class HttpFetcher:
                 raise RetryableError(f"truncated body: got {received} of {expected} bytes")
             blob.commit()
         return blob.digest, blob.size
+
+
+class _OriginGuard:
+    """An httpx request hook: removes the source's configured headers from requests to another origin."""
+
+    def __init__(self, url: str, configured: Mapping[str, str]) -> None:
+        import httpx
+
+        self.origin = httpx.URL(url)
+        self.names = list(configured)
+        self.dropped_at: str | None = None
+
+    def __call__(self, request) -> None:
+        if not self.names or _same_origin(self.origin, request.url):
+            return
+        for name in self.names:
+            request.headers.pop(name, None)
+        self.dropped_at = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
+
+
+def _same_origin(origin, url) -> bool:
+    """Scheme, host and port equal, or an http -> https upgrade of the same host (as httpx judges Authorization)."""
+    ports = {"http": 80, "https": 443}
+    port, other = origin.port or ports.get(origin.scheme), url.port or ports.get(url.scheme)
+    if (origin.scheme, origin.host, port) == (url.scheme, url.host, other):
+        return True
+    return origin.host == url.host and (origin.scheme, port, url.scheme, other) == ("http", 80, "https", 443)
 
 
 def _content_length(response) -> int | None:

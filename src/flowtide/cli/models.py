@@ -84,6 +84,16 @@ def _v(number) -> str:
     return f"v{number}" if number else "none"
 
 
+def _who(event: dict) -> str:
+    """The actor of an event, with who triggered the CI run when that was someone else."""
+    who = str(event.get("by") or "unknown")
+    if event.get("workflow"):
+        who += f" (workflow {event['workflow']})"
+    if event.get("triggered_by"):
+        who += f", triggered by {event['triggered_by']}"
+    return who
+
+
 def _show(project, registry, model: str, spec: str, args) -> int:
     version = registry.get(model, spec)
     if args.card:
@@ -124,6 +134,8 @@ def _show(project, registry, model: str, spec: str, args) -> int:
                 else f"rolled back to v{event.get('version')}"
             )
         reason = f"  ({event['reason']})" if event.get("reason") else ""
-        lines.append(f"    {event.get('at')}  {what}  by {event.get('by')}{reason}")
+        lines.append(f"    {event.get('at')}  {what}  by {_who(event)}{reason}")
+        if event.get("run_url"):
+            lines.append(f"      run {event['run_url']}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

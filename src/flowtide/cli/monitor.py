@@ -7,8 +7,10 @@ from ._output import add_json_flag, load_project, render_report
 DESCRIPTION = (
     "Analyse logged predictions and feedback per model version over a time window: input drift against "
     "the training data, prediction drift, live performance, and the canary verdict (promote / rollback / "
-    "wait). Exit 1 on drift or a performance drop below the `monitor:` thresholds. Reports are also "
-    "written to .flowtide/reports/monitor.{json,md,html}."
+    "wait, a non-inferiority test with margin deploy.canary.margin). Only versions in production or staging "
+    "can fail the run; archived ones are history. Exit 1 on drift or a performance drop below the `monitor:` "
+    "thresholds; exit 3 when nothing failed but a served version could not be judged (no or too few "
+    "predictions): not judged is not passed. Reports are also written to .flowtide/reports/monitor.{json,md,html}."
 )
 
 
@@ -41,4 +43,4 @@ def run(args) -> int:
     if not (args.json or args.md):
         for line in result.actions:
             print(line)
-    return 0 if report.ok else 1
+    return result.exit_code

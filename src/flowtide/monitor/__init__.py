@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..project import Project
     from ..report import Report
 
-__all__ = ["MonitorResult", "monitor", "retrain"]
+__all__ = ["NOT_JUDGED", "MonitorResult", "monitor", "retrain"]
 
 log = logging.getLogger("flowtide.monitor")
 
@@ -37,7 +37,24 @@ class MonitorResult:
 
     @property
     def ok(self) -> bool:
+        """Nothing failed (no drift or drop in a version served now, no failed retraining)."""
         return self.report.ok
+
+    @property
+    def judged(self) -> bool:
+        """Every version served now was judged (enough predictions, something to judge them by)."""
+        return self.report.judged
+
+    @property
+    def exit_code(self) -> int:
+        """1 drift, a drop or a failed retraining; 3 nothing failed but a served version was not judged; 0 passed."""
+        if not self.ok:
+            return 1
+        return 0 if self.judged else NOT_JUDGED
+
+
+NOT_JUDGED = 3
+"""Exit status of `flowtide monitor` when nothing failed but a served version could not be judged."""
 
 
 def log_dirs(project: Project, extra: list[str | Path] | None = None) -> list[Path]:

@@ -49,14 +49,30 @@ def is_git_repo(project: Project) -> bool:
 
 
 def actor(project: Project) -> dict[str, Any]:
-    """Who or what acts: the CI actor and run URL when present, else the git user."""
+    """Who or what acts: in GitHub Actions the actor, the run URL and who triggered it; else the git user.
+
+    ``by`` is GITHUB_ACTOR (whose action started the run); ``triggered_by`` is
+    GITHUB_TRIGGERING_ACTOR when it differs (a re-run, a dispatch by another
+    person); ``run_url`` links the run (and its attempt), where GitHub shows the
+    environment approval and its reviewers; ``workflow`` names the workflow.
+    """
     env = project.env
     out: dict[str, Any] = {}
-    if env.get("GITHUB_ACTOR"):
-        out["by"] = env["GITHUB_ACTOR"]
+    ci_actor = env.get("GITHUB_ACTOR") or env.get("GITHUB_TRIGGERING_ACTOR")
+    if ci_actor:
+        out["by"] = ci_actor
+        triggering = env.get("GITHUB_TRIGGERING_ACTOR")
+        if triggering and triggering != ci_actor:
+            out["triggered_by"] = triggering
         if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-            server = env.get("GITHUB_SERVER_URL", "https://github.com")
-            out["run_url"] = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+            server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+            url = f"{server.rstrip('/')}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+            attempt = env.get("GITHUB_RUN_ATTEMPT")
+            if attempt and attempt != "1":
+                url += f"/attempts/{attempt}"
+            out["run_url"] = url
+        if env.get("GITHUB_WORKFLOW"):
+            out["workflow"] = env["GITHUB_WORKFLOW"]
         return out
     name = env.get("GIT_AUTHOR_NAME") or env.get("GIT_COMMITTER_NAME")
     email = env.get("GIT_AUTHOR_EMAIL") or env.get("GIT_COMMITTER_EMAIL")

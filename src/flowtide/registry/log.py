@@ -56,6 +56,8 @@ class Version:
     history: list[dict[str, Any]] = field(default_factory=list)
     """Every event about this version, oldest first."""
     warnings: list[str] = field(default_factory=list, compare=False)
+    existing: bool = field(default=False, compare=False)
+    """Set by ``register`` when the artifact's bytes were already this version: nothing was written."""
 
     @property
     def label(self) -> str:

@@ -1,8 +1,9 @@
 """Registry operations: register a candidate, promote between stages, roll back production.
 
 Each appends one event under the project's "registry" mutex and returns the
-resulting :class:`Version`; the rules (passed gates and a stay in staging before
-production, ``--force`` only with a reason) are enforced here.
+resulting :class:`Version`; the rules (identical bytes register nothing, passed
+gates and a stay in staging before production, production is replaced but never
+emptied except by a forced archive, ``--force`` only with a reason) are enforced here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import RegistryError, UsageError
 from .lineage import _commit, _lineage, _model_config, _tag, actor, is_git_repo, now, read_gate_results, read_metrics
-from .log import REGISTRY_FILE, Registry, Version, _append, _dump_event, _latest_number
+from .log import REGISTRY_FILE, Registry, Version, _append, _dump_event, _latest_number, _parse_events
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -75,6 +76,10 @@ def _register(project: Project, *, require_gates: bool) -> Version:
     digest, size = project.stat_cache.hash(artifact, key=model.path)
     project.store.add_file(artifact, digest)
     project.stat_cache.save()
+    # identical bytes are the same model: whatever the gates say now, nothing new is registered or deployed
+    same = _registered_as(project, model.name, digest)
+    if same is not None:
+        return same
 
     gates = read_gate_results(project).get(digest)
     if gates is None:
@@ -96,6 +101,9 @@ def _register(project: Project, *, require_gates: bool) -> Version:
             raw = path.read_bytes()
         except FileNotFoundError:
             raw = b""
+        same = _registered_as(project, model.name, digest, raw)  # again under the mutex: a concurrent register
+        if same is not None:
+            return same
         number = _latest_number(raw, path, model.name) + 1
         tag = f"{model.name}@v{number}"
         event = {
@@ -135,6 +143,27 @@ def _register(project: Project, *, require_gates: bool) -> Version:
     return version
 
 
+def _registered_as(project: Project, model: str, digest: str, raw: bytes | None = None) -> Version | None:
+    """The version of ``model`` whose artifact has hash ``digest`` (marked ``existing``), or None.
+
+    A substring test on the raw log first: the full replay only runs when the hash is in the file at all.
+    """
+    path = project.root / REGISTRY_FILE
+    if raw is None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+    if digest.encode() not in raw:
+        return None
+    registry = Registry(path, _parse_events(raw, path))
+    for version in registry.versions(model):
+        if version.hash == digest:
+            version.existing = True
+            return version
+    return None
+
+
 # --- promote / rollback --------------------------------------------------------
 
 
@@ -157,6 +186,8 @@ def promote(
         target = registry.get(model, version)
         if target.stage == to:
             return target
+        if target.stage == "production":
+            _refuse_emptying_production(target, to, force)
         if to == "production" and not force:
             if not target.gates.get("passed"):
                 raise RegistryError(
@@ -187,6 +218,31 @@ def promote(
         moved = registry.get(model, target.version)
         _stage_tag(project, registry, moved, to, event)
     return moved
+
+
+def _refuse_emptying_production(target: Version, to: str, force: bool) -> None:
+    """Production is only replaced (promote another version, rollback), never emptied by accident.
+
+    The one way to leave a model without production is an explicit archive of the
+    production version with --force --reason (``promote`` already demands the reason).
+    """
+    model = target.model
+    replace = (
+        f"To replace it, promote another version (flowtide promote {model} VERSION --to production) "
+        f"or go back to the previous one (flowtide rollback {model})"
+    )
+    if to == "staging":
+        raise RegistryError(
+            f"{target.label} is already in production; moving it to staging would leave {model!r} without a "
+            "production version (serve would answer 404)",
+            hint=f"{replace}; it is archived then.",
+        )
+    if to == "archived" and not force:
+        raise RegistryError(
+            f"{target.label} is in production; archiving it would leave {model!r} without a production version "
+            "(serve would answer 404)",
+            hint=f"{replace}; to take the model out of service on purpose: --force --reason TEXT.",
+        )
 
 
 def rollback(project: Project, model: str, *, reason: str | None = None) -> Version:
