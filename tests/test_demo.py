@@ -31,7 +31,16 @@ def test_the_demo_runs_the_whole_loop(tmp_path):
     assert "weather v2 is in staging" in out
     assert "canary v2 on 30% of callers" in out
     assert "canary verdict: promote: canary accuracy" in out
-    assert "monitor --act: promoted weather v2 to production" in out
+    # the demo's runner approves the promotion (in CI it is deploy.yml's production job)
+    approver = "the person running `flowtide monitor --act --approve`"
+    assert f"monitor --act: promoted weather v2 to production (approved by {approver})" in out
+    # the example as shipped: its default params and real gates, and the retrain learned from labelled traffic
+    from flowtide.init import EXAMPLES
+
+    assert (project / "params.yaml").read_bytes() == (EXAMPLES / "weather" / "params.yaml").read_bytes()
+    assert (project / "flowtide.yaml").read_text().count('"accuracy >= 0.6"') == 1
+    assert "data/raw/traffic.csv: 0 labelled requests (nothing served yet)" in out
+    assert "labelled requests into data/raw/traffic.csv (training data)" in out
     assert "GET /models: production v2, no canary" in out
     for name in ("monitor-drift.html", "monitor-canary.html"):
         assert (project / "reports" / name).read_text().startswith("<!doctype html>")
