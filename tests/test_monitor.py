@@ -186,9 +186,10 @@ def test_the_remote_listing_is_input_and_a_broken_copy_is_fetched_again(tmp_path
     shutil.rmtree(project.root / ".flowtide" / "predictions")
     (segment,) = remote.glob("predictions/*/*.db")
     shutil.copy(segment, remote / "predictions" / "stray.db")  # not a replica's segment: ignored
+    report = json.loads(run_cli("monitor", "-C", project.root, "--json").out)
+    assert report["summary"]["predictions"] == 50  # not 100: the stray copy is not read
     local = project.root / ".flowtide" / "predictions-remote" / segment.parent.name / segment.name
-    local.parent.mkdir(parents=True)
-    local.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])
+    local.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])  # as a killed download leaves it
     report = json.loads(run_cli("monitor", "-C", project.root, "--json").out)
     assert report["summary"]["predictions"] == 50
     assert local.read_bytes() == segment.read_bytes()

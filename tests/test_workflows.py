@@ -273,6 +273,11 @@ def test_one_road_to_production(rendered, case):
                 else:
                     assert job.get("environment") == "production", f"{name}:{job_id} promotes outside the environment"
     assert ("deploy.yml", "production") in promoting
+    monitor = _yaml(rendered[case][".github/workflows/monitor.yml"])
+    canary = "canary:" in (GOLDEN / case / "flowtide.yaml").read_text() if case != "no-canary" else False
+    calls = [j for j in monitor["jobs"].values() if j.get("uses") == "./.github/workflows/deploy.yml"]
+    # with a canary, monitor.yml reaches production only by calling deploy.yml's production job
+    assert [c["with"]["to"] for c in calls] == (["production"] if canary else [])
 
 
 def test_deploy_flow_with_and_without_a_canary(rendered):
