@@ -30,12 +30,18 @@ def test_the_demo_runs_the_whole_loop(tmp_path):
     assert "Monitor: drift in temp_max, temp_min" in out
     assert "weather v2 is in staging" in out
     assert "canary v2 on 30% of callers" in out
-    # the retrained canary: 0.607 vs 0.583 on 356 and 709 labelled rows is no evidence that it is not worse by more
-    # than deploy.canary.margin (0.02), so it waits; "promote unless significantly worse" promoted it (issue 11),
-    # and over the rest of 2013 it is the worse model (0.553 vs 0.571 by October)
-    assert "canary verdict: wait: canary accuracy 0.607 vs production 0.583 on 356 and 709 labelled rows" in out
+    # the retrained canary: 0.607 vs 0.605 on 356 and 709 labelled rows is no evidence that it is not worse by more
+    # than deploy.canary.margin (0.02), so it waits; "promote unless significantly worse" promoted it (issue 11)
+    assert "canary verdict: wait: canary accuracy 0.607 vs production 0.605 on 356 and 709 labelled rows" in out
     assert "monitor --act:" not in out
     assert "GET /models: production v1, canary v2 (it keeps its share of traffic until the feedback decides)" in out
+    # the example as shipped: its default params and real gates, and the retrain learned from labelled traffic
+    from flowtide.init import EXAMPLES
+
+    assert (project / "params.yaml").read_bytes() == (EXAMPLES / "weather" / "params.yaml").read_bytes()
+    assert (project / "flowtide.yaml").read_text().count('"accuracy >= 0.6"') == 1
+    assert "data/raw/traffic.csv: 0 labelled requests (nothing served yet)" in out
+    assert "labelled requests into data/raw/traffic.csv (training data)" in out
     for name in ("monitor-drift.html", "monitor-canary.html"):
         assert (project / "reports" / name).read_text().startswith("<!doctype html>")
         assert str(project / "reports" / name) in out

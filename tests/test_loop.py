@@ -191,3 +191,30 @@ def test_with_a_model_the_monitor_fires_too_and_a_failing_cycle_does_not_end_the
     # the failed tick is done (it is logged, not retried forever); the next run waits for the schedule
     again = json.loads(run_cli("loop", "-C", root, "--once", "--json").out)
     assert again["cycles"] == []
+
+
+def test_the_person_running_the_loop_approves_a_canary_the_verdict_promotes(tmp_path, weather_csv):
+    import random
+
+    from flowtide.registry import Registry
+
+    from ._models import events as registry_events
+    from ._serving import artifacts, replay, served_project, weather_rows
+
+    models = artifacts(weather_csv, tmp_path / "models")
+    project = served_project(
+        tmp_path / "canary",
+        weather_csv,
+        models,
+        production="bad",
+        canary="good",
+        deploy="deploy:\n  canary: {weight: 0.5, min_requests: 80}\n",
+    )
+    replay(project, random.Random(7).sample(weather_rows(weather_csv), 300))
+    result = json.loads(run_cli("loop", "-C", project.root, "--once", "--json").out)
+    (cycle,) = result["cycles"]
+    approver = "the person running `flowtide loop`"
+    assert cycle["outcome"]["verdicts"] == ["weather v2: promote"]
+    assert cycle["outcome"]["actions"] == [f"promoted weather v2 to production (approved by {approver})"]
+    assert Registry.load(project).in_stage("weather", "production").version == 2
+    assert registry_events(project.root)[-1]["reason"].endswith(f"; approved by {approver}")

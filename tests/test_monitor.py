@@ -10,6 +10,7 @@ import pytest
 from flowtide.monitor.analysis import accuracy_bounds, compare_accuracy, compare_errors, parse_window
 from flowtide.registry import Registry
 
+from ._models import events
 from ._serving import artifacts, replay, served_project, weather_rows
 from .conftest import run_cli
 
@@ -81,7 +82,7 @@ def test_a_worse_canary_is_rolled_back_by_act(tmp_path, weather_csv, models, sam
     assert registry.in_stage("weather", "production").version == 1
 
 
-def test_a_better_canary_is_promoted_by_act(tmp_path, weather_csv, models, sample):
+def test_a_better_canary_waits_for_an_approval_and_is_promoted_by_the_approver(tmp_path, weather_csv, models, sample):
     project = served_project(
         tmp_path / "b",
         weather_csv,
@@ -91,9 +92,31 @@ def test_a_better_canary_is_promoted_by_act(tmp_path, weather_csv, models, sampl
         deploy="deploy:\n  canary: {weight: 0.5, min_requests: 80}\n",
     )
     replay(project, sample)
+    # monitor --act alone (what CI runs) never promotes: production goes through an approval
     report = json.loads(run_cli("monitor", "-C", project.root, "--json", "--act").out)
-    assert report["actions"] == ["promoted weather v2 to production"]
-    assert Registry.load(project).in_stage("weather", "production").version == 2
+    (verdict,) = report["verdicts"]
+    assert (verdict["model"], verdict["production"], verdict["canary"], verdict["verdict"]) == (
+        "weather",
+        1,
+        2,
+        "promote",
+    )
+    assert report["actions"] == [
+        "weather v2: the canary verdict is promote; production needs an approval: deploy.yml's production job, "
+        "or `flowtide promote weather 2 --to production`"
+    ]
+    assert Registry.load(project).in_stage("weather", "production").version == 1
+    # the person running the command approves
+    report = json.loads(run_cli("monitor", "-C", project.root, "--json", "--act", "--approve").out)
+    approver = "the person running `flowtide monitor --act --approve`"
+    assert report["actions"] == [f"promoted weather v2 to production (approved by {approver})"]
+    moved = Registry.load(project).in_stage("weather", "production")
+    assert moved.version == 2
+    event = [e for e in events(project.root) if e.get("to") == "production"][-1]
+    assert event["reason"].startswith("monitor: canary verdict promote: canary accuracy ")
+    assert event["reason"].endswith(f"; approved by {approver}")
+    usage = run_cli("monitor", "-C", project.root, "--approve")
+    assert (usage.code, usage.err) == (2, "error: --approve needs --act (it approves what the canary verdict says)\n")
 
 
 def test_the_canary_waits_for_min_requests(tmp_path, weather_csv, models, sample):
@@ -242,10 +265,12 @@ def test_a_clearly_worse_canary_is_rolled_back_and_a_better_one_promoted(tmp_pat
     assert report["actions"] == ["rolled back the canary weather v2 (archived)"]
     better = served_project(tmp_path / "b", weather_csv, models, deploy=deploy)
     _log(better, _traffic(2000, 0.60, 0.66), sample)
-    report = json.loads(run_cli("monitor", "-C", better.root, "--json", "--act").out)
+    report = json.loads(run_cli("monitor", "-C", better.root, "--json", "--act", "--approve").out)
     (verdict,) = [f for f in report["findings"] if f["rule"] == "canary verdict"]
     assert verdict["message"].startswith("promote: canary accuracy 0.660 vs production 0.600 on 2,000 and 2,000")
-    assert report["actions"] == ["promoted weather v2 to production"]
+    assert report["actions"] == [
+        "promoted weather v2 to production (approved by the person running `flowtide monitor --act --approve`)"
+    ]
 
 
 def test_statistics():
@@ -315,6 +340,31 @@ def test_replicas_ship_closed_segments_and_monitor_reads_every_replica(tmp_path,
     report = json.loads(run_cli("monitor", "-C", project.root, "--json").out)
     assert report["summary"]["predictions"] == 300
     assert report["summary"]["labelled"] == 300
+
+
+def test_the_remote_listing_is_input_and_a_broken_copy_is_fetched_again(tmp_path, weather_csv, models, sample):
+    """Only <replica>/<segment>.db is read from the remote; a truncated local copy (a killed download) is replaced."""
+    import shutil
+
+    from flowtide.project import Project
+
+    remote = tmp_path / "remote"
+    project = served_project(tmp_path / "s", weather_csv, models, deploy="deploy: {}\n")
+    config = project.root / "flowtide.yaml"
+    config.write_text(config.read_text() + f"store:\n  remote: {remote}\n  auto_push: false\n")
+    project = Project.load(project.root)
+    replay(project, sample[:50])
+    shutil.rmtree(project.root / ".flowtide" / "predictions")
+    (segment,) = remote.glob("predictions/*/*.db")
+    shutil.copy(segment, remote / "predictions" / "stray.db")  # not a replica's segment: ignored
+    report = json.loads(run_cli("monitor", "-C", project.root, "--json").out)
+    assert report["summary"]["predictions"] == 50  # not 100: the stray copy is not read
+    local = project.root / ".flowtide" / "predictions-remote" / segment.parent.name / segment.name
+    local.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])  # as a killed download leaves it
+    report = json.loads(run_cli("monitor", "-C", project.root, "--json").out)
+    assert report["summary"]["predictions"] == 50
+    assert local.read_bytes() == segment.read_bytes()
+    assert not (project.root / ".flowtide" / "predictions-remote" / "stray.db").exists()
 
 
 def test_trigger_retrains_once_per_cooldown(production_only, sample):

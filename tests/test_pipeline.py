@@ -497,7 +497,7 @@ def test_weather_example_trains_end_to_end(trained_weather_project):
     assert 0.5 < metrics["accuracy"] <= 1 and 0 < metrics["f1_macro"] <= 1
     lock = json.loads((root / "flowtide.lock").read_text())
     assert set(lock["stages"]) == {"prepare", "train", "evaluate"}
-    assert lock["stages"]["train"]["params"]["train.n_estimators"] == 200
+    assert lock["stages"]["train"]["params"]["train.n_estimators"] == 100
     assert "data/raw/weather.csv" in lock["stages"]["prepare"]["deps"]
     assert sorted(lock["stages"]["prepare"]["outs"]["data/prepared"]["files"]) == ["test.csv", "train.csv"]
     assert (root / "models" / "model.skops").stat().st_size > 0

@@ -271,13 +271,13 @@ def test_weather_example_twice_with_a_worse_second_model(
     assert first["gates"]["passed"] is True
     assert {"data/raw/weather.csv", "data/prepared/train.csv"} <= set(first["data"])
     assert "models/model.skops" not in first["data"]  # the artifact is not its own data
-    assert first["lineage"]["train"]["params"]["train.n_estimators"] == 200
+    assert first["lineage"]["train"]["params"]["train.n_estimators"] == 100
     _cli_ok("promote", "weather", "1", "--to", "staging", cwd=root)
     _cli_ok("promote", "weather", "1", "--to", "production", cwd=root)
 
     params = (root / "params.yaml").read_text()
     worse = params.replace("model: random_forest", "model: hist_gradient_boosting")
-    worse = worse.replace("learning_rate: 0.1", "learning_rate: 0.001").replace("max_depth: 8", "max_depth: 2")
+    worse = worse.replace("learning_rate: 0.1", "learning_rate: 0.001").replace("max_depth: 6", "max_depth: 2")
     assert worse != params
     (root / "params.yaml").write_text(worse)
     run(Project.load(root, env=env))

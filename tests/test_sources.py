@@ -172,13 +172,13 @@ def _request(tmp_path: Path, url: str, **kw) -> FetchRequest:
 
 def _http_case(tmp_path, http):
     http.set_body(b"one\n")
-    return http.url(), lambda: http.set_body(b"two\n")
+    return http.url(), lambda: http.set_body(b"two\n"), b"one\n", b"two\n"
 
 
 def _local_case(tmp_path, http):
     path = tmp_path / "in.csv"
     path.write_bytes(b"one\n")
-    return "in.csv", lambda: path.write_bytes(b"two\n")
+    return "in.csv", lambda: path.write_bytes(b"two\n"), b"one\n", b"two\n"
 
 
 def _fsspec_case(tmp_path, http):
@@ -187,18 +187,42 @@ def _fsspec_case(tmp_path, http):
     fs = fsspec.filesystem("memory")
     key = f"/flowtide-test/{tmp_path.name}.csv"
     fs.pipe(key, b"one\n")
-    return f"memory://{key}", lambda: fs.pipe(key, b"two\n")
+    return f"memory://{key}", lambda: fs.pipe(key, b"two\n"), b"one\n", b"two\n"
 
 
-@pytest.mark.parametrize("case", [_http_case, _local_case, _fsspec_case], ids=["http", "local", "fsspec"])
+def _predictions_case(tmp_path, http):
+    """The prediction log (a real SQLite segment written by the serving code) as a source."""
+    import time
+
+    from flowtide.serve.predlog import PredictionLog
+
+    (tmp_path / "flowtide.yaml").write_text(
+        "project: t\nmodel: {name: m, path: m.skops, target: label, features: [x]}\n"
+    )
+
+    def labelled(rid: str, x: float, label: str) -> None:
+        log = PredictionLog(tmp_path / ".flowtide" / "predictions")
+        log.prediction(rid, time.time(), "m", 1, "production", {"x": x}, "a", 1.0)
+        log.feedback(rid, time.time(), "m", label)
+        log.close()
+
+    labelled("r1", 1.5, "one")
+    return "predictions://m", lambda: labelled("r2", 2.5, "two"), b"x,label\n1.5,one\n", b"x,label\n1.5,one\n2.5,two\n"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [_http_case, _local_case, _fsspec_case, _predictions_case],
+    ids=["http", "local", "fsspec", "predictions"],
+)
 def test_fetcher_contract(tmp_path, http, case):
-    url, change = case(tmp_path, http)
+    url, change, one, two = case(tmp_path, http)
     fetcher = fetcher_for(url)
     first = fetcher.fetch(_request(tmp_path, url))
     assert not first.not_modified
-    assert (first.hash, first.size) == (hash_bytes(b"one\n"), 4)
+    assert (first.hash, first.size) == (hash_bytes(one), len(one))
     store = Store(tmp_path / "store")
-    assert store.read_bytes(first.hash) == b"one\n"
+    assert store.read_bytes(first.hash) == one
     validators = {k: v for k, v in {"etag": first.etag, "last_modified": first.last_modified}.items() if v}
     assert validators, "a fetcher must hand back a validator"
     again = fetcher.fetch(_request(tmp_path, url, validators=validators))
@@ -210,7 +234,7 @@ def test_fetcher_contract(tmp_path, http, case):
         time.sleep(0.01)
     change()
     third = fetcher.fetch(_request(tmp_path, url, validators=validators))
-    assert not third.not_modified and third.hash == hash_bytes(b"two\n")
+    assert not third.not_modified and third.hash == hash_bytes(two)
 
 
 def test_http_sends_configured_headers(tmp_path, http):

@@ -170,7 +170,8 @@ def test_store_mode_pulls_each_schedule_and_pushes_blobs(rendered):
     steps = data["jobs"]["pull"]["steps"]
     pull = next(s for s in steps if s.get("name", "").startswith("Pull sources"))
     assert f'"{crons[0]}") sources="load" ;;' in pull["run"]
-    assert pull["env"]["SCHEDULE"] == "${{ github.event.schedule }}"
+    # a run called by monitor.yml sees monitor's schedule event: only data.yml's own schedule narrows the pull
+    assert pull["env"]["SCHEDULE"] == "${{ inputs.reason == '' && github.event.schedule || '' }}"
     assert pull["env"]["AWS_ACCESS_KEY_ID"] == "${{ secrets.AWS_ACCESS_KEY_ID }}"
     assert any(s.get("run") == "flowtide push" for s in steps)
     assert any(s.get("run") == "flowtide fetch" for s in steps)
@@ -207,16 +208,98 @@ def test_train_and_deploy(rendered):
 
 def test_monitor_workflow(rendered):
     monitor = _yaml(rendered["weather"][".github/workflows/monitor.yml"])
-    steps = monitor["jobs"]["monitor"]["steps"]
-    retrain = next(s for s in steps if s.get("if") == "steps.monitor.outputs.exit == '1'")
-    assert retrain["env"]["COOLDOWN_SECONDS"] == "21600"
-    assert "gh run list --workflow train.yml" in retrain["run"] and "gh workflow run train.yml" in retrain["run"]
-    step = {s.get("id"): s for s in steps}
-    assert "flowtide monitor --md --act > reports/monitor.md" in step["monitor"]["run"]  # canary configured: act on it
-    assert "canary" in step["commit"]["env"]["MESSAGE"]
-    store = _yaml(rendered["store-app"][".github/workflows/monitor.yml"])["jobs"]["monitor"]
-    assert "--act" not in "".join(s.get("run", "") for s in store["steps"])  # no canary: nothing to act on
-    assert store["permissions"] == {"contents": "read", "actions": "write"}
+    job = monitor["jobs"]["monitor"]
+    steps = {s.get("id"): s for s in job["steps"] if s.get("id")}
+    # canary configured: monitor archives a canary judged worse, and never promotes (no --approve)
+    assert "flowtide monitor --json --act > reports/monitor.json" in steps["monitor"]["run"]
+    assert steps["cooldown"]["if"] == "steps.monitor.outputs.retrain == 'true'"
+    assert steps["cooldown"]["env"]["COOLDOWN_SECONDS"] == "21600"
+    assert "canary judged worse" in steps["commit"]["env"]["MESSAGE"]
+    assert job["outputs"] == {
+        "retrain": "${{ steps.cooldown.outputs.retrain }}",
+        "promote": "${{ steps.monitor.outputs.promote }}",
+    }
+    # the retrain path pulls first: monitor -> data.yml (pull, and train when bytes changed)
+    retrain = monitor["jobs"]["retrain"]
+    assert retrain["uses"] == "./.github/workflows/data.yml"
+    assert retrain["if"] == "needs.monitor.outputs.retrain == 'true'"
+    assert retrain["with"] == {"reason": "monitor: drift or a performance drop"}
+    data = _yaml(rendered["weather"][".github/workflows/data.yml"])
+    assert data["on"]["workflow_call"]["inputs"]["reason"]["required"] is True
+    assert data["jobs"]["train"]["with"]["reason"] == "${{ inputs.reason || 'new data' }}"
+    assert data["jobs"]["train"]["if"] == "needs.pull.outputs.changed == 'true'"  # same bytes: nothing to learn
+    # a promote verdict goes to deploy.yml's production job, alone
+    promote = monitor["jobs"]["promote"]
+    assert promote["uses"] == "./.github/workflows/deploy.yml"
+    assert (
+        promote["with"]["to"] == "production" and promote["with"]["version"] == "${{ needs.monitor.outputs.promote }}"
+    )
+    text = rendered["weather"][".github/workflows/monitor.yml"]
+    assert "gh workflow run" not in text and "train.yml" not in text
+    store = _yaml(rendered["store-app"][".github/workflows/monitor.yml"])
+    runs = "".join(s.get("run", "") for s in store["jobs"]["monitor"]["steps"])
+    assert "--act" not in runs and "promote" not in store["jobs"]  # no canary: no verdict to act on
+    assert store["jobs"]["monitor"]["permissions"] == {"contents": "read", "actions": "write"}
+    assert set(store["jobs"]["retrain"]["secrets"]) == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "FLOWTIDE_APP_ID",
+        "FLOWTIDE_APP_PRIVATE_KEY",
+    }
+
+
+def _jobs(rendered, case: str):
+    for rel, text in rendered[case].items():
+        for job_id, job in _yaml(text)["jobs"].items():
+            yield rel.rsplit("/", 1)[-1], job_id, job
+
+
+@pytest.mark.parametrize("case", ["weather", "store-app", "no-canary"])
+def test_one_road_to_production(rendered, case):
+    """Every step that can move a version to production runs in the `production` environment."""
+    if case == "no-canary":
+        text = (GOLDEN / "weather" / "flowtide.yaml").read_text()
+        text = text.replace("deploy: {canary: {weight: 0.1, min_requests: 500}}", "deploy: {}")
+        assert "canary" not in text
+        rendered = {case: render(parse_config(text))}
+    promoting = []
+    for name, job_id, job in _jobs(rendered, case):
+        for step in job.get("steps", []):
+            run = step.get("run", "")
+            if "--to production" in run or "--approve" in run or ("monitor" in run and "--act" in run):
+                promoting.append((name, job_id))
+                if "--act" in run:  # monitor --act only archives: it must not carry the approval flag
+                    assert "--approve" not in run
+                else:
+                    assert job.get("environment") == "production", f"{name}:{job_id} promotes outside the environment"
+    assert ("deploy.yml", "production") in promoting
+    monitor = _yaml(rendered[case][".github/workflows/monitor.yml"])
+    canary = "canary:" in (GOLDEN / case / "flowtide.yaml").read_text() if case != "no-canary" else False
+    calls = [j for j in monitor["jobs"].values() if j.get("uses") == "./.github/workflows/deploy.yml"]
+    # with a canary, monitor.yml reaches production only by calling deploy.yml's production job
+    assert [c["with"]["to"] for c in calls] == (["production"] if canary else [])
+
+
+def test_deploy_flow_with_and_without_a_canary(rendered):
+    deploy = _yaml(rendered["weather"][".github/workflows/deploy.yml"])
+    staging, production = deploy["jobs"]["staging"], deploy["jobs"]["production"]
+    assert staging["if"] == "inputs.to != 'production'"
+    assert staging["outputs"] == {"next": "${{ steps.next.outputs.next }}"}
+    assert production["if"] == (
+        "!cancelled() && !failure() && (inputs.to == 'production' || needs.staging.outputs.next == 'production')"
+    )
+    assert deploy["on"]["workflow_dispatch"]["inputs"]["to"]["options"] == ["staging", "production"]
+    assert deploy["on"]["workflow_call"]["inputs"]["to"]["default"] == "staging"
+    assert production["permissions"] == {"contents": "write", "actions": "read"}
+    plain = _yaml(
+        render(parse_config("project: x\nmodel: {name: m, path: m.skops, storage: git}\n"))[
+            ".github/workflows/deploy.yml"
+        ]
+    )
+    assert "outputs" not in plain["jobs"]["staging"]
+    assert plain["jobs"]["production"]["if"] == (
+        "!cancelled() && !failure() && (inputs.to == 'production' || needs.staging.result == 'success')"
+    )
 
 
 def test_off_minute_and_durations():
@@ -371,38 +454,180 @@ def test_bot_commit_rebases_and_retries_when_a_push_loses_the_race(rendered, tmp
     assert output.read_text().splitlines()[-2:] == ["changed=false", f"sha={sha}"]
 
 
-@pytest.mark.parametrize(("age_seconds", "started"), [(600, False), (30 * 3600, True)])
-def test_monitor_retrains_only_outside_the_cooldown(rendered, tmp_path, age_seconds, started):
-    """GitHub's API is faked here (the only fake allowed): a `gh` script answering `run list` and recording calls."""
+def _fake_gh(tmp_path: Path, answers: dict) -> tuple[Path, Path]:
+    """GitHub's API, faked (the only fake allowed): a `gh` that records its calls and answers canned JSON."""
+    import json
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls, canned = tmp_path / "gh-calls", tmp_path / "gh-answers.json"
+    canned.write_text(json.dumps(answers))
+    (bin_dir / "gh").write_text(
+        f"""#!{sys.executable}
+import json, sys
+args = sys.argv[1:]
+with open({str(calls)!r}, "a") as out:
+    out.write(" ".join(args) + "\\n")
+answers = json.load(open({str(canned)!r}))
+key = " ".join(args[:2]) if args[0] == "run" else args[1].split("?")[0]
+if key not in answers:
+    sys.exit(1)
+print(json.dumps(answers[key]))
+"""
+    )
+    (bin_dir / "gh").chmod(0o755)
+    return bin_dir, calls
+
+
+def _run_step(step: dict, tmp_path: Path, bin_dir: Path, env: dict[str, str], cwd: Path | None = None):
+    output, summary = tmp_path / "output", tmp_path / "summary.md"
+    output.write_text("")
+    full = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    full.update(
+        {
+            "PATH": f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            **env,
+        }
+    )
+    proc = subprocess.run(["bash", "-c", step["run"]], cwd=cwd, env=full, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return outputs, summary.read_text() if summary.exists() else "", proc.stdout
+
+
+RETRAINED = {"name": "retrain: pull, then train on what is new / pull and check data", "conclusion": "success"}
+SKIPPED = {"name": "retrain: pull, then train on what is new", "conclusion": "skipped"}
+
+
+@pytest.mark.parametrize(
+    ("earlier_jobs", "promote", "retrain"),
+    [
+        ([RETRAINED], "", "false"),  # an earlier monitor run retrained within the cooldown
+        ([SKIPPED], "", "true"),  # earlier runs found nothing to retrain for
+        ([], "", "true"),  # no earlier run
+        ([SKIPPED], "2", "false"),  # a canary is up for promotion: act on that first
+    ],
+)
+def test_monitor_retrains_only_outside_the_cooldown(rendered, tmp_path, earlier_jobs, promote, retrain):
     import datetime
 
-    step = _step(rendered, "weather", "monitor.yml", lambda s: s.get("if") == "steps.monitor.outputs.exit == '1'")
-    created = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=age_seconds)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
+    step = _step(rendered, "weather", "monitor.yml", lambda s: s.get("id") == "cooldown")
+    jobs = [{"name": "monitor, archive a canary judged worse", "conclusion": "success"}, *earlier_jobs]
+    bin_dir, calls = _fake_gh(
+        tmp_path,
+        {
+            "run list": [{"databaseId": 41}, {"databaseId": 42}] if earlier_jobs else [{"databaseId": 42}],
+            "repos/o/r/actions/runs/41/jobs": {"jobs": jobs},
+        },
     )
+    env = {"GH_TOKEN": "x", "GH_REPO": "o/r", "RUN_ID": "42", "PROMOTE": promote, "RETRAIN_JOB": "retrain"}
+    env.update({"COOLDOWN": "6h", "COOLDOWN_SECONDS": step["env"]["COOLDOWN_SECONDS"]})
+    outputs, summary, _ = _run_step(step, tmp_path, bin_dir, env)
+    assert outputs == {"retrain": retrain}
+    recorded = calls.read_text().splitlines() if calls.exists() else []
+    if promote:
+        assert recorded == [] and summary.startswith("drift or a drop, but the canary v2 is up for promotion")
+        return
+    since = recorded[0].split("--created >=", 1)[1].split()[0]
+    age = datetime.datetime.now(datetime.UTC) - datetime.datetime.fromisoformat(since)
+    assert abs(age.total_seconds() - 21600) < 120  # the cooldown window, from GitHub's own run records
+    assert recorded[0].startswith("run list --workflow monitor.yml --created >=")
+    # this run (42) is never its own reason to wait
+    assert recorded[1:] == (["api repos/o/r/actions/runs/41/jobs?per_page=100"] if earlier_jobs else [])
+    if retrain == "false":
+        assert summary == "monitor run 41 retrained within the cooldown (6h): not retraining again\n"
+    else:
+        assert summary == "drift or a performance drop: pulling the sources, then training on what is new\n"
+
+
+def test_monitor_hands_the_verdict_and_the_retrain_decision_on(rendered, tmp_path):
+    """The monitor step's own script, on a real `flowtide monitor --json` report written by a stand-in flowtide."""
+    import json
+
+    step = _step(rendered, "weather", "monitor.yml", lambda s: s.get("id") == "monitor")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    calls = tmp_path / "calls"
-    fake = bin_dir / "gh"
-    fake.write_text(
-        f'#!/bin/sh\necho "$*" >> {calls}\nif [ "$1 $2" = "run list" ]; then echo "{created}"; fi\n', encoding="utf-8"
-    )
-    fake.chmod(0o755)
-    summary = tmp_path / "summary.md"
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary)}
-    env.update(
-        {"GH_TOKEN": "x", "GH_REPO": "o/r", "BRANCH": "main", "COOLDOWN_SECONDS": step["env"]["COOLDOWN_SECONDS"]}
-    )
-    proc = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 0, proc.stderr
-    recorded = calls.read_text().splitlines()
-    assert recorded[0] == 'run list --workflow train.yml --limit 1 --json createdAt --jq .[0].createdAt // ""'
-    if started:
-        assert recorded[1:] == ["workflow run train.yml --ref main -f reason=monitor: drift or performance drop"]
-        assert summary.read_text() == "started training: drift or performance drop\n"
+    report = {
+        "needs_retraining": True,
+        "verdicts": [{"model": "weather", "production": 1, "canary": 2, "verdict": "promote", "reason": "not worse"}],
+    }
+    (bin_dir / "flowtide").write_text(f"#!/bin/sh\necho '{json.dumps(report)}'\nexit 1\n")
+    (bin_dir / "flowtide").chmod(0o755)
+    (tmp_path / ".flowtide" / "reports").mkdir(parents=True)
+    (tmp_path / ".flowtide" / "reports" / "monitor.md").write_text("## Monitor: drift in wind\n")
+    outputs, summary, _ = _run_step(step, tmp_path, bin_dir, {"MODEL": "weather"}, cwd=tmp_path)
+    assert outputs == {"exit": "1", "retrain": "true", "promote": "2"}
+    assert summary == "## Monitor: drift in wind\n"
+
+
+def _registered(tmp_path: Path, weather_csv: Path, *, production: bool) -> Path:
+    """A project whose weather v1 is staged (and, with ``production``, v1 serves production and v2 is staged)."""
+    from flowtide import registry
+    from flowtide.gate import evaluate
+    from flowtide.project import Project
+
+    from ._models import make_project, train
+
+    root = make_project(tmp_path / "p", weather_csv)
+    project = Project.load(root)
+    train(root, weather_csv)
+    assert evaluate(project).ok
+    registry.register(project)
+    registry.promote(project, "weather", 1, "staging")
+    if production:
+        registry.promote(project, "weather", 1, "production")
+        train(root, weather_csv, seed=1)
+        assert evaluate(project).ok
+        registry.register(project)
+        registry.promote(project, "weather", 2, "staging")
+    return root
+
+
+@pytest.mark.parametrize(("production", "next_stage"), [(False, "production"), (True, "canary")])
+def test_deploy_sends_the_first_version_on_to_production_and_later_ones_to_the_canary(
+    rendered, tmp_path, weather_csv, production, next_stage
+):
+    step = _step(rendered, "weather", "deploy.yml", lambda s: s.get("id") == "next")
+    root = _registered(tmp_path, weather_csv, production=production)
+    outputs, summary, _ = _run_step(step, tmp_path, tmp_path, {"MODEL": "weather", "VERSION": "2"}, cwd=root)
+    assert outputs == {"next": next_stage}
+    if production:
+        assert summary.startswith("weather v1 serves production: v2 serves as the canary")
     else:
-        assert recorded[1:] == []
-        assert "within the cooldown (6h): not starting another" in summary.read_text()
+        assert summary.startswith("no version of weather is in production yet")
+
+
+@pytest.mark.parametrize("approved", [True, False])
+def test_the_production_job_records_who_approved_it(rendered, tmp_path, weather_csv, approved):
+    import json
+
+    approval = _step(rendered, "weather", "deploy.yml", lambda s: s.get("id") == "approval")
+    promote = _step(rendered, "weather", "deploy.yml", lambda s: s.get("name") == "Promote to production")
+    reviews = [
+        {"state": "rejected", "environments": [{"name": "production"}], "user": {"login": "mallory"}},
+        {"state": "approved", "environments": [{"name": "staging"}], "user": {"login": "bob"}},
+    ]
+    if approved:
+        reviews.append({"state": "approved", "environments": [{"name": "production"}], "user": {"login": "alice"}})
+    bin_dir, _ = _fake_gh(tmp_path, {"repos/o/r/actions/runs/9/approvals": reviews})
+    outputs, _, stdout = _run_step(approval, tmp_path, bin_dir, {"GH_TOKEN": "x", "GH_REPO": "o/r", "RUN_ID": "9"})
+    approver = "alice" if approved else "nobody (the environment production has no required reviewers)"
+    assert outputs == {"approver": approver}
+    assert ("::warning::nobody approved this production deploy" in stdout) is not approved
+    root = _registered(tmp_path, weather_csv, production=True)
+    env = {"MODEL": "weather", "VERSION": "2", "APPROVER": outputs["approver"]}
+    env.update(
+        {"RUN_URL": "https://github.com/o/r/actions/runs/9", "WHY": "the canary verdict (monitor.yml) is promote"}
+    )
+    _run_step(promote, tmp_path, bin_dir, env, cwd=root)
+    event = json.loads((root / "flowtide.registry").read_text().splitlines()[-1])
+    assert (event["version"], event["to"]) == (2, "production")
+    assert event["reason"] == (
+        f"approved by {approver} in workflow run https://github.com/o/r/actions/runs/9 "
+        "(the canary verdict (monitor.yml) is promote)"
+    )
 
 
 def test_workflow_only_settings_are_validated_with_their_position():
@@ -691,7 +916,7 @@ def test_store_sources_without_a_remote_are_refused(tmp_path):
     )
 
 
-def _run_step(step: dict, cwd: Path, output: Path) -> subprocess.CompletedProcess:
+def _run_bot_step(step: dict, cwd: Path, output: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update({k: str(v).replace("${{ github.ref_name }}", "main") for k, v in step.get("env", {}).items()})
     env["GITHUB_OUTPUT"] = str(output)
@@ -722,15 +947,15 @@ def test_git_storage_commits_the_ignored_model_and_the_run_records(rendered, tmp
     (runner / "flowtide.runs/20260101-000000-abcd.json").write_text("{}\n")
     (runner / "flowtide.lock").write_text('{"new": true}\n')
     output = tmp_path / "output"
-    assert _run_step(keep, runner, output).returncode == 0
-    proc = _run_step(commit, runner, output)
+    assert _run_bot_step(keep, runner, output).returncode == 0
+    proc = _run_bot_step(commit, runner, output)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     files = git("show", "--name-only", "--format=", "main", cwd=origin).splitlines()
     assert sorted(files) == ["flowtide.lock", "flowtide.runs/20260101-000000-abcd.json", "models/model.skops"]
     # over the limit: the job fails before anything is committed, and says why
     big = dict(keep, env={**keep["env"], "MAX_BYTES": "5"})
     (runner / "models/model.skops").write_bytes(b"a bigger model")
-    failed = _run_step(big, runner, output)
+    failed = _run_bot_step(big, runner, output)
     assert failed.returncode == 1
     assert "::error::models/model.skops is 14 bytes, over model.git_max_mb" in failed.stdout
 
@@ -835,7 +1060,7 @@ def test_a_failed_training_job_commits_only_its_run_records(rendered, tmp_path):
     git("add", "--force", "models/model.skops", cwd=runner)
     (runner / "flowtide.runs").mkdir()
     (runner / "flowtide.runs/20260101-000000-abcd.json").write_text("{}\n")
-    proc = _run_step(step, runner, tmp_path / "output")
+    proc = _run_bot_step(step, runner, tmp_path / "output")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert git("log", "--format=%s", "main", cwd=origin).splitlines() == [
         "train: keep the run records of a failed job [skip ci]",

@@ -1,7 +1,8 @@
 """The local orchestrator: the generated workflows' triggers, run by one process on one machine.
 
 Each source's cron fires pull → (bytes changed) run → gate → register → staging;
-the monitor's cron fires monitor → retrain / promote / roll back. Cycles run one
+the monitor's cron fires monitor → retrain / promote / roll back (whoever runs the
+loop approves the promotions it makes; the reason says so). Cycles run one
 at a time under ``project.mutex("loop")``; each is logged as JSON lines in
 ``.flowtide/loop.log`` and marked done in ``.flowtide/loop-state.json`` only
 after it completes, so a crashed loop resumes without repeating finished work
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 STATE_FILE = "loop-state.json"
 LOG_FILE = "loop.log"
+LOOP_APPROVER = "the person running `flowtide loop`"
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,9 @@ def _source_cycle(project: Project, trigger: Trigger, state: _State, say) -> dic
 def _monitor_cycle(project: Project, trigger: Trigger, state: _State, say, now: float) -> dict[str, Any]:
     from .monitor import monitor
 
-    result = monitor(project, trigger=True, act=True, progress=say)
+    # the person running the loop is the approver: a canary judged not worse goes to production
+    # (in CI, monitor.yml hands a promote verdict to deploy.yml's approved production job instead)
+    result = monitor(project, trigger=True, act=True, approve=LOOP_APPROVER, progress=say)
     return {
         "ok": result.ok,
         "drifted": result.drifted,

@@ -25,20 +25,39 @@ def configure(parser) -> None:
     parser.add_argument(
         "--trigger", action="store_true", help="retrain (pull, run, gate, register, stage) on drift or a drop"
     )
-    parser.add_argument("--act", action="store_true", help="promote or roll back the canary by its verdict")
+    parser.add_argument(
+        "--act", action="store_true", help="act on the canary verdict: archive a canary judged worse (rollback)"
+    )
+    parser.add_argument(
+        "--approve",
+        action="store_true",
+        help="with --act: also promote a canary judged not worse to production; you are the approver (recorded)",
+    )
 
 
 def run(args) -> int:
+    from flowtide.errors import UsageError
     from flowtide.monitor import monitor
 
     project = load_project(args)
-    result = monitor(project, window=args.window, logs=args.log_dir, trigger=args.trigger, act=args.act)
+    if args.approve and not args.act:
+        raise UsageError("--approve needs --act (it approves what the canary verdict says)")
+    approve = "the person running `flowtide monitor --act --approve`" if args.approve else None
+    result = monitor(
+        project, window=args.window, logs=args.log_dir, trigger=args.trigger, act=args.act, approve=approve
+    )
     report = result.report
     try:
         report.write(project.state_dir / "reports", "monitor")
     except OSError:
         pass
-    extra = {"actions": result.actions, "retrained": result.retrained, "drifted": result.drifted}
+    extra = {
+        "actions": result.actions,
+        "retrained": result.retrained,
+        "drifted": result.drifted,
+        "needs_retraining": result.needs_retraining,
+        "verdicts": result.verdict_dicts(),
+    }
     render_report(report, args, extra_json=extra)
     if not (args.json or args.md):
         for line in result.actions:

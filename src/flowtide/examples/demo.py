@@ -1,14 +1,16 @@
 """`make demo`: the whole flowtide loop on the weather example, on one machine, step by step.
 
 Starts the example's data server on 127.0.0.1 and scaffolds the example with
-``flowtide init --example weather`` in a temporary project, then: pull month by
-month; run, gate, register and promote the first model; serve it; replay the
-summer's days as traffic with their true weather as feedback; ``flowtide
-monitor`` finds the seasonal drift and retrains on newer data (pull, run, gate,
-register, staging); the server hot-reloads the new version as a canary; the
-next months' traffic goes through both; ``monitor --act`` judges the canary and
-promotes it. Reports are written and their paths printed. Each step is a
-function in ``STEPS``; any failure stops the demo with a non-zero exit.
+``flowtide init --example weather`` in a temporary project (its default params
+and its real gates), then: pull month by month; run, gate, register and promote
+the first model; serve it; replay the summer's days as traffic with their true
+weather as feedback; ``flowtide monitor`` finds the seasonal drift and retrains
+(pull: newer source data and the labelled traffic from the prediction log; run,
+gate, register, staging); the server hot-reloads the new version as a canary;
+the next months' traffic goes through both; ``monitor --act --approve`` judges
+the canary and, with you as the approver, promotes it. Reports are written and
+their paths printed. Each step is a function in ``STEPS``; any failure stops
+the demo with a non-zero exit.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def first_pull(demo: Demo) -> None:
     data = demo.project / "data/raw/weather.csv"
     demo.notes["rows_before"] = _rows(data)
     print(f"{data.relative_to(demo.project)}: {demo.notes['rows_before']} rows")
+    traffic = demo.project / "data/raw/traffic.csv"
+    print(f"{traffic.relative_to(demo.project)}: {_rows(traffic)} labelled requests (nothing served yet)")
     demo.git("add", "-A", quiet=True)
     demo.git("commit", "-q", "-m", "weather example: first pull", quiet=True)
     demo.flowtide("pull", "--no-progress")
@@ -150,12 +154,6 @@ def _train_and_stage(demo: Demo) -> int:
 
 def first_model(demo: Demo) -> None:
     demo.env.setdefault("COLUMNS", "120")  # report tables readable in a log
-    params = demo.project / "params.yaml"
-    text = params.read_text()
-    # a smaller forest keeps the demo quick; balanced class weights give fog and snow a chance
-    text = text.replace("n_estimators: 200", "n_estimators: 60").replace("balanced: false", "balanced: true")
-    params.write_text(text)
-    print("params.yaml: train.n_estimators 200 -> 60 (a quicker demo), train.balanced false -> true")
     version = _train_and_stage(demo)
     demo.flowtide("promote", "weather", str(version), "--to", "production", "--reason", "first model")
     demo.git("add", "-A", quiet=True)
@@ -226,6 +224,10 @@ def monitor_detects_drift(demo: Demo) -> None:
     proc = demo.flowtide("monitor", "--window", "1h", "--trigger", "--html", "reports/monitor-drift.html", check=False)
     if proc.returncode != 1 or "Monitor: drift in " not in proc.stdout:
         raise DemoFailed("flowtide monitor did not report the seasonal drift (expected exit 1 naming the columns)")
+    traffic = _rows(demo.project / "data/raw/traffic.csv")
+    if not traffic:
+        raise DemoFailed("the retraining pull found no labelled traffic in the prediction log")
+    print(f"  the retraining pull turned {traffic} labelled requests into data/raw/traffic.csv (training data)")
     versions = json.loads(_quiet(demo, "models", "--json").stdout)["weather"]
     staged = [v["version"] for v in versions if v["stage"] == "staging"]
     if not staged:
@@ -260,7 +262,11 @@ def spring_traffic(demo: Demo) -> None:
 
 
 def canary_verdict(demo: Demo) -> None:
-    proc = _quiet(demo, "monitor", "--window", "10m", "--act", "--json", "--html", "reports/monitor-canary.html")
+    # you run it, so you are the approver (recorded in the registry); in CI a promote verdict goes to
+    # deploy.yml's production job and its required reviewers instead
+    proc = _quiet(
+        demo, "monitor", "--window", "10m", "--act", "--approve", "--json", "--html", "reports/monitor-canary.html"
+    )
     report = json.loads(proc.stdout)
     verdict = next((f for f in report["findings"] if f["rule"] == "canary verdict"), None)
     if verdict is None:
@@ -305,7 +311,10 @@ STEPS: list[tuple[str, Callable[[Demo], None]]] = [
     ("monitor finds the seasonal drift and retrains (--trigger)", monitor_detects_drift),
     ("the server hot-reloads: the new version is a canary", canary_is_served),
     ("the next months' traffic goes through production and canary", spring_traffic),
-    ("monitor judges the canary (--act): promoted only on evidence it is not worse", canary_verdict),
+    (
+        "monitor judges the canary (promoted only on evidence it is not worse); you approve (--act --approve)",
+        canary_verdict,
+    ),
     ("stop the server; the reports", stop_server),
 ]
 

@@ -9,7 +9,10 @@ other flowtide report. ``trigger`` retrains (respecting ``monitor.cooldown``),
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,8 @@ class MonitorResult:
     verdicts: list[Any] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     retrained: dict[str, Any] | None = None
+    needs_retraining: bool = False
+    """Drift or a performance drop: what starts retraining (here with ``trigger``, in CI monitor.yml's retrain job)."""
 
     @property
     def ok(self) -> bool:
@@ -52,41 +57,84 @@ class MonitorResult:
             return 1
         return 0 if self.judged else NOT_JUDGED
 
+    def verdict_dicts(self) -> list[dict[str, Any]]:
+        """The canary verdicts as plain data (model, production, canary, verdict, reason, ...) for --json."""
+        from dataclasses import asdict
+
+        return [asdict(v) for v in self.verdicts]
+
 
 NOT_JUDGED = 3
 """Exit status of `flowtide monitor` when nothing failed but a served version could not be judged."""
 
 
-def log_dirs(project: Project, extra: list[str | Path] | None = None) -> list[Path]:
-    """The local prediction log directory, given ones, and the replicas' segments from the remote store."""
+def log_dirs(project: Project, extra: list[str | Path] | None = None, *, strict: bool = False) -> list[Path]:
+    """The local prediction log directory, given ones, and the replicas' segments from the remote store.
+
+    A remote that cannot be read is a warning (the local log is still analysed),
+    or with ``strict`` a StoreError: a training set must not silently miss rows.
+    """
     dirs = [project.state_dir / "predictions", *(Path(p) for p in extra or [])]
-    remote = project.config.store.remote
-    if remote:
+    if project.config.store.remote:
         try:
-            dirs.append(_fetch_remote_segments(project, remote))
-        except Exception as exc:  # the local log is still analysed; say what is missing
-            log.warning("could not read prediction logs from %s: %s", remote, exc)
+            dirs.append(fetch_remote_segments(project))
+        except FlowtideError as exc:
+            if strict:
+                raise
+            log.warning("could not read prediction logs from the remote store: %s", exc.message)
     return dirs
 
 
-def _fetch_remote_segments(project: Project, remote: str) -> Path:
-    import fsspec
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
-    endpoint = project.config.store.endpoint_url
-    options = {"client_kwargs": {"endpoint_url": endpoint}} if endpoint and remote.startswith("s3") else {}
-    fs, root = fsspec.core.url_to_fs(remote.rstrip("/"), **options)
+
+def fetch_remote_segments(project: Project) -> Path:
+    """Copy the closed segments every replica shipped to ``<remote>/predictions/<replica>/`` to this machine.
+
+    The listing is input: only ``<replica>/<name>.db`` with plain names is
+    taken, each lands under ``.flowtide/predictions-remote/`` through a temp
+    file and a rename, and a local copy of the listed size is not fetched again.
+    """
+    from ..errors import StoreError
+    from ..remote import Remote
+
+    remote = Remote.from_project(project)
     target = project.state_dir / "predictions-remote"
-    base = f"{root}/predictions"
-    if not fs.exists(base):
+    base = f"{remote.base}/predictions"
+    where = f"{remote.url}/predictions"
+    try:
+        remote.fs.invalidate_cache()
+        listing = remote.fs.find(base, detail=True)
+    except FileNotFoundError:
         return target
-    for path in fs.find(base):
-        if not path.endswith(".db"):
+    except Exception as exc:
+        raise StoreError(
+            f"remote store {where}: listing the prediction log segments failed: {type(exc).__name__}: {exc}",
+            hint="Check store.remote and its credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).",
+        ) from exc
+    for path, info in sorted(listing.items()):
+        relative = path[len(base) + 1 :] if path.startswith(base + "/") else ""
+        replica, _, name = relative.partition("/")
+        if not (_NAME.match(replica) and _NAME.match(name) and name.endswith(".db")):
+            log.warning("ignoring %s/%s in the remote store: not <replica>/<segment>.db", where, relative or path)
             continue
-        local = target / Path(path).relative_to(base)
-        if local.exists():  # closed segments never change
-            continue
+        local = target / replica / name
+        size = info.get("size")
+        if local.is_file() and (size is None or local.stat().st_size == int(size)):
+            continue  # closed segments never change
         local.parent.mkdir(parents=True, exist_ok=True)
-        fs.get_file(path, str(local))
+        partial = local.with_name(f".{name}.{os.getpid()}.part")
+        try:
+            remote.fs.get_file(path, str(partial))
+            os.replace(partial, local)
+        except Exception as exc:
+            raise StoreError(
+                f"remote store {where}/{relative}: download failed: {type(exc).__name__}: {exc}",
+                hint="Re-run; segments already copied are kept.",
+            ) from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
     return target
 
 
@@ -98,9 +146,16 @@ def monitor(
     logs: list[str | Path] | None = None,
     trigger: bool = False,
     act: bool = False,
+    approve: str | None = None,
     progress=None,
 ) -> MonitorResult:
-    """Analyse the window ending ``now``; optionally retrain and act on canary verdicts."""
+    """Analyse the window ending ``now``; optionally retrain and act on canary verdicts.
+
+    ``act`` archives a canary whose verdict is *rollback*. A *promote* verdict moves
+    the canary to production only with ``approve`` (who approves, recorded in the
+    promotion's reason): production is reached through an approval, and in CI that
+    approval is deploy.yml's production job, never monitor itself.
+    """
     from ..serve.predlog import read_log
     from . import actions
     from .analysis import analyse, parse_window
@@ -111,10 +166,12 @@ def monitor(
     since = until - seconds
     data = read_log(log_dirs(project, logs), since=since, until=until + 1e-6)
     analysis = analyse(project, data, since=since, until=until)
-    result = MonitorResult(analysis.report, analysis.drifted, analysis.verdicts)
+    result = MonitorResult(
+        analysis.report, analysis.drifted, analysis.verdicts, needs_retraining=analysis.needs_retraining
+    )
     report = analysis.report
     if act and analysis.verdicts:
-        result.actions = actions.act(project, analysis.verdicts)
+        result.actions = actions.act(project, analysis.verdicts, approve=approve)
         for line in result.actions:
             report.findings.append(Finding("info", project.config.project, "act", line))
     if trigger and analysis.needs_retraining:

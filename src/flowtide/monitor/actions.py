@@ -102,21 +102,33 @@ def record_trigger(project: Project, now: float | None = None, outcome: dict | N
     write_state(project, state)
 
 
-def act(project: Project, verdicts: list) -> list[str]:
-    """Promote the canary to production or archive it, as each verdict says; returns what was done."""
+def act(project: Project, verdicts: list, *, approve: str | None = None) -> list[str]:
+    """Act on each canary verdict; returns what was done (or why not).
+
+    *rollback* archives the canary (production is untouched, so no approval is
+    needed). *promote* moves the canary to production only when ``approve`` names
+    who approves it (the person running ``flowtide loop`` or ``monitor --act
+    --approve``); otherwise it says which approved road to take.
+    """
     from ..errors import RegistryError
     from ..registry import promote
 
     done = []
     for verdict in verdicts:
         reason = f"monitor: canary verdict {verdict.verdict}: {verdict.reason}"
+        label = f"{verdict.model} v{verdict.canary}"
         try:
-            if verdict.verdict == "promote":
-                promote(project, verdict.model, verdict.canary, "production", reason=reason)
-                done.append(f"promoted {verdict.model} v{verdict.canary} to production")
+            if verdict.verdict == "promote" and approve:
+                promote(project, verdict.model, verdict.canary, "production", reason=f"{reason}; approved by {approve}")
+                done.append(f"promoted {label} to production (approved by {approve})")
+            elif verdict.verdict == "promote":
+                done.append(
+                    f"{label}: the canary verdict is promote; production needs an approval: deploy.yml's "
+                    f"production job, or `flowtide promote {verdict.model} {verdict.canary} --to production`"
+                )
             elif verdict.verdict == "rollback":
                 promote(project, verdict.model, verdict.canary, "archived", reason=reason)
-                done.append(f"rolled back the canary {verdict.model} v{verdict.canary} (archived)")
+                done.append(f"rolled back the canary {label} (archived)")
         except RegistryError as exc:
-            done.append(f"could not act on {verdict.model} v{verdict.canary}: {exc.message}")
+            done.append(f"could not act on {label}: {exc.message}")
     return done

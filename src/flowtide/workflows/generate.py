@@ -299,13 +299,26 @@ def _data(config: Config) -> dict:
         ] = None
         on["schedule"] = [{"cron": Q(cron)} for cron in crons]
     on["workflow_dispatch"] = None
+    call: dict[str, Any] = {
+        "inputs": {
+            "reason": {
+                "description": "why the caller wants fresh data (monitor.yml: drift or a drop); every source is pulled",
+                "type": "string",
+                "required": True,
+            }
+        }
+    }
+    if _call_secrets(config):
+        call["secrets"] = _declare_secrets(config)
+    on[Comment("monitor.yml calls this workflow to pull before it retrains")] = None
+    on["workflow_call"] = call
     scheduled = sorted(n for names in crons.values() for n in names)
     if not crons or (len(crons) == 1 and scheduled == sorted(config.sources)):
         pull = "flowtide pull"
     else:
         cases = "\n".join(f'  "{cron}") sources="{" ".join(names)}" ;;' for cron, names in crons.items())
         pull = f"""set -euo pipefail
-# a schedule pulls only its own sources; a manual dispatch pulls every source
+# a schedule pulls only its own sources; a manual dispatch or a caller pulls every source
 case "$SCHEDULE" in
 {cases}
   *) sources="" ;;
@@ -313,11 +326,25 @@ esac
 flowtide pull $sources"""
     pull_step = _flowtide(config, "Pull sources (runs the data checks)", pull, store=True)
     if "$SCHEDULE" in pull:
-        pull_step["env"] = {"SCHEDULE": "${{ github.event.schedule }}", **pull_step.get("env", {})}
+        # a called run sees its caller's event (monitor.yml's schedule): only data.yml's own schedule narrows the pull
+        pull_step["env"] = {
+            "SCHEDULE": "${{ inputs.reason == '' && github.event.schedule || '' }}",
+            **pull_step.get("env", {}),
+        }
     steps = [*_checkout(config, push=True), *_setup(config), *_fetch(config), pull_step]
     if _store(config):
         steps.append(_flowtide(config, "Push new blobs before the lock refers to them", "flowtide push", store=True))
     steps.append(_commit(config, ["flowtide.lock", *git_paths], f"data: update flowtide.lock {SKIP_CI}"))
+    steps.append(
+        {
+            "name": "Nothing new to learn from",
+            "if": "inputs.reason != '' && steps.commit.outputs.changed != 'true'",
+            "env": {"REASON": "${{ inputs.reason }}"},
+            # the pipeline cache would restore the same model from the same bytes: training would learn nothing
+            "run": 'echo "$REASON: no source has new bytes, so there is nothing new to learn from; training skipped" '
+            '| tee -a "$GITHUB_STEP_SUMMARY"\n',
+        }
+    )
     jobs: dict[Any, Any] = {
         "pull": _job(
             config,
@@ -337,7 +364,7 @@ flowtide pull $sources"""
             # the `$/` self-repository spelling zizmor suggests is not understood by act or actionlint
             "uses": Trailing("./.github/workflows/train.yml", "zizmor: ignore[self-repository]"),
             "permissions": _train_caller_permissions(config),
-            "with": {"sha": "${{ needs.pull.outputs.sha }}", "reason": "new data"},
+            "with": {"sha": "${{ needs.pull.outputs.sha }}", "reason": "${{ inputs.reason || 'new data' }}"},
         },
     }
     if _call_secrets(config):
@@ -353,10 +380,14 @@ flowtide pull $sources"""
 
 
 def _train_caller_permissions(config: Config) -> dict[str, Any]:
-    # a called workflow gets at most what its caller job grants
+    # a called workflow gets at most what its caller job grants (data -> train -> deploy nest)
     if _app(config):
-        return {"contents": Trailing("read", "the called jobs push with the App token")}
-    return {"contents": Trailing("write", "the called jobs commit and push back")}
+        perms: dict[str, Any] = {"contents": Trailing("read", "the called jobs push with the App token")}
+    else:
+        perms = {"contents": Trailing("write", "the called jobs commit and push back")}
+    if config.model:
+        perms["actions"] = Trailing("read", "deploy.yml's production job reads who approved it")
+    return perms
 
 
 # --- train.yml ---------------------------------------------------------------------
@@ -504,16 +535,57 @@ git add --force -- "$MODEL_PATH"
 
 
 _MODEL_VERSION = "${{ inputs.model }} v${{ inputs.version }}"
+_RUN_URL = "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}"
+
+# which version serves in production now (empty: none), read before this run moves anything
+_NEXT_STAGE = """set -euo pipefail
+production=$(flowtide models "$MODEL" --json | python -c '
+import json, os, sys
+versions = json.load(sys.stdin).get(os.environ["MODEL"], [])
+print(next((v["version"] for v in versions if v["stage"] == "production"), ""))
+')
+if [ -z "$production" ]; then
+  echo "no version of $MODEL is in production yet: v$VERSION goes on to the production job (approval)" | tee -a "$GITHUB_STEP_SUMMARY"
+  echo "next=production" >> "$GITHUB_OUTPUT"
+else
+  echo "$MODEL v$production serves production: v$VERSION serves as the canary; its verdict (monitor.yml) calls the production job" | tee -a "$GITHUB_STEP_SUMMARY"
+  echo "next=canary" >> "$GITHUB_OUTPUT"
+fi
+"""
+
+# the approver of this run's `production` environment, from GitHub's deployment reviews
+_APPROVER = """set -euo pipefail
+approver=$(gh api "repos/$GH_REPO/actions/runs/$RUN_ID/approvals" | python -c '
+import json, sys
+reviews = [r for r in json.load(sys.stdin) if r.get("state") == "approved"
+           and any(e.get("name") == "production" for e in r.get("environments") or [])]
+print(reviews[-1]["user"]["login"] if reviews else "")
+') || approver=""
+if [ -z "$approver" ]; then
+  echo "::warning::nobody approved this production deploy: give the environment 'production' required reviewers (Settings -> Environments)"
+  approver="nobody (the environment production has no required reviewers)"
+fi
+echo "approver=$approver" >> "$GITHUB_OUTPUT"
+"""
+
+_PROMOTE_PRODUCTION = """set -euo pipefail
+reason="approved by $APPROVER in workflow run $RUN_URL"
+if [ -n "$WHY" ]; then reason="$reason ($WHY)"; fi
+flowtide promote "$MODEL" "$VERSION" --to production --reason "$reason"
+"""
 
 
 def _deploy(config: Config) -> dict:
     model = _model_name(config)
+    canary = config.deploy.canary is not None
     model_input: dict[str, Any] = {"description": "model name", "type": "string"}
     if model:
         model_input["default"] = model
     else:
         model_input["required"] = True
     version_input = {"description": "version to deploy (3 or v3)", "type": "string", "required": True}
+    to_help = "staging (then the production job when nothing serves yet or without a canary), or production alone"
+    reason_input = {"description": "why (recorded with the promotion)", "type": "string", "default": ""}
     env = {"MODEL": "${{ inputs.model }}", "VERSION": "${{ inputs.version }}"}
     handoff: list[dict] = []
     if not _store(config) and config.model:
@@ -529,11 +601,15 @@ def _deploy(config: Config) -> dict:
                 "with": {"name": "model", "path": str(PurePosixPath(config.model.path).parent)},
             }
         )
+    next_stage: list[dict] = []
+    if canary:
+        next_stage.append(_flowtide(config, "Where this version goes next", _NEXT_STAGE, id="next", env=dict(env)))
     staging_steps = [
         *_checkout(config, push=True, ref="${{ github.ref }}"),
         *_setup(config),
         *_fetch(config),
         *handoff,
+        *next_stage,
         _flowtide(config, "Package", 'flowtide package "$MODEL" "$VERSION"', store=True, env=dict(env)),
         {
             "name": "Upload the package",
@@ -549,24 +625,61 @@ def _deploy(config: Config) -> dict:
         *_checkout(config, push=True, ref="${{ github.ref }}"),
         *_setup(config),
         *_fetch(config),
+        {
+            "name": "Who approved",
+            "id": "approval",
+            "env": {
+                "GH_TOKEN": "${{ github.token }}",
+                "GH_REPO": "${{ github.repository }}",
+                "RUN_ID": "${{ github.run_id }}",
+            },
+            "run": _APPROVER,
+        },
         _flowtide(
             config,
             "Promote to production",
-            'flowtide promote "$MODEL" "$VERSION" --to production --reason "approved in workflow run $RUN_ID"',
+            _PROMOTE_PRODUCTION,
             store=True,
-            env={**env, "RUN_ID": "${{ github.run_id }}"},
+            env={
+                **env,
+                "APPROVER": "${{ steps.approval.outputs.approver }}",
+                "RUN_URL": _RUN_URL,
+                "WHY": "${{ inputs.reason }}",
+            },
         ),
         _commit(config, [_registry_file()], f"deploy: {_MODEL_VERSION} to production {SKIP_CI}"),
     ]
-    call: dict[str, Any] = {"inputs": {"model": dict(model_input), "version": dict(version_input)}}
+    call: dict[str, Any] = {
+        "inputs": {
+            "model": dict(model_input),
+            "version": dict(version_input),
+            "to": {"description": to_help, "type": "string", "default": "staging"},
+            "reason": dict(reason_input),
+        }
+    }
     if _call_secrets(config):
         call["secrets"] = _declare_secrets(config)
+    dispatch = {
+        "model": dict(model_input),
+        "version": dict(version_input),
+        "to": {"description": to_help, "type": "choice", "options": ["staging", "production"], "default": "staging"},
+        "reason": dict(reason_input),
+    }
+    if canary:
+        after_staging = "needs.staging.outputs.next == 'production'"
+        rule = (
+            "after staging only while nothing serves production (the first version); a later version\n"
+            "serves as the canary, and its promote verdict (monitor.yml) calls this job with to: production"
+        )
+    else:
+        after_staging = "needs.staging.result == 'success'"
+        rule = "after staging (no canary configured), or alone with to: production"
+    staging_keys: dict[str, Any] = {"if": "inputs.to != 'production'", "environment": "staging"}
+    if canary:
+        staging_keys["outputs"] = {"next": "${{ steps.next.outputs.next }}"}
     return {
         "name": "deploy",
-        "on": {
-            "workflow_call": call,
-            "workflow_dispatch": {"inputs": {"model": dict(model_input), "version": dict(version_input)}},
-        },
+        "on": {"workflow_call": call, "workflow_dispatch": {"inputs": dispatch}},
         "permissions": {},
         "concurrency": {"group": "flowtide-deploy", "cancel-in-progress": False},
         "jobs": {
@@ -575,15 +688,20 @@ def _deploy(config: Config) -> dict:
                 "package and promote to staging",
                 staging_steps,
                 permissions=_permissions(config, push=True),
-                environment="staging",
+                **staging_keys,
             ),
             "production": _job(
                 config,
                 "promote to production (after approval)",
                 production_steps,
-                permissions=_permissions(config, push=True),
+                permissions={
+                    **_permissions(config, push=True),
+                    "actions": Trailing("read", "who approved this run (deployment reviews)"),
+                },
                 needs="staging",
                 extra={
+                    Comment(rule): None,
+                    "if": f"!cancelled() && !failure() && (inputs.to == 'production' || {after_staging})",
                     Comment(
                         "create the environment `production` with required reviewers in the repository\n"
                         "settings: an environment that does not exist is created silently WITHOUT protection"
@@ -598,61 +716,101 @@ def _deploy(config: Config) -> dict:
 # --- monitor.yml -------------------------------------------------------------------
 
 
+_RETRAIN_JOB = "retrain"
+
+# what the analysis found, for the jobs below (the JSON report is the machine-readable rendering)
+_MONITOR_OUTPUTS = """python - >> "$GITHUB_OUTPUT" <<'PY'
+import json, os
+report = json.load(open("reports/monitor.json"))
+promote = [v["canary"] for v in report.get("verdicts") or []
+           if v["verdict"] == "promote" and v["model"] == os.environ["MODEL"]]
+print("retrain=" + ("true" if report.get("needs_retraining") else "false"))
+print("promote=" + (str(promote[0]) if promote else ""))
+PY
+"""
+
+# the cooldown's state is GitHub's own record: monitor runs whose retrain job ran (the caller
+# job's name prefixes its called jobs' names in the jobs API; a skipped call is one skipped job)
+_COOLDOWN = """set -euo pipefail
+if [ -n "$PROMOTE" ]; then
+  echo "drift or a drop, but the canary v$PROMOTE is up for promotion: no retraining in this run" | tee -a "$GITHUB_STEP_SUMMARY"
+  echo "retrain=false" >> "$GITHUB_OUTPUT"
+  exit 0
+fi
+since=$(date -u -d "@$(( $(date +%s) - COOLDOWN_SECONDS ))" +%Y-%m-%dT%H:%M:%SZ)
+runs=$(gh run list --workflow monitor.yml --created ">=$since" --limit 100 --json databaseId)
+for id in $(echo "$runs" | python -c 'import json, sys; print(*[r["databaseId"] for r in json.load(sys.stdin)])'); do
+  if [ "$id" = "$RUN_ID" ]; then continue; fi
+  if gh api "repos/$GH_REPO/actions/runs/$id/jobs?per_page=100" | python -c '
+import json, os, sys
+jobs = json.load(sys.stdin).get("jobs") or []
+ran = [j for j in jobs if j["name"].startswith(os.environ["RETRAIN_JOB"]) and j.get("conclusion") != "skipped"]
+sys.exit(0 if ran else 1)
+'; then
+    echo "monitor run $id retrained within the cooldown ($COOLDOWN): not retraining again" | tee -a "$GITHUB_STEP_SUMMARY"
+    echo "retrain=false" >> "$GITHUB_OUTPUT"
+    exit 0
+  fi
+done
+echo "drift or a performance drop: pulling the sources, then training on what is new" | tee -a "$GITHUB_STEP_SUMMARY"
+echo "retrain=true" >> "$GITHUB_OUTPUT"
+"""
+
+
 def _monitor(config: Config) -> dict:
     cron = off_minute(config.monitor.schedule, "monitor")
     try:
         cooldown = seconds(config.monitor.cooldown)
     except ValueError as exc:
         raise config.error(str(exc), "monitor", "cooldown") from None
-    canary = config.deploy.canary is not None
-    # with a canary, the same analysis also acts on its verdict (promote or roll back)
+    model = _model_name(config)
+    canary = config.deploy.canary is not None and bool(model)
+    # with a canary, the same analysis archives a canary judged worse; a promote verdict goes to deploy.yml
     act = " --act" if canary else ""
     steps: list = [
         *_checkout(config, push=canary),
         *_setup(config),
         *_fetch(config),
         {
-            "name": "Monitor drift and live performance" + (", act on the canary verdict" if canary else ""),
+            "name": "Monitor drift and live performance" + (", archive a canary judged worse" if canary else ""),
             "id": "monitor",
-            **({"env": _store_env(config)} if _store(config) else {}),
+            "env": {"MODEL": model, **_store_env(config)},
             "run": f"""set +e
 mkdir -p reports
-flowtide monitor --md{act} > reports/monitor.md
+flowtide monitor --json{act} > reports/monitor.json
 code=$?
 set -e
 echo "exit=$code" >> "$GITHUB_OUTPUT"
+# for people: the Markdown rendering of the same report, in the job summary
+if [ -f .flowtide/reports/monitor.md ]; then
+  cp .flowtide/reports/monitor.md reports/monitor.md
+  cat reports/monitor.md >> "$GITHUB_STEP_SUMMARY"
+fi
 # 1: drift or a performance drop (handled below); 3: a served version could not be judged
 # (no or too few predictions): a warning, not a trigger; anything else is a real failure
 if [ "$code" -eq 3 ]; then
   echo "::warning title=monitor: not judged::a served version has no or too few predictions in the window; see the job summary"
 elif [ "$code" -gt 1 ]; then exit "$code"; fi
-""",
+{_MONITOR_OUTPUTS}""",
         },
         {
-            "name": "Start training (drift or drop), unless one started within the cooldown",
-            "if": "steps.monitor.outputs.exit == '1'",
+            "name": "Retrain (drift or drop), unless a monitor run retrained within the cooldown",
+            "id": "cooldown",
+            "if": "steps.monitor.outputs.retrain == 'true'",
             "env": {
                 "GH_TOKEN": "${{ github.token }}",
                 "GH_REPO": "${{ github.repository }}",
-                "BRANCH": "${{ github.ref_name }}",
+                "RUN_ID": "${{ github.run_id }}",
+                "PROMOTE": "${{ steps.monitor.outputs.promote }}",
+                "RETRAIN_JOB": _RETRAIN_JOB,
+                "COOLDOWN": config.monitor.cooldown,
                 "COOLDOWN_SECONDS": Q(str(cooldown)),
             },
-            "run": f"""set -euo pipefail
-last=$(gh run list --workflow train.yml --limit 1 --json createdAt --jq '.[0].createdAt // ""')
-if [ -n "$last" ]; then
-  age=$(( $(date +%s) - $(date -d "$last" +%s) ))
-  if [ "$age" -lt "$COOLDOWN_SECONDS" ]; then
-    echo "training started ${{age}}s ago, within the cooldown ({config.monitor.cooldown}): not starting another" | tee -a "$GITHUB_STEP_SUMMARY"
-    exit 0
-  fi
-fi
-gh workflow run train.yml --ref "$BRANCH" -f reason="monitor: drift or performance drop"
-echo "started training: drift or performance drop" | tee -a "$GITHUB_STEP_SUMMARY"
-""",
+            "run": _COOLDOWN,
         },
     ]
     if canary:
-        steps.append(_commit(config, [_registry_file()], f"monitor: act on the canary verdict {SKIP_CI}"))
+        steps.append(_commit(config, [_registry_file()], f"monitor: archive the canary judged worse {SKIP_CI}"))
     steps += [
         {
             "name": "Keep the schedules enabled",
@@ -676,17 +834,54 @@ done
             "with": {"name": "monitor", "path": "reports/", "if-no-files-found": "ignore"},
         },
     ]
+    outputs = {"retrain": "${{ steps.cooldown.outputs.retrain }}", "promote": "${{ steps.monitor.outputs.promote }}"}
+    jobs: dict[Any, Any] = {
+        "monitor": _job(
+            config,
+            "monitor" + (", archive a canary judged worse" if canary else ""),
+            steps,
+            permissions=_permissions(config, push=canary, actions="list earlier monitor runs, keep schedules enabled"),
+            outputs=outputs,
+        ),
+        _RETRAIN_JOB: {
+            "name": f"{_RETRAIN_JOB}: pull, then train on what is new",
+            "needs": "monitor",
+            "if": "needs.monitor.outputs.retrain == 'true'",
+            Comment(
+                "pull first (data.yml), so training sees new source bytes and newly labelled traffic;\n"
+                "data.yml trains only when some source changed (same bytes would give the same model)"
+            ): None,
+            "uses": Trailing("./.github/workflows/data.yml", "zizmor: ignore[self-repository]"),
+            "permissions": _train_caller_permissions(config),
+            "with": {"reason": "monitor: drift or a performance drop"},
+        },
+    }
+    if _call_secrets(config):
+        jobs[_RETRAIN_JOB]["secrets"] = _pass_secrets(config)
+    if canary:
+        jobs["promote"] = {
+            "name": "promote the canary: deploy.yml's production job (approval)",
+            "needs": "monitor",
+            "if": "needs.monitor.outputs.promote != ''",
+            Comment(
+                "one road to production: a promote verdict goes through the approved production job,\n"
+                "never straight from here (monitor itself only archives a canary judged worse)"
+            ): None,
+            "uses": Trailing("./.github/workflows/deploy.yml", "zizmor: ignore[self-repository]"),
+            "permissions": _train_caller_permissions(config),
+            "with": {
+                "model": model,
+                "version": "${{ needs.monitor.outputs.promote }}",
+                "to": "production",
+                "reason": "the canary verdict (monitor.yml) is promote",
+            },
+        }
+        if _call_secrets(config):
+            jobs["promote"]["secrets"] = _pass_secrets(config)
     return {
         "name": "monitor",
         "on": {"schedule": [{"cron": Q(cron)}], "workflow_dispatch": None},
         "permissions": {},
         "concurrency": {"group": "flowtide-monitor", "cancel-in-progress": False},
-        "jobs": {
-            "monitor": _job(
-                config,
-                "monitor and react",
-                steps,
-                permissions=_permissions(config, push=canary, actions="start train.yml, keep schedules enabled"),
-            )
-        },
+        "jobs": jobs,
     }

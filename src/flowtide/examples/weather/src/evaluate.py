@@ -1,4 +1,8 @@
-"""Stage `evaluate`: accuracy and macro F1 on the time-based hold-out, plus plots.
+"""Stage `evaluate`: accuracy and macro F1 on the held-out days, plus plots.
+
+Macro F1 averages over the classes that occur in the hold-out or are predicted
+(scikit-learn's definition): a class the model knows but that neither happened nor
+was predicted on those days says nothing about this model, so it does not count as 0.
 
 Reads models/model.skops and data/prepared/test.csv; writes metrics.json,
 plots/confusion.csv (count per actual, predicted class) and plots/per_class.csv.
@@ -19,10 +23,11 @@ test = pl.read_csv("data/prepared/test.csv")
 model = skops.io.load("models/model.skops", trusted=skops.io.get_untrusted_types(file="models/model.skops"))
 y_true = test["weather"].to_list()
 y_pred = model.predict(test.select(features).to_numpy()).tolist()
-labels = sorted(set(y_true) | set(y_pred) | set(model.classes_.tolist()))
+judged = sorted(set(y_true) | set(y_pred))
+labels = sorted(set(judged) | set(model.classes_.tolist()))  # every class, for the plots
 metrics = {
     "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
-    "f1_macro": round(float(f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)), 4),
+    "f1_macro": round(float(f1_score(y_true, y_pred, average="macro", labels=judged, zero_division=0)), 4),
     "test_days": len(y_true),
 }
 with open("metrics.json", "w") as handle:
