@@ -147,7 +147,7 @@ def test_a_wheel_ci_installs_from_must_be_committed(tmp_path):
     wheel = "wheels/flowtide-0.1.0-py3-none-any.whl"
     _level_2_with(root, f"store: {{remote: s3://bucket/weather}}\nci: {{install: '{wheel}[s3]'}}\n")
     assert (
-        "python -m pip install './wheels/flowtide-0.1.0-py3-none-any.whl[s3]'"
+        "python -m uv pip install --python python './wheels/flowtide-0.1.0-py3-none-any.whl[s3]'"
         in (root / ".github/workflows/train.yml").read_text()
     )
     _, report = _doctor(root)

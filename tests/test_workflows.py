@@ -719,9 +719,10 @@ def test_every_job_installs_this_flowtide_pinned_with_the_extras_it_needs(render
     from flowtide import __version__
 
     for case, expected in (
-        ("weather", f"python -m pip install flowtide=={__version__}"),
-        ("store-app", f"python -m pip install 'flowtide[onnx,s3]=={__version__}'"),  # s3:// remote, onnx model
+        ("weather", f"flowtide=={__version__}"),
+        ("store-app", f"'flowtide[onnx,s3]=={__version__}'"),  # s3:// remote, onnx model
     ):
+        expected = f"python -m pip install --quiet uv==0.13.9\npython -m uv pip install --python python {expected}\n"
         for rel, text in rendered[case].items():
             workflow = _yaml(text)
             for job_id, job in workflow["jobs"].items():
@@ -752,7 +753,9 @@ def test_every_job_installs_this_flowtide_pinned_with_the_extras_it_needs(render
     ],
 )
 def test_ci_install_takes_a_pinned_index_git_or_wheel_requirement(spec, command):
-    assert _install_step(f"project: x\nci:\n  install: '{spec}'\n") == command
+    # pip installs only the pinned uv; uv installs flowtide (and its dependencies) into the job's Python
+    uv = command.replace("python -m pip install ", "python -m uv pip install --python python ")
+    assert _install_step(f"project: x\nci:\n  install: '{spec}'\n") == f"python -m pip install --quiet uv==0.13.9\n{uv}\n"
 
 
 @pytest.mark.parametrize(
