@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ._output import add_json_flag, load_project, print_json
@@ -40,6 +41,13 @@ def configure(parser) -> None:
         dest="isolate",
         action="store_false",
         help="with --run: do not start act in a loopback-only network namespace (steps can reach the host's 127.0.0.1)",
+    )
+    sim.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --run: pass the environment variable NAME to the jobs as secrets.NAME (repeatable)",
     )
     sim.add_argument(
         "--host-python",
@@ -111,7 +119,12 @@ def _simulate(args) -> int:
         paths = [*(paths or []), *changed_paths(project, args.since)]
     result = simulate(project, args.event, paths=paths, branch=args.branch, workflow=args.workflow)
     if args.run:
-        run_act(project, result, inputs=inputs, isolate=args.isolate, fresh_python=args.fresh_python)
+        secrets = {}
+        for name in args.secret:
+            if name not in os.environ:
+                raise UsageError(f"--secret {name}: no environment variable {name} to take its value from")
+            secrets[name] = os.environ[name]
+        run_act(project, result, inputs=inputs, isolate=args.isolate, fresh_python=args.fresh_python, secrets=secrets)
     if args.json:
         print_json(result.to_dict())
     else:

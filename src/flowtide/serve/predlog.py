@@ -94,6 +94,7 @@ class PredictionLog:
         self._conn: sqlite3.Connection | None = None
         self._segment = 0
         self._segment_started = 0.0
+        self._segment_rows = 0  # rows the open segment holds: an empty one is dropped, not shipped
         self.path: Path | None = None
 
     # -- the hot path (called from the event loop) ---------------------------
@@ -170,6 +171,7 @@ class PredictionLog:
             with self._lock:  # committed (readers see it in the segment) or failed (lost either way)
                 self._flushing = ([], [])
         self.written += len(predictions)
+        self._segment_rows += len(predictions) + len(feedback)
         return len(predictions) + len(feedback)
 
     def _run(self) -> None:
@@ -186,14 +188,24 @@ class PredictionLog:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._segment += 1
         self.path = self.directory / f"{self.replica}.{self._segment:05d}.db"
+        # the schema is made under a name readers do not list, then renamed: a reader (another
+        # replica's feedback check, monitor) never opens a segment without its tables
+        fresh = self.path.with_name(self.path.name + ".new")
+        fresh.unlink(missing_ok=True)
+        setup = sqlite3.connect(fresh, isolation_level=None)
+        try:
+            setup.execute("PRAGMA journal_mode=WAL")  # kept in the file header
+            setup.executescript(_SCHEMA)
+        finally:
+            setup.close()
+        os.replace(fresh, self.path)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL: a committed flush survives kill -9 of the process (not a power cut)
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
         conn.isolation_level = "DEFERRED"
         self._conn = conn
         self._segment_started = time.time()
+        self._segment_rows = 0
 
     def _close_segment(self) -> None:
         conn, self._conn = self._conn, None
@@ -204,6 +216,10 @@ class PredictionLog:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
+        if not self._segment_rows and path is not None:  # nothing was logged: nothing to keep or ship
+            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+            return
         if self.ship is not None and path is not None:
             self._unshipped.append(path)
             for pending in list(self._unshipped):

@@ -470,6 +470,7 @@ def act_command(
     standins: Path,
     inputs: dict[str, str] | None = None,
     fresh_python: bool = True,
+    secret_file: Path | None = None,
 ) -> list[str]:
     """The act command line for one workflow: host runner, offline, loopback-only services.
 
@@ -525,6 +526,8 @@ def act_command(
         command += ["--local-repository", f"{repo}@{ref}={directory}"]
     for key, value in (inputs or {}).items():
         command += ["--input", f"{key}={value}"]
+    if secret_file is not None:
+        command += ["--secret-file", str(secret_file)]
     return command
 
 
@@ -561,6 +564,7 @@ def run(
     env: dict[str, str] | None = None,
     isolate: bool = True,
     fresh_python: bool = True,
+    secrets: dict[str, str] | None = None,
     timeout: float = 600,
 ) -> Simulation:
     """Execute every fired top-level workflow with act; append one record per workflow to ``simulation.runs``.
@@ -569,12 +573,23 @@ def run(
     OS allows it), so nothing can reach the internet; turn it off when a step must
     reach a server on the host's 127.0.0.1 (another namespace's loopback is separate).
     ``fresh_python`` (the default) gives every job a new empty virtualenv, removed afterwards.
+    ``secrets`` are what `${{ secrets.NAME }}` gives the jobs; they reach act through a private
+    file (never its command line, which any user of the machine can read), removed afterwards.
     """
     standins = project.state_dir / "tmp" / "act" / "actions"
+    secret_file = None
     try:
+        if secrets:
+            secret_file = _secret_file(standins.parent, secrets)
         for plan in simulation.fired:
             command = act_command(
-                project, simulation.event, plan.file, standins=standins, inputs=inputs, fresh_python=fresh_python
+                project,
+                simulation.event,
+                plan.file,
+                standins=standins,
+                inputs=inputs,
+                fresh_python=fresh_python,
+                secret_file=secret_file,
             )
             proc = subprocess.run(
                 isolated(command) if isolate else command,
@@ -590,4 +605,27 @@ def run(
     finally:
         # the per-job virtualenvs are as big as an installed flowtide each
         shutil.rmtree(standins.parent / "venvs", ignore_errors=True)
+        if secret_file is not None:
+            secret_file.unlink(missing_ok=True)
     return simulation
+
+
+_SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _secret_file(directory: Path, secrets: dict[str, str]) -> Path:
+    """A dotenv file act reads with --secret-file, readable by this user only."""
+    import json
+
+    for name, value in secrets.items():
+        if not _SECRET_NAME.match(name):
+            raise UsageError(f"secret name {name!r} must use letters, digits and _ (not starting with a digit)")
+        if "\n" in value:
+            raise UsageError(f"secret {name} spans several lines; act's secret file takes one line per secret")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"secrets.{os.getpid()}.env"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        # dotenv double quotes take JSON-style escapes; act parses the file with godotenv
+        handle.writelines(f"{name}={json.dumps(value)}\n" for name, value in secrets.items())
+    return path
