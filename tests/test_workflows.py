@@ -755,7 +755,9 @@ def test_every_job_installs_this_flowtide_pinned_with_the_extras_it_needs(render
 def test_ci_install_takes_a_pinned_index_git_or_wheel_requirement(spec, command):
     # pip installs only the pinned uv; uv installs flowtide (and its dependencies) into the job's Python
     uv = command.replace("python -m pip install ", "python -m uv pip install --python python ")
-    assert _install_step(f"project: x\nci:\n  install: '{spec}'\n") == f"python -m pip install --quiet uv==0.13.9\n{uv}\n"
+    assert (
+        _install_step(f"project: x\nci:\n  install: '{spec}'\n") == f"python -m pip install --quiet uv==0.13.9\n{uv}\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -186,9 +186,20 @@ def source_schedules(config: Config) -> dict[str, list[str]]:
 _REGISTER = """set -euo pipefail
 mkdir -p reports
 flowtide register --require-gates --json > reports/register.json
-version=$(python -c 'import json; print(json.load(open("reports/register.json")).get("version", ""))')
-echo "registered version $version" | tee -a "$GITHUB_STEP_SUMMARY"
-echo "version=$version" >> "$GITHUB_OUTPUT"
+python - <<'PY'
+import json, os
+result = json.load(open("reports/register.json"))
+version = result.get("version") or ""
+if version:
+    said = f"registered {result.get('model')} v{version}"
+else:  # identical bytes: nothing new to deploy
+    said = f"not registered: these bytes are already {result.get('model')} v{result.get('existing')} ({result.get('existing_stage')})"
+print(said)
+with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as summary:
+    summary.write(said + "\\n")
+with open(os.environ["GITHUB_OUTPUT"], "a") as output:
+    output.write(f"version={version}\\n")
+PY
 """
 
 
