@@ -189,3 +189,9 @@ def http(fault_server):
     """The fault-injecting HTTP server, reset to its default body and counters."""
     fault_server.reset()
     return fault_server
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest test (the GitHub loop end to end, ~6 min) goes first, so with `-n` one worker starts
+    it at once while the others take the rest, instead of it starting last and lengthening the run."""
+    items.sort(key=lambda item: "test_github_loop.py::" not in item.nodeid)

@@ -876,7 +876,10 @@ def test_make_install_keeps_an_installed_flowtide_and_installs_the_pinned_tools(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "flowtide==999.0" not in proc.stdout + proc.stderr  # flowtide is importable: never reinstalled
-    assert "-m pip install --quiet -r requirements.txt" in proc.stdout
+    # uv when the environment has it (CI's install step puts it there), pip otherwise
+    has_uv = subprocess.run([sys.executable, "-m", "uv", "--version"], capture_output=True).returncode == 0
+    installer = f"-m uv pip install --quiet --python {sys.executable}" if has_uv else "-m pip install --quiet"
+    assert f"{installer} -r requirements.txt" in proc.stdout
 
 
 # --- state that outlives the runner ---------------------------------------------------------

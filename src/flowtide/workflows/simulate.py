@@ -324,16 +324,27 @@ runs:
       env:
         VERSION: ${{{{ inputs.python-version }}}}
         VENVS: {venvs}
+        UV: {uv}
       run: |
         set -euo pipefail
         python="$(command -v "python$VERSION" || true)"
         if [ -z "$python" ]; then echo "::error::no python$VERSION on this machine"; exit 1; fi
         mkdir -p "$VENVS"
         venv="$(mktemp -d "$VENVS/job.XXXXXX")"
-        "$python" -m venv "$venv"
+        # uv makes the same virtualenv (with pip) in under a second; python -m venv takes ~5 s
+        if [ -n "$UV" ] && "$UV" venv --quiet --seed --python "$python" "$venv" 2>/dev/null; then :; else
+          rm -rf "$venv" && "$python" -m venv "$venv"
+        fi
         echo "$venv/bin" >> "$GITHUB_PATH"
         echo "stand-in setup-python: fresh virtualenv $venv ($("$venv/bin/python" --version))"
 """
+
+
+def _host_uv() -> str:
+    """The uv beside this Python or on PATH, if any: the stand-in makes virtualenvs with it."""
+    import sys
+
+    return shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv") or ""
 
 
 # Artifacts handed from one job to another within a run (the model from training to deploy),
@@ -515,7 +526,7 @@ def act_command(
         if repo == "actions/checkout":
             text = _CHECKOUT_STANDIN.format(origin=json.dumps(_origin(project.root)))
         elif repo == "actions/setup-python" and fresh_python:
-            text = _SETUP_PYTHON_STANDIN.format(venvs=json.dumps(str(work / "venvs")))
+            text = _SETUP_PYTHON_STANDIN.format(venvs=json.dumps(str(work / "venvs")), uv=json.dumps(_host_uv()))
         elif repo == "actions/upload-artifact":
             text = _UPLOAD_STANDIN.format(artifacts=json.dumps(str(work / "artifacts")))
         elif repo == "actions/download-artifact":
