@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from flowtide import memo
-from flowtide.config import _CACHE_VERSION, Config, _dataclasses, cached_by_stat, load_config, load_params
+from flowtide.config import Config, cached_by_stat, load_config, load_params
+from flowtide.config.cache import _CACHE_VERSION
+from flowtide.config.cache import config_classes as _dataclasses
 
 from ._models import make_project, train
 from .conftest import git, run_process

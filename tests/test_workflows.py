@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from flowtide.config import parse_config
+from flowtide.errors import ConfigError
 from flowtide.workflows.actions import PINS
-from flowtide.workflows.generate import HEADER, WORKFLOW_FILES, off_minute, render, seconds, train_paths
+from flowtide.workflows.generate import HEADER, WORKFLOW_FILES, off_minute, render, train_paths
 
 from .conftest import run_cli
 
@@ -302,23 +303,33 @@ def test_deploy_flow_with_and_without_a_canary(rendered):
     )
 
 
-def test_off_minute_and_durations():
+def test_off_minute():
     assert off_minute("0 6 * * *", "weather") == off_minute("0 6 * * *", "weather")
     minute = int(off_minute("0 6 * * *", "weather").split()[0])
     assert minute not in (0, 15, 30, 45)
     assert off_minute("7 6 * * *", "weather") == "7 6 * * *"
     assert off_minute("*/5 * * * *", "weather") == "*/5 * * * *"
     assert {off_minute("0 6 * * *", n) for n in ("a", "b", "c", "d", "e")} != {off_minute("0 6 * * *", "a")}
-    assert seconds("6h") == 21600 and seconds("1d") == 86400 and seconds("90") == 90
-    with pytest.raises(ValueError):
-        seconds("six hours")
 
 
 def test_bad_cooldown_points_at_the_config():
-    config = parse_config("project: x\nmonitor:\n  cooldown: soon\n")
-    with pytest.raises(Exception) as info:
-        render(config)
-    assert str(info.value).startswith("flowtide.yaml:3:3: duration 'soon' must look like 30m, 6h or 7d")
+    with pytest.raises(ConfigError) as info:  # at load, before any workflow is rendered
+        parse_config("project: x\nmonitor:\n  cooldown: soon\n")
+    assert (
+        str(info.value)
+        == "flowtide.yaml:3:3: monitor.cooldown 'soon' must look like 90 (seconds), 90s, 30m, 1.5h, 7d or 2w"
+    )
+
+
+@pytest.mark.parametrize(("written", "text", "seconds"), [("1.5h", "1.5h", "5400"), ("3600", "3600", "3600")])
+def test_cooldown_in_either_spelling(written, text, seconds):
+    """`1.5h` (once only `flowtide monitor` took it) and `3600` (once only `ci generate`) work in both."""
+    config = parse_config(
+        f"project: x\nmodel: {{name: m, path: m.skops}}\nstore: {{remote: s3://b/p}}\nmonitor:\n  cooldown: {written}\n"
+    )
+    monitor = _yaml(render(config)[".github/workflows/monitor.yml"])
+    step = next(s for s in monitor["jobs"]["monitor"]["steps"] if s.get("id") == "cooldown")
+    assert (step["env"]["COOLDOWN"], step["env"]["COOLDOWN_SECONDS"]) == (text, seconds)
 
 
 # --- the real validators ---------------------------------------------------------------
@@ -565,8 +576,8 @@ def test_monitor_hands_the_verdict_and_the_retrain_decision_on(rendered, tmp_pat
 def _registered(tmp_path: Path, weather_csv: Path, *, production: bool) -> Path:
     """A project whose weather v1 is staged (and, with ``production``, v1 serves production and v2 is staged)."""
     from flowtide import registry
-    from flowtide.gate import evaluate
     from flowtide.project import Project
+    from flowtide.registry.gate import evaluate
 
     from ._models import make_project, train
 

@@ -18,7 +18,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from flowtide.gate import evaluate
+    from flowtide.registry.gate import evaluate
 
     project = load_project(args)
     report = evaluate(project, run_tests=not args.no_tests)

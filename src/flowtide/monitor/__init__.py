@@ -156,13 +156,14 @@ def monitor(
     promotion's reason): production is reached through an approval, and in CI that
     approval is deploy.yml's production job, never monitor itself.
     """
+    from ..config import Duration
     from ..serve.predlog import read_log
     from . import actions
-    from .analysis import analyse, parse_window
+    from .analysis import analyse
 
     started = time.perf_counter()
     until = now if now is not None else time.time()
-    seconds = parse_window(window or project.config.monitor.window)
+    seconds = Duration.parse(window or project.config.monitor.window, what="window").seconds
     since = until - seconds
     data = read_log(log_dirs(project, logs), since=since, until=until + 1e-6)
     analysis = analyse(project, data, since=since, until=until)
@@ -175,7 +176,7 @@ def monitor(
         for line in result.actions:
             report.findings.append(Finding("info", project.config.project, "act", line))
     if trigger and analysis.needs_retraining:
-        cooldown = parse_window(project.config.monitor.cooldown)
+        cooldown = project.config.monitor.cooldown.seconds
         left = actions.cooldown_left(project, cooldown, until)
         if left > 0:
             report.findings.append(

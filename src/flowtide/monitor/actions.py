@@ -46,9 +46,9 @@ def write_state(project: Project, state: dict[str, Any]) -> None:
 
 def retrain(project: Project, *, pull: bool = True, stage: bool = True, log=None) -> RetrainResult:
     """pull → run → gate → register → promote to staging (each step only when the previous one produced something)."""
-    from ..gate import evaluate
     from ..pipeline import run
     from ..registry import Registry, promote, register
+    from ..registry.gate import evaluate
 
     say = log or (lambda line: None)
     result = RetrainResult()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,17 +25,8 @@ from ..report import Chart, Finding, Report, Table
 if TYPE_CHECKING:
     from ..project import Project
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 MIN_LABELLED_FOR_VERDICT = 30
 TIME_BUCKETS = 12
-
-
-def parse_window(text: str) -> float:
-    """'90s', '30m', '6h', '1d', '2w' -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(text))
-    if not match:
-        raise UsageError(f"window {text!r} must look like 30m, 6h, 1d or 2w")
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 @dataclass

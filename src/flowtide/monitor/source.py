@@ -49,7 +49,7 @@ class TrafficSpec:
 
 def parse_url(name: str, url: str) -> TrafficSpec:
     """``predictions://MODEL[?window=30d]`` -> TrafficSpec (SourceError naming the source otherwise)."""
-    from .analysis import parse_window
+    from ..config import Duration
 
     parts = urlsplit(url)
     hint = "Write it as predictions://MODEL or predictions://MODEL?window=30d (s, m, h, d or w)."
@@ -62,7 +62,7 @@ def parse_url(name: str, url: str) -> TrafficSpec:
     window = None
     if "window" in query:
         try:
-            window = parse_window(query["window"][0])
+            window = Duration.parse(query["window"][0], what="window").seconds
         except FlowtideError as exc:
             raise SourceError(name, url, exc.message, hint=hint) from None
     return TrafficSpec(parts.netloc, window)

@@ -32,15 +32,13 @@ MAX_ITEMS = 10_000
 MAX_ID = 160
 _ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,160}")  # no control characters (the OpenAPI pattern too)
 _FLOAT_MAX = sys.float_info.max
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_window(text: str) -> float:
-    """'90s', '30m', '6h', '1d', '2w' -> seconds (the monitor's window syntax)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(text))
-    if not match:
-        raise ValueError(f"{text!r} must look like 30m, 6h, 1d or 2w")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+def parse_window(value: Any) -> float:
+    """A ``deploy:`` span (a Duration, or its text: 90, 90s, 30m, 1.5h, 7d, 2w) in seconds."""
+    from ..config import Duration
+
+    return Duration.parse(value, what="window").seconds
 
 
 def _finite(value: Any) -> bool:

@@ -165,15 +165,6 @@ def off_minute(cron: str, name: str) -> str:
     return " ".join([str(choices[digest % len(choices)]), *fields[1:]])
 
 
-def seconds(duration: str) -> int:
-    """``"6h"`` -> 21600 (s, m, h, d, w)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", duration)
-    if not match:
-        raise ValueError(f"duration {duration!r} must look like 30m, 6h or 7d")
-    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-    return int(match.group(1)) * unit
-
-
 def source_schedules(config: Config) -> dict[str, list[str]]:
     """Off-minute cron -> names of the sources pulled on it."""
     crons: dict[str, list[str]] = {}
@@ -770,10 +761,7 @@ echo "retrain=true" >> "$GITHUB_OUTPUT"
 
 def _monitor(config: Config) -> dict:
     cron = off_minute(config.monitor.schedule, "monitor")
-    try:
-        cooldown = seconds(config.monitor.cooldown)
-    except ValueError as exc:
-        raise config.error(str(exc), "monitor", "cooldown") from None
+    cooldown = config.monitor.cooldown.whole_seconds  # a Duration, checked when the config loaded
     model = _model_name(config)
     canary = config.deploy.canary is not None and bool(model)
     # with a canary, the same analysis archives a canary judged worse; a promote verdict goes to deploy.yml
@@ -814,7 +802,7 @@ elif [ "$code" -gt 1 ]; then exit "$code"; fi
                 "RUN_ID": "${{ github.run_id }}",
                 "PROMOTE": "${{ steps.monitor.outputs.promote }}",
                 "RETRAIN_JOB": _RETRAIN_JOB,
-                "COOLDOWN": config.monitor.cooldown,
+                "COOLDOWN": config.monitor.cooldown.text,
                 "COOLDOWN_SECONDS": Q(str(cooldown)),
             },
             "run": _COOLDOWN,

@@ -2,31 +2,33 @@
 
 A rule is ``METRIC OP BOUND`` where BOUND is a number (``accuracy >= 0.8``) or
 relative to the production version's recorded metrics (``f1_macro >= production
-- 0.02``). Model tests (pytest files marked ``model``) run as one more rule. The
-result is saved under ``.flowtide/gate.json`` keyed by the artifact's hash, so
-``flowtide register`` records exactly the verdict of the bytes it registers; the
-report itself is also written to ``.flowtide/reports/gate.{json,md,html}``.
+- 0.02``); its grammar lives in :mod:`flowtide.config.rules` and is checked when
+the config loads, so a typo fails every command, not just this one. Model tests
+(pytest files marked ``model``) run as one more rule. The result is saved under
+``.flowtide/gate.json`` keyed by the artifact's hash, so ``flowtide register``
+records exactly the verdict of the bytes it registers; the report itself is also
+written to ``.flowtide/reports/gate.{json,md,html}``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import atomic_write
-from .errors import UsageError
-from .registry import GATE_RESULTS, Registry, now, read_gate_results, read_metrics
-from .report import Finding, Report, Table
+from ..atomic import atomic_write
+from ..config.rules import Rule, parse_rule
+from ..errors import UsageError
+from ..report import Finding, Report, Table
+from .lineage import now, read_gate_results, read_metrics
+from .log import GATE_RESULTS, Registry
 
 if TYPE_CHECKING:
-    from .project import Project
+    from ..project import Project
 
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -35,79 +37,11 @@ _OPS = {
     "<": lambda a, b: a < b,
     "==": lambda a, b: abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b)),
 }
-_TOKEN = re.compile(
-    r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][\w./]*)|(?P<op>>=|<=|==|>|<|\+|-)|(?P<bad>\S))"
-)
-_SYNTAX = "Write a gate as METRIC OP NUMBER or METRIC OP production [+|- NUMBER], with OP one of >=, >, <=, <, =="
-
-
-@dataclass
-class Rule:
-    """One parsed gate: ``metric op bound`` where bound = number, or production metric + offset."""
-
-    text: str
-    index: int
-    metric: str
-    op: str
-    number: float = 0.0
-    relative: bool = False
-
-    def bound(self, production: float | None) -> float:
-        return (production or 0.0) + self.number if self.relative else self.number
-
-
-def _tokens(text: str) -> list[tuple[str, str, int]]:
-    out = []
-    pos = 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if match is None or match.end() == pos:  # only trailing whitespace is left
-            break
-        kind = match.lastgroup or "bad"
-        out.append((kind, match.group(kind), match.start(kind) + 1))
-        pos = match.end()
-    return out
-
-
-def parse_rule(text: str, index: int, config) -> Rule:
-    """Parse one ``gates:`` entry; a ConfigError names the rule, its line and what was expected."""
-
-    def fail(problem: str) -> UsageError:
-        return config.error(f"gate {text!r}: {problem}", "gates", index, hint=_SYNTAX + ".")
-
-    if not isinstance(text, str) or not text.strip():
-        raise fail("empty rule")
-    tokens = _tokens(text)
-    for kind, value, col in tokens:
-        if kind == "bad":
-            raise fail(f"unexpected character {value!r} at column {col}")
-    if len(tokens) < 3 or tokens[0][0] != "name":
-        raise fail("expected a metric name, a comparison and a bound")
-    metric = tokens[0][1]
-    if tokens[1][0] != "op" or tokens[1][1] not in _OPS:
-        raise fail(f"expected a comparison (>=, >, <=, <, ==) after {metric!r}, got {tokens[1][1]!r}")
-    op = tokens[1][1]
-    rest = tokens[2:]
-    sign = 1.0
-    if rest[0][0] == "op" and rest[0][1] in ("+", "-"):
-        sign = -1.0 if rest[0][1] == "-" else 1.0
-        rest = rest[1:]
-    if len(rest) == 1 and rest[0][0] == "number":
-        return Rule(text, index, metric, op, sign * float(rest[0][1]))
-    if rest and rest[0][0] == "name" and rest[0][1] == "production" and sign == 1.0:
-        if len(rest) == 1:
-            return Rule(text, index, metric, op, 0.0, relative=True)
-        if len(rest) == 3 and rest[1][0] == "op" and rest[1][1] in ("+", "-") and rest[2][0] == "number":
-            offset = float(rest[2][1]) * (-1.0 if rest[1][1] == "-" else 1.0)
-            return Rule(text, index, metric, op, offset, relative=True)
-        raise fail("after `production` expected `+ NUMBER` or `- NUMBER`")
-    if rest and rest[0][0] == "name":
-        raise fail(f"unknown bound {rest[0][1]!r}: the only name allowed on the right is `production`")
-    raise fail("the right side must be a number or `production [+|- NUMBER]`")
 
 
 def parse_rules(project: Project) -> list[Rule]:
-    return [parse_rule(text, index, project.config) for index, text in enumerate(project.config.gates)]
+    """The ``gates:`` rules, parsed (their grammar was checked when the config loaded)."""
+    return [parse_rule(text, index) for index, text in enumerate(project.config.gates)]
 
 
 def evaluate(project: Project, *, run_tests: bool = True) -> Report:

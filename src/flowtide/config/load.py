@@ -1,0 +1,118 @@
+"""Loading flowtide.yaml and params.yaml: find the project, parse, validate once, memoise."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .cache import cached_by_stat, config_classes
+from .schema import _INTERNAL, CONFIG_FILE, Config
+
+
+def find_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The nearest directory at or above ``start`` that holds a flowtide.yaml."""
+    here = Path(start or os.getcwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {here} or any parent directory",
+        hint="Run `flowtide init` to create one, or cd into a flowtide project.",
+    )
+
+
+def load_config(root: str | os.PathLike[str], *, use_cache: bool = True) -> Config:
+    """Parse and validate ``root/flowtide.yaml`` (cached by stat under .flowtide/)."""
+    root = Path(root)
+    path = root / CONFIG_FILE
+    return cached_by_stat(
+        root,
+        path,
+        "config",
+        lambda: parse_config(path.read_bytes(), CONFIG_FILE),
+        use_cache=use_cache,
+        classes=config_classes(),
+        expect=Config,
+    )
+
+
+def parse_config(text: bytes | str, file: str = CONFIG_FILE) -> Config:
+    """Validate YAML text into a :class:`Config`: every rule is checked here, ConfigError at the first problem."""
+    from .messages import _rename_keywords, _translate
+    from .positions import parse_yaml
+    from .validate import check_semantics
+
+    data, positions = parse_yaml(text, file)
+    if data is None:
+        raise ConfigError("the file is empty", file=file, line=1, column=1, hint="Start from `flowtide init`.")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the top level must be a mapping of keys such as project:, sources:, stages:",
+            file=file,
+            line=1,
+            column=1,
+        )
+    for key in _INTERNAL:
+        if key in data:
+            line, col = positions.get((key,), (None, None))
+            raise ConfigError(f"unknown key {key!r}", file=file, line=line, column=col)
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        config = _adapter(TypeAdapter).validate_python(_rename_keywords(data))
+    except ValidationError as exc:
+        raise _translate(exc, file, positions) from None
+    config.file = file
+    config.positions = positions
+    check_semantics(config)
+    return config
+
+
+_ADAPTER = None
+
+
+def _adapter(type_adapter):
+    global _ADAPTER
+    if _ADAPTER is None:
+        _ADAPTER = type_adapter(Config)
+    return _ADAPTER
+
+
+def json_schema() -> dict:
+    """The JSON Schema of flowtide.yaml (for editor completion)."""
+    from pydantic import TypeAdapter
+
+    schema = _adapter(TypeAdapter).json_schema()
+    # internal bookkeeping fields are not part of the file format
+    for props in (schema.get("properties", {}),):
+        for name in _INTERNAL:
+            props.pop(name, None)
+    for definition in schema.get("$defs", {}).values():
+        props = definition.get("properties", {})
+        if "in_" in props:
+            props["in"] = props.pop("in_")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "flowtide.yaml"
+    return schema
+
+
+def load_params(root: str | os.PathLike[str], params_file: str = "params.yaml") -> dict[str, Any]:
+    """params.yaml as a dict ({} when absent), cached by stat like the config."""
+    root = Path(root)
+    path = root / params_file
+    if not path.exists():
+        return {}
+
+    def compute() -> dict[str, Any]:
+        from .positions import parse_yaml
+
+        data, _ = parse_yaml(path.read_bytes(), params_file)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError("params file must be a mapping", file=params_file, line=1, column=1)
+        return data
+
+    return cached_by_stat(root, path, "params", compute, expect=dict)

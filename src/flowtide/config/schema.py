@@ -1,0 +1,382 @@
+"""The typed project configuration: what ``flowtide.yaml`` may say, as plain dataclasses.
+
+The models are stdlib dataclasses so that loading a memoised config costs no
+third-party import; pydantic validates them (in :mod:`.load`) only when the file
+changed. Field docstrings are the reference the JSON Schema and the docs show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import ConfigError
+from .duration import Duration
+
+CONFIG_FILE = "flowtide.yaml"
+LOCK_FILE = "flowtide.lock"
+STATE_DIR = ".flowtide"
+
+_FORBID: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
+
+
+def _d(default_factory):  # a shorter spelling for mutable defaults
+    return field(default_factory=default_factory)
+
+
+# --- sources -----------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """A named place data comes from."""
+
+    __pydantic_config__ = _FORBID
+    url: str
+    """http(s):// URL, a local path (relative to the project), or any fsspec URL such as s3://."""
+    path: str
+    """Where the bytes land in the repository (relative, inside the project)."""
+    schedule: str | None = None
+    """Cron expression used by the data workflow and `flowtide loop`, e.g. "0 6 * * *"."""
+    storage: Literal["git", "store"] = "git"
+    """git: commit the file itself; store: commit only the lock, bytes live in the store."""
+    check: bool = True
+    """Run this source's checks before accepting new bytes."""
+    timeout: float = 30.0
+    """Seconds without progress before a download is abandoned."""
+    retries: int = 3
+    """Retries (with exponential backoff) on connection errors, timeouts and 5xx."""
+    headers: dict[str, str] = _d(dict)
+    """Extra HTTP headers; ${VAR} is expanded from the environment at pull time."""
+
+
+# --- checks ------------------------------------------------------------------
+
+
+@dataclass
+class Bounds:
+    __pydantic_config__ = _FORBID
+    min: float | None = None
+    """Smallest allowed value (inclusive)."""
+    max: float | None = None
+    """Largest allowed value (inclusive)."""
+
+
+@dataclass
+class ColumnCheck:
+    """Rules for one column."""
+
+    __pydantic_config__ = _FORBID
+    type: Literal["int", "float", "str", "bool", "date", "datetime"] | None = None
+    """Expected type; cells that do not parse as it are reported with their rows."""
+    not_null: bool = False
+    """No empty or null cell."""
+    unique: bool = False
+    """No value appears twice."""
+    min: float | str | None = None
+    """Smallest allowed value: a number, or an ISO date for date columns."""
+    max: float | str | None = None
+    """Largest allowed value: a number, or an ISO date for date columns."""
+    in_: list[Any] | None = None
+    """Allowed values (written `in:` in YAML)."""
+    regex: str | None = None
+    """Every value must match this regular expression in full."""
+    max_null_fraction: float | None = None
+    """Largest allowed share (0..1) of null cells."""
+    mean: Bounds | None = None
+    """Bounds of the column mean, e.g. {min: 0, max: 10}."""
+    std: Bounds | None = None
+    """Bounds of the column standard deviation."""
+
+
+@dataclass
+class Freshness:
+    __pydantic_config__ = _FORBID
+    column: str
+    """Date or datetime column whose newest value is checked."""
+    max_age_days: float
+    """The newest value may be at most this many days old."""
+
+
+@dataclass
+class DriftCheck:
+    """Compare a column's distribution with a reference."""
+
+    __pydantic_config__ = _FORBID
+    columns: list[str] | None = None
+    """Columns to test; default: every column with a declared type."""
+    method: Literal["psi", "ks", "wasserstein", "chi2", "js"] | None = None
+    """psi / ks / wasserstein for numbers, chi2 / js for categories; default: psi and chi2."""
+    threshold: float | None = None
+    """Threshold for every column: distances (psi, wasserstein, js) fail above it, p-values (ks, chi2) below it; default per method."""
+    thresholds: dict[str, float] = _d(dict)
+    """Per-column thresholds overriding `threshold`."""
+    reference: str | None = None
+    """Path of the reference data; default: the data the production (or last) model was built from."""
+    block: bool = False
+    """Drift fails the check (and quarantines new data in `pull`); default: drift is a warning."""
+    bins: int = 10
+    """Quantile bins for PSI (and histogram detail in reports)."""
+
+
+@dataclass
+class CheckSuite:
+    """The checks of one target: a source name or a stage output path."""
+
+    __pydantic_config__ = _FORBID
+    rows: Bounds | None = None
+    """Bounds of the row count, e.g. {min: 100}."""
+    columns: dict[str, ColumnCheck] = _d(dict)
+    """Rules per column name."""
+    required: list[str] = _d(list)
+    """Columns that must exist (every column under `columns:` is required too)."""
+    strict: bool = False
+    """Fail on columns not listed under `columns:`."""
+    freshness: Freshness | None = None
+    """The newest date in a column must be recent."""
+    drift: DriftCheck | None = None
+    """Distribution drift against a reference (a warning unless `block: true`)."""
+    format: Literal["csv", "parquet", "jsonl"] | None = None
+    """File format; default: from the file extension."""
+
+
+# --- pipeline ----------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    """One step of the pipeline."""
+
+    __pydantic_config__ = _FORBID
+    cmd: str | None = None
+    """Shell command, run from the project root."""
+    call: str | None = None
+    """`module:function` run in-process (no interpreter start-up)."""
+    deps: list[str] = _d(list)
+    """Files or directories the stage reads; a change of their bytes re-runs it."""
+    outs: list[str] = _d(list)
+    """Files or directories the stage writes; saved in the store and restored on a known fingerprint."""
+    params: list[str] | bool = _d(list)
+    """Keys of params.yaml (dotted), or true for the whole file."""
+    metrics: list[str] = _d(list)
+    """JSON or YAML files of metrics, recorded with the run and read by diff and gate."""
+    plots: list[str] = _d(list)
+    """CSV or JSON series files, overlaid by `flowtide diff --html`."""
+    env: list[str] = _d(list)
+    """Environment variables whose values are part of the fingerprint."""
+
+
+# --- models, gates, deploy, monitor -----------------------------------------
+
+
+@dataclass
+class Model:
+    """The model the pipeline produces and the registry versions."""
+
+    __pydantic_config__ = _FORBID
+    name: str
+    """Registry name of the model; versions are tagged NAME@vN."""
+    path: str
+    """The artifact the pipeline writes (usually a stage out)."""
+    format: Literal["skops", "onnx", "python"] = "skops"
+    """How the artifact is loaded: skops (scikit-learn, no arbitrary pickle), onnx, or python (with `loader`)."""
+    loader: str | None = None
+    """For format: python, the `module:Class` that loads the artifact."""
+    target: str | None = None
+    """Label column (for monitoring feedback and the input schema)."""
+    features: list[str] | None = None
+    """Input columns; default: the checked columns of `reference` minus `target`."""
+    reference: str | None = None
+    """Data the model is trained on (source name or path): drift reference and input schema."""
+    tests: list[str] = _d(list)
+    """pytest files or directories with model tests, run by `flowtide gate`."""
+    intended_use: str | None = None
+    """One paragraph for the model card: what the model is for and what it must not be used for."""
+    trusted_types: list[str] = _d(list)
+    """Exact names of extra types (e.g. a function) a skops artifact may contain beyond the built-in scikit-learn classes; review each first, loading calls it."""
+    storage: Literal["store", "git"] = "store"
+    """Where registered versions live when CI runs on throw-away machines. store: the store (keep a `store.remote`, or CI loses them); git: train.yml's bot commit also commits the artifact at `path`, for projects without a remote."""
+    git_max_mb: float = 25.0
+    """With storage: git, the largest artifact (MB) train.yml commits; a bigger one fails the job (use a remote store)."""
+
+
+@dataclass
+class Canary:
+    __pydantic_config__ = _FORBID
+    weight: float = 0.1
+    """Share of traffic (0..1) sent to the canary version."""
+    min_requests: int = 500
+    """Requests the canary must answer before a verdict."""
+    key_header: str = "x-request-key"
+    """Header whose value keeps one caller on one version (sticky routing)."""
+    alpha: float = 0.05
+    """Error rate of each one-sided canary-vs-production bound behind the promote / rollback verdict."""
+    margin: float = 0.02
+    """Promote only when the canary is, with confidence 1 - alpha, at most this much worse than production:
+    absolute accuracy for a classifier, a fraction of production's mean absolute error for a regressor."""
+
+
+@dataclass
+class Deploy:
+    __pydantic_config__ = _FORBID
+    canary: Canary | None = None
+    """Serve the staging version to a share of traffic beside production."""
+    shadow: bool = False
+    """Send a copy of traffic to the staging version, log its answer, never return it."""
+    max_body: int = 1_048_576
+    """Largest request body `flowtide serve` accepts, in bytes (larger: 413)."""
+    extra_fields: Literal["reject", "ignore"] = "reject"
+    """Prediction inputs that are not model inputs: reject (422) or ignore."""
+    body_timeout: float = 10.0
+    """Seconds a client has to send a request body to `flowtide serve` (slower: 408, connection closed)."""
+    feedback_window: Duration = Duration("7d", 7 * 86400.0)
+    """Feedback is accepted for request ids predicted at most this long ago (e.g. 1d, 7d, 4w)."""
+    log_segment: Duration = Duration("1h", 3600.0)
+    """How often the prediction log starts a new segment file; closed segments ship to `store.remote`."""
+
+
+@dataclass
+class MonitorDrift:
+    __pydantic_config__ = _FORBID
+    method: Literal["psi", "ks", "wasserstein", "chi2", "js"] = "psi"
+    """Drift statistic for the inputs of served requests."""
+    threshold: float = 0.2
+    """Distances fail above it, p-values below it."""
+    columns: list[str] | None = None
+    """Input columns to test; default: every feature of the model."""
+
+
+@dataclass
+class MonitorPerformance:
+    __pydantic_config__ = _FORBID
+    metric: str = "accuracy"
+    """accuracy, or any metric of the version's registered metrics compared by `max_drop`."""
+    min: float | None = None
+    """Fail when the live metric on labelled rows falls below this."""
+    max_drop: float | None = None
+    """Fail when the live metric falls more than this below the version's registered metric."""
+
+
+@dataclass
+class Monitor:
+    __pydantic_config__ = _FORBID
+    drift: MonitorDrift | None = None
+    """Input and prediction drift of served requests against the training data."""
+    performance: MonitorPerformance | None = None
+    """Live performance on requests that received feedback."""
+    schedule: str = "0 * * * *"
+    """Cron expression for the monitor workflow and `flowtide loop`."""
+    window: Duration = Duration("7d", 7 * 86400.0)
+    """Time window analysed, e.g. 1h, 1d, 7d."""
+    cooldown: Duration = Duration("6h", 6 * 3600.0)
+    """Minimum time between two retraining triggers, e.g. 30m, 1.5h, 6h or 3600 (seconds); 0: none."""
+    min_rows: int = 100
+    """Predictions a version needs in the window before its drift and performance are judged."""
+
+
+@dataclass
+class StoreConfig:
+    __pydantic_config__ = _FORBID
+    path: str = ".flowtide/cache"
+    """Local cache directory (relative to the project)."""
+    remote: str | None = None
+    """Any fsspec URL: s3://bucket/prefix, gs://..., a local path."""
+    endpoint_url: str | None = None
+    """For S3-compatible services other than AWS."""
+    auto_push: bool = True
+    """pull, run and register push new blobs when a remote is set."""
+    jobs: int = 8
+    """Parallel transfers for push and fetch."""
+
+
+@dataclass
+class CI:
+    """How `flowtide ci generate` writes the GitHub Actions workflows."""
+
+    __pydantic_config__ = _FORBID
+    provider: Literal["github"] = "github"
+    """The CI system the workflows are generated for (GitHub Actions)."""
+    token: Literal["default", "app"] = "default"
+    """app: pushes use a GitHub App token (secrets FLOWTIDE_APP_ID / FLOWTIDE_APP_PRIVATE_KEY)."""
+    default_branch: str = "main"
+    """Branch that schedules run on and that training commits to."""
+    python: str = "3.11"
+    """Python version the workflows install."""
+    install: str | None = None
+    """The requirement CI installs flowtide from: flowtide==X.Y.Z from the package index (default: this flowtide's version, with the extras the project needs), git+https://HOST/REPO@TAG (a tag or 40-hex commit), or a flowtide wheel committed in the repository. Unpinned requirements are refused."""
+    setup: str | None = "make install"
+    """The project's own set-up command, run after flowtide is installed (installs requirements.txt); null: none."""
+    lint: str | None = "make lint"
+    """Lint command of ci.yml (null: no lint step)."""
+    test: str | None = "make test"
+    """Test command of ci.yml (null: no test step)."""
+    runs_on: str = "ubuntu-latest"
+    """Runner label of every job."""
+    dependency_files: list[str] = _d(lambda: ["requirements*.txt", "pyproject.toml"])
+    """Globs hashed for the pip cache key (setup-python `cache-dependency-path`)."""
+    secrets: list[str] = _d(lambda: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
+    """Repository secrets passed as env to steps that touch the remote store (store mode only)."""
+    timeout_minutes: int = 30
+    """timeout-minutes of every job except training."""
+    train_timeout_minutes: int = 120
+    """timeout-minutes of the training job."""
+    smoke: str | None = "flowtide run"
+    """The pipeline smoke run in ci.yml (e.g. a command on a sample of the data); null to skip it."""
+
+
+@dataclass
+class Config:
+    """The whole of flowtide.yaml."""
+
+    __pydantic_config__ = _FORBID
+    project: str
+    """The project's name, shown in reports and exports."""
+    sources: dict[str, Source] = _d(dict)
+    """Named places data comes from, fetched by `flowtide pull`."""
+    checks: dict[str, CheckSuite] = _d(dict)
+    """Data checks per source name or stage output path, run by `flowtide check` and before `pull` accepts new bytes."""
+    stages: dict[str, Stage] = _d(dict)
+    """The pipeline: stages by name; the DAG comes from outs → deps."""
+    params: str = "params.yaml"
+    """The params file stages read their `params:` keys from."""
+    model: Model | None = None
+    """The model the pipeline produces and the registry versions."""
+    gates: list[str] = _d(list)
+    """Quality rules a candidate must pass, e.g. "accuracy >= 0.8" or "f1_macro >= production - 0.02"."""
+    deploy: Deploy = _d(Deploy)
+    """How `flowtide serve` routes traffic: canary or shadow next to production."""
+    monitor: Monitor = _d(Monitor)
+    """What `flowtide monitor` judges and when it retrains."""
+    store: StoreConfig = _d(StoreConfig)
+    """The content-addressed store: local cache and optional remote."""
+    ci: CI = _d(CI)
+    """Settings of the generated GitHub Actions workflows."""
+    executor: Literal["local", "ray"] = "local"
+    """Where stages run: local processes, or Ray (extra `ray`)."""
+    env: list[str] = _d(list)
+    """Environment variables that are part of every stage's fingerprint."""
+
+    # where each key was written: ("stages", "train", "cmd") -> (line, column), 1-based
+    file: str = field(default=CONFIG_FILE, metadata={"internal": True})
+    positions: dict[tuple, tuple[int, int]] = field(default_factory=dict, metadata={"internal": True})
+
+    def where(self, *path: str | int) -> str:
+        """``file:line:col`` of a key, or of its nearest written ancestor."""
+        key = tuple(path)
+        while key and key not in self.positions:
+            key = key[:-1]
+        if key in self.positions:
+            line, col = self.positions[key]
+            return f"{self.file}:{line}:{col}"
+        return self.file
+
+    def error(self, message: str, *path: str | int, hint: str | None = None) -> ConfigError:
+        """A ConfigError pointing at ``path`` in the config file."""
+        key = tuple(path)
+        while key and key not in self.positions:
+            key = key[:-1]
+        line, col = self.positions.get(key, (None, None))
+        return ConfigError(message, file=self.file, line=line, column=col, hint=hint)
+
+
+_INTERNAL = {"file", "positions"}
