@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from flowtide.monitor.analysis import accuracy_bounds, compare_accuracy, compare_errors, parse_window
+from flowtide.monitor.analysis import accuracy_bounds, compare_accuracy, compare_errors
 from flowtide.registry import Registry
 
 from ._models import events
@@ -160,9 +160,11 @@ def test_no_predictions_is_not_judged_not_passed(production_only, tmp_path, monk
     html = (root / ".flowtide" / "reports" / "monitor.html").read_text()
     assert "<header class='unjudged'><div class='verdict'>?</div>" in html
     assert "not judged · monitor" in html
+    seconds = run_cli("monitor", "-C", root, "--md", "--window", "3600")  # a bare number counts seconds
+    assert (seconds.code, seconds.out.splitlines()[0]) == (3, markdown.out.splitlines()[0])
     bad = run_cli("monitor", "-C", root, "--window", "soon")
     assert bad.code == 2
-    assert bad.err == "error: window 'soon' must look like 30m, 6h, 1d or 2w\n"
+    assert bad.err == "error: window 'soon' must look like 90 (seconds), 90s, 30m, 1.5h, 7d or 2w\n"
 
 
 def test_too_few_predictions_for_a_served_version_is_not_judged(tmp_path, weather_csv, models, sample):
@@ -274,7 +276,6 @@ def test_a_clearly_worse_canary_is_rolled_back_and_a_better_one_promoted(tmp_pat
 
 
 def test_statistics():
-    assert parse_window("90s") == 90 and parse_window("2w") == 14 * 86400
     # Newcombe (1998), Statistics in Medicine 17:873, Table II, method 10 (two-sided 95% = one-sided 97.5% each)
     for (a, m, b, n), expected in [
         ((56, 70, 48, 80), (0.0524, 0.3339)),
@@ -381,3 +382,11 @@ def test_trigger_retrains_once_per_cooldown(production_only, sample):
     assert trigger[0]["status"] == "info"
     assert trigger[0]["message"].startswith("retraining not started: monitor.cooldown has ")
     assert second["retrained"] is None
+    config = production_only.root / "flowtide.yaml"
+    text = config.read_text()
+    for cooldown, seconds in (("1.5h", 5400), ("3600", 3600)):  # the workflow generator's spellings work here too
+        config.write_text(text.replace("  min_rows: 50\n", f"  min_rows: 50\n  cooldown: {cooldown}\n"))
+        again = json.loads(run_cli("monitor", "-C", production_only.root, "--json", "--trigger").out)
+        (finding,) = [f for f in again["findings"] if f["rule"] == "trigger"]
+        left = float(finding["message"].split(" has ")[1].split(" s left")[0])
+        assert seconds - 600 < left <= seconds, finding["message"]

@@ -164,7 +164,11 @@ def test_an_unreadable_remote_fails_the_pull_and_keeps_the_lock(tmp_path, weathe
             "data/traffic.csv",
             "no model 'other' to read predictions of (the project's model is 'weather')",
         ),
-        ("predictions://weather?window=soon", "data/traffic.csv", "window 'soon' must look like 30m, 6h, 1d or 2w"),
+        (
+            "predictions://weather?window=soon",
+            "data/traffic.csv",
+            "window 'soon' must look like 90 (seconds), 90s, 30m, 1.5h, 7d or 2w",
+        ),
         ("predictions://weather?since=1d", "data/traffic.csv", "unknown or repeated query parameter 'since'"),
         (
             "predictions://weather",

@@ -1,0 +1,114 @@
+"""Every rule of flowtide.yaml is checked at load: the same exit-2 message, with file:line:col, from every command."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import run_cli
+
+BASE = """\
+project: p
+sources:
+  weather:
+    url: data/in.csv
+    path: data/raw/weather.csv
+    schedule: "0 6 * * *"
+stages:
+  train:
+    cmd: python train.py
+    deps: [data/raw/weather.csv]
+    outs: [models/model.skops]
+    metrics: [metrics.json]
+model: {name: weather, path: models/model.skops, tests: [tests/model]}
+gates: ["accuracy >= 0.8"]
+monitor: {cooldown: 6h, window: 7d}
+store: {path: .flowtide/cache, remote: s3://bucket/prefix}
+ci: {secrets: [AWS_ACCESS_KEY_ID]}
+"""
+
+ESCAPE = "Use a path below the project root, without '..'."
+GATE_HINT = "Write a gate as METRIC OP NUMBER or METRIC OP production [+|- NUMBER], with OP one of >=, >, <=, <, ==."
+
+# family -> (text replaced in BASE, its replacement, the exact error every command prints)
+MISTAKES = {
+    "gate rule": (
+        '"accuracy >= 0.8"',
+        '"accuracy => 0.8"',
+        f"flowtide.yaml:14:9: gate 'accuracy => 0.8': unexpected character '=' at column 10\n{GATE_HINT}",
+    ),
+    "gate bound": (
+        '"accuracy >= 0.8"',
+        '"accuracy >= baseline"',
+        "flowtide.yaml:14:9: gate 'accuracy >= baseline': unknown bound 'baseline': the only name allowed on the "
+        f"right is `production`\n{GATE_HINT}",
+    ),
+    "cron": (
+        '"0 6 * * *"',
+        '"0 25 * * *"',
+        "flowtide.yaml:6:5: schedule '0 25 * * *' is not a valid cron expression",
+    ),
+    "monitor cron": (
+        "cooldown: 6h,",
+        'schedule: "@hourly", cooldown: 6h,',
+        "flowtide.yaml:15:11: schedule '@hourly' must have 5 cron fields (minute hour day month weekday)",
+    ),
+    "duration": (
+        "cooldown: 6h",
+        "cooldown: 6 hours",
+        "flowtide.yaml:15:11: monitor.cooldown '6 hours' must look like 90 (seconds), 90s, 30m, 1.5h, 7d or 2w",
+    ),
+    "negative duration": (
+        "cooldown: 6h",
+        "cooldown: -60",
+        "flowtide.yaml:15:11: monitor.cooldown -60 must be a positive number of seconds or look like "
+        "90 (seconds), 90s, 30m, 1.5h, 7d or 2w",
+    ),
+    "zero window": (
+        "window: 7d",
+        "window: 0h",
+        "flowtide.yaml:15:25: monitor.window '0h' must be longer than zero",
+    ),
+    "path": (
+        "tests: [tests/model]",
+        "tests: [../shared/tests]",
+        f"flowtide.yaml:13:58: model test path '../shared/tests' escapes the project directory\n{ESCAPE}",
+    ),
+    "absolute path": (
+        "path: .flowtide/cache",
+        "path: /var/cache/flowtide",
+        "flowtide.yaml:16:9: store path '/var/cache/flowtide' must be a relative path inside the project",
+    ),
+    "name": (
+        "  train:\n",
+        "  train model:\n",
+        "flowtide.yaml:8:3: stage name 'train model' must start with a letter and use letters, digits, _ . -",
+    ),
+    "secret name": (
+        "secrets: [AWS_ACCESS_KEY_ID]",
+        "secrets: [GITHUB_TOKEN]",
+        "flowtide.yaml:17:16: ci.secrets: 'GITHUB_TOKEN' is not a valid GitHub secret name (letters, digits and _, "
+        "not starting with a digit or GITHUB_)",
+    ),
+}
+
+
+def test_the_base_project_is_valid(tmp_path):
+    (tmp_path / "flowtide.yaml").write_text(BASE)
+    status = run_cli("status", cwd=tmp_path)
+    assert (status.code, status.err) == (1, "")  # loads; the pipeline has never run
+    assert status.out.startswith("train:\n    never run\n")
+    generate = run_cli("ci", "generate", cwd=tmp_path)
+    assert (generate.code, generate.err) == (0, "")
+    assert (tmp_path / ".github" / "workflows" / "monitor.yml").is_file()
+
+
+@pytest.mark.parametrize("family", sorted(MISTAKES))
+def test_every_command_refuses_the_same_mistake_at_load(tmp_path, family):
+    old, new, message = MISTAKES[family]
+    assert BASE.count(old) == 1
+    (tmp_path / ".flowtide").mkdir()  # memos on: a refused file must never be memoised
+    (tmp_path / "flowtide.yaml").write_text(BASE.replace(old, new))
+    for command in (["status"], ["gate"], ["ci", "generate"], ["status"]):
+        result = run_cli(*command, cwd=tmp_path)
+        assert (result.code, result.err) == (2, f"error: {message}\n"), command
+    assert not (tmp_path / ".github").exists()
