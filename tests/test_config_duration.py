@@ -76,3 +76,17 @@ def test_config_fields_are_durations_with_their_text():
 
 def test_whole_seconds_round_up():
     assert Duration.parse("1.5s").whole_seconds == 2
+
+
+def test_json_schema_takes_both_spellings():
+    import jsonschema
+
+    from flowtide.config import json_schema
+
+    schema = json_schema()
+    cooldown = schema["$defs"]["Monitor"]["properties"]["cooldown"]
+    assert cooldown["default"] == "6h"
+    for value in ("1.5h", 3600, "90"):
+        jsonschema.validate({"project": "p", "monitor": {"cooldown": value}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"project": "p", "monitor": {"cooldown": "soon"}}, schema)

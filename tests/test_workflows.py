@@ -642,13 +642,12 @@ def test_the_production_job_records_who_approved_it(rendered, tmp_path, weather_
 
 
 def test_workflow_only_settings_are_validated_with_their_position():
-    config = parse_config("project: x\nci:\n  secrets: [AWS_KEY, 'bad name']\n")
-    with pytest.raises(Exception) as info:
-        render(config)
+    """Checked at load (config/validate.py), so every command refuses them, not only `ci generate`."""
+    with pytest.raises(ConfigError) as info:
+        parse_config("project: x\nci:\n  secrets: [AWS_KEY, 'bad name']\n")
     assert str(info.value).startswith("flowtide.yaml:3:22: ci.secrets: 'bad name' is not a valid GitHub secret name")
-    config = parse_config("project: x\nci: {default_branch: 'a b'}\n")
-    with pytest.raises(Exception) as info:
-        render(config)
+    with pytest.raises(ConfigError) as info:
+        parse_config("project: x\nci: {default_branch: 'a b'}\n")
     assert str(info.value) == "flowtide.yaml:2:6: ci.default_branch 'a b' is not a branch name"
 
 

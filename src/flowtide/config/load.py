@@ -93,6 +93,9 @@ def json_schema() -> dict:
         props = definition.get("properties", {})
         if "in_" in props:
             props["in"] = props.pop("in_")
+        for prop in props.values():  # a Duration's default as it is written in YAML, not its fields
+            if isinstance(prop.get("default"), dict) and set(prop["default"]) == {"text", "seconds"}:
+                prop["default"] = prop["default"]["text"]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "flowtide.yaml"
     return schema
