@@ -181,6 +181,17 @@ def _permissions(config: Config, *, push: bool = False, **extra: str) -> dict[st
     return perms
 
 
+def _caller_permissions(config: Config) -> dict[str, Any]:
+    # a called workflow gets at most what its caller job grants (data -> train -> deploy nest)
+    if _app(config):
+        perms: dict[str, Any] = {"contents": Trailing("read", "the called jobs push with the App token")}
+    else:
+        perms = {"contents": Trailing("write", "the called jobs commit and push back")}
+    if config.model:
+        perms["actions"] = Trailing("read", "deploy.yml's production job reads who approved it")
+    return perms
+
+
 def _job(
     config: Config,
     name: str,
