@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from flowtide.config import parse_config
-from flowtide.workflows.actions import PINS
 from flowtide.workflows.generate import HEADER, WORKFLOW_FILES, render
 from flowtide.workflows.github.schedules import off_minute, seconds
 from flowtide.workflows.github.train import train_paths
+from flowtide.workflows.pinned_actions import PINS
 
 from .conftest import run_cli
 

@@ -157,7 +157,7 @@ def monitor(
     approval is deploy.yml's production job, never monitor itself.
     """
     from ..serve.predlog import read_log
-    from . import actions
+    from . import reactions
     from .analysis import analyse, parse_window
 
     started = time.perf_counter()
@@ -171,12 +171,12 @@ def monitor(
     )
     report = analysis.report
     if act and analysis.verdicts:
-        result.actions = actions.act(project, analysis.verdicts, approve=approve)
+        result.actions = reactions.act(project, analysis.verdicts, approve=approve)
         for line in result.actions:
             report.findings.append(Finding("info", project.config.project, "act", line))
     if trigger and analysis.needs_retraining:
         cooldown = parse_window(project.config.monitor.cooldown)
-        left = actions.cooldown_left(project, cooldown, until)
+        left = reactions.cooldown_left(project, cooldown, until)
         if left > 0:
             report.findings.append(
                 Finding(
@@ -187,18 +187,18 @@ def monitor(
                 )
             )
         else:
-            actions.record_trigger(project, until)
+            reactions.record_trigger(project, until)
             try:
-                outcome = actions.retrain(project, log=progress)
+                outcome = reactions.retrain(project, log=progress)
             except FlowtideError as exc:  # the analysis stands; say why retraining did not happen
                 result.retrained = {"error": exc.message}
-                actions.record_trigger(project, until, result.retrained)
+                reactions.record_trigger(project, until, result.retrained)
                 report.findings.append(
                     Finding("fail", project.config.project, "trigger", f"retraining failed: {exc.message}")
                 )
             else:
                 result.retrained = outcome.to_dict()
-                actions.record_trigger(project, until, outcome.to_dict())
+                reactions.record_trigger(project, until, outcome.to_dict())
                 report.findings.append(
                     Finding("info", project.config.project, "trigger", f"retraining: {outcome.message}")
                 )
@@ -207,6 +207,6 @@ def monitor(
 
 
 def retrain(project: Project, **kwargs: Any):
-    from .actions import retrain as _retrain
+    from .reactions import retrain as _retrain
 
     return _retrain(project, **kwargs)

@@ -10,7 +10,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from ._yaml import Comment, Q, Trailing
-from .actions import PINS
+from .pinned_actions import PINS
 
 if TYPE_CHECKING:
     from flowtide.config import Config

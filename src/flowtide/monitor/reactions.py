@@ -1,4 +1,4 @@
-"""What monitoring does about what it found: retrain (with a cooldown) and act on canary verdicts.
+"""What monitoring does about what it found (its reactions): retrain (with a cooldown) and act on canary verdicts.
 
 ``retrain`` is the local training trigger shared with ``flowtide loop`` and the
 demo: pull (when sources are configured), run the pipeline, evaluate the gates,
