@@ -24,6 +24,7 @@ from ..report import Finding
 if TYPE_CHECKING:
     from ..project import Project
     from ..report import Report
+    from .analysis import CanaryVerdict
 
 __all__ = ["NOT_JUDGED", "MonitorResult", "monitor", "retrain"]
 
@@ -34,7 +35,7 @@ log = logging.getLogger("flowtide.monitor")
 class MonitorResult:
     report: Report
     drifted: dict[str, list[str]] = field(default_factory=dict)
-    verdicts: list[Any] = field(default_factory=list)
+    verdicts: list[CanaryVerdict] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     retrained: dict[str, Any] | None = None
     needs_retraining: bool = False
