@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 
-from flowtide.report import Chart, Finding, Report, _nice_ticks, svg_chart
+from flowtide.report import Chart, Finding, Report, svg_chart
+from flowtide.report.svg import _nice_ticks
 
 
 def sample() -> Report:

@@ -412,7 +412,7 @@ def test_register_of_identical_bytes_registers_nothing_and_ci_deploys_nothing(pr
     import subprocess
     import sys
 
-    from flowtide.workflows.generate import _REGISTER
+    from flowtide.workflows.github.train import _REGISTER
 
     first = _register_good(project, weather_csv)
     again = _cli_ok("register", cwd=project)

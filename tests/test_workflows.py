@@ -13,8 +13,10 @@ import pytest
 
 from flowtide.config import parse_config
 from flowtide.errors import ConfigError
-from flowtide.workflows.actions import PINS
-from flowtide.workflows.generate import HEADER, WORKFLOW_FILES, off_minute, render, train_paths
+from flowtide.workflows.generate import HEADER, WORKFLOW_FILES, render
+from flowtide.workflows.github.schedules import off_minute
+from flowtide.workflows.github.train import train_paths
+from flowtide.workflows.pinned_actions import PINS
 
 from .conftest import run_cli
 
@@ -301,6 +303,18 @@ def test_deploy_flow_with_and_without_a_canary(rendered):
     assert plain["jobs"]["production"]["if"] == (
         "!cancelled() && !failure() && (inputs.to == 'production' || needs.staging.result == 'success')"
     )
+
+
+def test_submodules_are_modules():
+    """A package attribute never shadows a submodule: `import ... as m` yields the module, not a function."""
+    import types
+
+    import flowtide.workflows.generate as generate_module
+    import flowtide.workflows.github.ci as ci_module
+
+    assert isinstance(generate_module, types.ModuleType)
+    assert isinstance(ci_module, types.ModuleType)
+    assert callable(generate_module.generate) and callable(ci_module.build)
 
 
 def test_off_minute():

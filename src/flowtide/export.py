@@ -20,6 +20,7 @@ from .registry import Registry
 
 if TYPE_CHECKING:
     from .project import Project
+    from .registry import Version
 
 RUN_TAG = "flowtide.run_id"
 VERSION_TAG = "flowtide.version"
@@ -196,7 +197,9 @@ def _ensure_registered_model(client, model: str) -> None:
         client.create_registered_model(model, tags={"flowtide.model": model}, description="Exported by flowtide")
 
 
-def _create_version(client, project: Project, experiment_id: str, version, tag: str, registered: dict[str, str]) -> str:
+def _create_version(
+    client, project: Project, experiment_id: str, version: Version, tag: str, registered: dict[str, str]
+) -> str:
     """One MLflow run holding the version's lineage and artifact, then a model version pointing at it."""
     run_id = registered.get(tag)
     if run_id is None:

@@ -20,6 +20,7 @@ from .hashing import hash_bytes
 
 if TYPE_CHECKING:
     from .project import Project
+    from .registry import Version
 
 
 class Predictor(Protocol):
@@ -196,7 +197,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (SkopsFormat(), OnnxFormat(), P
 class LoadedModel:
     """A verified, loaded model version: ``predict(rows)`` maps dicts of features to labels."""
 
-    version: Any
+    version: Version
     features: list[str]
     predictor: Predictor
     format: str
@@ -221,7 +222,7 @@ def _spec(project: Project, label: str) -> ModelSpec:
     )
 
 
-def artifact_bytes(project: Project, version, *, verify: bool = True) -> tuple[bytes, Path]:
+def artifact_bytes(project: Project, version: Version, *, verify: bool = True) -> tuple[bytes, Path]:
     """The bytes of a registered version and where they came from, checked against the registry's hash.
 
     From the store, or else from the working copy at ``version.path`` (acceptable
@@ -246,8 +247,8 @@ def artifact_bytes(project: Project, version, *, verify: bool = True) -> tuple[b
     return data, path
 
 
-def load_model(project: Project, version, *, verify: bool = True) -> LoadedModel:
-    """Load a registered version (a registry ``Version``) after checking its bytes against its hash."""
+def load_model(project: Project, version: Version, *, verify: bool = True) -> LoadedModel:
+    """Load a registered version after checking its bytes against its hash."""
     name = f"{version.model} v{version.version}"
     data, path = artifact_bytes(project, version, verify=verify)
     fmt = FORMATS.get(version.format)
@@ -328,7 +329,7 @@ def features(project: Project) -> list[str]:
     return list(input_schema(project))
 
 
-def model_card(project: Project, version) -> str:
+def model_card(project: Project, version: Version) -> str:
     """A Markdown model card for a registered version: data, params, metrics, gates, lineage, use."""
     model = project.config.model
     lines = [f"# Model card: {version.model} v{version.version}", ""]

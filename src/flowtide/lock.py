@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .atomic import write_if_changed
 from .errors import ConfigError
@@ -21,16 +21,39 @@ from .validators import NAME_RULE, all_digests, all_paths_ok, is_digest, is_name
 LOCK_VERSION = 1
 
 
+class SourceEntry(TypedDict, total=False):
+    """``sources[name]``: where a source's bytes came from and what they hash to (written by pull)."""
+
+    url: str
+    path: str
+    hash: str
+    size: int
+    etag: str
+    """HTTP origins only, like ``last_modified``: a local file's stat token is machine-specific."""
+    last_modified: str
+
+
+class StageEntry(TypedDict, total=False):
+    """``stages[name]``: what a stage was built from and produced (written by the pipeline)."""
+
+    fingerprint: str
+    cmd: str
+    deps: dict[str, Any]
+    """path -> ``{"hash", ...}`` state of every dependency that exists."""
+    params: dict[str, Any]
+    outs: dict[str, dict[str, Any]]
+    """path -> ``{"hash", "size"?, "files"?}``; a directory lists its ``files`` by relative path."""
+
+
 @dataclass
 class Lock:
-    """Entries are plain dicts so each layer owns the shape of its own section.
+    """Entries are plain JSON mappings (typed as :class:`SourceEntry` and :class:`StageEntry`).
 
-    ``sources[name]``: ``{"url", "path", "hash", "size", "etag"?, "last_modified"?}``
-    ``stages[name]``: written by the pipeline (fingerprint, deps, params, outs).
+    Each layer owns the shape of its own section: pull writes ``sources``, the pipeline ``stages``.
     """
 
-    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[str, SourceEntry] = field(default_factory=dict)
+    stages: dict[str, StageEntry] = field(default_factory=dict)
     version: int = LOCK_VERSION
 
     @classmethod

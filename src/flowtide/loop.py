@@ -144,7 +144,7 @@ class _Log:
 
 
 def _source_cycle(project: Project, trigger: Trigger, state: _State, say) -> dict[str, Any]:
-    from .monitor.actions import retrain
+    from .monitor.reactions import retrain
     from .pull import pull
 
     pulled = pull(project, [trigger.source])

@@ -24,6 +24,7 @@ from .sources import FetchRequest, expand_headers, fetcher_for, kind_of
 
 if TYPE_CHECKING:
     from .config import Source
+    from .lock import SourceEntry
     from .project import Project
     from .report import Report
 
@@ -194,8 +195,8 @@ def _sweep_stale_temps(dest: Path, age: float = 60.0) -> None:
     remove_leftovers(dest.parent, f".{glob.escape(dest.name)}.*.tmp", older_than=age)
 
 
-def _lock_entry(source: Source, digest: str, size: int, etag: str | None, last_modified: str | None) -> dict:
-    entry: dict[str, Any] = {"url": source.url, "path": source.path, "hash": digest, "size": size}
+def _lock_entry(source: Source, digest: str, size: int, etag: str | None, last_modified: str | None) -> SourceEntry:
+    entry: SourceEntry = {"url": source.url, "path": source.path, "hash": digest, "size": size}
     # only HTTP validators describe the origin; a local file's stat token is machine-specific
     if kind_of(source.url) == "http":
         if etag:

@@ -44,7 +44,7 @@ _HEAD_LIMIT = 32  # at most this many wanted blobs: ask the remote about each on
 
 
 @dataclass
-class Transfer:
+class TransferResult:
     """What a batch upload or download did."""
 
     transferred: list[str] = field(default_factory=list)
@@ -335,10 +335,10 @@ class Remote:
 
 def upload_many(
     remote: Remote, store: Store, digests: Iterable[str], *, jobs: int = 8, progress: bool = False
-) -> Transfer:
+) -> TransferResult:
     """Upload the digests the remote lacks, ``jobs`` at a time."""
     wanted = sorted(set(digests))
-    result = Transfer()
+    result = TransferResult()
     absent = remote.missing(wanted, jobs=jobs)
     todo = sorted(absent)
     result.present = [d for d in wanted if d not in absent]
@@ -357,14 +357,14 @@ def download_many(
     progress: bool = False,
     sizes: dict[str, int] | None = None,
     stale_after: float = 3600.0,
-) -> Transfer:
+) -> TransferResult:
     """Download the digests the local store lacks, ``jobs`` at a time, each verified.
 
     Partial downloads of processes that are gone are discarded first (and those
     without an owner, from older versions, once older than ``stale_after`` seconds).
     """
     wanted = sorted(set(digests))
-    result = Transfer()
+    result = TransferResult()
     todo = [d for d in wanted if not store.has(d)]
     result.present = [d for d in wanted if store.has(d)]
     _discard_partials(store, stale_after)

@@ -24,6 +24,7 @@ from ..report import Finding
 if TYPE_CHECKING:
     from ..project import Project
     from ..report import Report
+    from .analysis import CanaryVerdict
 
 __all__ = ["NOT_JUDGED", "MonitorResult", "monitor", "retrain"]
 
@@ -34,7 +35,7 @@ log = logging.getLogger("flowtide.monitor")
 class MonitorResult:
     report: Report
     drifted: dict[str, list[str]] = field(default_factory=dict)
-    verdicts: list[Any] = field(default_factory=list)
+    verdicts: list[CanaryVerdict] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     retrained: dict[str, Any] | None = None
     needs_retraining: bool = False
@@ -158,7 +159,7 @@ def monitor(
     """
     from ..config import Duration
     from ..serve.predlog import read_log
-    from . import actions
+    from . import reactions
     from .analysis import analyse
 
     started = time.perf_counter()
@@ -172,12 +173,12 @@ def monitor(
     )
     report = analysis.report
     if act and analysis.verdicts:
-        result.actions = actions.act(project, analysis.verdicts, approve=approve)
+        result.actions = reactions.act(project, analysis.verdicts, approve=approve)
         for line in result.actions:
             report.findings.append(Finding("info", project.config.project, "act", line))
     if trigger and analysis.needs_retraining:
         cooldown = project.config.monitor.cooldown.seconds
-        left = actions.cooldown_left(project, cooldown, until)
+        left = reactions.cooldown_left(project, cooldown, until)
         if left > 0:
             report.findings.append(
                 Finding(
@@ -188,18 +189,18 @@ def monitor(
                 )
             )
         else:
-            actions.record_trigger(project, until)
+            reactions.record_trigger(project, until)
             try:
-                outcome = actions.retrain(project, log=progress)
+                outcome = reactions.retrain(project, log=progress)
             except FlowtideError as exc:  # the analysis stands; say why retraining did not happen
                 result.retrained = {"error": exc.message}
-                actions.record_trigger(project, until, result.retrained)
+                reactions.record_trigger(project, until, result.retrained)
                 report.findings.append(
                     Finding("fail", project.config.project, "trigger", f"retraining failed: {exc.message}")
                 )
             else:
                 result.retrained = outcome.to_dict()
-                actions.record_trigger(project, until, outcome.to_dict())
+                reactions.record_trigger(project, until, outcome.to_dict())
                 report.findings.append(
                     Finding("info", project.config.project, "trigger", f"retraining: {outcome.message}")
                 )
@@ -208,6 +209,6 @@ def monitor(
 
 
 def retrain(project: Project, **kwargs: Any):
-    from .actions import retrain as _retrain
+    from .reactions import retrain as _retrain
 
     return _retrain(project, **kwargs)

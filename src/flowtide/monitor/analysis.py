@@ -24,6 +24,7 @@ from ..report import Chart, Finding, Report, Table
 
 if TYPE_CHECKING:
     from ..project import Project
+    from ..registry import Registry, Version
 
 MIN_LABELLED_FOR_VERDICT = 30
 TIME_BUCKETS = 12
@@ -199,7 +200,7 @@ _LOWER_IS_BETTER = {"error_rate", "mae", "rmse"}
 # --- references -------------------------------------------------------------------
 
 
-def _reference_path(project: Project, version: Any) -> tuple[Path, str | None, str] | None:
+def _reference_path(project: Project, version: Version | None) -> tuple[Path, str | None, str] | None:
     """The data ``version`` was trained on (from its lineage in the store), else the current reference file."""
     model = project.config.model
     if model is None or not model.reference:
@@ -223,13 +224,13 @@ class References:
         self.columns = columns
         self._cache: dict[Any, dict | None] = {}
 
-    def of(self, version: Any) -> dict | None:
+    def of(self, version: Version | None) -> dict | None:
         key = getattr(version, "hash", None)
         if key not in self._cache:
             self._cache[key] = self._build(version)
         return self._cache[key]
 
-    def _build(self, version: Any) -> dict | None:
+    def _build(self, version: Version | None) -> dict | None:
         from ..checks._read import detect_format
         from ..checks.drift import profile_values
         from ..checks.reference import Reference, cached_profile, load_columns
@@ -513,7 +514,7 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
 _CURRENT_STAGES = ("production", "staging")  # versions that can be served now, so can trigger retraining
 
 
-def _as_history(analysis: Analysis, group: Group, version: Any, findings: list[Finding]) -> None:
+def _as_history(analysis: Analysis, group: Group, version: Version | None, findings: list[Finding]) -> None:
     """A version archived (or never promoted) since it served: what its rows show is history, not a trigger."""
     stage = version.stage if version is not None else "not in the registry"
     what = list(analysis.drifted.pop(group.label, []))
@@ -613,7 +614,7 @@ def _test_details(test: Comparison) -> dict[str, Any]:
 
 
 def _canary_verdict(
-    project, model: str, groups: dict, feedback: dict, registry, metric_name: str = "accuracy"
+    project: Project, model: str, groups: dict, feedback: dict, registry: Registry, metric_name: str = "accuracy"
 ) -> CanaryVerdict | None:
     canary_cfg = project.config.deploy.canary
     canary_groups = [g for (m, _v, role), g in groups.items() if m == model and role == "canary"]

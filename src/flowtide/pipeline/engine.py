@@ -27,6 +27,7 @@ from . import dag, snapshot
 from .fingerprint import StageState, current, flatten, outs_differ, path_state, read_params, why
 
 if TYPE_CHECKING:
+    from ..lock import StageEntry
     from ..project import Project
     from .runs import RunRecord
 
@@ -489,7 +490,7 @@ class _Run:
                 self.project.stat_cache.remember(target, out["hash"], key=path)
         self._write_lock(name, state.lock_entry(cached["outs"]))
 
-    def _write_lock(self, name: str, entry: dict[str, Any]) -> None:
+    def _write_lock(self, name: str, entry: StageEntry) -> None:
         # a concurrent `flowtide pull` owns `sources`: change only this stage's entry of a fresh copy
         self.project.update_lock(lambda fresh: fresh.stages.__setitem__(name, entry))
         self.lock.stages[name] = entry

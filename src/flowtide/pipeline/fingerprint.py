@@ -22,6 +22,7 @@ from .dag import norm, outputs
 from .snapshot import listing_stamp, walk
 
 if TYPE_CHECKING:
+    from ..lock import StageEntry
     from ..project import Project
 
 FINGERPRINT_VERSION = 1
@@ -218,7 +219,7 @@ class StageState:
     outs: list[str]
     reasons: list[str] = field(default_factory=list)
 
-    def lock_entry(self, outs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def lock_entry(self, outs: dict[str, dict[str, Any]]) -> StageEntry:
         return {
             "fingerprint": self.fingerprint,
             "cmd": self.command,

@@ -37,6 +37,7 @@ from .validate import RequestProblem, RowValidator
 
 if TYPE_CHECKING:
     from ..project import Project
+    from ..registry import Version
 
 log = logging.getLogger("flowtide.serve")
 
@@ -215,7 +216,7 @@ class ServeApp:
             self.metrics.weight.labels(model).set(router.weight)
         return out, problems
 
-    def _model_app(self, model: str, version: Any, role: str) -> ModelApp:
+    def _model_app(self, model: str, version: Version, role: str) -> ModelApp:
         loaded = self.watch.load(version)
         return ModelApp(model, loaded, role, predlog=self.predlog, metrics=self.metrics, pool=self.pool)
 

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FlowtideError, IntegrityError, ServeError, StoreError, UsageError
 
 if TYPE_CHECKING:
+    from ..formats import LoadedModel
     from ..project import Project
+    from ..registry import Version
 
 log = logging.getLogger("flowtide.serve")
 
@@ -139,7 +141,7 @@ class RegistryWatch:
         registry = Registry.read(self.registry_path)
         return {m: [{"version": v.version, "stage": v.stage} for v in registry.versions(m)] for m in registry.models()}
 
-    def load(self, version: Any) -> Any:
+    def load(self, version: Version) -> LoadedModel:
         """The LoadedModel of a version (cached by artifact hash: a re-promotion costs nothing).
 
         Blocking (it may download): call it off the event loop.
@@ -173,7 +175,7 @@ class RegistryWatch:
         self._loaded[version.hash] = loaded
         return loaded
 
-    def ensure(self, version: Any) -> str | None:
+    def ensure(self, version: Version) -> str | None:
         """Download a version's artifact into the local store if it lacks it; None, or why it could not.
 
         The download is re-hashed while it streams and refused on a mismatch, so only
@@ -212,7 +214,7 @@ class RegistryWatch:
         )
         return None
 
-    def _refetch(self, version: Any) -> bool:
+    def _refetch(self, version: Version) -> bool:
         """Download a version's artifact again over a corrupt local copy; True when a good copy arrived."""
         if not self.project.config.store.remote:
             return False

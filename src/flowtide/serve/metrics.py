@@ -68,7 +68,7 @@ class ServeMetrics:
         self._children: dict[tuple, tuple[Any, Any]] = {}
         self._errors: dict[tuple, Any] = {}
 
-    def observe(self, model: str, version: Any, role: str, rows: int, seconds: float) -> None:
+    def observe(self, model: str, version: int | None, role: str, rows: int, seconds: float) -> None:
         key = (model, version, role)
         child = self._children.get(key)
         if child is None:

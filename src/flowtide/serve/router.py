@@ -15,7 +15,10 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..formats import LoadedModel
 
 log = logging.getLogger("flowtide.serve")
 
@@ -76,7 +79,7 @@ def sticky_fraction(key: str) -> float:
 class ModelApp:
     """Serves one loaded model version in one role; logs every prediction."""
 
-    def __init__(self, model: str, loaded: Any, role: str, *, predlog=None, metrics=None, pool=None) -> None:
+    def __init__(self, model: str, loaded: LoadedModel, role: str, *, predlog=None, metrics=None, pool=None) -> None:
         self.model = model
         self.pool = pool
         """Executor the model runs in (None: on the calling thread)."""

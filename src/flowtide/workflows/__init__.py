@@ -1,12 +1,13 @@
 """Generated CI workflows (GitHub Actions): generate, check, simulate with act, and the maturity doctor.
 
 The submodules are the API: ``generate.generate/render``, ``check.check``,
-``simulate.simulate/run`` and ``doctor.doctor`` (not re-exported here, so a
-function never shadows the module of the same name).
+``simulate.simulate/run`` and ``doctor.doctor``; each workflow's builder is a
+module of ``github/``. Nothing is re-exported here under a submodule's name, so
+``import flowtide.workflows.generate`` always yields the module.
 """
 
 from __future__ import annotations
 
-from .generate import WORKFLOW_DIR, WORKFLOW_FILES, GenerateResult, generate, render
+from .generate import WORKFLOW_DIR, WORKFLOW_FILES, GenerateResult, render
 
-__all__ = ["WORKFLOW_DIR", "WORKFLOW_FILES", "GenerateResult", "generate", "render"]
+__all__ = ["WORKFLOW_DIR", "WORKFLOW_FILES", "GenerateResult", "render"]

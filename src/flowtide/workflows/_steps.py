@@ -10,7 +10,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from ._yaml import Comment, Q, Trailing
-from .actions import PINS
+from .pinned_actions import PINS
 
 if TYPE_CHECKING:
     from flowtide.config import Config
@@ -178,6 +178,17 @@ def _permissions(config: Config, *, push: bool = False, **extra: str) -> dict[st
         perms = {"contents": Trailing("read", "check out the repository")}
     for scope, reason in extra.items():
         perms[scope] = Trailing("write", reason)
+    return perms
+
+
+def _caller_permissions(config: Config) -> dict[str, Any]:
+    # a called workflow gets at most what its caller job grants (data -> train -> deploy nest)
+    if _app(config):
+        perms: dict[str, Any] = {"contents": Trailing("read", "the called jobs push with the App token")}
+    else:
+        perms = {"contents": Trailing("write", "the called jobs commit and push back")}
+    if config.model:
+        perms["actions"] = Trailing("read", "deploy.yml's production job reads who approved it")
     return perms
 
 

@@ -1,4 +1,4 @@
-"""What monitoring does about what it found: retrain (with a cooldown) and act on canary verdicts.
+"""What monitoring does about what it found (its reactions): retrain (with a cooldown) and act on canary verdicts.
 
 ``retrain`` is the local training trigger shared with ``flowtide loop`` and the
 demo: pull (when sources are configured), run the pipeline, evaluate the gates,
@@ -16,6 +16,7 @@ from ..atomic import atomic_write
 
 if TYPE_CHECKING:
     from ..project import Project
+    from .analysis import CanaryVerdict
 
 STATE_FILE = "monitor.json"
 
@@ -102,7 +103,7 @@ def record_trigger(project: Project, now: float | None = None, outcome: dict | N
     write_state(project, state)
 
 
-def act(project: Project, verdicts: list, *, approve: str | None = None) -> list[str]:
+def act(project: Project, verdicts: list[CanaryVerdict], *, approve: str | None = None) -> list[str]:
     """Act on each canary verdict; returns what was done (or why not).
 
     *rollback* archives the canary (production is untouched, so no approval is
