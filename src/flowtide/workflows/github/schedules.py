@@ -26,7 +26,6 @@ def off_minute(cron: str, name: str) -> str:
     return " ".join([str(choices[digest % len(choices)]), *fields[1:]])
 
 
-
 def source_schedules(config: Config) -> dict[str, list[str]]:
     """Off-minute cron -> names of the sources pulled on it."""
     crons: dict[str, list[str]] = {}
