@@ -161,7 +161,7 @@ def trained_weather_project(tmp_path_factory, weather_csv) -> Path:
     env = fast_python_env(tmp_path_factory)
     project = Project.load(root, env=env)
     try:
-        from flowtide.pull import pull
+        from flowtide.data.pull import pull
 
         pulled = pull(project, check=False)
         assert pulled.ok, pulled.to_dict()

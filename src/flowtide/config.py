@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from . import plugins
 from .errors import ConfigError
 from .validators import ESCAPE_HINT, path_problem
 from .validators import NAME as _NAME
@@ -23,7 +24,7 @@ from .validators import NAME as _NAME
 CONFIG_FILE = "flowtide.yaml"
 LOCK_FILE = "flowtide.lock"
 STATE_DIR = ".flowtide"
-_CACHE_VERSION = 11  # bump when a dataclass below changes shape
+_CACHE_VERSION = 12  # bump when a dataclass below changes shape
 
 _FORBID: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
 
@@ -95,6 +96,8 @@ class ColumnCheck:
     """Bounds of the column mean, e.g. {min: 0, max: 10}."""
     std: Bounds | None = None
     """Bounds of the column standard deviation."""
+    plugins: dict[str, Any] = _d(dict)
+    """Checks from installed packages by their name (entry-point group flowtide.checks) and option; written as keys of the column itself, e.g. `even: true`."""
 
 
 @dataclass
@@ -186,8 +189,8 @@ class Model:
     """Registry name of the model; versions are tagged NAME@vN."""
     path: str
     """The artifact the pipeline writes (usually a stage out)."""
-    format: Literal["skops", "onnx", "python"] = "skops"
-    """How the artifact is loaded: skops (scikit-learn, no arbitrary pickle), onnx, or python (with `loader`)."""
+    format: str = "skops"
+    """How the artifact is loaded: skops (scikit-learn, no arbitrary pickle), onnx, python (with `loader`), or a model format an installed package registers (entry-point group flowtide.formats)."""
     loader: str | None = None
     """For format: python, the `module:Class` that loads the artifact."""
     target: str | None = None
@@ -359,8 +362,8 @@ class Config:
     """The content-addressed store: local cache and optional remote."""
     ci: CI = _d(CI)
     """Settings of the generated GitHub Actions workflows."""
-    executor: Literal["local", "ray"] = "local"
-    """Where stages run: local processes, or Ray (extra `ray`)."""
+    executor: str = "local"
+    """Where stages run: local processes, Ray (extra `ray`), or an executor an installed package registers (entry-point group flowtide.executors)."""
     env: list[str] = _d(list)
     """Environment variables that are part of every stage's fingerprint."""
 
@@ -653,7 +656,7 @@ def parse_config(text: bytes | str, file: str = CONFIG_FILE) -> Config:
     from pydantic import TypeAdapter, ValidationError
 
     try:
-        config = _adapter(TypeAdapter).validate_python(_rename_keywords(data))
+        config = _adapter(TypeAdapter).validate_python(_lift_plugin_checks(_rename_keywords(data)))
     except ValidationError as exc:
         raise _translate(exc, file, positions) from None
     config.file = file
@@ -663,6 +666,34 @@ def parse_config(text: bytes | str, file: str = CONFIG_FILE) -> Config:
 
 
 _ADAPTER = None
+
+
+def _lift_plugin_checks(data: dict) -> dict:
+    """Keys of a column's rules that name an installed check (not a built-in field) move under ``plugins``.
+
+    A key that names no installed check stays, and is reported as an unknown key
+    (a typo such as ``nto_null`` must not pass silently).
+    """
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(ColumnCheck)}
+    checks = data.get("checks")
+    if not isinstance(checks, dict):
+        return data
+    for suite in checks.values():
+        columns = suite.get("columns") if isinstance(suite, dict) else None
+        if not isinstance(columns, dict):
+            continue
+        for name, rules in list(columns.items()):
+            if not isinstance(rules, dict):
+                continue
+            extra = [k for k in rules if k not in known and isinstance(k, str)]
+            lifted = {k: rules[k] for k in extra if plugins.has(plugins.CHECKS, _yaml_key(k))}
+            if lifted:
+                kept = {k: v for k, v in rules.items() if k not in lifted}
+                kept["plugins"] = {**(rules.get("plugins") or {}), **{_yaml_key(k): v for k, v in lifted.items()}}
+                columns[name] = kept
+    return data
 
 
 def _adapter(type_adapter):
@@ -821,9 +852,13 @@ def _check_semantics(config: Config) -> None:
         check_relative_path(config.model.path, "model path", config, "model", "path")
         if config.model.reference and config.model.reference not in config.sources:
             check_relative_path(config.model.reference, "model reference", config, "model", "reference")
+        _check_registered(config, plugins.FORMATS, config.model.format, "model", "format")
         if config.model.format == "python" and not config.model.loader:
             raise config.error("model format python needs `loader: module:Class`", "model", "format")
     for target, suite in config.checks.items():
+        for column, rules in suite.columns.items():
+            for key, option in rules.plugins.items():
+                _check_plugin_check(config, key, option, "checks", target, "columns", column, key)
         reference = suite.drift.reference if suite.drift else None
         if reference and reference not in config.sources:
             check_relative_path(reference, "drift reference", config, "checks", target, "drift", "reference")
@@ -835,6 +870,33 @@ def _check_semantics(config: Config) -> None:
         if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhdw]\s*", getattr(config.deploy, key)):
             raise config.error(f"deploy.{key} must look like 30m, 6h, 1d or 2w", "deploy", key)
     _check_cron(config, config.monitor.schedule, "monitor", "schedule")
+    _check_registered(config, plugins.EXECUTORS, config.executor, "executor")
+
+
+def _check_registered(config: Config, group: str, name: str, *loc: str) -> None:
+    """A component named in flowtide.yaml must be installed: said at load, from every command."""
+    from .errors import PluginError
+
+    try:
+        plugins.load(group, name)
+    except PluginError as exc:
+        raise config.error(f"{'.'.join(loc)}: {exc.message}", *loc, hint=exc.hint) from None
+
+
+def _check_plugin_check(config: Config, key: str, option: Any, *loc: str) -> None:
+    """An installed check named under a column must load and accept its option (its constructor decides)."""
+    where = ".".join(loc)
+    _check_registered(config, plugins.CHECKS, key, *loc)
+    if option is None or option is False:
+        return
+    try:
+        plugins.load(plugins.CHECKS, key)(option)
+    except (TypeError, ValueError) as exc:
+        raise config.error(
+            f"{where}: {exc}",
+            *loc,
+            hint=f"See the documentation of the check {key!r} ({plugins.distribution(plugins.CHECKS, key)}).",
+        ) from None
 
 
 def _check_cron(config: Config, expr: str, *loc: str) -> None:
