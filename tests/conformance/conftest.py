@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from flowtide import plugins
@@ -9,10 +11,13 @@ from flowtide import plugins
 from .plugin_package import NAMES, build
 
 
-def implementations(kind: str) -> list:
+def implementations(kind: str, marks: dict | None = None) -> list:
     """pytest params: every name registered in the kind's group now, then the demo plugin's (installed per test)."""
     group = getattr(plugins, kind.upper())
-    registered = [pytest.param(name, id=name) for name in plugins.names(group) if name != NAMES[kind]]
+    marks = marks or {}
+    registered = [
+        pytest.param(name, id=name, marks=marks.get(name, ())) for name in plugins.names(group) if name != NAMES[kind]
+    ]
     return [*registered, pytest.param(NAMES[kind], id=f"{NAMES[kind]}-plugin")]
 
 
@@ -22,13 +27,26 @@ def plugin_site(tmp_path_factory):
     return build(tmp_path_factory.getbasetemp().parent / "flowtide-demo-plugin")
 
 
+@contextlib.contextmanager
+def plugin_installed(site, name: str | None = None):
+    """The demo plugin importable and registered in this process (when ``name`` is one of its), then forgotten."""
+    if name is not None and name not in NAMES.values():
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(site))
+        plugins.clear()
+        try:
+            yield
+        finally:
+            plugins.clear()
+
+
 @pytest.fixture
-def installed_plugin(plugin_site, monkeypatch):
-    """The demo plugin importable and registered in this process for one test, forgotten afterwards."""
-    monkeypatch.syspath_prepend(str(plugin_site))
-    plugins.clear()
-    yield plugin_site
-    plugins.clear()
+def installed_plugin(plugin_site):
+    """The demo plugin importable and registered for one test."""
+    with plugin_installed(plugin_site):
+        yield plugin_site
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""The model-format contract: every format (skops, onnx, python) runs the same conformance tests."""
+"""The model-format contract, run by every format registered in ``flowtide.formats`` and by an installed plugin.
+
+Each format gets a project with one registered version in that format, then the
+same tests: one known label per row, features, working copy, tampering, a lost blob.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ import os
 
 import pytest
 
-from flowtide.errors import IntegrityError, ServeError
-from flowtide.formats import FORMATS, input_schema, load_model, load_path, save_sklearn
+from flowtide.errors import IntegrityError
+from flowtide.formats import load_model, load_path, model_format, save_sklearn
 from flowtide.project import Project
-from flowtide.registry import Registry, register
+from flowtide.registry import register
 
-from ._models import CONFIG, FEATURES, fit, make_project
+from .._models import CONFIG, FEATURES, fit, make_project
+from .conftest import implementations, plugin_installed
 
 LABELS = {"drizzle", "rain", "sun", "snow", "fog"}
 ROWS = [
@@ -46,18 +51,28 @@ def _artifact(kind: str, root, csv) -> str:
         (root / "src" / "threshold_model.py").write_text(PYTHON_LOADER)
         (root / "models" / "model.json").write_text(json.dumps({"threshold": 1.0}))
         return "path: models/model.json\n  format: python\n  loader: threshold_model:ThresholdModel"
+    if kind == "threshold":  # the installed plugin's format: a JSON rule
+        rule = {"feature": "precipitation", "threshold": 1.0, "above": "rain", "below": "sun"}
+        (root / "models" / "model.json").write_text(json.dumps(rule))
+        return "path: models/model.json\n  format: threshold"
+    assert kind in ("skops", "onnx"), f"the registered model format {kind!r} has no conformance case: add one"
     model, _ = fit(csv)
-    suffix = FORMATS[kind].suffix
+    suffix = model_format(kind).suffix
     save_sklearn(model, root / "models" / f"model{suffix}", format=kind)
     return f"path: models/model{suffix}\n  format: {kind}"
 
 
-@pytest.fixture(params=sorted(FORMATS), scope="module")
-def registered(request, tmp_path_factory, weather_csv):
+@pytest.fixture(params=implementations("formats"), scope="module")
+def registered(request, tmp_path_factory, weather_csv, plugin_site):
     """A project with one registered version in each format."""
-    root = tmp_path_factory.mktemp(request.param)
+    with plugin_installed(plugin_site, request.param):
+        yield _registered(request.param, tmp_path_factory, weather_csv)
+
+
+def _registered(kind, tmp_path_factory, weather_csv):
+    root = tmp_path_factory.mktemp(kind)
     (root / "models").mkdir()
-    model_yaml = _artifact(request.param, root, weather_csv)
+    model_yaml = _artifact(kind, root, weather_csv)
     config = CONFIG.replace("path: models/model.skops\n  format: skops", model_yaml).replace(
         "outs: [models/model.skops]", "outs: [models]"
     )
@@ -121,33 +136,3 @@ def test_missing_blob_falls_back_to_identical_working_copy(registered):
     finally:
         project.store.add_file(project.root / version.path)
     assert blob.read_bytes() == saved
-
-
-def test_skops_refuses_types_outside_the_allow_list(tmp_path, weather_csv):
-    import skops.io
-    from sklearn.preprocessing import FunctionTransformer
-
-    root = make_project(tmp_path, weather_csv)
-    (root / "models").mkdir()
-    (root / "models" / "model.skops").write_bytes(skops.io.dumps(FunctionTransformer(func=os.system)))
-    project = Project.load(root)
-    version = register(project)
-    with pytest.raises(
-        ServeError,
-        match=r"^weather v1 \(models/model.skops\) contains types flowtide does not trust: posix.system; refusing to load it",
-    ):
-        load_model(project, version)
-
-
-def test_input_schema_from_reference_checks(tmp_path, weather_csv):
-    project = Project.load(make_project(tmp_path, weather_csv))
-    schema = input_schema(project)
-    assert list(schema) == FEATURES
-    assert schema["wind"] == {"type": "float", "not_null": False, "min": 0, "max": 30, "in": None}
-
-
-def test_input_schema_without_features_drops_the_target(tmp_path, weather_csv):
-    config = CONFIG.replace("  features: [precipitation, temp_max, temp_min, wind]\n", "")
-    project = Project.load(make_project(tmp_path, weather_csv, config))
-    assert list(input_schema(project)) == ["date", *FEATURES]
-    assert Registry.load(project).models() == []
