@@ -270,7 +270,9 @@ def _tree_artifact(csv: Path, kind: str) -> bytes:
 def test_a_tree_with_out_of_range_children_is_refused_before_any_prediction(kind, weather_csv):
     data = _tree_artifact(weather_csv, kind)
     with pytest.raises(ServeError) as info:
-        model_format("skops").load(data, Path("m"), ModelSpec(features=FEATURES, label="weather v7 (models/model.skops)"))
+        model_format("skops").load(
+            data, Path("m"), ModelSpec(features=FEATURES, label="weather v7 (models/model.skops)")
+        )
     what = (
         "sklearn.tree._tree.Tree node 0 of "
         if kind == "forest"

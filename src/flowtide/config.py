@@ -728,6 +728,11 @@ def _translate(exc, file: str, positions: dict) -> ConfigError:
         close = _close_match(str(loc[-1]), allowed)
         if close:
             hint = f"Did you mean {close!r}? " + (hint or "")
+        if len(parent) == 4 and parent[0] == "checks" and parent[2] == "columns":
+            hint = (hint or "") + (
+                f" A check from an installed package is written the same way, but no installed package registers "
+                f"{loc[-1]!r} (entry-point group flowtide.checks)."
+            )
         return ConfigError(
             f"unknown key {loc[-1]!r} in {'.'.join(map(str, parent)) or 'the top level'}",
             file=file,

@@ -47,9 +47,9 @@ def entries(group: str) -> dict[str, Any]:
         for entry in entry_points(group=group):
             earlier = found.get(entry.name)
             if earlier is not None and _dist(earlier) != _dist(entry):
+                both = " and ".join(sorted(f"{_dist(e)} ({e.value})" for e in (earlier, entry)))
                 raise PluginError(
-                    f"two packages register the {_noun(group)} {entry.name!r} (entry-point group {group}): "
-                    f"{_dist(earlier)} ({earlier.value}) and {_dist(entry)} ({entry.value})",
+                    f"two packages register the {_noun(group)} {entry.name!r} (entry-point group {group}): {both}",
                     group=group,
                     name=entry.name,
                     hint="Uninstall one of them, or ask its author to choose another name.",

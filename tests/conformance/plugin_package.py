@@ -124,7 +124,9 @@ class InlineExecutor:
     def submit(self, task):
         future = TaskFuture()
         try:
-            future._finish(run_task(task))
+            result = run_task(task)
+            result.where = "inline"
+            future._finish(result)
         except BaseException as exc:
             future._finish(error=exc)
         return future
@@ -136,7 +138,10 @@ class InlineExecutor:
 
 def build(where: Path) -> Path:
     """Install the package into ``where/site`` (once: a finished site is reused, also across xdist workers)."""
-    site = where / "site"
+    import hashlib
+
+    # keyed by the package's text: the directory outlives the session, a changed package must not be reused stale
+    site = where / ("site-" + hashlib.sha256((PYPROJECT + MODULE).encode()).hexdigest()[:12])
     if site.is_dir():
         return site
     source = where / f"src-{os.getpid()}"
