@@ -89,3 +89,10 @@ def test_an_executor_nobody_installed_is_a_config_error_at_load(project):
         "Use one of the installed names, or install the package that provides 'inline' (it declares an entry point "
         "named 'inline' in the group flowtide.executors).\n"
     )
+
+
+def test_a_packaged_model_in_a_plugin_format_pins_the_plugin_package(installed_plugin):
+    from flowtide.package import requirements
+
+    assert "flowtide-demo-plugin==1.0" in requirements("threshold")
+    assert not any(r.startswith("flowtide-demo-plugin") for r in requirements("skops"))
