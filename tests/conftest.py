@@ -161,7 +161,7 @@ def trained_weather_project(tmp_path_factory, weather_csv) -> Path:
     env = fast_python_env(tmp_path_factory)
     project = Project.load(root, env=env)
     try:
-        from flowtide.pull import pull
+        from flowtide.data.pull import pull
 
         pulled = pull(project, check=False)
         assert pulled.ok, pulled.to_dict()
@@ -195,3 +195,18 @@ def pytest_collection_modifyitems(config, items):
     """The longest test (the GitHub loop end to end, ~6 min) goes first, so with `-n` one worker starts
     it at once while the others take the rest, instead of it starting last and lengthening the run."""
     items.sort(key=lambda item: "test_github_loop.py::" not in item.nodeid)
+
+
+@pytest.fixture(scope="session")
+def ray_local(tmp_path_factory):
+    ray = pytest.importorskip("ray")
+    pycache = str(tmp_path_factory.getbasetemp().parent / "pycache")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"env_vars": {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": pycache}},
+    )
+    yield ray
+    ray.shutdown()

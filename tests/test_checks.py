@@ -360,7 +360,7 @@ def test_infer_proposes_a_section_that_parses_back_and_passes(weather_project):
 
 
 def test_broken_data_arriving_by_pull_leaves_the_lock_unchanged(tmp_path, weather_csv):
-    pull_module = pytest.importorskip("flowtide.pull")
+    pull_module = pytest.importorskip("flowtide.data.pull")
     incoming = tmp_path / "incoming.csv"
     shutil.copyfile(weather_csv, incoming)
     config = WEATHER_CHECKS.replace("url: http://127.0.0.1:1/seattle-weather.csv", f"url: {incoming}")

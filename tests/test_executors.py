@@ -1,71 +1,16 @@
-"""Executors: one contract (submit a stage task, get a result), run by every implementation.
+"""Executors beyond the shared contract (tests/conformance/test_executors.py): parallel stages and sweeps on Ray.
 
 The Ray tests start a real local Ray instance once per session (slow).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
 import pytest
 
 from flowtide.pipeline import LocalExecutor, run, sweep
-from flowtide.pipeline.executors import StageTask
 
+from .conformance.test_executors import _task
 from .test_pipeline import load, make_project
-
-
-@pytest.fixture(scope="session")
-def ray_local(tmp_path_factory):
-    ray = pytest.importorskip("ray")
-    pycache = str(tmp_path_factory.getbasetemp().parent / "pycache")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        runtime_env={"env_vars": {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": pycache}},
-    )
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.slow)])
-def executor(request):
-    if request.param == "local":
-        ex = LocalExecutor(jobs=2)
-    else:
-        request.getfixturevalue("ray_local")
-        from flowtide.pipeline import RayExecutor
-
-        ex = RayExecutor(jobs=2)
-    yield ex
-    ex.close()
-
-
-def _task(root: Path, name: str, **kw) -> StageTask:
-    return StageTask(
-        name=name,
-        root=str(root),
-        env={**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]},
-        **kw,
-    )
-
-
-def test_executor_conformance(executor, tmp_path):
-    (tmp_path / "mod.py").write_text("def make(ctx):\n    open(ctx.outs[0], 'w').write(ctx.name)\n")
-    ok = executor.submit(_task(tmp_path, "shell", cmd="echo hi > out.txt && echo done")).result(timeout=120)
-    assert ok.ok and ok.returncode == 0 and ok.stdout == "done\n"
-    assert (tmp_path / "out.txt").read_text() == "hi\n"
-    called = executor.submit(_task(tmp_path, "called", call="mod:make", outs=["called.txt"])).result(timeout=120)
-    assert called.ok and (tmp_path / "called.txt").read_text() == "called"
-    bad = executor.submit(_task(tmp_path, "bad", cmd="echo oops >&2; exit 4")).result(timeout=120)
-    assert (bad.ok, bad.returncode, bad.stderr_tail) == (False, 4, "oops")
-    if executor.name == "ray":
-        assert ok.where.startswith("ray:")
-
 
 TWO = """\
 project: two

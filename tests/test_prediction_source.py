@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
+from flowtide.data.pull import pull
 from flowtide.project import Project
-from flowtide.pull import pull
 
 from ._serving import FEATURES, artifacts, inputs, replay, served_project, weather_rows
 from .conftest import run_cli

@@ -315,8 +315,8 @@ def test_failing_checks_quarantine_new_bytes(git_repo, http):
 
 
 def test_progress_bar_on_a_large_download(git_repo, http):
+    from flowtide.data.pull import pull
     from flowtide.project import Project
-    from flowtide.pull import pull
 
     http.set_body(b"0123456789abcdef" * (5 << 16))  # 5 MiB: above the progress threshold
     write_config(git_repo, http.url())

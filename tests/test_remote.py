@@ -212,7 +212,7 @@ def test_download_many_resumes_after_a_partial_run(s3, tmp_path):
 
 def test_second_clone_reproduces_data_and_model_bytes(s3, tmp_path):
     """git push + flowtide push in one clone; git clone + flowtide fetch with an empty cache in another."""
-    pytest.importorskip("flowtide.pull", reason="the pull area has not landed")
+    pytest.importorskip("flowtide.data.pull", reason="the pull area has not landed")
     registry = pytest.importorskip("flowtide.registry", reason="the registry area has not landed")
     bucket = s3.bucket()
     origin = tmp_path / "origin.git"

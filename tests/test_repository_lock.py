@@ -160,7 +160,7 @@ def test_a_write_killed_mid_copy_leaves_nothing_git_can_see(git_repo, http):
         import time
         import flowtide.atomic
         from flowtide.project import Project
-        from flowtide.pull import pull
+        from flowtide.data.pull import pull
 
         def copy_half(source, out):  # the copy of the new data file stops half-way: kill it there
             out.write(source.read(1000))

@@ -21,7 +21,7 @@ import pytest
 
 from flowtide import registry
 from flowtide.errors import ServeError
-from flowtide.formats import FORMATS, ModelSpec, load_model, load_path
+from flowtide.formats import ModelSpec, load_model, load_path, model_format
 from flowtide.project import Project
 from flowtide.skops_trust import TRUSTED_CLASSES, builtin_trusted
 
@@ -208,7 +208,7 @@ def test_common_pipelines_load_and_predict_like_the_original(kind, weather_csv):
     import skops.io
 
     pipeline, X = _fitted(kind, weather_csv)
-    predictor = FORMATS["skops"].load(
+    predictor = model_format("skops").load(
         skops.io.dumps(pipeline), Path("model.skops"), ModelSpec(features=list(X.columns))
     )
     assert predictor.estimator.predict(X).tolist() == pipeline.predict(X).tolist()
@@ -239,7 +239,7 @@ def test_user_trusted_types_match_exact_names_only(tmp_path, weather_csv):
     from sklearn.preprocessing import FunctionTransformer
 
     data = skops.io.dumps(FunctionTransformer(func=np.mean).fit(np.ones((3, 2))))
-    load = FORMATS["skops"].load
+    load = model_format("skops").load
     for trusted in ([], ["numpy"], ["numpy."], ["numpy.*"], ["numpy.mea"]):
         with pytest.raises(ServeError, match=r"^m contains types flowtide does not trust: numpy.mean;"):
             load(data, Path("m"), ModelSpec(features=[], trusted_types=trusted, label="m"))
@@ -270,7 +270,9 @@ def _tree_artifact(csv: Path, kind: str) -> bytes:
 def test_a_tree_with_out_of_range_children_is_refused_before_any_prediction(kind, weather_csv):
     data = _tree_artifact(weather_csv, kind)
     with pytest.raises(ServeError) as info:
-        FORMATS["skops"].load(data, Path("m"), ModelSpec(features=FEATURES, label="weather v7 (models/model.skops)"))
+        model_format("skops").load(
+            data, Path("m"), ModelSpec(features=FEATURES, label="weather v7 (models/model.skops)")
+        )
     what = (
         "sklearn.tree._tree.Tree node 0 of "
         if kind == "forest"
@@ -301,7 +303,7 @@ def test_onnx_artifacts_cannot_read_files_beside_them(tmp_path):
         data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
         assert onnx.load_from_string(data).graph.initializer[0].external_data[0].value == location
         with pytest.raises(ServeError, match=r"^could not load ONNX artifact m: "):
-            FORMATS["onnx"].load(data, tmp_path / "sub" / "model.onnx", ModelSpec(features=["x"], label="m"))
+            model_format("onnx").load(data, tmp_path / "sub" / "model.onnx", ModelSpec(features=["x"], label="m"))
 
 
 def test_config_example_in_the_refusal_is_valid(tmp_path, weather_csv):

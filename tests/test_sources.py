@@ -1,26 +1,24 @@
-"""The fetcher contract: every kind of source returns new bytes in the store or says not modified."""
+"""The built-in source readers beyond the shared contract (tests/conformance/test_sources.py): headers, retries, redirects."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from flowtide.data.sources import (
+    FsspecReader,
+    HttpReader,
+    LocalReader,
+    ReadRequest,
+    expand_headers,
+    kind_of,
+    reader_for,
+)
 from flowtide.errors import SourceError
 from flowtide.hashing import hash_bytes
-from flowtide.sources import (
-    FetchRequest,
-    FsspecFetcher,
-    HttpFetcher,
-    LocalFetcher,
-    expand_headers,
-    fetcher_for,
-    kind_of,
-)
 from flowtide.store import Store
 
 
@@ -39,8 +37,7 @@ from flowtide.store import Store
 def test_kind_of(url, kind):
     assert kind_of(url) == kind
     assert (
-        type(fetcher_for(url)).__name__
-        == {"http": "HttpFetcher", "local": "LocalFetcher", "fsspec": "FsspecFetcher"}[kind]
+        type(reader_for(url)).__name__ == {"http": "HttpReader", "local": "LocalReader", "fsspec": "FsspecReader"}[kind]
     )
 
 
@@ -134,7 +131,7 @@ def redirector(http):
 
 def test_source_headers_do_not_follow_a_cross_origin_redirect(tmp_path, http, redirector):
     headers = {"X-Api-Key": "s3cr3t", "Authorization": "Bearer t0ken"}
-    fetched = HttpFetcher().fetch(_request(tmp_path, f"{redirector.url}/cross", headers=headers))
+    fetched = HttpReader().read(_request(tmp_path, f"{redirector.url}/cross", headers=headers))
     assert fetched.hash == hash_bytes(http.body)
     assert redirector.seen["/cross"]["X-Api-Key"] == "s3cr3t"  # the source's own origin gets them
     path, received, status = http.requests[-1]
@@ -144,7 +141,7 @@ def test_source_headers_do_not_follow_a_cross_origin_redirect(tmp_path, http, re
 
 
 def test_source_headers_follow_a_same_origin_redirect(tmp_path, redirector):
-    fetched = HttpFetcher().fetch(_request(tmp_path, f"{redirector.url}/same", headers={"X-Api-Key": "s3cr3t"}))
+    fetched = HttpReader().read(_request(tmp_path, f"{redirector.url}/same", headers={"X-Api-Key": "s3cr3t"}))
     assert fetched.hash == hash_bytes(b"one\n")
     assert redirector.seen["/here"]["X-Api-Key"] == "s3cr3t"
 
@@ -153,7 +150,7 @@ def test_a_refused_cross_origin_redirect_says_the_headers_were_not_sent(tmp_path
     target = _Redirector(http.url("missing"))
     try:
         with pytest.raises(SourceError) as info:
-            HttpFetcher().fetch(_request(tmp_path, f"{target.url}/cross", headers={"X-Api-Key": "s3cr3t"}))
+            HttpReader().read(_request(tmp_path, f"{target.url}/cross", headers={"X-Api-Key": "s3cr3t"}))
     finally:
         target.stop()
     assert info.value.message.endswith("): HTTP 404 Not Found")
@@ -163,96 +160,26 @@ def test_a_refused_cross_origin_redirect_says_the_headers_were_not_sent(tmp_path
     )
 
 
-def _request(tmp_path: Path, url: str, **kw) -> FetchRequest:
-    return FetchRequest(name="src", url=url, store=Store(tmp_path / "store"), base_dir=tmp_path, retries=0, **kw)
-
-
-# --- the conformance suite: each kind, same contract ---------------------------------------
-
-
-def _http_case(tmp_path, http):
-    http.set_body(b"one\n")
-    return http.url(), lambda: http.set_body(b"two\n"), b"one\n", b"two\n"
-
-
-def _local_case(tmp_path, http):
-    path = tmp_path / "in.csv"
-    path.write_bytes(b"one\n")
-    return "in.csv", lambda: path.write_bytes(b"two\n"), b"one\n", b"two\n"
-
-
-def _fsspec_case(tmp_path, http):
-    import fsspec
-
-    fs = fsspec.filesystem("memory")
-    key = f"/flowtide-test/{tmp_path.name}.csv"
-    fs.pipe(key, b"one\n")
-    return f"memory://{key}", lambda: fs.pipe(key, b"two\n"), b"one\n", b"two\n"
-
-
-def _predictions_case(tmp_path, http):
-    """The prediction log (a real SQLite segment written by the serving code) as a source."""
-    import time
-
-    from flowtide.serve.predlog import PredictionLog
-
-    (tmp_path / "flowtide.yaml").write_text(
-        "project: t\nmodel: {name: m, path: m.skops, target: label, features: [x]}\n"
-    )
-
-    def labelled(rid: str, x: float, label: str) -> None:
-        log = PredictionLog(tmp_path / ".flowtide" / "predictions")
-        log.prediction(rid, time.time(), "m", 1, "production", {"x": x}, "a", 1.0)
-        log.feedback(rid, time.time(), "m", label)
-        log.close()
-
-    labelled("r1", 1.5, "one")
-    return "predictions://m", lambda: labelled("r2", 2.5, "two"), b"x,label\n1.5,one\n", b"x,label\n1.5,one\n2.5,two\n"
-
-
-@pytest.mark.parametrize(
-    "case",
-    [_http_case, _local_case, _fsspec_case, _predictions_case],
-    ids=["http", "local", "fsspec", "predictions"],
-)
-def test_fetcher_contract(tmp_path, http, case):
-    url, change, one, two = case(tmp_path, http)
-    fetcher = fetcher_for(url)
-    first = fetcher.fetch(_request(tmp_path, url))
-    assert not first.not_modified
-    assert (first.hash, first.size) == (hash_bytes(one), len(one))
-    store = Store(tmp_path / "store")
-    assert store.read_bytes(first.hash) == one
-    validators = {k: v for k, v in {"etag": first.etag, "last_modified": first.last_modified}.items() if v}
-    assert validators, "a fetcher must hand back a validator"
-    again = fetcher.fetch(_request(tmp_path, url, validators=validators))
-    assert again.not_modified and again.hash is None
-    if url.startswith("memory://"):
-        # memory:// ukey is the file's metadata; make sure it changes along with the bytes
-        import time
-
-        time.sleep(0.01)
-    change()
-    third = fetcher.fetch(_request(tmp_path, url, validators=validators))
-    assert not third.not_modified and third.hash == hash_bytes(two)
+def _request(tmp_path: Path, url: str, **kw) -> ReadRequest:
+    return ReadRequest(name="src", url=url, store=Store(tmp_path / "store"), base_dir=tmp_path, retries=0, **kw)
 
 
 def test_http_sends_configured_headers(tmp_path, http):
-    HttpFetcher().fetch(_request(tmp_path, http.url(), headers={"Authorization": "Bearer t"}))
+    HttpReader().read(_request(tmp_path, http.url(), headers={"Authorization": "Bearer t"}))
     assert http.requests[-1][1]["Authorization"] == "Bearer t"
 
 
 def test_http_404_is_not_retried(tmp_path, http):
     with pytest.raises(SourceError) as info:
-        HttpFetcher().fetch(FetchRequest("src", http.url("missing"), Store(tmp_path / "s"), tmp_path, retries=3))
+        HttpReader().read(ReadRequest("src", http.url("missing"), Store(tmp_path / "s"), tmp_path, retries=3))
     assert info.value.message == f"source 'src' ({http.url('missing')}): HTTP 404 Not Found"
     assert http.count("missing") == 1
 
 
 def test_http_retries_5xx_then_gives_up(tmp_path, http):
-    request = FetchRequest("src", http.url("error"), Store(tmp_path / "s"), tmp_path, retries=2, backoff=0.01)
+    request = ReadRequest("src", http.url("error"), Store(tmp_path / "s"), tmp_path, retries=2, backoff=0.01)
     with pytest.raises(SourceError) as info:
-        HttpFetcher().fetch(request)
+        HttpReader().read(request)
     assert info.value.message.endswith("): HTTP 500 Internal Server Error after 3 attempts")
     assert http.statuses("error") == [500, 500, 500]
 
@@ -260,64 +187,28 @@ def test_http_retries_5xx_then_gives_up(tmp_path, http):
 def test_http_truncated_body_leaves_no_blob(tmp_path, http):
     store = Store(tmp_path / "s")
     with pytest.raises(SourceError, match="truncated body"):
-        HttpFetcher().fetch(FetchRequest("src", http.url("truncated"), store, tmp_path, retries=0))
+        HttpReader().read(ReadRequest("src", http.url("truncated"), store, tmp_path, retries=0))
     assert list(store.digests()) == []
     assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]  # no temp file left
 
 
 def test_local_missing_file(tmp_path):
     with pytest.raises(SourceError) as info:
-        LocalFetcher().fetch(_request(tmp_path, "nope.csv"))
+        LocalReader().read(_request(tmp_path, "nope.csv"))
     assert info.value.message == f"source 'src' (nope.csv): file not found: {tmp_path / 'nope.csv'}"
 
 
 def test_fsspec_missing_object(tmp_path):
     with pytest.raises(SourceError, match=r"\(memory://flowtide-test/absent.csv\): not found"):
-        FsspecFetcher().fetch(_request(tmp_path, "memory://flowtide-test/absent.csv"))
+        FsspecReader().read(_request(tmp_path, "memory://flowtide-test/absent.csv"))
 
 
 def test_retry_after_header_parsing():
     from email.utils import formatdate
 
-    from flowtide.sources import _retry_after
+    from flowtide.data.sources import _retry_after
 
     assert _retry_after(None) is None and _retry_after("soon") is None
     assert _retry_after("2") == 2.0
     later = _retry_after(formatdate(__import__("time").time() + 60, usegmt=True))
     assert 50 < later <= 60
-
-
-def test_a_plugin_fetcher_registers_by_entry_point(tmp_path):
-    """A real (tiny) installed distribution adds the `demo://` scheme; no mocks."""
-
-    site = tmp_path / "site"
-    (site / "demo_fetcher-1.0.dist-info").mkdir(parents=True)
-    (site / "demo_fetcher-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: demo-fetcher\nVersion: 1.0\n"
-    )
-    (site / "demo_fetcher-1.0.dist-info" / "entry_points.txt").write_text(
-        "[flowtide.sources]\ndemo = demo_fetcher:DemoFetcher\n"
-    )
-    (site / "demo_fetcher.py").write_text(
-        textwrap.dedent(
-            """
-            from flowtide.sources import Fetched
-
-            class DemoFetcher:
-                def fetch(self, request):
-                    with request.store.writer() as blob:
-                        blob.write(request.url.encode())
-                        blob.commit()
-                    return Fetched(not_modified=False, hash=blob.digest, size=blob.size, etag="v1")
-            """
-        )
-    )
-    project = tmp_path / "p"
-    project.mkdir()
-    (project / "flowtide.yaml").write_text("project: p\nsources:\n  d:\n    url: demo://hello\n    path: d.txt\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowtide", "pull"], cwd=project, env=env, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert (project / "d.txt").read_text() == "demo://hello"

@@ -318,7 +318,7 @@ def test_auto_push_is_off_without_remote_or_when_disabled(tmp_path):
 
 
 def test_pull_then_auto_push_with_store_mode_source(tmp_path):
-    pull_module = pytest.importorskip("flowtide.pull", reason="the pull area has not landed")
+    pull_module = pytest.importorskip("flowtide.data.pull", reason="the pull area has not landed")
     root = tmp_path / "p"
     (root / "incoming").mkdir(parents=True)
     (root / "incoming/raw.csv").write_bytes(RAW)

@@ -22,7 +22,7 @@ _API: dict[str, str] = {
     "Project": "flowtide.project",
     "Lock": "flowtide.lock",
     "Store": "flowtide.store",
-    "pull": "flowtide.pull",
+    "pull": "flowtide.data.pull",
     "init": "flowtide.init",
 }
 

@@ -4,7 +4,8 @@
 
     FlowtideError                 exit 1 unless a subclass says otherwise
     ├── UsageError                exit 2: bad arguments, unknown names
-    │   └── ConfigError           exit 2: flowtide.yaml / params.yaml wrong (file:line:col)
+    │   ├── ConfigError           exit 2: flowtide.yaml / params.yaml wrong (file:line:col)
+    │   └── PluginError           exit 2: an unknown component name, or a plugin that fails to load
     ├── SourceError               a source could not be fetched (names source and URL)
     ├── StoreError                a blob is missing or unreadable
     │   └── IntegrityError        bytes do not match their recorded hash
@@ -66,6 +67,15 @@ class ConfigError(UsageError):
                     where += f":{column}"
             where += ": "
         super().__init__(f"{where}{message}", hint=hint)
+
+
+class PluginError(UsageError):
+    """A component (source kind, check, model format, executor) is not installed or its package is broken."""
+
+    def __init__(self, message: str, *, group: str, name: str, hint: str | None = None) -> None:
+        self.group = group
+        self.name = name
+        super().__init__(message, hint=hint)
 
 
 class SourceError(FlowtideError):

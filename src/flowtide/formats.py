@@ -3,7 +3,9 @@
 Loading never trusts the store: the artifact's bytes are hashed and compared
 with the hash the registry recorded before any deserialisation, and sklearn
 models are read with skops (no pickle) accepting only allow-listed types.
-Built-in formats: skops, onnx (onnxruntime) and python (a user ``module:Class``).
+Built-in formats: skops, onnx (onnxruntime) and python (a user ``module:Class``),
+registered in the ``flowtide.formats`` entry-point group exactly as a package
+adds its own (see :class:`ModelFormat`).
 """
 
 from __future__ import annotations
@@ -39,8 +41,25 @@ class ModelSpec:
     """How messages name the artifact, e.g. "weather v3 (models/model.skops)"."""
 
 
-class Format(Protocol):
-    """The contract every model format implements (see tests/test_formats.py conformance)."""
+class ModelFormat(Protocol):
+    """The contract every model format implements (the conformance suite: tests/conformance/test_formats.py).
+
+    A class registered in the ``flowtide.formats`` entry-point group under the
+    name users write as ``model.format``; flowtide makes one with no arguments.
+
+    - ``name``: the registered name; ``suffix``: the artifact's usual file suffix
+      (``""`` when any is fine).
+    - ``load(data, path, spec)`` gets the artifact's bytes *after* flowtide checked
+      them against the registry's hash, the path they came from, and the
+      :class:`ModelSpec` (input columns, options, ``label`` for messages). It
+      returns a :class:`Predictor`: ``predict(rows: list[dict]) -> list``, one
+      output per row, ``[]`` for ``[]``.
+    - Anything wrong with the artifact is a :class:`~flowtide.errors.ServeError`
+      naming ``spec.label``; never execute code the bytes name without an
+      allow-list (the skops format shows how).
+    - Import heavy libraries inside ``load``: the registry imports the class
+      whenever a project names the format.
+    """
 
     name: str
     suffix: str
@@ -190,7 +209,11 @@ class PythonFormat:
         return predictor
 
 
-FORMATS: dict[str, Format] = {f.name: f for f in (SkopsFormat(), OnnxFormat(), PythonFormat())}
+def model_format(name: str) -> ModelFormat:
+    """The model format registered as ``name`` (entry-point group ``flowtide.formats``); PluginError if none."""
+    from . import plugins
+
+    return plugins.load(plugins.FORMATS, name)()
 
 
 @dataclass
@@ -251,13 +274,21 @@ def load_model(project: Project, version: Version, *, verify: bool = True) -> Lo
     """Load a registered version after checking its bytes against its hash."""
     name = f"{version.model} v{version.version}"
     data, path = artifact_bytes(project, version, verify=verify)
-    fmt = FORMATS.get(version.format)
-    if fmt is None:
-        raise ServeError(f"{name}: unknown model format {version.format!r} (known: {', '.join(FORMATS)})")
+    fmt = _format_of(name, version.format)
     spec = _spec(project, f"{name} ({version.path})")
     predictor = fmt.load(data, Path(path), spec)
     own = getattr(predictor, "features", None)
     return LoadedModel(version=version, features=list(own or spec.features), predictor=predictor, format=fmt.name)
+
+
+def _format_of(name: str, fmt: str) -> ModelFormat:
+    from . import plugins
+
+    if not plugins.has(plugins.FORMATS, fmt):
+        raise ServeError(
+            f"{name}: unknown model format {fmt!r} (installed: {', '.join(plugins.names(plugins.FORMATS))})"
+        )
+    return model_format(fmt)
 
 
 def load_path(project: Project, path: str | os.PathLike[str] | None = None) -> LoadedModel:
@@ -268,7 +299,7 @@ def load_path(project: Project, path: str | os.PathLike[str] | None = None) -> L
     target = Path(path) if path else project.resolve(model.path, "model path")
     data = target.read_bytes()
     spec = _spec(project, model.path)
-    predictor = FORMATS[model.format].load(data, target, spec)
+    predictor = model_format(model.format).load(data, target, spec)
     own = getattr(predictor, "features", None)
     return LoadedModel(version=None, features=list(own or spec.features), predictor=predictor, format=model.format)
 

@@ -144,8 +144,8 @@ class _Log:
 
 
 def _source_cycle(project: Project, trigger: Trigger, state: _State, say) -> dict[str, Any]:
+    from .data.pull import pull
     from .monitor.reactions import retrain
-    from .pull import pull
 
     pulled = pull(project, [trigger.source])
     result = pulled.results[0]

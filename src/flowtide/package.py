@@ -58,6 +58,12 @@ def requirements(model_format: str) -> list[str]:
     wanted = [r for r in metadata.requires("flowtide") or [] if "extra ==" not in r]
     if model_format == "onnx":
         wanted.append("onnxruntime")
+    from . import plugins
+
+    if plugins.has(plugins.FORMATS, model_format):  # a format from another package: the image needs that package
+        name, _, version = plugins.distribution(plugins.FORMATS, model_format).partition(" ")
+        if name != "flowtide" and version:
+            pins[name] = version
     for requirement in wanted:
         name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
         try:

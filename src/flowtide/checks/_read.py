@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("csv", "parquet", "jsonl")
+DATA_FORMATS = ("csv", "parquet", "jsonl")
+"""The data file formats checks read (`format:` of a check suite); model formats are a registry (flowtide.formats)."""
 _EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "csv",

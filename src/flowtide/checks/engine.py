@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ..config import CheckSuite, ColumnCheck
 from ..report import Finding
 from . import _read
+from .contract import Check, Column, Failures
+from .rules import bounds_text
 
 SAMPLE = 5  # failing rows shown per rule
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
@@ -40,6 +42,7 @@ class _Rule:
     bound: Any = None
     judge: Any = None  # value -> (ok, message) for value rules
     raw: Any = None  # the expression whose values a failure shows
+    describe: Any = None  # Failures -> message, for count rules
 
 
 @dataclass
@@ -114,13 +117,6 @@ def _typed(name: str, dtype, declared: str | None):
     return typed, col.is_not_null() & typed.is_null()
 
 
-def _literal(value: Any, declared: str | None):
-    if isinstance(value, str) and declared in ("date", "datetime"):
-        parsed = _dt.datetime.fromisoformat(value)
-        return parsed.date() if declared == "date" else parsed
-    return value
-
-
 def compile_rules(
     suite: CheckSuite, schema, target: str, project_config=None
 ) -> tuple[list[_Rule], list[Finding], dict]:
@@ -153,7 +149,7 @@ def compile_rules(
                 return False, f"{n} rows, more than the maximum {b.max:g}"
             return True, f"{n} rows"
 
-        rules.append(_Rule(None, "rows", pl.len(), bound=_bounds_text(bounds), judge=judge_rows))
+        rules.append(_Rule(None, "rows", pl.len(), bound=bounds_text(bounds), judge=judge_rows))
     for name, spec in suite.columns.items():
         if name not in present:
             continue
@@ -194,80 +190,36 @@ def compile_rules(
     return rules, findings, typed_exprs
 
 
-def _bounds_text(b) -> str:
-    parts = []
-    if b.min is not None:
-        parts.append(f">= {b.min:g}")
-    if b.max is not None:
-        parts.append(f"<= {b.max:g}")
-    return ", ".join(parts)
-
-
 def _column_rules(name: str, spec: ColumnCheck, typed, raw, bad_type) -> list[_Rule]:
-    import polars as pl
+    """Every check written under the column, each looked up in the ``flowtide.checks`` registry."""
+    column = Column(name=name, raw=raw, typed=typed, type=spec.type, type_violation=bad_type)
+    return [_compile(column, check) for check in column_checks(spec)]
 
-    rules: list[_Rule] = []
 
-    def count(rule: str, predicate, bound=None, shown=None):
-        rules.append(_Rule(name, rule, predicate.sum(), predicate, bound, raw=shown if shown is not None else typed))
+def column_checks(spec: ColumnCheck) -> list[Check]:
+    """The checks a column's rules make, in the order written in ColumnCheck, then the plugins' in file order."""
+    from .. import plugins
 
-    if bad_type is not None:
-        count("type", bad_type, spec.type, raw)
-    elif spec.type:
-        # the scan already parsed the declared type; referencing the column makes polars parse every cell
-        # (a bad cell then raises and the lenient path counts it), and gives the user a visible pass
-        rules.append(_Rule(name, "type", raw.null_count() * 0, raw.is_null() & False, spec.type, raw=raw))
-    if spec.not_null:
-        rules.append(_Rule(name, "not_null", raw.null_count(), raw.is_null(), "no nulls", raw=raw))
-    if spec.unique:
-        # counted as rows repeating an earlier value: a distinct count streams in far less memory
-        # than is_duplicated; the sample (second pass) shows every row sharing a value
-        duplicates = typed.count() - typed.drop_nulls().n_unique()
-        rules.append(
-            _Rule(name, "unique", duplicates, typed.is_not_null() & typed.is_duplicated(), "unique", raw=typed)
-        )
-    if spec.min is not None:
-        count("min", typed < _literal(spec.min, spec.type), f">= {_g(spec.min)}")
-    if spec.max is not None:
-        count("max", typed > _literal(spec.max, spec.type), f"<= {_g(spec.max)}")
-    if spec.in_ is not None:
-        allowed = [_literal(v, spec.type) for v in spec.in_]
-        if spec.type in (None, "str"):
-            allowed = [str(v) for v in allowed]
-            expr = typed.cast(pl.String)
-        else:
-            expr = typed
-        count("in", ~expr.is_in(allowed), allowed)  # null stays null: not counted
-    if spec.regex is not None:
-        text = typed.cast(pl.String)
-        pattern = f"^(?:{spec.regex})$"
-        count("regex", ~text.str.contains(pattern), spec.regex)
-    if spec.max_null_fraction is not None:
-        limit = spec.max_null_fraction
+    options = [(_yaml_key(f.name), getattr(spec, f.name)) for f in fields(spec) if f.name != "plugins"]
+    options += list(spec.plugins.items())
+    return [
+        plugins.load(plugins.CHECKS, key)(option)
+        for key, option in options
+        if option is not None and option is not False
+    ]
 
-        def judge_nulls(frac, limit=limit):
-            frac = frac or 0.0
-            return frac <= limit, f"{frac:.2%} nulls" + ("" if frac <= limit else f", more than {limit:.2%}")
 
-        rules.append(_Rule(name, "max_null_fraction", raw.is_null().mean(), bound=f"<= {limit:g}", judge=judge_nulls))
-    for stat in ("mean", "std"):
-        bounds = getattr(spec, stat)
-        if bounds is None:
-            continue
-        agg = typed.cast(pl.Float64, strict=False)
-        agg = agg.mean() if stat == "mean" else agg.std()
+def _yaml_key(field_name: str) -> str:
+    return field_name[:-1] if field_name.endswith("_") else field_name
 
-        def judge_stat(value, b=bounds, stat=stat):
-            if value is None:
-                return False, f"no values to compute the {stat}"
-            if b.min is not None and value < b.min:
-                return False, f"{stat} {value:.4g} below {b.min:g}"
-            if b.max is not None and value > b.max:
-                return False, f"{stat} {value:.4g} above {b.max:g}"
-            return True, f"{stat} {value:.4g}"
 
-        rules.append(_Rule(name, stat, agg, bound=_bounds_text(bounds), judge=judge_stat))
-    return rules
+def _compile(column: Column, check: Check) -> _Rule:
+    compiled = check.expressions(column)
+    if compiled.failing is None:
+        return _Rule(column.name, check.name, compiled.value, bound=check.bound, judge=check.judge)
+    count = compiled.count if compiled.count is not None else compiled.failing.sum()
+    shown = compiled.shown if compiled.shown is not None else column.typed
+    return _Rule(column.name, check.name, count, compiled.failing, check.bound, raw=shown, describe=check.describe)
 
 
 def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation:
@@ -366,12 +318,7 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
     if failing:
         samples = _failing_rows(lf, [r for r, _ in failing])
         for (rule, failed), (row_numbers, shown) in zip(failing, samples, strict=True):
-            pairs = ", ".join(f"{r} ({_show(v)})" for r, v in zip(row_numbers, shown, strict=True))
-            more = "" if failed <= len(row_numbers) else ", …"
-            if rule.rule == "unique":
-                message = f"{failed} row{'s' if failed != 1 else ''} repeat{'s' if failed == 1 else ''} an earlier value; rows sharing a value: {pairs}{more}"
-            else:
-                message = f"{failed} row{'s' if failed != 1 else ''} failed {_describe(rule)}; first: row {pairs}{more}"
+            message = rule.describe(Failures(failed, row_numbers, shown))
             findings.append(
                 Finding(
                     "fail",
@@ -423,29 +370,6 @@ def _failing_rows(lf, rules: list[_Rule]) -> list[tuple[list[int], list[Any]]]:
         exprs.append(rule.raw.filter(predicate).head(SAMPLE).cast(pl.String).implode().alias(f"v{i}"))
     row = indexed.select(exprs).collect(engine="streaming").row(0, named=True)
     return [(list(row[f"n{i}"]), list(row[f"v{i}"])) for i in range(len(rules))]
-
-
-def _describe(rule: _Rule) -> str:
-    return {
-        "type": f"type {rule.bound}",
-        "not_null": "not_null",
-        "unique": "unique (duplicate values)",
-        "min": f"min ({rule.bound})",
-        "max": f"max ({rule.bound})",
-        "in": "in (value not allowed)",
-        "regex": f"regex {rule.bound!r}",
-    }.get(rule.rule, rule.rule)
-
-
-def _g(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "null"
-    text = str(value)
-    return text if len(text) <= 40 else text[:37] + "…"
 
 
 def _plain(value: Any) -> Any:

@@ -27,7 +27,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from flowtide.pull import pull
+    from flowtide.data.pull import pull
 
     project = load_project(args)
     progress = args.progress if args.progress is not None else (sys.stderr.isatty() and not args.json)

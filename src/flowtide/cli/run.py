@@ -17,7 +17,9 @@ def configure(parser) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="run up to N independent stages at once")
     parser.add_argument("-f", "--force", action="store_true", help="run the named (or all) stages even if up to date")
     parser.add_argument("--dry", action="store_true", help="say what would run, run nothing")
-    parser.add_argument("--executor", choices=["local", "ray"], help="where stages run (default: config `executor`)")
+    parser.add_argument(
+        "--executor", help="where stages run: local, ray or an installed executor (default: config `executor`)"
+    )
     parser.add_argument(
         "--wait",
         type=float,

@@ -40,7 +40,7 @@ def load_config(root: str | os.PathLike[str], *, use_cache: bool = True) -> Conf
 
 def parse_config(text: bytes | str, file: str = CONFIG_FILE) -> Config:
     """Validate YAML text into a :class:`Config`: every rule is checked here, ConfigError at the first problem."""
-    from .messages import _rename_keywords, _translate
+    from .messages import _lift_plugin_checks, _rename_keywords, _translate
     from .positions import parse_yaml
     from .validate import check_semantics
 
@@ -61,7 +61,7 @@ def parse_config(text: bytes | str, file: str = CONFIG_FILE) -> Config:
     from pydantic import TypeAdapter, ValidationError
 
     try:
-        config = _adapter(TypeAdapter).validate_python(_rename_keywords(data))
+        config = _adapter(TypeAdapter).validate_python(_lift_plugin_checks(_rename_keywords(data)))
     except ValidationError as exc:
         raise _translate(exc, file, positions) from None
     config.file = file

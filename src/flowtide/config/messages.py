@@ -45,6 +45,37 @@ _TYPE_WORDS = {
 }
 
 
+def _lift_plugin_checks(data: dict) -> dict:
+    """Keys of a column's rules that name an installed check (not a built-in field) move under ``plugins``.
+
+    A key that names no installed check stays, and is reported as an unknown key
+    (a typo such as ``nto_null`` must not pass silently).
+    """
+    import dataclasses
+
+    from .. import plugins
+    from .schema import ColumnCheck
+
+    known = {f.name for f in dataclasses.fields(ColumnCheck)}
+    checks = data.get("checks")
+    if not isinstance(checks, dict):
+        return data
+    for suite in checks.values():
+        columns = suite.get("columns") if isinstance(suite, dict) else None
+        if not isinstance(columns, dict):
+            continue
+        for name, rules in list(columns.items()):
+            if not isinstance(rules, dict):
+                continue
+            extra = [k for k in rules if k not in known and isinstance(k, str)]
+            lifted = {k: rules[k] for k in extra if plugins.has(plugins.CHECKS, _yaml_key(k))}
+            if lifted:
+                kept = {k: v for k, v in rules.items() if k not in lifted}
+                kept["plugins"] = {**(rules.get("plugins") or {}), **{_yaml_key(k): v for k, v in lifted.items()}}
+                columns[name] = kept
+    return data
+
+
 def _translate(exc, file: str, positions: dict) -> ConfigError:
     err = exc.errors()[0]
     loc = tuple(
@@ -70,6 +101,11 @@ def _translate(exc, file: str, positions: dict) -> ConfigError:
         close = _close_match(str(loc[-1]), allowed)
         if close:
             hint = f"Did you mean {close!r}? " + (hint or "")
+        if len(parent) == 4 and parent[0] == "checks" and parent[2] == "columns":
+            hint = (hint or "") + (
+                f" A check from an installed package is written the same way, but no installed package registers "
+                f"{loc[-1]!r} (entry-point group flowtide.checks)."
+            )
         return ConfigError(
             f"unknown key {loc[-1]!r} in {'.'.join(map(str, parent)) or 'the top level'}",
             file=file,

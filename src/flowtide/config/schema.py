@@ -87,6 +87,8 @@ class ColumnCheck:
     """Bounds of the column mean, e.g. {min: 0, max: 10}."""
     std: Bounds | None = None
     """Bounds of the column standard deviation."""
+    plugins: dict[str, Any] = _d(dict)
+    """Checks from installed packages by their name (entry-point group flowtide.checks) and option; written as keys of the column itself, e.g. `even: true`."""
 
 
 @dataclass
@@ -178,8 +180,8 @@ class Model:
     """Registry name of the model; versions are tagged NAME@vN."""
     path: str
     """The artifact the pipeline writes (usually a stage out)."""
-    format: Literal["skops", "onnx", "python"] = "skops"
-    """How the artifact is loaded: skops (scikit-learn, no arbitrary pickle), onnx, or python (with `loader`)."""
+    format: str = "skops"
+    """How the artifact is loaded: skops (scikit-learn, no arbitrary pickle), onnx, python (with `loader`), or a model format an installed package registers (entry-point group flowtide.formats)."""
     loader: str | None = None
     """For format: python, the `module:Class` that loads the artifact."""
     target: str | None = None
@@ -351,8 +353,8 @@ class Config:
     """The content-addressed store: local cache and optional remote."""
     ci: CI = _d(CI)
     """Settings of the generated GitHub Actions workflows."""
-    executor: Literal["local", "ray"] = "local"
-    """Where stages run: local processes, or Ray (extra `ray`)."""
+    executor: str = "local"
+    """Where stages run: local processes, Ray (extra `ray`), or an executor an installed package registers (entry-point group flowtide.executors)."""
     env: list[str] = _d(list)
     """Environment variables that are part of every stage's fingerprint."""
 

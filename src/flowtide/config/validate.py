@@ -8,7 +8,9 @@ surprise in CI after training.
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from .. import plugins
 from ..validators import ESCAPE_HINT, NAME, path_problem
 from .rules import SYNTAX, RuleSyntaxError, parse_rule
 from .schema import Config
@@ -38,6 +40,7 @@ def check_semantics(config: Config) -> None:
     _check_monitor(config)
     check_relative_path(config.store.path, "store path", config, "store", "path")
     _check_ci(config)
+    _check_registered(config, plugins.EXECUTORS, config.executor, "executor")
 
 
 def _check_name(config: Config, what: str, name: str, *loc: str) -> None:
@@ -77,6 +80,7 @@ def _check_model(config: Config) -> None:
         check_relative_path(model.reference, "model reference", config, "model", "reference")
     for index, test in enumerate(model.tests):
         check_relative_path(test, "model test path", config, "model", "tests", index)
+    _check_registered(config, plugins.FORMATS, model.format, "model", "format")
     if model.format == "python" and not model.loader:
         raise config.error("model format python needs `loader: module:Class`", "model", "format")
 
@@ -85,6 +89,9 @@ def _check_checks(config: Config) -> None:
     for target, suite in config.checks.items():
         if target not in config.sources:
             check_relative_path(target, "check target", config, "checks", target)
+        for column, rules in suite.columns.items():
+            for key, option in rules.plugins.items():
+                _check_plugin_check(config, key, option, "checks", target, "columns", column, key)
         reference = suite.drift.reference if suite.drift else None
         if reference and reference not in config.sources:
             check_relative_path(reference, "drift reference", config, "checks", target, "drift", "reference")
@@ -158,3 +165,29 @@ def _check_ci(config: Config) -> None:
         raise config.error(
             "ci.dependency_files needs at least one file glob (the pip cache key)", "ci", "dependency_files"
         )
+
+
+def _check_registered(config: Config, group: str, name: str, *loc: str) -> None:
+    """A component named in flowtide.yaml must be installed: said at load, from every command."""
+    from ..errors import PluginError
+
+    try:
+        plugins.load(group, name)
+    except PluginError as exc:
+        raise config.error(f"{'.'.join(loc)}: {exc.message}", *loc, hint=exc.hint) from None
+
+
+def _check_plugin_check(config: Config, key: str, option: Any, *loc: str) -> None:
+    """An installed check named under a column must load and accept its option (its constructor decides)."""
+    where = ".".join(loc)
+    _check_registered(config, plugins.CHECKS, key, *loc)
+    if option is None or option is False:
+        return
+    try:
+        plugins.load(plugins.CHECKS, key)(option)
+    except (TypeError, ValueError) as exc:
+        raise config.error(
+            f"{where}: {exc}",
+            *loc,
+            hint=f"See the documentation of the check {key!r} ({plugins.distribution(plugins.CHECKS, key)}).",
+        ) from None

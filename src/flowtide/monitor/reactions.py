@@ -54,7 +54,7 @@ def retrain(project: Project, *, pull: bool = True, stage: bool = True, log=None
     say = log or (lambda line: None)
     result = RetrainResult()
     if pull and project.config.sources:
-        from ..pull import pull as pull_sources
+        from ..data.pull import pull as pull_sources
 
         pulled = pull_sources(project)
         result.pulled = pulled.changed

@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 from ..errors import FlowtideError, SourceError
 
 if TYPE_CHECKING:
+    from ..data.sources import ReadRequest, ReadResult
     from ..project import Project
-    from ..sources import Fetched, FetchRequest
 
 SCHEME = "predictions"
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -122,13 +122,13 @@ def render(project: Project, columns: list[str], rows: list[dict], fmt: str) -> 
     return buffer.getvalue()
 
 
-class PredictionsFetcher:
+class PredictionsReader:
     """The ``predictions://`` fetcher: the same contract as the http(s), local and fsspec ones."""
 
-    def fetch(self, request: FetchRequest) -> Fetched:
+    def read(self, request: ReadRequest) -> ReadResult:
+        from ..data.sources import ReadResult
         from ..hashing import hash_bytes
         from ..project import Project
-        from ..sources import Fetched
 
         spec = parse_url(request.name, request.url)
         try:
@@ -160,14 +160,14 @@ class PredictionsFetcher:
         # the validator is the content hash: the same labelled rows are "not modified"
         etag = f"content:{hash_bytes(data)}"
         if request.validators.get("etag") == etag:
-            return Fetched(not_modified=True, etag=etag)
+            return ReadResult(not_modified=True, etag=etag)
         with request.store.writer(len(data)) as blob:
             blob.write(data)
             blob.commit()
-        return Fetched(not_modified=False, hash=blob.digest, size=blob.size, etag=etag)
+        return ReadResult(not_modified=False, hash=blob.digest, size=blob.size, etag=etag)
 
     @staticmethod
-    def _format(project: Project, request: FetchRequest) -> str:
+    def _format(project: Project, request: ReadRequest) -> str:
         source = project.config.sources.get(request.name)
         path = source.path if source is not None else ""
         suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""

@@ -1,6 +1,8 @@
-"""Executors: where a stage's command runs. One small contract, two implementations.
+"""Executors: where a stage's command runs. One small contract, two built-in implementations.
 
 ``Executor.submit(task) -> future`` (``.result()``, ``.add_done_callback()``).
+Executors are registered in the ``flowtide.executors`` entry-point group, the
+built-ins exactly as a package adds its own (``executor:`` in flowtide.yaml).
 :class:`LocalExecutor` runs ``cmd`` stages as subprocesses, one thread each
 (at most ``jobs`` at once), and ``call`` stages in this process;
 :class:`RayExecutor` (optional extra) runs each stage as a Ray task, on a
@@ -107,7 +109,20 @@ class TaskFuture:
 
 
 class Executor(Protocol):
-    """Runs stage tasks; ``submit`` returns at once with a future (TaskFuture or concurrent.futures.Future)."""
+    """Runs stage tasks (the conformance suite: tests/conformance/test_executors.py).
+
+    A class registered in the ``flowtide.executors`` entry-point group under the
+    name users write as ``executor:``; flowtide makes one as ``Executor(jobs)``
+    (at most ``jobs`` stages at once) per run.
+
+    - ``submit(task)`` returns at once with a future (:class:`TaskFuture` or a
+      ``concurrent.futures.Future``) whose ``result()`` is a :class:`TaskResult`;
+      :func:`run_task` does the work of one stage wherever the executor runs it.
+      A stage that fails is a TaskResult with ``ok=False``, not an exception;
+      an exception in the future means the executor itself broke.
+    - ``close()`` waits for submitted tasks and releases what the executor holds.
+    - Optionally ``cancel()``: stop running stages (the user interrupted the run).
+    """
 
     name: str
 
@@ -341,8 +356,7 @@ def import_ray():
 
 
 def make_executor(kind: str, jobs: int = 1) -> Executor:
-    if kind == "local":
-        return LocalExecutor(jobs)
-    if kind == "ray":
-        return RayExecutor(jobs)
-    raise UsageError(f"unknown executor {kind!r}", hint="Use local or ray.")
+    """The executor registered as ``kind`` (entry-point group ``flowtide.executors``), for ``jobs`` stages at once."""
+    from .. import plugins
+
+    return plugins.load(plugins.EXECUTORS, kind)(jobs)

@@ -18,15 +18,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .atomic import atomic_write, owner, remove_leftovers, write_if_changed
-from .errors import FlowtideError, SourceError, UsageError
-from .sources import FetchRequest, expand_headers, fetcher_for, kind_of
+from ..atomic import atomic_write, owner, remove_leftovers, write_if_changed
+from ..errors import FlowtideError, SourceError, UsageError
+from .sources import ReadRequest, expand_headers, kind_of, reader_for
 
 if TYPE_CHECKING:
-    from .config import Source
-    from .lock import SourceEntry
-    from .project import Project
-    from .report import Report
+    from ..config import Source
+    from ..lock import SourceEntry
+    from ..project import Project
+    from ..report import Report
 
 Status = Literal["changed", "unchanged", "quarantined", "failed"]
 STATE_FILE = "sources.json"
@@ -111,7 +111,7 @@ def pull(
         state.save()
         project.stat_cache.save()
         if new_blobs:
-            from .remote import auto_push
+            from ..remote import auto_push
 
             auto_push(project, new_blobs)
     return result
@@ -130,7 +130,7 @@ def _pull_one(
             ensure_gitignored(project, source.path)
         have_bytes = bool(previous) and (project.store.has(previous) or _file_matches(project, dest, previous))
         validators = state.validators(name, source.url, previous) if have_bytes else {}
-        request = FetchRequest(
+        request = ReadRequest(
             name=name,
             url=source.url,
             store=project.store,
@@ -141,7 +141,7 @@ def _pull_one(
             validators=validators,
             progress=progress,
         )
-        fetched = fetcher_for(source.url).fetch(request)
+        fetched = reader_for(source.url).read(request)
         if fetched.not_modified or fetched.hash == previous:
             _restore_if_needed(project, dest, previous, name, source.url)
             state.remember(name, source.url, previous, fetched.etag, fetched.last_modified)
@@ -235,7 +235,7 @@ def _run_checks(project: Project, name: str, source: Source, digest: str) -> Rep
     if name not in project.config.checks:
         return None
     try:
-        from .checks import check_file
+        from ..checks import check_file
     except ImportError:  # the checks module has not landed: nothing to run
         return None
     # the checks read the file format from its extension, so show them the blob under the source's name

@@ -1,9 +1,11 @@
-"""Fetchers: one tiny contract per kind of source URL (http(s), local path, any fsspec URL).
+"""Source readers: one tiny contract per kind of source URL (http(s), local path, any fsspec URL).
 
-A fetcher puts the source's current bytes into the store and returns their hash,
+A reader puts the source's current bytes into the store and returns their hash,
 or says "not modified" when the validators it was given still hold (HTTP
 ETag / Last-Modified, a local file's stat, an fsspec ``ukey``). It never touches
-the working tree or the lock: that is ``flowtide.pull``'s job.
+the working tree or the lock: that is :mod:`flowtide.data.pull`'s job.
+(Named *reader*, not fetcher: ``flowtide fetch`` is the command that copies
+blobs from the remote store, a different thing.)
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import SourceError
+from .. import plugins
+from ..errors import SourceError
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..store import Store
 
 BACKOFF = 0.5  # seconds before the first retry; doubled each time
 MAX_BACKOFF = 8.0
@@ -28,8 +31,8 @@ _RETRY_STATUS = {408, 425, 429}
 
 
 @dataclass
-class FetchRequest:
-    """Everything a fetcher needs to know about one source."""
+class ReadRequest:
+    """Everything a reader needs to know about one source."""
 
     name: str
     url: str
@@ -40,14 +43,14 @@ class FetchRequest:
     retries: int = 3
     headers: dict[str, str] = field(default_factory=dict)
     validators: dict[str, str] = field(default_factory=dict)
-    """``etag`` / ``last_modified`` of the bytes we already have; empty to force a full fetch."""
+    """``etag`` / ``last_modified`` of the bytes we already have; empty to force a full read."""
     progress: bool = False
     backoff: float = BACKOFF
 
 
 @dataclass
-class Fetched:
-    """What a fetcher found: new bytes in the store, or ``not_modified``."""
+class ReadResult:
+    """What a reader found: new bytes in the store, or ``not_modified``."""
 
     not_modified: bool
     hash: str | None = None
@@ -57,10 +60,24 @@ class Fetched:
     attempts: int = 1
 
 
-class Fetcher(Protocol):
-    """The contract every kind of source implements."""
+class SourceReader(Protocol):
+    """The contract every kind of source implements (the conformance suite: tests/conformance/test_sources.py).
 
-    def fetch(self, request: FetchRequest) -> Fetched: ...
+    A class registered in the ``flowtide.sources`` entry-point group under a URL
+    scheme; flowtide makes one with no arguments per source and calls ``read``:
+
+    - put the bytes the URL names now into ``request.store`` (``store.writer()``
+      discards a blob unless committed, so a failure leaves nothing behind) and
+      return ``ReadResult(not_modified=False, hash=..., size=..., etag=...)``;
+    - or, when ``request.validators`` (the ``etag`` / ``last_modified`` this
+      reader returned last time) prove the bytes unchanged, return
+      ``ReadResult(not_modified=True, ...)`` without reading them;
+    - always hand back at least one validator (``etag`` or ``last_modified``);
+    - raise :class:`~flowtide.errors.SourceError` (or :class:`RetryableError`
+      inside :func:`with_retries`) for a fault: never touch the working tree or the lock.
+    """
+
+    def read(self, request: ReadRequest) -> ReadResult: ...
 
 
 class RetryableError(Exception):
@@ -71,9 +88,11 @@ class RetryableError(Exception):
         self.retry_after = retry_after
 
 
-# --- choosing a fetcher --------------------------------------------------------
+# --- choosing a reader ---------------------------------------------------------
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+FALLBACK = "fsspec"
+"""The registered name of the reader for URL schemes no reader is registered for."""
 
 
 def kind_of(url: str) -> str:
@@ -89,31 +108,21 @@ def kind_of(url: str) -> str:
     return "fsspec"
 
 
-ENTRY_POINT_GROUP = "flowtide.sources"
+def scheme_of(url: str) -> str:
+    """The URL's scheme, lower case; ``file`` for a plain path."""
+    match = _URL.match(url)
+    return match.group(1).lower() if match else "file"
 
 
-def fetcher_for(url: str) -> Fetcher:
-    """The fetcher for ``url``: built-in http(s) and local paths, a plugin for its scheme, else fsspec.
+def reader_for(url: str) -> SourceReader:
+    """The reader registered (entry-point group ``flowtide.sources``) for the URL's scheme, else the fsspec one.
 
-    A package adds a kind of source by declaring an entry point in the
-    ``flowtide.sources`` group named after the URL scheme, pointing at a class
-    with ``fetch(request) -> Fetched`` (the same contract the built-ins follow).
+    flowtide registers its own ``http``, ``https``, ``file``, ``fsspec`` and
+    ``predictions`` readers there exactly as a package adds a new scheme.
     """
-    kind = kind_of(url)
-    if kind == "http":
-        return HttpFetcher()
-    if kind == "local":
-        return LocalFetcher()
-    plugin = _plugin(_URL.match(url).group(1).lower())
-    return plugin() if plugin is not None else FsspecFetcher()
-
-
-def _plugin(scheme: str):
-    from importlib.metadata import entry_points
-
-    for entry in entry_points(group=ENTRY_POINT_GROUP, name=scheme):
-        return entry.load()
-    return None
+    scheme = scheme_of(url)
+    name = scheme if plugins.has(plugins.SOURCES, scheme) else FALLBACK
+    return plugins.load(plugins.SOURCES, name)()
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -147,7 +156,7 @@ def expand_headers(
     return {key: one(key, value) for key, value in headers.items()}
 
 
-def with_retries(request: FetchRequest, attempt_once: Callable[[], Fetched]) -> Fetched:
+def with_retries(request: ReadRequest, attempt_once: Callable[[], ReadResult]) -> ReadResult:
     """Call ``attempt_once`` until it succeeds, retrying RetryableError with exponential backoff."""
     delay = request.backoff
     for attempt in range(request.retries + 1):
@@ -169,7 +178,7 @@ def with_retries(request: FetchRequest, attempt_once: Callable[[], Fetched]) -> 
 # --- http(s) -----------------------------------------------------------------
 
 
-class HttpFetcher:
+class HttpReader:
     """Streams a URL with httpx: conditional GET, timeouts, retries, hashing while writing.
 
     The source's own headers (tokens, API keys) go to the source's origin only: a
@@ -177,7 +186,7 @@ class HttpFetcher:
     drops ``Authorization``), so a redirect cannot hand a credential to a third party.
     """
 
-    def fetch(self, request: FetchRequest) -> Fetched:
+    def read(self, request: ReadRequest) -> ReadResult:
         import httpx
 
         headers = dict(request.headers)
@@ -191,15 +200,15 @@ class HttpFetcher:
             return with_retries(request, lambda: self._once(client, request, headers, guard))
 
     def _once(
-        self, client, request: FetchRequest, headers: dict[str, str], guard: _OriginGuard | None = None
-    ) -> Fetched:
+        self, client, request: ReadRequest, headers: dict[str, str], guard: _OriginGuard | None = None
+    ) -> ReadResult:
         import httpx
 
         try:
             with client.stream("GET", request.url, headers=headers) as response:
                 code = response.status_code
                 if code == 304:
-                    return Fetched(
+                    return ReadResult(
                         not_modified=True,
                         etag=response.headers.get("etag") or request.validators.get("etag"),
                         last_modified=response.headers.get("last-modified") or request.validators.get("last_modified"),
@@ -223,7 +232,7 @@ class HttpFetcher:
                     raise SourceError(request.name, request.url, f"unexpected HTTP {code} {response.reason_phrase}")
                 expected = _content_length(response)
                 digest, size = self._stream_into_store(request, response, expected)
-                return Fetched(
+                return ReadResult(
                     not_modified=False,
                     hash=digest,
                     size=size,
@@ -246,7 +255,7 @@ class HttpFetcher:
         except httpx.HTTPError as exc:  # e.g. a body that fails to decode: not worth a retry
             raise SourceError(request.name, request.url, f"{type(exc).__name__}: {exc}") from None
 
-    def _stream_into_store(self, request: FetchRequest, response, expected: int | None) -> tuple[str, int]:
+    def _stream_into_store(self, request: ReadRequest, response, expected: int | None) -> tuple[str, int]:
         bar = _progress_bar(request, expected)
         with request.store.writer(expected or 0) as blob:
             try:
@@ -350,7 +359,7 @@ class _RichBar:
         self._progress.stop()
 
 
-def _progress_bar(request: FetchRequest, expected: int | None):
+def _progress_bar(request: ReadRequest, expected: int | None):
     if not request.progress or (expected is not None and expected < PROGRESS_MIN_BYTES):
         return None
     return _RichBar(f"pull {request.name}", expected)
@@ -359,14 +368,14 @@ def _progress_bar(request: FetchRequest, expected: int | None):
 # --- local paths ---------------------------------------------------------------
 
 
-class LocalFetcher:
+class LocalReader:
     """A file on this machine (relative to the project, absolute, or ``file://``).
 
     Its validator is the file's stat (inode, size, mtime), so an unchanged file is
     not even read; a changed one is hashed with all cores and copied into the store.
     """
 
-    def fetch(self, request: FetchRequest) -> Fetched:
+    def read(self, request: ReadRequest) -> ReadResult:
         path = local_path(request.url, request.base_dir)
         try:
             before = os.stat(path)
@@ -378,9 +387,9 @@ class LocalFetcher:
             raise SourceError(request.name, request.url, f"{path} is not a regular file")
         token = _stat_token(before)
         if request.validators.get("etag") == token:
-            return Fetched(not_modified=True, etag=token)
+            return ReadResult(not_modified=True, etag=token)
 
-        def once() -> Fetched:
+        def once() -> ReadResult:
             start = os.stat(path)
             try:
                 digest, size = request.store.add_file(path)
@@ -391,7 +400,7 @@ class LocalFetcher:
                 # the file was being written while we read it: the blob may be a mix
                 request.store.remove(digest)
                 raise RetryableError(f"{path} changed while it was read")
-            return Fetched(not_modified=False, hash=digest, size=size, etag=_stat_token(end))
+            return ReadResult(not_modified=False, hash=digest, size=size, etag=_stat_token(end))
 
         return with_retries(request, once)
 
@@ -410,10 +419,10 @@ def _stat_token(st: os.stat_result) -> str:
 # --- any other fsspec URL ----------------------------------------------------------
 
 
-class FsspecFetcher:
+class FsspecReader:
     """s3://, gs://, memory://, ... through fsspec; ``ukey`` (ETag, mtime) is the validator."""
 
-    def fetch(self, request: FetchRequest) -> Fetched:
+    def read(self, request: ReadRequest) -> ReadResult:
         try:
             import fsspec
             from fsspec.core import url_to_fs
@@ -430,16 +439,16 @@ class FsspecFetcher:
                 hint="Install the fsspec backend for this scheme (e.g. `pip install flowtide[s3]` for s3://).",
             ) from None
 
-        def once() -> Fetched:
+        def once() -> ReadResult:
             try:
                 token = str(fs.ukey(fs_path))
                 if request.validators.get("etag") == token:
-                    return Fetched(not_modified=True, etag=token)
+                    return ReadResult(not_modified=True, etag=token)
                 with fs.open(fs_path, "rb") as handle, request.store.writer() as blob:
                     while chunk := handle.read(1 << 20):
                         blob.write(chunk)
                     blob.commit()
-                return Fetched(not_modified=False, hash=blob.digest, size=blob.size, etag=token)
+                return ReadResult(not_modified=False, hash=blob.digest, size=blob.size, etag=token)
             except FileNotFoundError:
                 raise SourceError(request.name, request.url, "not found") from None
             except PermissionError as exc:
