@@ -42,13 +42,17 @@ def test_init_never_overwrites_without_force(git_repo):
     (git_repo / ".gitignore").write_text("*.log")
     result = run_cli("init", cwd=git_repo)
     assert result.code == 0
-    assert "skipped  Makefile (exists; --force to overwrite)" in result.out
-    assert "updated  .gitignore" in result.out
-    assert (git_repo / "Makefile").read_text() == "mine:\n\techo mine\n"
+    # the user's Makefile keeps its own target and only gains the ones the workflows call
+    assert "updated  Makefile (added install, lint, test: the generated workflows call them)" in result.out
+    assert "updated  .gitignore (added .flowtide/)" in result.out
+    assert (git_repo / "Makefile").read_text().startswith("mine:\n\techo mine\n\n# >>> flowtide: ")
     assert (git_repo / ".gitignore").read_text() == "*.log\n# flowtide\n.flowtide/\n"
+    makefile = (git_repo / "Makefile").read_text()
     again = run_cli("init", cwd=git_repo)
     skipped = [line for line in again.out.splitlines() if line.startswith("skipped") and ".github/" not in line]
     assert len(skipped) == 7 and "wrote" not in again.out and "updated" not in again.out
+    assert "skipped  Makefile (exists; --force to overwrite)" in again.out
+    assert (git_repo / "Makefile").read_text() == makefile
     forced = run_cli("init", "--force", cwd=git_repo)
     assert "wrote    Makefile" in forced.out
     assert (git_repo / "Makefile").read_text().startswith("# The classic ML Makefile")
