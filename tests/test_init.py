@@ -227,7 +227,9 @@ def test_init_into_an_existing_repository_leaves_its_own_settings_in_charge(exis
     dry = subprocess.run(["make", "-n", *called], cwd=root, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert "echo acme lints its own way" in dry.stdout
-    assert "-m pip install --quiet -e ." in dry.stdout or "-m uv pip install --quiet --python python3 -e ." in dry.stdout
+    assert (
+        "-m pip install --quiet -e ." in dry.stdout or "-m uv pip install --quiet --python python3 -e ." in dry.stdout
+    )
     assert "python3 -m pytest -q" in dry.stdout
     assert subprocess.run(["make", "-n", "build"], cwd=root, capture_output=True, text=True).stdout == (
         "echo building acme\n"
@@ -253,3 +255,83 @@ def test_init_into_an_existing_repository_leaves_its_own_settings_in_charge(exis
     assert {p: b for p, b in after.items() if ".flowtide" not in p.relative_to(root).parts} == {
         p: b for p, b in before.items() if ".flowtide" not in p.relative_to(root).parts
     }
+
+
+@pytest.mark.parametrize(
+    ("files", "kept"),
+    [
+        ({"setup.cfg": "[metadata]\nname = a\n\n[tool:pytest]\naddopts = -q\n"}, "[tool:pytest] in setup.cfg"),
+        ({"tox.ini": "[tox]\nenvlist = py311\n\n[pytest]\naddopts = -q\n"}, "[pytest] in tox.ini"),
+        ({".pytest.ini": "[pytest]\n"}, ".pytest.ini"),
+        ({"pytest.toml": "[pytest]\n"}, "pytest.toml"),
+        ({"pyproject.toml": "[tool.pytest]\nminversion = '9.0'\n"}, "[tool.pytest] in pyproject.toml"),
+        ({".ruff.toml": "line-length = 100\n"}, ".ruff.toml"),
+        ({"pyproject.toml": "[tool.ruff.lint]\nselect = ['E']\n"}, "[tool.ruff] in pyproject.toml"),
+        # a setting higher up in the same repository applies here too
+        ({"../pyproject.toml": "[tool.ruff]\nline-length = 100\n"}, f"[tool.ruff] in {'{top}'}/pyproject.toml"),
+    ],
+)
+def test_no_tool_file_that_would_override_a_setting_of_the_repository(git_repo, files, kept):
+    root = git_repo / "ml"
+    root.mkdir()
+    for rel, text in files.items():
+        (root / rel).write_text(text)
+    result = init(root)
+    tool = "ruff" if "ruff" in kept else "pytest"
+    ours = "ruff.toml" if tool == "ruff" else "pytest.ini"
+    assert result.kept == [f"your {kept.format(top=git_repo)} (no {ours}: it would override it)"]
+    assert not (root / ours).exists()
+    other = "pytest.ini" if tool == "ruff" else "ruff.toml"
+    assert other in result.written  # the other tool has no settings yet: its file overrides nothing
+
+
+def test_sections_that_are_not_the_tools_settings_do_not_count(git_repo):
+    (git_repo / "setup.cfg").write_text("[metadata]\nname = a\n[flake8]\nmax-line-length = 100\n")
+    (git_repo / "tox.ini").write_text("[tox]\nenvlist = py311\n")
+    (git_repo / "pyproject.toml").write_text('[project]\nname = "a"\nversion = "1"\n[tool.black]\nline-length = 88\n')
+    result = init(git_repo)
+    assert result.kept == [] and {"pytest.ini", "ruff.toml"} <= set(result.written)
+
+
+def test_stage_outputs_join_the_gitignore_once_beside_the_users_lines(git_repo):
+    (git_repo / "flowtide.yaml").write_text(
+        "project: acme\n"
+        "stages:\n"
+        "  features:\n"
+        "    cmd: python features.py\n"
+        "    outs: [data/features.parquet, data/cache]\n"
+        "  train:\n"
+        "    cmd: python train.py\n"
+        "    outs: [models/model.skops, reports/metrics.json]\n"
+        "    metrics: [reports/metrics.json]\n"
+        "store: {path: blobs}\n"
+    )
+    (git_repo / ".gitignore").write_text("# acme\n*.log\nmodels/\n/data/cache/\n")
+    result = run_cli("init", cwd=git_repo)
+    assert result.code == 0, result.err
+    assert (
+        "updated  .gitignore (added .flowtide/, /data/features.parquet, /blobs)" in result.out.splitlines()
+    )  # models/model.skops: under the user's models/; metrics are committed
+    assert (git_repo / ".gitignore").read_text() == (
+        "# acme\n*.log\nmodels/\n/data/cache/\n"
+        "# flowtide\n.flowtide/\n"
+        "# stage outputs: their bytes live in the flowtide store, flowtide.lock records their hashes\n"
+        "/data/features.parquet\n"
+        "# flowtide's local store (store.path): blobs, never committed\n"
+        "/blobs\n"
+    )
+    again = run_cli("init", cwd=git_repo)
+    assert "updated" not in again.out
+    assert (git_repo / ".gitignore").read_text().count("/data/features.parquet") == 1
+
+
+def test_a_gnumakefile_is_the_makefile_make_reads(git_repo):
+    (git_repo / "GNUmakefile").write_text("install:\n\techo own install\n")
+    result = run_cli("init", cwd=git_repo)
+    assert result.code == 0, result.err
+    assert "updated  GNUmakefile (added lint, test: the generated workflows call them)" in result.out.splitlines()
+    assert "kept     your GNUmakefile targets install (the workflows run them as they are)" in result.out.splitlines()
+    assert not (git_repo / "Makefile").exists()  # make would never read it
+    dry = subprocess.run(["make", "-n", "install", "lint", "test"], cwd=git_repo, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("echo own install\n")

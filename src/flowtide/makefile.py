@@ -95,21 +95,25 @@ def defined_targets(path: Path) -> set[str]:
 
 
 def _database_targets(dump: str) -> set[str]:
-    """Targets of the ``# Files`` section of ``make -p``, without the ``# Not a target:`` entries."""
+    """Targets of the ``# Files`` section of ``make -p`` that have a recipe or prerequisites.
+
+    Left out: ``# Not a target:`` entries (a file make merely knows of, a target-specific variable) and a
+    target only declared ``.PHONY``, which ``make`` answers with "Nothing to be done" and which a rule
+    appended later completes without overriding anything.
+    """
+    start, end = dump.find("\n# Files\n"), dump.find("\n# Finished Make data base")
     found: set[str] = set()
-    in_files = not_a_target = False
-    for line in dump.splitlines():
-        if line.startswith("# Files"):
-            in_files = True
-        elif line.startswith("# Finished Make data base"):
-            in_files = False
-        elif in_files and line.startswith("# Not a target:"):
-            not_a_target = True
-        elif in_files and line and not line.startswith(("#", "\t", " ")):
-            match = _RULE.match(line)
-            if match and not not_a_target and not match["rest"].lstrip().startswith(("=", ":=")):
-                found.add(match["targets"].strip())
-            not_a_target = False
+    for block in dump[start:end].split("\n\n") if start >= 0 else []:
+        lines = block.strip("\n").splitlines()
+        if not lines or "# Not a target:" in lines:
+            continue
+        rule = next((line for line in lines if line and not line.startswith(("#", "\t", " "))), None)
+        match = _RULE.match(rule or "")
+        if match is None or match["rest"].lstrip().startswith(("=", ":=")):
+            continue
+        has_recipe = any(line.startswith("#  recipe to execute") for line in lines)
+        if has_recipe or match["rest"].strip() or "::" in rule:
+            found.add(match["targets"].strip())
     return found
 
 
