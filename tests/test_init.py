@@ -203,6 +203,9 @@ def test_init_into_an_existing_repository_leaves_its_own_settings_in_charge(exis
     assert ruff.returncode == 0, ruff.stderr
     assert f'Settings path: "{root / "pyproject.toml"}"' in ruff.stdout
     assert "line_length = 88" in ruff.stdout.replace("linter.line_length", "line_length")
+    # what init wrote passes the repository's own lint rules (E, F and isort here)
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=root, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
     pytest_run = subprocess.run(
         [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
         cwd=root,
