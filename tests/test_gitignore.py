@@ -34,3 +34,4 @@ def test_outside_git_exact_lines_decide(tmp_path: Path):
     (tmp_path / ".gitignore").write_text("models/\n/data/a.csv")
     assert ignore(tmp_path, ["models", "data/a.csv", "models/m.bin"], "outputs") == ["/models/m.bin"]
     assert (tmp_path / ".gitignore").read_text() == "models/\n/data/a.csv\n# outputs\n/models/m.bin\n"
+    assert ignore(tmp_path, ["../elsewhere", "."], "outputs") == []  # not this .gitignore's to say

@@ -41,7 +41,8 @@ def ignore(
     for rel in paths:
         rel = PurePosixPath(rel.strip("/")).as_posix()
         line = f"/{rel}"
-        if rel in (".", "") or {line, rel, f"{line}/", f"{rel}/"} & present or line in wanted:
+        outside = rel in (".", "") or rel.split("/")[0] == ".."  # not this .gitignore's to say
+        if outside or {line, rel, f"{line}/", f"{rel}/"} & present or line in wanted:
             continue
         wanted.append(line)
     if not wanted:

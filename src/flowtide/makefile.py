@@ -77,7 +77,11 @@ def _make_targets(command: str) -> list[str]:
 
 
 def defined_targets(path: Path) -> set[str]:
-    """Targets with a rule in ``path``: make's own database when make runs (includes followed), else a parse."""
+    """Targets with a rule in ``path``: make's own database when make runs (includes followed), else a parse.
+
+    ``-n -q`` and a goal that does not exist: no recipe runs. Reading the Makefile still expands its
+    ``$(shell ...)`` calls, as any ``make`` in the repository does; the Makefile is the user's code.
+    """
     try:
         proc = subprocess.run(
             ["make", "-n", "-p", "-q", "-f", path.name, "-r", "-R", ".flowtide-no-such-goal"],
