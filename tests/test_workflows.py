@@ -1092,6 +1092,8 @@ def test_no_monitor_workflow_until_there_is_a_model_to_monitor(tmp_path):
         "no monitor.yml: flowtide.yaml declares no model to monitor; it is written once a model: section exists",
     ]
     assert not (root / ".github/workflows/monitor.yml").exists()
+    # nor a data-check step in ci.yml while there are no checks: `flowtide check` would fail every push
+    assert "Data checks" not in (root / ".github/workflows/ci.yml").read_text()
     assert run_cli("-C", root, "ci", "check", "--no-lint").code == 0
     # a model appears: regenerating adds the monitor workflow
     (root / "flowtide.yaml").write_text("project: p\nmodel: {name: m, path: models/m.skops, storage: git}\n")
