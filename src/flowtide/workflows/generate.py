@@ -137,6 +137,10 @@ def _validate(config: Config) -> None:
         )
     install_spec(config)
     _refuse_losses(config)
+    try:  # checked even while no monitor.yml is written (no model yet): `flowtide loop` reads it too
+        seconds(config.monitor.cooldown)
+    except ValueError as exc:
+        raise config.error(str(exc), "monitor", "cooldown") from None
 
 
 def _refuse_losses(config: Config) -> None:
