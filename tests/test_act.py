@@ -235,3 +235,34 @@ def test_each_job_gets_a_fresh_python_and_artifacts_pass_between_jobs(tmp_path):
     assert "LEAK" not in output
     assert "| hello from first" in output
     assert not (project.state_dir / "tmp" / "act" / "venvs").exists()  # removed after the run
+
+
+def test_init_into_an_existing_project_gives_a_green_ci_yml(tmp_path, monkeypatch):
+    """Issue 13: `init` in a project with its own pyproject settings, Makefile and tests; its ci.yml passes."""
+    root = tmp_path / "acme"
+    root.mkdir()
+    git("init", "-q", "-b", "main", cwd=root)
+    (root / "pyproject.toml").write_text(
+        '[tool.ruff]\nline-length = 88\n\n[tool.pytest.ini_options]\ntestpaths = ["checks"]\n'
+    )
+    (root / "Makefile").write_text(
+        ".PHONY: build lint\nbuild:\n\techo building\n\nlint:\n\techo acme lints its own way\n"
+    )
+    (root / "checks").mkdir()
+    (root / "checks" / "test_acme.py").write_text("def test_acme():\n    assert 1 + 1 == 2\n")
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", "acme as it was", cwd=root)
+    assert run_cli("init", root).code == 0
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", "flowtide init", cwd=root)
+    for key, value in _env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    result = run_cli("-C", root, "ci", "simulate", "push", "--workflow", "ci", "--run", "--host-python", "--json")
+    (record,) = json.loads(result.out)["runs"]
+    output = record["output"]
+    assert result.code == 0 and record["returncode"] == 0, output[-3000:]
+    for step in ("Set up the project (ci.setup)", "Lint", "Tests", "Workflows match flowtide.yaml"):
+        assert f"Success - Main {step}" in output
+    assert "| acme lints its own way" in output  # the repository's own lint target, not one of ours
+    assert "1 passed" in output  # its own tests, found through its own testpaths
+    assert "Data checks" not in output  # nothing to check yet: no step that could only fail

@@ -505,3 +505,21 @@ def test_weather_example_trains_end_to_end(trained_weather_project):
     assert status(Project.load(root)) == []
     runs = run_cli("runs", "--json", cwd=root)
     assert json.loads(runs.out)[0]["metrics"]["accuracy"] == metrics["accuracy"]
+
+
+def test_run_keeps_what_stages_write_out_of_git_as_dvc_repro_does(tmp_path):
+    root = make_project(tmp_path / "proj")
+    git("init", "-q", "-b", "main", cwd=root)
+    (root / ".gitignore").write_text(".flowtide/\nruns.log\nmodels/\n")  # the user's: report and prepared not yet
+    assert run(load(root), dry=True).would_run and (root / ".gitignore").read_text().endswith("models/\n")
+    run(load(root), ["prepare"])
+    comment = "# stage outputs: their bytes live in the flowtide store, flowtide.lock records their hashes\n"
+    assert (root / ".gitignore").read_text() == ".flowtide/\nruns.log\nmodels/\n" + comment + "/data/prepared.txt\n"
+    run(load(root))  # train's model is under the user's models/, its metrics.json is committed
+    assert (root / ".gitignore").read_text() == (
+        ".flowtide/\nruns.log\nmodels/\n" + comment + "/data/prepared.txt\n" + comment + "/report.txt\n"
+    )
+    outputs = ["data/prepared.txt", "models/model.txt", "report.txt", "metrics.json"]
+    assert git("status", "--porcelain", "--", *outputs, cwd=root) == "?? metrics.json"
+    before = (root / ".gitignore").read_bytes()
+    assert run(load(root)).ran == [] and (root / ".gitignore").read_bytes() == before

@@ -1103,3 +1103,38 @@ def test_a_failed_training_job_commits_only_its_run_records(rendered, tmp_path):
         "flowtide.runs/20260101-000000-abcd.json"
     ]
     assert (runner / "flowtide.lock").read_text() == '{"half": "written"}\n'  # stashed and restored, not pushed
+
+
+def test_no_monitor_workflow_until_there_is_a_model_to_monitor(tmp_path):
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "flowtide.yaml").write_text("project: p\n")
+    first = run_cli("-C", root, "ci", "generate")
+    assert first.code == 0, first.err
+    assert first.out.splitlines() == [
+        *(f"wrote .github/workflows/{n}" for n in WORKFLOW_FILES if n != "monitor.yml"),
+        "no monitor.yml: flowtide.yaml declares no model to monitor; it is written once a model: section exists",
+    ]
+    assert not (root / ".github/workflows/monitor.yml").exists()
+    # nor a data-check step in ci.yml while there are no checks: `flowtide check` would fail every push
+    assert "Data checks" not in (root / ".github/workflows/ci.yml").read_text()
+    assert run_cli("-C", root, "ci", "check", "--no-lint").code == 0
+    # a model appears: regenerating adds the monitor workflow
+    (root / "flowtide.yaml").write_text("project: p\nmodel: {name: m, path: models/m.skops, storage: git}\n")
+    assert "wrote .github/workflows/monitor.yml" in run_cli("-C", root, "ci", "generate").out.splitlines()
+    assert (root / ".github/workflows/monitor.yml").is_file()
+    # and goes with it, since flowtide wrote it; the check names a left-over one first
+    (root / "flowtide.yaml").write_text("project: p\n")
+    stale = run_cli("-C", root, "ci", "check", "--no-lint")
+    assert stale.code == 1
+    assert (
+        "FAIL .github/workflows/monitor.yml: no longer generated from flowtide.yaml; run `flowtide ci generate`"
+        in stale.out
+    )
+    again = run_cli("-C", root, "ci", "generate")
+    assert "removed .github/workflows/monitor.yml (no longer generated from flowtide.yaml)" in again.out.splitlines()
+    assert not (root / ".github/workflows/monitor.yml").exists()
+    # a monitor.yml the user wrote is theirs
+    (root / ".github/workflows/monitor.yml").write_text("name: my own monitor\n")
+    assert "removed" not in run_cli("-C", root, "ci", "generate").out
+    assert (root / ".github/workflows/monitor.yml").read_text() == "name: my own monitor\n"

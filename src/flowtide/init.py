@@ -1,9 +1,13 @@
 """``init``: turn a git repository into a flowtide project, or scaffold an example project.
 
 Writes a commented flowtide.yaml, params.yaml, a Makefile, a .gitignore for
-``.flowtide/`` and a tests/ skeleton (or copies the whole example tree). A file
-that already exists is never overwritten without ``force``; .gitignore only
-gains the lines it lacks. The result lists what was written and what skipped.
+``.flowtide/`` and the stage outputs, and a tests/ skeleton (or copies the whole
+example tree). In an existing repository it leaves what works working: a file
+that already exists is never overwritten without ``force``; no pytest.ini or
+ruff.toml beside a pytest or ruff configuration they would override; a user's
+Makefile only gains, in a marked block, the targets the workflows call and it
+lacks; .gitignore only gains the lines it lacks. The result lists what was
+written, updated, kept and skipped, and why.
 """
 
 from __future__ import annotations
@@ -13,10 +17,16 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import makefile, toolconfig
 from .atomic import atomic_write, write_if_changed
 from .config import CONFIG_FILE, LOCK_FILE, STATE_DIR
 from .errors import FlowtideError, UsageError
+from .gitignore import OUTPUTS_COMMENT, ignore, stage_outputs
+
+if TYPE_CHECKING:
+    from .config import Config
 
 TEMPLATES = Path(__file__).parent / "templates" / "init"
 # example project templates (package data; read as files so init does not import the examples layer)
@@ -25,6 +35,8 @@ GITIGNORE_LINES = [".flowtide/"]
 # never copied out of an example template: local state of someone who ran it in place
 _SKIP_NAMES = {STATE_DIR, LOCK_FILE, "__pycache__", ".pytest_cache", ".ruff_cache", ".venv", ".git"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
+# a tool's own config file that would silently win over the repository's existing settings of that tool
+_TOOL_FILES = {"pytest.ini": "pytest", "ruff.toml": "ruff"}
 
 
 @dataclass
@@ -35,7 +47,13 @@ class InitResult:
     skipped: list[str] = field(default_factory=list)
     """Files that existed and were left alone."""
     updated: list[str] = field(default_factory=list)
-    """Files that gained lines (.gitignore)."""
+    """Files that gained lines (.gitignore, a user's Makefile)."""
+    kept: list[str] = field(default_factory=list)
+    """The repository's own settings init left in charge, one sentence each."""
+    notes: list[str] = field(default_factory=list)
+    """What init deliberately did not do, and when it will."""
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Why (or with what) a file in ``updated`` changed."""
     git_initialized: bool = False
     example: str | None = None
 
@@ -45,6 +63,9 @@ class InitResult:
             "written": self.written,
             "skipped": self.skipped,
             "updated": self.updated,
+            "kept": self.kept,
+            "notes": self.notes,
+            "reasons": self.reasons,
             "git_initialized": self.git_initialized,
             "example": self.example,
         }
@@ -64,8 +85,9 @@ def init(
     root.mkdir(parents=True, exist_ok=True)
     result = InitResult(root=root, example=example)
     result.git_initialized = _ensure_git(root)
+    top = _git_top(root)
     if example:
-        _copy_example(example, root, force, result)
+        _copy_example(example, root, force, result, top)
     else:
         name = project_name or _project_name(root)
         for template in _walk(TEMPLATES):
@@ -73,22 +95,135 @@ def init(
             if rel == "gitignore":
                 continue
             text = template.read_text(encoding="utf-8").replace("{{project}}", name)
-            _write(root, rel, text.encode("utf-8"), force, result)
+            _write_template(root, rel, text.encode("utf-8"), force, result, top)
+    from .config import load_config
+
+    config = load_config(root, use_cache=False)
+    if "Makefile" in result.skipped:
+        _complete_makefile(root, config, result)
     _merge_gitignore(root, result)
-    _write_workflows(root, result)
+    _ignore_outputs(root, config, result)
+    _write_workflows(root, config, result)
     return result
 
 
-def _write_workflows(root: Path, result: InitResult) -> None:
+def _write_workflows(root: Path, config: Config, result: InitResult) -> None:
     """The GitHub Actions workflows (.github/workflows), generated from the flowtide.yaml just written."""
-    from .config import load_config
-    from .workflows.generate import render
+    from .workflows.generate import WORKFLOW_DIR, WORKFLOW_FILES, render
 
-    for rel, text in render(load_config(root, use_cache=False)).items():
+    files = render(config)
+    for rel, text in files.items():
         _write(root, rel, text.encode("utf-8"), False, result)
+    left_out = [name for name in WORKFLOW_FILES if f"{WORKFLOW_DIR}/{name}" not in files]
+    if "monitor.yml" in left_out:
+        result.notes.append(
+            "no monitor.yml: flowtide.yaml declares no model to monitor; `flowtide ci generate` writes it "
+            "once a model: section exists"
+        )
+
+
+# --- an existing repository --------------------------------------------------------
+
+
+def _write_template(root: Path, rel: str, data: bytes, force: bool, result: InitResult, top: Path | None) -> None:
+    """``_write``, except where the repository's own files already do the template's job."""
+    tool = _TOOL_FILES.get(rel)
+    if tool:
+        existing = toolconfig.find(root, tool, top=top)
+        if existing is not None and existing.path != root / rel:
+            result.kept.append(f"your {existing.describe(root)} (no {rel}: it would override it)")
+            return
+    if rel == "Makefile":
+        current = makefile.find(root)
+        if current is not None and (current.name != "Makefile" or not force):
+            result.skipped.append(rel)  # completed with the targets the workflows call once the config is known
+            return
+    _write(root, rel, data, force, result)
+
+
+def _complete_makefile(root: Path, config: Config, result: InitResult) -> None:
+    """Add the targets the workflows call that the user's Makefile lacks; keep every target it has."""
+    path = makefile.find(root)
+    assert path is not None
+    update = makefile.add_missing(root, config, _makefile_recipes(root), _makefile_preamble())
+    result.skipped.remove("Makefile")
+    if update.added:
+        result.updated.append(path.name)
+        result.reasons[path.name] = f"added {', '.join(update.added)}: the generated workflows call them"
+    else:
+        result.skipped.append(path.name)
+    if update.kept:
+        result.kept.append(f"your {path.name} targets {', '.join(update.kept)} (the workflows run them as they are)")
+    for target, key in update.unknown.items():
+        result.notes.append(
+            f"{path.name} has no target {target!r}, which {key} in flowtide.yaml runs: add it, or change {key}"
+        )
+
+
+def _makefile_preamble() -> list[str]:
+    """The template Makefile's variables; ``?=`` keeps a value the user's Makefile already sets."""
+    from . import __version__
+    from .workflows.install import PACKAGE
+
+    return [
+        "PYTHON ?= python3",
+        f"FLOWTIDE_REQUIREMENT ?= {PACKAGE}=={__version__}",
+        "PIP_INSTALL ?= $(if $(shell $(PYTHON) -m uv --version 2>/dev/null),$(PYTHON) -m uv pip install --quiet "
+        "--python $(PYTHON),$(PYTHON) -m pip install --quiet)",
+    ]
+
+
+def _makefile_recipes(root: Path) -> dict[str, list[str]]:
+    """What the template's install / lint / test do, for a repository whose own tools may differ."""
+    from .workflows.install import TOOLS
+
+    install = ['@$(PYTHON) -c "import flowtide" 2>/dev/null || $(PIP_INSTALL) "$(FLOWTIDE_REQUIREMENT)"']
+    if (root / "requirements.txt").is_file():
+        install.append("$(PIP_INSTALL) -r requirements.txt")
+    if _is_package(root):
+        install.append("$(PIP_INSTALL) -e .")
+    # a repository's own requirements may not pin the tools: install the pinned one on first use
+    ruff, pytest = (f"{name}=={TOOLS[name]}" for name in ("ruff", "pytest"))
+    return {
+        "install": install,
+        "lint": [
+            f'@$(PYTHON) -m ruff --version >/dev/null 2>&1 || $(PIP_INSTALL) "{ruff}"',
+            "$(PYTHON) -m ruff check .",
+        ],
+        "test": [
+            f'@$(PYTHON) -m pytest --version >/dev/null 2>&1 || $(PIP_INSTALL) "{pytest}"',
+            "$(PYTHON) -m pytest -q",
+        ],
+    }
+
+
+def _is_package(root: Path) -> bool:
+    """An installable project (its tests import it): a pyproject.toml with [project] or [build-system], or setup.py."""
+    if (root / "setup.py").is_file():
+        return True
+    pyproject = root / "pyproject.toml"
+    return toolconfig.has_section(pyproject, "[project]") or toolconfig.has_section(pyproject, "[build-system]")
+
+
+def _ignore_outputs(root: Path, config: Config, result: InitResult) -> None:
+    """Stage outputs (their bytes live in the store) and a store kept inside the project stay out of git."""
+    added = ignore(root, stage_outputs(config.stages.values()), OUTPUTS_COMMENT)
+    store = Path(config.store.path)
+    if not store.is_absolute() and Path(os.path.normpath(store)).parts[:1] != ("..",):
+        added += ignore(root, [store.as_posix()], "flowtide's local store (store.path): blobs, never committed")
+    if added:
+        if ".gitignore" not in result.written + result.updated:
+            result.updated.append(".gitignore")
+        previous = result.reasons.get(".gitignore")
+        result.reasons[".gitignore"] = (f"{previous}, " if previous else "added ") + ", ".join(added)
 
 
 # --- helpers -------------------------------------------------------------------------
+
+
+def _git_top(root: Path) -> Path | None:
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True)
+    return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
 
 
 def _ensure_git(root: Path) -> bool:
@@ -139,7 +274,7 @@ def _write(root: Path, rel: str, data: bytes, force: bool, result: InitResult, m
     result.written.append(rel)
 
 
-def _copy_example(example: str, root: Path, force: bool, result: InitResult) -> None:
+def _copy_example(example: str, root: Path, force: bool, result: InitResult, top: Path | None) -> None:
     source = EXAMPLES / example
     if not re.fullmatch(r"[A-Za-z0-9_-]+", example) or not (source / CONFIG_FILE).is_file():
         raise UsageError(f"unknown example {example!r}", hint=f"Available examples: {', '.join(example_names())}.")
@@ -147,7 +282,11 @@ def _copy_example(example: str, root: Path, force: bool, result: InitResult) -> 
         rel = template.relative_to(source).as_posix()
         if rel == ".gitignore":
             continue  # merged line by line below, never overwritten
-        _write(root, rel, template.read_bytes(), force, result, mode=template.stat().st_mode & 0o777)
+        mode = template.stat().st_mode & 0o777
+        if rel in _TOOL_FILES or rel == "Makefile":
+            _write_template(root, rel, template.read_bytes(), force, result, top)
+        else:
+            _write(root, rel, template.read_bytes(), force, result, mode=mode)
     ignore = source / ".gitignore"
     _merge_gitignore(root, result, ignore.read_text(encoding="utf-8").splitlines() if ignore.is_file() else None)
 
@@ -176,3 +315,4 @@ def _merge_gitignore(root: Path, result: InitResult, lines: list[str] | None = N
     write_if_changed(path, text + "# flowtide\n" + "\n".join(missing) + "\n")
     if ".gitignore" not in result.written + result.updated:
         result.updated.append(".gitignore")
+        result.reasons[".gitignore"] = "added " + ", ".join(missing)

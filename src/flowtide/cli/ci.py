@@ -75,8 +75,12 @@ def _generate(args) -> int:
         return 0
     for rel in result.changed:
         print(f"wrote {rel}")
-    if not result.changed:
+    for rel in result.removed:
+        print(f"removed {rel} (no longer generated from flowtide.yaml)")
+    if not result.changed and not result.removed:
         print(f"{len(result.unchanged)} workflows already up to date")
+    if not any(rel.endswith("/monitor.yml") for rel in result.files):
+        print("no monitor.yml: flowtide.yaml declares no model to monitor; it is written once a model: section exists")
     return 0
 
 

@@ -6,9 +6,11 @@ from ._output import add_json_flag, print_json
 
 DESCRIPTION = (
     "Write a commented flowtide.yaml, params.yaml, a Makefile (install / lint / test / format / all and "
-    "pull / check / run / gate), a .gitignore for .flowtide/ and a tests/ skeleton into DIR (default: the "
-    "current directory; created and `git init`ed if it is not in a repository). Existing files are "
-    "never overwritten without --force."
+    "pull / check / run / gate), a .gitignore for .flowtide/ and the stage outputs, a tests/ skeleton and "
+    "the GitHub Actions workflows into DIR (default: the current directory; created and `git init`ed if it "
+    "is not in a repository). Existing files are never overwritten without --force. In an existing "
+    "repository, its pytest and ruff settings stay in charge (no pytest.ini or ruff.toml beside them) and "
+    "its Makefile only gains the targets the workflows call that it lacks."
 )
 
 
@@ -38,9 +40,14 @@ def run(args) -> int:
     for rel in result.written:
         print(f"wrote    {rel}")
     for rel in result.updated:
-        print(f"updated  {rel}")
+        reason = result.reasons.get(rel)
+        print(f"updated  {rel}" + (f" ({reason})" if reason else ""))
     for rel in result.skipped:
         print(f"skipped  {rel} (exists; --force to overwrite)")
+    for sentence in result.kept:
+        print(f"kept     {sentence}")
+    for sentence in result.notes:
+        print(f"note     {sentence}")
     what = f"example project {args.example!r}" if args.example else "flowtide project"
     print(f"{what} ready in {result.root}")
     if result.written:

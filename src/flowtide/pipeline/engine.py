@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_write
 from ..errors import FlowtideError, StageError
+from ..gitignore import OUTPUTS_COMMENT, ignore, stage_outputs
 from ..validators import escapes
 from . import dag, snapshot
 from .fingerprint import StageState, current, flatten, outs_differ, path_state, read_params, why
@@ -309,6 +310,10 @@ class _Run:
             r.stages.setdefault(name, {})["status"] = state
             if state in buckets:
                 buckets[state].append(name)
+        if r.ran or r.restored:
+            # as `dvc repro` does: what a stage wrote lives in the store, git never sees it
+            made = [self.graph.stages[name] for name in self.selected if name in (*r.ran, *r.restored)]
+            ignore(self.project.root, stage_outputs(made), OUTPUTS_COMMENT, tmp_dir=self.project.tmp_dir)
         return self._conclude()
 
     def _decide(self, name: str, status: dict[str, str]):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from flowtide.report import Finding, Report
 
-from .generate import render
+from .generate import left_over, render
 
 if TYPE_CHECKING:
     from flowtide.project import Project
@@ -75,6 +75,11 @@ def check(project: Project, *, lint: bool = True) -> Report:
                 f"{message}; run `flowtide ci generate`",
                 details={"diff": short_diff(current, text, rel)},
             )
+        )
+    for rel in left_over(project.root, expected):
+        stale += 1
+        report.findings.append(
+            Finding("fail", rel, "up-to-date", "no longer generated from flowtide.yaml; run `flowtide ci generate`")
         )
     validators: list[str] = []
     if lint:

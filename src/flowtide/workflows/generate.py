@@ -37,9 +37,16 @@ class GenerateResult:
     """Relative path -> content of every workflow."""
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    """Workflows flowtide wrote earlier that flowtide.yaml no longer asks for (monitor.yml without a model)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"changed": self.changed, "unchanged": self.unchanged, "files": sorted(self.files)}
+        return {
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "files": sorted(self.files),
+        }
 
 
 def generate(project: Project, *, write: bool = True) -> GenerateResult:
@@ -52,7 +59,17 @@ def generate(project: Project, *, write: bool = True) -> GenerateResult:
             result.changed.append(rel)
         else:
             result.unchanged.append(rel)
+    for rel in left_over(project.root, result.files):
+        if write:
+            (project.root / rel).unlink()
+        result.removed.append(rel)
     return result
+
+
+def left_over(root: Path, files: dict[str, str]) -> list[str]:
+    """Workflow files flowtide generated (its header says so) that ``files`` no longer has; a user's are not."""
+    names = [f"{WORKFLOW_DIR}/{name}" for name in WORKFLOW_FILES]
+    return [rel for rel in names if rel not in files and (_read(root / rel) or "").startswith(f"# {HEADER}\n")]
 
 
 def _read(path: Path) -> str | None:
@@ -72,7 +89,12 @@ def render(config: Config) -> dict[str, str]:
         "deploy.yml": deploy.build,
         "monitor.yml": monitor.build,
     }
-    return {f"{WORKFLOW_DIR}/{name}": dump(builders[name](config), header=HEADER) for name in WORKFLOW_FILES}
+    return {
+        f"{WORKFLOW_DIR}/{name}": dump(builders[name](config), header=HEADER)
+        for name in WORKFLOW_FILES
+        # no model, nothing to monitor: an hourly monitor.yml would only fail, ~720 times a month
+        if name != "monitor.yml" or config.model is not None
+    }
 
 
 def _validate(config: Config) -> None:

@@ -20,7 +20,8 @@ def build(config: Config) -> dict:
         steps.append({"name": "Tests", "run": config.ci.test})
     steps.append({"name": "Workflows match flowtide.yaml", "run": "flowtide ci check"})
     steps += _fetch(config)
-    steps.append(_flowtide(config, "Data checks", "flowtide check --md"))
+    if config.checks:  # `flowtide check` with none configured is a usage error: a new project's CI stays green
+        steps.append(_flowtide(config, "Data checks", "flowtide check --md"))
     if config.ci.smoke:
         steps.append(_flowtide(config, "Smoke run of the pipeline", config.ci.smoke, store=True))
     steps.append(

@@ -1,4 +1,8 @@
-"""A smoke test so `make test` has something to run; add your data and model tests here."""
+"""A smoke test so `make test` has something to run.
+
+Add your data and model tests here. (Lines stay within 79 characters, so
+the file passes the line length of any linter configuration.)
+"""
 
 from pathlib import Path
 
