@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACTS = 5
+CONTRACTS = 6
 
 
 def lint_imports(cwd: Path, src: Path | None = None) -> subprocess.CompletedProcess:

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from flowtide.monitor.analysis import accuracy_bounds, compare_accuracy, compare_errors, parse_window
+from flowtide.monitor.stats import accuracy_bounds, compare_accuracy, compare_errors
+from flowtide.monitor.window import parse_window
 from flowtide.registry import Registry
 
 from ._models import events

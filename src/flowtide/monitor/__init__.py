@@ -135,7 +135,8 @@ def monitor(
     """
     from ..serve.predlog import read_log
     from . import actions
-    from .analysis import analyse, parse_window
+    from .analysis import analyse
+    from .window import parse_window
 
     started = time.perf_counter()
     until = now if now is not None else time.time()

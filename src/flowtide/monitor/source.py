@@ -49,7 +49,7 @@ class TrafficSpec:
 
 def parse_url(name: str, url: str) -> TrafficSpec:
     """``predictions://MODEL[?window=30d]`` -> TrafficSpec (SourceError naming the source otherwise)."""
-    from .analysis import parse_window
+    from .window import parse_window
 
     parts = urlsplit(url)
     hint = "Write it as predictions://MODEL or predictions://MODEL?window=30d (s, m, h, d or w)."
