@@ -30,6 +30,7 @@ from ..atomic import private_dir, temp_file
 from ..errors import FlowtideError, IntegrityError, StoreError
 from ..hashing import new_hasher
 from ..validators import is_digest
+from .credentials import credential_hint, s3_options
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -91,7 +92,7 @@ class Remote:
         options: dict[str, Any] = {}
         protocol = url.split("://", 1)[0] if "://" in url else "file"
         if protocol in ("s3", "s3a"):
-            options = _s3_options(endpoint_url, env)
+            options = s3_options(endpoint_url, env)
         elif protocol == "file" or "://" not in url:
             options = {"auto_mkdir": True}
         try:
@@ -106,7 +107,7 @@ class Remote:
                 f"remote {url}: {exc}",
                 hint="store.remote takes an fsspec URL (s3://bucket/prefix, gs://..., file:///path) or a path.",
             ) from None
-        remote = cls(url, fs, base, env_hint=_credential_hint(protocol))
+        remote = cls(url, fs, base, env_hint=credential_hint(protocol))
         if not remote.atomic_put:
             try:
                 fs.makedirs(base, exist_ok=True)
@@ -396,34 +397,6 @@ class Remote:
 
 
 # --- helpers ---------------------------------------------------------------------
-
-
-def _s3_options(endpoint_url: str | None, env: Any) -> dict[str, Any]:
-    """s3fs options; secrets come from ``env`` (or boto's profiles), never from any file we write."""
-    options: dict[str, Any] = {"skip_instance_cache": True}
-    endpoint = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        options["endpoint_url"] = endpoint
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-        options["key"] = env["AWS_ACCESS_KEY_ID"]
-        options["secret"] = env["AWS_SECRET_ACCESS_KEY"]
-        if env.get("AWS_SESSION_TOKEN"):
-            options["token"] = env["AWS_SESSION_TOKEN"]
-    elif env.get("AWS_PROFILE"):
-        options["profile"] = env["AWS_PROFILE"]
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    if region:
-        options["client_kwargs"] = {"region_name": region}
-    return options
-
-
-def _credential_hint(protocol: str) -> str:
-    if protocol in ("s3", "s3a"):
-        return (
-            "Credentials are read from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and "
-            "~/.aws); for MinIO, SeaweedFS and other S3-compatible services set store.endpoint_url."
-        )
-    return ""
 
 
 def _callback(advance: Callable[[int], None] | None):
