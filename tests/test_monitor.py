@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from flowtide.monitor.analysis import accuracy_bounds, compare_accuracy, compare_errors
+from flowtide.monitor.stats import accuracy_bounds, compare_accuracy, compare_errors
 from flowtide.registry import Registry
 
 from ._models import events

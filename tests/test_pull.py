@@ -314,14 +314,26 @@ def test_failing_checks_quarantine_new_bytes(git_repo, http):
     assert lock_entry(git_repo)["hash"] == digest
 
 
-def test_progress_bar_on_a_large_download(git_repo, http):
+def test_progress_of_a_large_download_goes_to_the_callback(git_repo, http):
     from flowtide.data.pull import pull
     from flowtide.project import Project
 
-    http.set_body(b"0123456789abcdef" * (5 << 16))  # 5 MiB: above the progress threshold
+    http.set_body(b"0123456789abcdef" * (5 << 16))  # 5 MiB
     write_config(git_repo, http.url())
-    result = pull(Project.load(git_repo), progress=True)
+    calls = []
+    result = pull(Project.load(git_repo), on_progress=lambda done, total, label: calls.append((done, total, label)))
     assert [r.status for r in result.results] == ["changed"]
+    assert (git_repo / "data/raw/weather.csv").stat().st_size == 5 << 20
+    assert calls[-1] == (5 << 20, 5 << 20, "pull weather")
+    assert [done for done, _, _ in calls] == sorted({done for done, _, _ in calls})  # growing, never repeated
+    assert len(calls) == 5  # one call per 1 MiB chunk
+
+
+def test_progress_bar_on_a_large_download_from_the_cli(git_repo, http):
+    http.set_body(b"0123456789abcdef" * (5 << 16))  # 5 MiB: above the CLI's bar threshold
+    write_config(git_repo, http.url())
+    result = run_cli("pull", "--progress", cwd=git_repo)
+    assert result.code == 0, result.err
     assert (git_repo / "data/raw/weather.csv").stat().st_size == 5 << 20
 
 

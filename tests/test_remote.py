@@ -299,3 +299,17 @@ def test_remote_gc_on_s3_deletes_only_the_reviewed_list(s3, tmp_path):
     assert fs.exists(f"{base}/{late[:2]}/{late[2:]}")  # not in the reviewed list: kept
     assert not fs.exists(f"{base}/{orphan[:2]}/{orphan[2:]}")
     assert set(Remote.from_project(project).list()) == {i.digest for i in references(project)} | {late}
+
+
+def test_prediction_segments_ship_and_are_read_back_through_s3(s3, tmp_path):
+    """Shipping (one PUT: no temporary key) and the monitor's listing and download use store.endpoint_url."""
+    from flowtide.monitor import fetch_remote_segments
+    from flowtide.serve.shipping import shipper
+
+    project, base = s3_project(tmp_path / "proj", s3)
+    local = tmp_path / "r1.00001.db"
+    local.write_bytes(b"segment bytes " * 100)
+    shipper(project)(local, "r1")
+    assert s3.fs().find(f"{base}/predictions") == [f"{base}/predictions/r1/r1.00001.db"]
+    copied = fetch_remote_segments(project)
+    assert (copied / "r1" / "r1.00001.db").read_bytes() == local.read_bytes()

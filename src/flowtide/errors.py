@@ -117,3 +117,10 @@ class RegistryError(FlowtideError):
 
 class ServeError(FlowtideError):
     """A model could not be loaded or served."""
+
+
+def reason_of(exc: BaseException) -> str:
+    """One line saying why something failed: a FlowtideError's message, else ``Type: text``."""
+    if isinstance(exc, FlowtideError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"

@@ -23,6 +23,7 @@ from .store import REPAIR_HINT
 from .validators import is_digest
 
 if TYPE_CHECKING:
+    from .progress import Progress
     from .project import Project
 
 _GC_PLAN = "gc-remote.json"
@@ -154,13 +155,13 @@ def _model_items(project: Project, *, archived: bool) -> list[Item]:
 # --- push ------------------------------------------------------------------------
 
 
-def push(project: Project, *, jobs: int | None = None, progress: bool = False) -> PushResult:
+def push(project: Project, *, jobs: int | None = None, on_progress: Progress | None = None) -> PushResult:
     """Upload every referenced blob the remote lacks; a re-run uploads nothing."""
     with project.repository("push"):  # no gc deletes a blob between adopting and uploading it
-        return _push(project, jobs=jobs, progress=progress)
+        return _push(project, jobs=jobs, on_progress=on_progress)
 
 
-def _push(project: Project, *, jobs: int | None, progress: bool) -> PushResult:
+def _push(project: Project, *, jobs: int | None, on_progress: Progress | None) -> PushResult:
     remote = Remote.from_project(project)
     store = project.store
     items = references(project)
@@ -168,7 +169,7 @@ def _push(project: Project, *, jobs: int | None, progress: bool) -> PushResult:
     _adopt_working_tree(project, items)
     have = [d for d in wanted if store.has(d)]
     jobs = jobs or project.config.store.jobs
-    transfer = upload_many(remote, store, have, jobs=jobs, progress=progress)
+    transfer = upload_many(remote, store, have, jobs=jobs, on_progress=on_progress)
     result = PushResult(remote.url, transfer.transferred, transfer.present, transfer.bytes)
     absent = [d for d in wanted if not store.has(d)]
     if absent:
@@ -215,7 +216,11 @@ def _label(items: list[Item], digest: str) -> str:
 
 
 def fetch(
-    project: Project, targets: list[str] | None = None, *, jobs: int | None = None, progress: bool = False
+    project: Project,
+    targets: list[str] | None = None,
+    *,
+    jobs: int | None = None,
+    on_progress: Progress | None = None,
 ) -> FetchResult:
     """Download what the working tree needs and materialise it; a re-run transfers nothing.
 
@@ -223,10 +228,12 @@ def fetch(
     (a directory selects everything below it); default: everything.
     """
     with project.repository("fetch"):  # no gc deletes a downloaded blob before it is materialised
-        return _fetch(project, targets, jobs=jobs, progress=progress)
+        return _fetch(project, targets, jobs=jobs, on_progress=on_progress)
 
 
-def _fetch(project: Project, targets: list[str] | None, *, jobs: int | None, progress: bool) -> FetchResult:
+def _fetch(
+    project: Project, targets: list[str] | None, *, jobs: int | None, on_progress: Progress | None
+) -> FetchResult:
     items = _select(references(project, archived=False), targets)
     store = project.store
     result = FetchResult(project.config.store.remote or "")
@@ -274,7 +281,7 @@ def _fetch(project: Project, targets: list[str] | None, *, jobs: int | None, pro
                     store,
                     lacking,
                     jobs=jobs or project.config.store.jobs,
-                    progress=progress,
+                    on_progress=on_progress,
                     sizes=needed,
                     stale_after=0.0,
                 )
@@ -443,8 +450,6 @@ def _gc_remote(project: Project, remote: Remote, result: GcResult, *, keep_all: 
     result.remote_kept = len(blobs) - len(delete)
     if not result.dry_run:
         remote.delete(delete)
-        stale = remote.stale_tmp()
-        if stale:
-            remote.fs.rm(stale)
+        remote.remove_stale_tmp()
         result.remote_aborted_uploads = remote.abort_stale_uploads()
         plan_path.unlink(missing_ok=True)

@@ -26,8 +26,11 @@ def configure(parser) -> None:
 def run(args) -> int:
     from flowtide.transfer import fetch
 
+    from ._progress import bars
+
     project = _output.load_project(args)
-    result = fetch(project, args.targets or None, jobs=args.jobs, progress=show_progress(args))
+    with bars(show_progress(args)) as on_progress:
+        result = fetch(project, args.targets or None, jobs=args.jobs, on_progress=on_progress)
     if args.json:
         _output.print_json(result.to_dict())
         return 0

@@ -29,9 +29,12 @@ def configure(parser) -> None:
 def run(args) -> int:
     from flowtide.data.pull import pull
 
+    from ._progress import PULL_MIN_BYTES, bars
+
     project = load_project(args)
     progress = args.progress if args.progress is not None else (sys.stderr.isatty() and not args.json)
-    result = pull(project, args.sources or None, check=not args.no_check, progress=progress)
+    with bars(progress, min_bytes=PULL_MIN_BYTES) as on_progress:
+        result = pull(project, args.sources or None, check=not args.no_check, on_progress=on_progress)
     if args.json:
         print_json(result.to_dict())
     else:

@@ -29,8 +29,11 @@ def show_progress(args) -> bool:
 def run(args) -> int:
     from flowtide.transfer import push
 
+    from ._progress import bars
+
     project = _output.load_project(args)
-    result = push(project, jobs=args.jobs, progress=show_progress(args))
+    with bars(show_progress(args)) as on_progress:
+        result = push(project, jobs=args.jobs, on_progress=on_progress)
     if args.json:
         _output.print_json(result.to_dict())
     elif result.pushed:

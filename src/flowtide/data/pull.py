@@ -25,6 +25,7 @@ from .sources import ReadRequest, expand_headers, kind_of, reader_for
 if TYPE_CHECKING:
     from ..config import Source
     from ..lock import SourceEntry
+    from ..progress import Progress
     from ..project import Project
     from ..report import Report
 
@@ -78,7 +79,7 @@ def pull(
     sources: list[str] | None = None,
     *,
     check: bool = True,
-    progress: bool = False,
+    on_progress: Progress | None = None,
 ) -> PullResult:
     """Fetch ``sources`` (default: all) and update data files and the lock; never raises for a source fault."""
     configured = project.config.sources
@@ -100,7 +101,7 @@ def pull(
         state = _State.load(project)
         new_blobs: set[str] = set()
         for name in names:
-            outcome = _pull_one(project, name, configured[name], lock, state, check=check, progress=progress)
+            outcome = _pull_one(project, name, configured[name], lock, state, check=check, on_progress=on_progress)
             result.results.append(outcome)
             if outcome.status == "changed" and outcome.hash:
                 new_blobs.add(outcome.hash)
@@ -118,7 +119,7 @@ def pull(
 
 
 def _pull_one(
-    project: Project, name: str, source: Source, lock, state: _State, *, check: bool, progress: bool
+    project: Project, name: str, source: Source, lock, state: _State, *, check: bool, on_progress: Progress | None
 ) -> SourceResult:
     entry = lock.sources.get(name) or {}
     previous = entry.get("hash")
@@ -139,7 +140,7 @@ def _pull_one(
             retries=source.retries,
             headers=expand_headers(source.headers, project.env, source=name, url=source.url),
             validators=validators,
-            progress=progress,
+            on_progress=on_progress,
         )
         fetched = reader_for(source.url).read(request)
         if fetched.not_modified or fetched.hash == previous:

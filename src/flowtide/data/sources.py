@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from .. import plugins
 from ..errors import SourceError
+from ..progress import counter
 
 if TYPE_CHECKING:
+    from ..progress import Progress
     from ..store import Store
 
 BACKOFF = 0.5  # seconds before the first retry; doubled each time
 MAX_BACKOFF = 8.0
-PROGRESS_MIN_BYTES = 4 << 20  # below this a progress bar is noise
 _RETRY_STATUS = {408, 425, 429}
 
 
@@ -44,7 +45,8 @@ class ReadRequest:
     headers: dict[str, str] = field(default_factory=dict)
     validators: dict[str, str] = field(default_factory=dict)
     """``etag`` / ``last_modified`` of the bytes we already have; empty to force a full read."""
-    progress: bool = False
+    on_progress: Progress | None = None
+    """Told the bytes received so far (:mod:`flowtide.progress`); None reports nothing."""
     backoff: float = BACKOFF
 
 
@@ -256,16 +258,12 @@ class HttpReader:
             raise SourceError(request.name, request.url, f"{type(exc).__name__}: {exc}") from None
 
     def _stream_into_store(self, request: ReadRequest, response, expected: int | None) -> tuple[str, int]:
-        bar = _progress_bar(request, expected)
+        advance = counter(request.on_progress, expected, f"pull {request.name}")
         with request.store.writer(expected or 0) as blob:
-            try:
-                for chunk in response.iter_bytes(1 << 20):
-                    blob.write(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
+            for chunk in response.iter_bytes(1 << 20):
+                blob.write(chunk)
+                if advance is not None:
+                    advance(len(chunk))
             received = response.num_bytes_downloaded
             if expected is not None and received != expected:
                 # raising inside the writer discards the partial blob
@@ -332,37 +330,6 @@ def _reason(exc: Exception) -> str:
     if "Connection refused" in text or "[Errno 111]" in text:
         return "connection refused"
     return text
-
-
-class _RichBar:
-    """A rich progress bar on stderr for one download."""
-
-    def __init__(self, name: str, total: int | None) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(name, total=total)
-
-    def update(self, n: int) -> None:
-        self._progress.update(self._task, advance=n)
-
-    def close(self) -> None:
-        self._progress.stop()
-
-
-def _progress_bar(request: ReadRequest, expected: int | None):
-    if not request.progress or (expected is not None and expected < PROGRESS_MIN_BYTES):
-        return None
-    return _RichBar(f"pull {request.name}", expected)
 
 
 # --- local paths ---------------------------------------------------------------

@@ -9,9 +9,7 @@ other flowtide report. ``trigger`` retrains (respecting ``monitor.cooldown``),
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from ..report import Finding
 if TYPE_CHECKING:
     from ..project import Project
     from ..report import Report
-    from .analysis import CanaryVerdict
+    from .canary import CanaryVerdict
 
 __all__ = ["NOT_JUDGED", "MonitorResult", "monitor", "retrain"]
 
@@ -96,46 +94,25 @@ def fetch_remote_segments(project: Project) -> Path:
     taken, each lands under ``.flowtide/predictions-remote/`` through a temp
     file and a rename, and a local copy of the listed size is not fetched again.
     """
-    from ..errors import StoreError
     from ..remote import Remote
 
     remote = Remote.from_project(project)
     target = project.state_dir / "predictions-remote"
-    base = f"{remote.base}/predictions"
     where = f"{remote.url}/predictions"
-    try:
-        remote.fs.invalidate_cache()
-        listing = remote.fs.find(base, detail=True)
-    except FileNotFoundError:
-        return target
-    except Exception as exc:
-        raise StoreError(
-            f"remote store {where}: listing the prediction log segments failed: {type(exc).__name__}: {exc}",
-            hint="Check store.remote and its credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).",
-        ) from exc
-    for path, info in sorted(listing.items()):
-        relative = path[len(base) + 1 :] if path.startswith(base + "/") else ""
+    listing = remote.files(
+        "predictions",
+        what="listing the prediction log segments",
+        hint="Check store.remote and its credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).",
+    )
+    for relative, size in sorted(listing.items()):
         replica, _, name = relative.partition("/")
         if not (_NAME.match(replica) and _NAME.match(name) and name.endswith(".db")):
-            log.warning("ignoring %s/%s in the remote store: not <replica>/<segment>.db", where, relative or path)
+            log.warning("ignoring %s/%s in the remote store: not <replica>/<segment>.db", where, relative)
             continue
         local = target / replica / name
-        size = info.get("size")
-        if local.is_file() and (size is None or local.stat().st_size == int(size)):
+        if local.is_file() and (size is None or local.stat().st_size == size):
             continue  # closed segments never change
-        local.parent.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(f".{name}.{os.getpid()}.part")
-        try:
-            remote.fs.get_file(path, str(partial))
-            os.replace(partial, local)
-        except Exception as exc:
-            raise StoreError(
-                f"remote store {where}/{relative}: download failed: {type(exc).__name__}: {exc}",
-                hint="Re-run; segments already copied are kept.",
-            ) from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
+        remote.get(f"predictions/{relative}", local, hint="Re-run; segments already copied are kept.")
     return target
 
 
@@ -157,8 +134,8 @@ def monitor(
     promotion's reason): production is reached through an approval, and in CI that
     approval is deploy.yml's production job, never monitor itself.
     """
-    from ..config import Duration
     from ..serve.predlog import read_log
+    from ..config import Duration
     from . import reactions
     from .analysis import analyse
 

@@ -4,7 +4,9 @@
 handler (validate, route, predict, log) without a framework in the way; the
 model itself runs in a bounded thread pool, so the event loop keeps answering
 ``/health`` under load. The other endpoints (health, models, metrics, OpenAPI,
-feedback, admin) are Starlette routes. Every answer, error or not, is JSON.
+feedback, admin) are Starlette routes (``routes.py``, ``admin.py``). Every
+answer, error or not, is JSON. Closed log segments ship to the remote store
+(``shipping.py``).
 
 The deployments (one canary router per model) live in one dict that a reload
 replaces in one assignment, after the new models loaded (and their artifacts
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import os
 import threading
@@ -29,10 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FlowtideError
+from ..errors import FlowtideError, reason_of
+from .admin import ADMIN_TOKEN_ENV
 from .body import read_json
-from .feedback import FEEDBACK_TOKEN_ENV, FeedbackDesk, LabelRule, label_rule, parse_items, parse_window
+from .feedback import FEEDBACK_TOKEN_ENV, FeedbackDesk, LabelRule, label_rule, parse_window
 from .router import CanaryRouter, ModelApp, PredictRequest, send_json
+from .routes import build_routes
+from .shipping import shipper
 from .validate import RequestProblem, RowValidator
 
 if TYPE_CHECKING:
@@ -41,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flowtide.serve")
 
-ADMIN_TOKEN_ENV = "FLOWTIDE_ADMIN_TOKEN"
 MAX_BODY = 1 << 20
 RETRY_MAX = 60.0
 """Longest wait (seconds) between two retries of a reload that could not load everything."""
@@ -98,7 +101,7 @@ class ServeApp:
                 directory,
                 flush_interval=flush_interval,
                 segment_seconds=segment,
-                ship=_shipper(watch.project, self.metrics),
+                ship=shipper(watch.project, self.metrics),
             )
         self.predlog = predlog
         window = parse_window(getattr(self.deploy, "feedback_window", "7d"))
@@ -119,7 +122,7 @@ class ServeApp:
         self.reload()
         if self.problems:
             log.warning("serving what could be loaded; %s", "; ".join(self.all_problems()))
-        self._starlette = self._build_routes()
+        self._starlette = build_routes(self)
 
     # -- loading and swapping -----------------------------------------------------
 
@@ -186,7 +189,7 @@ class ServeApp:
                     if previous is not None
                     else "not served until it loads"
                 )
-                problems[model] = f"{model} v{production.version} (production): {_reason(exc)}; {kept}"
+                problems[model] = f"{model} v{production.version} (production): {reason_of(exc)}; {kept}"
                 if previous is not None:
                     out[model] = previous
                 continue
@@ -201,7 +204,7 @@ class ServeApp:
                         shadow_app = self._model_app(model, staging, "shadow")
                 except Exception as exc:  # production alone, rather than a version the registry moved away from
                     problems[f"{model} {role}"] = (
-                        f"{model} v{staging.version} ({role}): {_reason(exc)}; serving production only"
+                        f"{model} v{staging.version} ({role}): {reason_of(exc)}; serving production only"
                     )
             weight = self.weights.get(model, self.deploy.canary.weight if self.deploy.canary else 0.0)
             router = CanaryRouter(prod_app, canary=canary_app, weight=weight, shadow=shadow_app)
@@ -244,7 +247,7 @@ class ServeApp:
                 await asyncio.to_thread(self._poll)
                 said = None
             except Exception as exc:  # keep serving the old models; say why once per failure
-                reason = _reason(exc)
+                reason = reason_of(exc)
                 if reason != said:
                     log.warning("reload failed, still serving the previous versions: %s", reason)
                 said = reason
@@ -326,7 +329,7 @@ class ServeApp:
         scope["flowtide.request"] = PredictRequest(model, rows, ids, key or request_id, batch, started)
         await deployment.router(scope, receive, send)
 
-    # -- the other endpoints (Starlette) ---------------------------------------------
+    # -- the other endpoints (Starlette, in routes.py) -----------------------------------
 
     def health_body(self) -> tuple[int, dict[str, Any]]:
         """``/health``: 200 while at least one model is served (``degraded`` when something the
@@ -339,204 +342,7 @@ class ServeApp:
             body["problems"] = problems
         return (200 if served else 503), body
 
-    def _build_routes(self):
-        from starlette.applications import Starlette
-        from starlette.exceptions import HTTPException
-        from starlette.responses import JSONResponse, Response
-        from starlette.routing import Route
-
-        app_self = self
-
-        def problem_response(problem: RequestProblem) -> JSONResponse:
-            headers = dict(problem.headers)
-            if problem.close:
-                headers["connection"] = "close"
-            return JSONResponse(problem.body(), status_code=problem.status, headers=headers)
-
-        async def health(request):
-            status, body = app_self.health_body()
-            return JSONResponse(body, status_code=status)
-
-        async def models(request):
-            stages = app_self.watch.all_versions()
-            out = {}
-            for model in sorted(set(stages) | set(app_self.deployments)):
-                deployment = app_self.deployments.get(model)
-                out[model] = {
-                    "serving": deployment.router.describe() if deployment else None,
-                    "versions": stages.get(model, []),
-                }
-            return JSONResponse({"models": out})
-
-        async def metrics(request):
-            app_self.metrics.dropped.set(app_self.predlog.dropped)
-            body, content_type = app_self.metrics.exposition()
-            return Response(body, media_type=content_type)
-
-        async def openapi(request):
-            from .openapi import document
-
-            return JSONResponse(document(app_self))
-
-        async def feedback(request):
-            model = request.path_params["model"]
-            deployment = app_self.deployments.get(model)
-            label = model if deployment is not None else "(unknown)"  # metric labels: never the caller's text
-            try:
-                refused = app_self.feedback.authorize(request.headers.get("authorization", ""))
-                if refused is not None:
-                    app_self.metrics.feedback_rejected.labels(label, "unauthorized").inc()
-                    raise refused
-                if deployment is None and model not in await asyncio.to_thread(app_self.watch.all_versions):
-                    app_self.metrics.feedback_rejected.labels(label, "unknown_model").inc()
-                    raise RequestProblem(404, f"no model {model!r} is served")
-                rule = deployment.labels if deployment is not None else label_rule(None, [])
-                try:
-                    payload = await app_self._request_json(request)
-                    items = parse_items(payload, rule)
-                except RequestProblem as problem:
-                    reason = (
-                        "invalid_label"
-                        if any(d.get("field", "").endswith("label") for d in problem.detail)
-                        else "invalid_body"
-                    )
-                    app_self.metrics.feedback_rejected.labels(label, reason).inc()
-                    raise
-                try:
-                    answer = await asyncio.to_thread(app_self.feedback.accept, model, items)
-                except RequestProblem as problem:
-                    reason = {404: "unknown_request_id", 409: "already_labelled"}.get(problem.status, "log_full")
-                    app_self.metrics.feedback_rejected.labels(label, reason).inc()
-                    raise
-            except RequestProblem as problem:
-                app_self.metrics.error(label, problem.status)
-                return problem_response(problem)
-            app_self.metrics.feedback.labels(label, "accepted").inc(answer["accepted"])
-            if answer.get("unchanged"):
-                app_self.metrics.feedback.labels(label, "unchanged").inc(answer["unchanged"])
-            return JSONResponse(answer)
-
-        async def admin_reload(request):
-            refused = app_self._refuse_admin(request)
-            if refused is not None:
-                return problem_response(refused)
-            try:
-                await asyncio.to_thread(app_self.watch.refresh)
-            except FlowtideError:
-                pass  # said in the problems below
-            try:
-                changed = await asyncio.to_thread(app_self.reload, force=True)
-            except Exception as exc:
-                return JSONResponse({"error": f"reload failed: {_reason(exc)}"}, status_code=503)
-            app_self._set_degraded()
-            body = {"reloaded": changed, "models": app_self.describe_versions()}
-            problems = app_self.all_problems()
-            if problems:
-                body["problems"] = problems
-            return JSONResponse(body, status_code=503 if problems else 200)
-
-        async def admin_canary(request):
-            refused = app_self._refuse_admin(request)
-            if refused is not None:
-                return problem_response(refused)
-            try:
-                payload = await app_self._request_json(request)
-                model, weight = app_self._canary_request(payload)
-            except RequestProblem as problem:
-                return problem_response(problem)
-            await asyncio.to_thread(app_self.set_weight, model, weight)  # may wait for a reload: not on the loop
-            return JSONResponse(
-                {"model": model, "weight": weight, "serving": app_self.deployments[model].router.describe()}
-            )
-
-        async def http_error(request, exc: HTTPException):
-            # unknown paths and wrong methods: JSON like every other answer
-            if exc.status_code == 405:
-                text = f"{request.method} is not allowed on {request.url.path}"
-            elif exc.status_code == 404:
-                text = f"no such endpoint {request.url.path} (see /openapi.json)"
-            else:
-                text = exc.detail
-            return JSONResponse({"error": text}, status_code=exc.status_code, headers=exc.headers)
-
-        async def server_error(request, exc: Exception):
-            log.exception("internal error answering %s", request.url.path, exc_info=exc)
-            return JSONResponse({"error": "internal server error (the server log has the details)"}, status_code=500)
-
-        @contextlib.asynccontextmanager
-        async def lifespan(app):
-            await app_self.startup()
-            try:
-                yield
-            finally:
-                await app_self.shutdown()
-
-        return Starlette(
-            routes=[
-                Route("/health", health, methods=["GET"]),
-                Route("/models", models, methods=["GET"]),
-                Route("/metrics", metrics, methods=["GET"]),
-                Route("/openapi.json", openapi, methods=["GET"]),
-                Route("/feedback/{model}", feedback, methods=["POST"]),
-                Route("/admin/reload", admin_reload, methods=["POST"]),
-                Route("/admin/canary", admin_canary, methods=["POST"]),
-            ],
-            exception_handlers={HTTPException: http_error, Exception: server_error},
-            lifespan=lifespan,
-        )
-
     # -- admin ---------------------------------------------------------------------------
-
-    async def _request_json(self, request):
-        """The JSON body of a Starlette request, with the same limits as /predict."""
-        return await read_json(
-            request.receive,
-            request.headers.get("content-type", "").encode(),
-            request.headers.get("content-length", "").encode() or None,
-            self.max_body,
-            self.body_timeout,
-        )
-
-    def _refuse_admin(self, request) -> RequestProblem | None:
-        if not self.admin_token:
-            return RequestProblem(403, f"admin actions are disabled: start the server with {ADMIN_TOKEN_ENV} set")
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token.encode()):
-            return RequestProblem(
-                401,
-                "missing or wrong admin token (Authorization: Bearer TOKEN)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return None
-
-    def _canary_request(self, payload: Any) -> tuple[str, float]:
-        if not isinstance(payload, dict):
-            raise RequestProblem(422, "invalid request", [{"field": "(body)", "reason": "must be an object"}])
-        problems = [
-            {"field": str(key)[:40], "reason": "is not a field of this request (model, weight)"}
-            for key in payload
-            if key not in ("model", "weight")
-        ]
-        weight = payload.get("weight")
-        if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0.0 <= weight <= 1.0):
-            problems.append({"field": "weight", "reason": "must be a number in [0, 1]"})
-        model = payload.get("model")
-        if model is not None and not isinstance(model, str):
-            problems.append({"field": "model", "reason": "must be a model name (a string)"})
-        if problems:
-            raise RequestProblem(422, "invalid request", problems)
-        if model is None and len(self.deployments) == 1:
-            model = next(iter(self.deployments))
-        if model is None:
-            raise RequestProblem(
-                422, "invalid request", [{"field": "model", "reason": "is required when several models are served"}]
-            )
-        if model not in self.deployments:
-            raise RequestProblem(404, f"no model {model[:80]!r} is served")
-        if self.deployments[model].router.canary is None:
-            raise RequestProblem(409, f"model {model!r} has no canary: promote a version to staging first")
-        return model, float(weight)
 
     def set_weight(self, model: str, weight: float) -> None:
         self.weights[model] = weight
@@ -546,57 +352,6 @@ class ServeApp:
             deployments[model] = Deployment(current.router.with_weight(weight), current.validator, current.labels)
             self.deployments = deployments
         self.metrics.weight.labels(model).set(weight)
-
-
-def _reason(exc: BaseException) -> str:
-    """One line saying why a load or reload failed (a FlowtideError's message, else the exception)."""
-    if isinstance(exc, FlowtideError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _shipper(project: Any, metrics: Any = None):
-    """Ship closed log segments to ``<remote>/predictions/<replica>/`` when ``store.remote`` is set (the default).
-
-    The remote is opened through :class:`~flowtide.remote.Remote` (credentials from the
-    environment, endpoint_url, paths relative to the project), and a segment appears
-    under its final name only once complete: object stores publish a PUT whole, other
-    filesystems get a temporary name and a rename. A reader (``flowtide monitor``)
-    keeps the segments it copied, so it must never see half of one.
-    """
-    if project is None or not getattr(project.config.store, "remote", None):
-        return None
-    opened: list[Any] = []
-
-    def ship(path: Path, replica: str) -> None:
-        from ..remote import Remote
-
-        if not opened:
-            opened.append(Remote.from_project(project))
-        remote = opened[0]
-        directory = f"{remote.base}/predictions/{replica}"
-        target = f"{directory}/{path.name}"
-        try:
-            if remote.atomic_put:
-                remote.fs.put_file(str(path), target)
-            else:
-                remote.fs.makedirs(directory, exist_ok=True)
-                tmp = f"{directory}/.{path.name}.{uuid.uuid4().hex}.part"
-                try:
-                    remote.fs.put_file(str(path), tmp)
-                    remote.fs.mv(tmp, target)
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        remote.fs.rm_file(tmp)
-                    raise
-        except Exception:
-            if metrics is not None:
-                metrics.shipped.labels("failed").inc()
-            raise
-        if metrics is not None:
-            metrics.shipped.labels("ok").inc()
-
-    return ship
 
 
 def create_app(

@@ -56,3 +56,14 @@ async def read_json(receive, content_type: bytes, length: bytes | None, limit: i
         raise RequestProblem(400, "the JSON is nested too deeply (rows are flat objects)") from None
     except ValueError as exc:
         raise RequestProblem(400, f"invalid JSON: {exc}") from None
+
+
+async def request_json(request: Any, max_body: int, timeout: float) -> Any:
+    """The JSON body of a Starlette request, with the same limits as /predict."""
+    return await read_json(
+        request.receive,
+        request.headers.get("content-type", "").encode(),
+        request.headers.get("content-length", "").encode() or None,
+        max_body,
+        timeout,
+    )

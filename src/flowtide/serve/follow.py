@@ -153,7 +153,7 @@ class RegistryWatch:
 
         fetch_error = self.ensure(version)
         if version.format == "python":  # user code may need pandas, which the server keeps out otherwise
-            from .server import allow_pandas
+            from .lean import allow_pandas
 
             allow_pandas()
         try:

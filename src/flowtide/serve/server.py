@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any
 
+from .lean import lean_imports
+
 _OPTIONS_ENV = "FLOWTIDE_SERVE_OPTIONS"
 
 
@@ -27,36 +29,6 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)  # connect() succeeds (queued) from now on, before uvicorn accepts
     sock.set_inheritable(True)
     return sock
-
-
-class _KeepOut:
-    """A meta path finder that refuses to import pandas and pyarrow (they stay absent, not None)."""
-
-    names = ("pandas", "pyarrow")
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in self.names:
-            raise ImportError(f"{name} is kept out of the flowtide server process")
-        return None
-
-
-_KEEP_OUT = _KeepOut()
-
-
-def lean_imports() -> None:
-    """Keep pandas (and pyarrow) out of a server process: sklearn imports them when installed.
-
-    The server builds numpy arrays from JSON rows and never a DataFrame; without
-    pandas a worker needs ~70 MiB less memory and starts faster. A ``python``-format
-    model that wants pandas gets it back (see ``RegistryWatch.load``).
-    """
-    if not any(name in sys.modules for name in _KeepOut.names) and _KEEP_OUT not in sys.meta_path:
-        sys.meta_path.insert(0, _KEEP_OUT)
-
-
-def allow_pandas() -> None:
-    if _KEEP_OUT in sys.meta_path:
-        sys.meta_path.remove(_KEEP_OUT)
 
 
 def _config(app: Any, **kwargs: Any):

@@ -1,17 +1,17 @@
-"""The remote side of the store: any fsspec URL (s3://, gs://, file://, a local path).
+"""One remote store: an fsspec filesystem and the base path under which flowtide keeps things there.
 
-The remote mirrors the local store's layout, ``<prefix>/<hash[:2]>/<hash[2:]>``.
-This module moves single blobs safely (uploads atomic from a reader's view,
-downloads re-hashed while streaming) and in parallel; what to move is decided
-one layer up, in ``flowtide.transfer``. ``auto_push`` is the hook pull, run and
-register call after they add blobs.
+:meth:`Remote.open` / :meth:`Remote.from_project` are the only way flowtide reaches
+a remote (credentials from the environment, ``store.endpoint_url``, plain paths
+relative to the project). Blobs live at ``<base>/<hash[:2]>/<hash[2:]>``; other
+files (prediction log segments) at ``<base>/<relative path>`` through
+:meth:`Remote.put`, :meth:`Remote.files` and :meth:`Remote.get`.
 
 Atomicity: object stores (S3 and friends, GCS, Azure) publish an object only
-when a single PUT or a multipart upload completes, so blobs go straight to
+when a single PUT or a multipart upload completes, so objects go straight to
 their final key there; an interrupted multipart upload leaves only invisible
 parts (expire them with an AbortIncompleteMultipartUpload lifecycle rule).
-Every other filesystem (local paths, file://, sftp...) gets the bytes under
-``<prefix>/tmp/<uuid>`` first and a rename to the final key.
+Every other filesystem (local paths, file://, sftp...) gets the bytes under a
+temporary name first and a rename to the final key.
 """
 
 from __future__ import annotations
@@ -22,37 +22,27 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import private_dir, remove_leftovers, temp_file
-from .errors import FlowtideError, IntegrityError, StoreError
-from .hashing import new_hasher
-from .validators import is_digest
+from ..atomic import private_dir, temp_file
+from ..errors import FlowtideError, IntegrityError, StoreError
+from ..hashing import new_hasher
+from ..validators import is_digest
+from .credentials import credential_hint, s3_options
 
 if TYPE_CHECKING:
-    from .project import Project
-    from .store import Store
+    from ..project import Project
+    from ..store import Store
+
+__all__ = ["Remote"]
 
 # protocols whose PUT / multipart-complete is atomic: no temporary key needed
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci"}
 _READ_CHUNK = 16 << 20  # one ranged GET per 16 MiB while streaming a download
 _STREAM_CHUNK = 8 << 20  # read size of a streaming GET
 _HEAD_LIMIT = 32  # at most this many wanted blobs: ask the remote about each one
-
-
-@dataclass
-class TransferResult:
-    """What a batch upload or download did."""
-
-    transferred: list[str] = field(default_factory=list)
-    """Digests moved in this call."""
-    present: list[str] = field(default_factory=list)
-    """Digests already at the destination (nothing to do)."""
-    bytes: int = 0
-    """Bytes moved."""
 
 
 class Remote:
@@ -102,7 +92,7 @@ class Remote:
         options: dict[str, Any] = {}
         protocol = url.split("://", 1)[0] if "://" in url else "file"
         if protocol in ("s3", "s3a"):
-            options = _s3_options(endpoint_url, env)
+            options = s3_options(endpoint_url, env)
         elif protocol == "file" or "://" not in url:
             options = {"auto_mkdir": True}
         try:
@@ -117,7 +107,7 @@ class Remote:
                 f"remote {url}: {exc}",
                 hint="store.remote takes an fsspec URL (s3://bucket/prefix, gs://..., file:///path) or a path.",
             ) from None
-        remote = cls(url, fs, base, env_hint=_credential_hint(protocol))
+        remote = cls(url, fs, base, env_hint=credential_hint(protocol))
         if not remote.atomic_put:
             try:
                 fs.makedirs(base, exist_ok=True)
@@ -133,8 +123,10 @@ class Remote:
     def url_of(self, digest: str) -> str:
         return f"{self.url}/{digest[:2]}/{digest[2:]}"
 
-    def _fail(self, what: str, exc: BaseException, digest: str | None = None) -> StoreError:
-        where = self.url_of(digest) if digest else self.url
+    def _fail(
+        self, what: str, exc: BaseException, digest: str | None = None, *, where: str | None = None
+    ) -> StoreError:
+        where = where or (self.url_of(digest) if digest else self.url)
         reason = f"{type(exc).__name__}: {exc}".strip()
         return StoreError(f"remote store {where}: {what} failed: {reason}", hint=self._env_hint or None)
 
@@ -329,72 +321,102 @@ class Remote:
                 stale.append(info["name"])
         return stale
 
+    # -- other files (prediction log segments) ----------------------------------------
 
-# --- batches -------------------------------------------------------------------
+    def path(self, relative: str) -> str:
+        return f"{self.base}/{relative.strip('/')}"
 
-
-def upload_many(
-    remote: Remote, store: Store, digests: Iterable[str], *, jobs: int = 8, progress: bool = False
-) -> TransferResult:
-    """Upload the digests the remote lacks, ``jobs`` at a time."""
-    wanted = sorted(set(digests))
-    result = TransferResult()
-    absent = remote.missing(wanted, jobs=jobs)
-    todo = sorted(absent)
-    result.present = [d for d in wanted if d not in absent]
-    total = sum(store.path_of(d).stat().st_size for d in todo if store.path_of(d).is_file())
-    with _progress(progress, "push", total) as advance:
-        result.bytes = _parallel(todo, lambda d: remote.upload(store, d, advance), jobs, result.transferred)
-    return result
-
-
-def download_many(
-    remote: Remote,
-    store: Store,
-    digests: Iterable[str],
-    *,
-    jobs: int = 8,
-    progress: bool = False,
-    sizes: dict[str, int] | None = None,
-    stale_after: float = 3600.0,
-) -> TransferResult:
-    """Download the digests the local store lacks, ``jobs`` at a time, each verified.
-
-    Partial downloads of processes that are gone are discarded first (and those
-    without an owner, from older versions, once older than ``stale_after`` seconds).
-    """
-    wanted = sorted(set(digests))
-    result = TransferResult()
-    todo = [d for d in wanted if not store.has(d)]
-    result.present = [d for d in wanted if store.has(d)]
-    _discard_partials(store, stale_after)
-    total = sum((sizes or {}).get(d, 0) for d in todo)
-    with _progress(progress, "fetch", total) as advance:
-        result.bytes = _parallel(todo, lambda d: remote.download(store, d, advance), jobs, result.transferred)
-    return result
-
-
-def _parallel(digests: list[str], work: Callable[[str], int], jobs: int, done: list[str]) -> int:
-    """Run ``work`` over ``digests``; completed ones are kept even if another fails (resume)."""
-    if not digests:
-        return 0
-    moved = 0
-    errors: list[BaseException] = []
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(digests)))) as pool:
-        futures = {pool.submit(work, d): d for d in digests}
-        for future in as_completed(futures):
+    def put(self, local: str | os.PathLike[str], relative: str) -> None:
+        """Copy a local file to ``<base>/<relative>``; a reader sees it whole or not at all."""
+        target = self.path(relative)
+        directory, _, name = target.rpartition("/")
+        try:
+            if self.atomic_put:
+                self.fs.put_file(os.fspath(local), target)
+                return
+            self.fs.makedirs(directory, exist_ok=True)
+            tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.part"
             try:
-                moved += future.result()
-                done.append(futures[future])
-            except BaseException as exc:  # collect: the others still finish, so a re-run resumes
-                errors.append(exc)
-    done.sort()
-    if errors:
-        first = errors[0]
-        if len(errors) > 1 and isinstance(first, FlowtideError):
-            first.message += f" (and {len(errors) - 1} more blob(s) failed)"
-        raise first
-    return moved
+                self.fs.put_file(os.fspath(local), tmp)
+                self.fs.mv(tmp, target)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.fs.rm_file(tmp)
+                raise
+        except Exception as exc:
+            raise self._fail(f"upload of {relative}", exc, where=f"{self.url}/{relative}") from exc
+
+    def files(self, prefix: str, *, what: str = "listing", hint: str | None = None) -> dict[str, int | None]:
+        """Every file under ``<base>/<prefix>``: its path relative to the prefix -> size (None: unknown).
+
+        Empty when the prefix does not exist. The listing is input: callers decide which names to trust.
+        """
+        base = self.path(prefix)
+        try:
+            self.fs.invalidate_cache()
+            listing = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return {}
+        except Exception as exc:
+            failure = self._fail(what, exc, where=f"{self.url}/{prefix}")
+            if hint is not None:
+                failure.hint = hint
+            raise failure from exc
+        out: dict[str, int | None] = {}
+        for path, info in listing.items():
+            relative = path[len(base) + 1 :] if path.startswith(base + "/") else path
+            size = info.get("size")
+            out[relative] = None if size is None else int(size)
+        return out
+
+    def get(self, relative: str, local: Path, *, hint: str | None = None) -> None:
+        """Copy ``<base>/<relative>`` to ``local`` through a temporary file and a rename."""
+        local.parent.mkdir(parents=True, exist_ok=True)
+        partial = local.with_name(f".{local.name}.{os.getpid()}.part")
+        try:
+            self.fs.get_file(self.path(relative), str(partial))
+            os.replace(partial, local)
+        except Exception as exc:
+            failure = self._fail("download", exc, where=f"{self.url}/{relative}")
+            if hint is not None:
+                failure.hint = hint
+            raise failure from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+
+    def remove_stale_tmp(self, older_than: float = 86400.0) -> list[str]:
+        """Delete the temporary upload keys killed pushes left (see :meth:`stale_tmp`); return them."""
+        stale = self.stale_tmp(older_than)
+        if stale:
+            try:
+                self.fs.rm(stale)
+            except Exception as exc:
+                raise self._fail("delete", exc) from exc
+        return stale
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _callback(advance: Callable[[int], None] | None):
+    from fsspec.callbacks import Callback
+
+    class Forward(Callback):
+        sent = 0
+
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def relative_update(self, inc: int = 1) -> None:
+            self.sent += inc
+            if advance is not None:
+                advance(inc)
+
+        def absolute_update(self, value: int) -> None:
+            self.relative_update(value - self.sent)
+
+    return Forward()
 
 
 def _drain(chunks: Iterable[bytes], out: Any, hasher: Any, advance: Callable[[int], None] | None) -> int:
@@ -432,113 +454,3 @@ def _drain(chunks: Iterable[bytes], out: Any, hasher: Any, advance: Callable[[in
     if failed:
         raise failed[0]
     return size
-
-
-def _discard_partials(store: Store, older_than: float) -> None:
-    """Partial downloads of killed fetches (never one a live process is still writing)."""
-    remove_leftovers(store.tmp_dir, "fetch.*.part", older_than=older_than)
-
-
-# --- the hook --------------------------------------------------------------------
-
-
-def auto_push(project: Project, digests: Iterable[str]) -> None:
-    """Upload ``digests`` to the configured remote when ``store.auto_push`` is on; no-op otherwise.
-
-    Callers write their local state (store, lock, registry) first; a failure here
-    raises a StoreError that says so and how to retry, and loses nothing.
-    """
-    cfg = project.config.store
-    if not cfg.remote or not cfg.auto_push:
-        return
-    wanted = [d for d in digests if d]
-    if not wanted:
-        return
-    try:
-        remote = Remote.from_project(project)
-        upload_many(remote, project.store, wanted, jobs=cfg.jobs)
-    except FlowtideError as exc:
-        raise StoreError(
-            f"automatic push to {cfg.remote} failed: {exc.message}",
-            hint="Local work is saved (store, lock and registry are written). "
-            "Run `flowtide push` once the remote is reachable, or set `store.auto_push: false`.",
-        ) from exc
-
-
-# --- helpers ---------------------------------------------------------------------
-
-
-def _s3_options(endpoint_url: str | None, env: Any) -> dict[str, Any]:
-    """s3fs options; secrets come from ``env`` (or boto's profiles), never from any file we write."""
-    options: dict[str, Any] = {"skip_instance_cache": True}
-    endpoint = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        options["endpoint_url"] = endpoint
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-        options["key"] = env["AWS_ACCESS_KEY_ID"]
-        options["secret"] = env["AWS_SECRET_ACCESS_KEY"]
-        if env.get("AWS_SESSION_TOKEN"):
-            options["token"] = env["AWS_SESSION_TOKEN"]
-    elif env.get("AWS_PROFILE"):
-        options["profile"] = env["AWS_PROFILE"]
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    if region:
-        options["client_kwargs"] = {"region_name": region}
-    return options
-
-
-def _credential_hint(protocol: str) -> str:
-    if protocol in ("s3", "s3a"):
-        return (
-            "Credentials are read from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and "
-            "~/.aws); for MinIO, SeaweedFS and other S3-compatible services set store.endpoint_url."
-        )
-    return ""
-
-
-def _callback(advance: Callable[[int], None] | None):
-    from fsspec.callbacks import Callback
-
-    class Forward(Callback):
-        sent = 0
-
-        def call(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def relative_update(self, inc: int = 1) -> None:
-            self.sent += inc
-            if advance is not None:
-                advance(inc)
-
-        def absolute_update(self, value: int) -> None:
-            self.relative_update(value - self.sent)
-
-    return Forward()
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, label: str, total: int) -> Iterator[Callable[[int], None] | None]:
-    """A rich byte-progress bar on stderr (rich imported only when shown)."""
-    if not enabled or total <= 0:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (
-        TextColumn(f"{label}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.update(task, advance=n)

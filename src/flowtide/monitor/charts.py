@@ -1,0 +1,79 @@
+"""The monitor report's charts over time: predictions, live performance and input drift per time bucket."""
+
+from __future__ import annotations
+
+import time
+
+from ..report import Chart
+from .performance import metric
+
+TIME_BUCKETS = 12
+
+
+def _buckets(times: list[float]) -> tuple[float, float, list[str]]:
+    start, end = min(times), max(times)
+    span = max(end - start, 1e-9)
+    fmt = "%H:%M:%S" if span < 3600 else ("%d %H:%M" if span < 7 * 86400 else "%m-%d")
+    labels = [time.strftime(fmt, time.gmtime(start + span * (i + 0.5) / TIME_BUCKETS)) for i in range(TIME_BUCKETS)]
+    return start, span, labels
+
+
+def drift_over_time(judged: list, columns: list[str], method: str, threshold: float) -> Chart | None:
+    """The drift statistic of each column per time bucket, for the busiest judged groups."""
+    from ..checks.drift import compare
+
+    if not judged:
+        return None
+    start, span, labels = _buckets([r["time"] for g, _ in judged for r in g.rows])
+    series: dict[str, list[float | None]] = {}
+    for group, reference in sorted(judged, key=lambda item: -len(item[0].rows))[:2]:
+        buckets: list[list[dict]] = [[] for _ in range(TIME_BUCKETS)]
+        for r in group.rows:
+            buckets[min(int((r["time"] - start) / span * TIME_BUCKETS), TIME_BUCKETS - 1)].append(r)
+        for column in columns:
+            ref = reference["columns"].get(column)
+            if ref is None or ref["kind"] != "numeric":
+                continue
+            values: list[float | None] = []
+            for bucket in buckets:
+                xs = [r["inputs"].get(column) for r in bucket]
+                xs = [x for x in xs if isinstance(x, (int, float)) and not isinstance(x, bool)]
+                values.append(round(compare(ref, xs, method, threshold).statistic, 4) if len(xs) >= 20 else None)
+            if any(v is not None for v in values):
+                series[f"{column} v{group.version} {group.role}"] = values
+    if not series:
+        return None
+    return Chart(f"Input drift ({method}) over time", "line", labels, series, x_label="time (UTC)", y_label=method)
+
+
+def time_charts(groups: dict, feedback: dict, metric_name: str, since: float, until: float) -> list[Chart]:
+    times = [r["time"] for g in groups.values() for r in g.rows]
+    if not times:
+        return []
+    start, end = min(times), max(times)
+    span = max(end - start, 1e-9)
+    n = TIME_BUCKETS
+    fmt = "%H:%M:%S" if span < 3600 else ("%d %H:%M" if span < 7 * 86400 else "%m-%d")
+    x = [time.strftime(fmt, time.gmtime(start + span * (i + 0.5) / n)) for i in range(n)]
+    counts: dict[str, list[float]] = {}
+    scores: dict[str, list[float | None]] = {}
+    for group in groups.values():
+        buckets: list[list[dict]] = [[] for _ in range(n)]
+        for r in group.rows:
+            buckets[min(int((r["time"] - start) / span * n), n - 1)].append(r)
+        name = f"v{group.version} {group.role}"
+        counts[name] = [float(len(b)) for b in buckets]
+        values: list[float | None] = []
+        for b in buckets:
+            pairs = [(r["output"], feedback[r["request_id"]]) for r in b if r["request_id"] in feedback]
+            values.append(
+                round(metric(metric_name, [o for o, _ in pairs], [y for _, y in pairs]), 4) if pairs else None
+            )
+        if any(v is not None for v in values):
+            scores[name] = values
+    charts = [Chart("Predictions over time", "line", x, counts, x_label="time (UTC)", y_label="predictions")]
+    if scores:
+        charts.append(
+            Chart(f"Live {metric_name} over time", "line", x, scores, x_label="time (UTC)", y_label=metric_name)
+        )
+    return charts
