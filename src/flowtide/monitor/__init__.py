@@ -134,8 +134,8 @@ def monitor(
     promotion's reason): production is reached through an approval, and in CI that
     approval is deploy.yml's production job, never monitor itself.
     """
-    from ..serve.predlog import read_log
     from ..config import Duration
+    from ..serve.predlog import read_log
     from . import reactions
     from .analysis import analyse
 
