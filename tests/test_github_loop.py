@@ -30,8 +30,9 @@ import httpx
 import pytest
 
 from flowtide.project import Project
+from flowtide.workflows.act import run
 from flowtide.workflows.check import find_binary
-from flowtide.workflows.simulate import run, simulate
+from flowtide.workflows.simulate import simulate
 
 from .conftest import git, run_cli
 

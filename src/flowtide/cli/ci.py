@@ -106,7 +106,7 @@ def _check(args) -> int:
 
 def _simulate(args) -> int:
     from flowtide.errors import UsageError
-    from flowtide.workflows.simulate import run as run_act
+    from flowtide.workflows.act import run as run_act
     from flowtide.workflows.simulate import simulate
 
     project = load_project(args)
@@ -140,7 +140,7 @@ def _simulate(args) -> int:
         if not result.fired:
             print(f"no workflow fires on {args.event}")
         if args.run and args.isolate and not result.ok:
-            from flowtide.workflows.simulate import can_unshare
+            from flowtide.workflows.act import can_unshare
 
             if can_unshare():
                 print(

@@ -1,7 +1,7 @@
 """Generated CI workflows (GitHub Actions): generate, check, simulate with act, and the maturity doctor.
 
 The submodules are the API: ``generate.generate/render``, ``check.check``,
-``simulate.simulate/run`` and ``doctor.doctor``; each workflow's builder is a
+``simulate.simulate``, ``act.run`` and ``doctor.doctor``; each workflow's builder is a
 module of ``github/``. Nothing is re-exported here under a submodule's name, so
 ``import flowtide.workflows.generate`` always yields the module.
 """
