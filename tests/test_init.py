@@ -10,6 +10,7 @@ import pytest
 
 from flowtide.config import load_config
 from flowtide.init import _SKIP_NAMES, init
+from flowtide.makefile import make_env
 
 from .conftest import git, run_cli
 
@@ -227,19 +228,24 @@ def test_init_into_an_existing_repository_leaves_its_own_settings_in_charge(exis
     assert makefile.endswith("# <<< flowtide\n") and "\nlint:" not in makefile[len(MAKEFILE) :]
     called = _workflow_make_targets(root)
     assert called == ["install", "lint", "test"]
-    dry = subprocess.run(["make", "-n", *called], cwd=root, capture_output=True, text=True)
+    dry = subprocess.run(["make", "-n", *called], cwd=root, capture_output=True, text=True, env=make_env())
     assert dry.returncode == 0, dry.stderr
     assert "echo acme lints its own way" in dry.stdout
     assert (
         "-m pip install --quiet -e ." in dry.stdout or "-m uv pip install --quiet --python python3 -e ." in dry.stdout
     )
     assert "python3 -m pytest -q" in dry.stdout
-    assert subprocess.run(["make", "-n", "build"], cwd=root, capture_output=True, text=True).stdout == (
+    assert subprocess.run(["make", "-n", "build"], cwd=root, capture_output=True, text=True, env=make_env()).stdout == (
         "echo building acme\n"
     )  # still the default goal's recipe, still first
-    assert subprocess.run(["make", "-n"], cwd=root, capture_output=True, text=True).stdout == "echo building acme\n"
+    assert (
+        subprocess.run(["make", "-n"], cwd=root, capture_output=True, text=True, env=make_env()).stdout
+        == "echo building acme\n"
+    )
     # the tests the generated `make test` runs pass, with the repository's own testpaths
-    tests = subprocess.run(["make", "test", f"PYTHON={sys.executable}"], cwd=root, capture_output=True, text=True)
+    tests = subprocess.run(
+        ["make", "test", f"PYTHON={sys.executable}"], cwd=root, capture_output=True, text=True, env=make_env()
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "1 passed" in tests.stdout
     # idempotent: a second init changes no byte and says what it kept
@@ -335,6 +341,8 @@ def test_a_gnumakefile_is_the_makefile_make_reads(git_repo):
     assert "updated  GNUmakefile (added lint, test: the generated workflows call them)" in result.out.splitlines()
     assert "kept     your GNUmakefile targets install (the workflows run them as they are)" in result.out.splitlines()
     assert not (git_repo / "Makefile").exists()  # make would never read it
-    dry = subprocess.run(["make", "-n", "install", "lint", "test"], cwd=git_repo, capture_output=True, text=True)
+    dry = subprocess.run(
+        ["make", "-n", "install", "lint", "test"], cwd=git_repo, capture_output=True, text=True, env=make_env()
+    )
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.startswith("echo own install\n")

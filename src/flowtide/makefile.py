@@ -8,6 +8,7 @@ user defined, whatever it does: a user's ``test`` is the project's test command.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -37,6 +38,19 @@ class MakefileUpdate:
     """Targets the workflows call that the user's Makefile already has (left as they are)."""
     unknown: dict[str, str] = field(default_factory=dict)
     """Targets the workflows call that are missing and init has no recipe for: target -> ci key."""
+
+
+def make_env() -> dict[str, str]:
+    """This process's environment without what an outer ``make`` passes down to a recursive one.
+
+    Run from a make recipe (``make init``, or a test suite under ``make test``), MAKEFLAGS,
+    MAKELEVEL and friends would turn our make into a sub-make: other flags, a jobserver, and
+    "Entering directory" lines in its output.
+    """
+    return {k: v for k, v in os.environ.items() if k not in _OUTER_MAKE}
+
+
+_OUTER_MAKE = frozenset({"MAKEFLAGS", "MFLAGS", "GNUMAKEFLAGS", "MAKELEVEL", "MAKEFILES", "MAKEOVERRIDES"})
 
 
 def find(root: Path) -> Path | None:
@@ -86,6 +100,7 @@ def defined_targets(path: Path) -> set[str]:
         proc = subprocess.run(
             ["make", "-n", "-p", "-q", "-f", path.name, "-r", "-R", ".flowtide-no-such-goal"],
             cwd=path.parent,
+            env=make_env(),
             capture_output=True,
             text=True,
             timeout=60,
