@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FlowtideError, reason_of
 from .admin import ADMIN_TOKEN_ENV
 from .body import read_json
-from .feedback import FEEDBACK_TOKEN_ENV, FeedbackDesk, LabelRule, label_rule, parse_window
+from .feedback import FEEDBACK_TOKEN_ENV, FeedbackDesk, LabelRule, label_rule
 from .router import CanaryRouter, ModelApp, PredictRequest, send_json
 from .routes import build_routes
 from .shipping import shipper
@@ -96,7 +96,7 @@ class ServeApp:
         watch.on_fetch = lambda outcome: self.metrics.fetches.labels(outcome).inc()
         if predlog is None:
             directory = Path(log_dir) if log_dir else watch.base.state_dir / "predictions"
-            segment = parse_window(getattr(self.deploy, "log_segment", "1h"))
+            segment = self.deploy.log_segment.seconds
             predlog = PredictionLog(
                 directory,
                 flush_interval=flush_interval,
@@ -104,7 +104,7 @@ class ServeApp:
                 ship=shipper(watch.project, self.metrics),
             )
         self.predlog = predlog
-        window = parse_window(getattr(self.deploy, "feedback_window", "7d"))
+        window = self.deploy.feedback_window.seconds
         self.feedback = FeedbackDesk(self.predlog, self.metrics, window=window, token=feedback_token)
         self.threads = threads or default_threads()
         # a bounded pool: at most `threads` predictions at once, the rest wait in its queue (not on the loop)

@@ -34,13 +34,6 @@ _ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,160}")  # no control characters (the 
 _FLOAT_MAX = sys.float_info.max
 
 
-def parse_window(value: Any) -> float:
-    """A ``deploy:`` span (a Duration, or its text: 90, 90s, 30m, 1.5h, 7d, 2w) in seconds."""
-    from ..config import Duration
-
-    return Duration.parse(value, what="window").seconds
-
-
 def _finite(value: Any) -> bool:
     if type(value) is float:
         return math.isfinite(value)
