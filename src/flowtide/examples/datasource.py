@@ -1,11 +1,19 @@
-"""The weather example's data source: a small real HTTP server publishing data month by month.
+"""The examples' data source: a small real HTTP server publishing a data set month by month.
 
-Serves ``/seattle-weather.csv``: the Seattle daily weather that ``vega_datasets``
-ships (2012–2015, dates written ISO ``YYYY-MM-DD``) up to the end of the "as of"
-month, with a strong ETag, Last-Modified and 304 answers to conditional GETs.
-``POST /advance`` publishes one more month (``?months=N``), ``POST /as-of?month=YYYY-MM``
-sets it, ``GET /state`` answers JSON. Use it from the command line
-(``python -m flowtide.examples.datasource --port 0``) or in-process (:class:`DataSource`).
+Two data sets, each from a package that ships it:
+
+- ``weather`` (the default): ``/seattle-weather.csv``, the Seattle daily weather that
+  ``vega_datasets`` ships (2012–2015, dates written ISO ``YYYY-MM-DD``);
+- ``penguins``: ``/penguins.parquet``, the Palmer penguins that ``palmerpenguins``
+  ships (344 birds, 2007–2009, missing values as nulls), one row per bird with the
+  date its first egg was seen, the ``date`` column.
+
+Each is published up to the end of the "as of" month, with a strong ETag,
+Last-Modified and 304 answers to conditional GETs. ``POST /advance`` publishes
+one more month (``?months=N``), ``POST /as-of?month=YYYY-MM`` sets it, ``GET
+/state`` answers JSON. Use it from the command line (``python -m
+flowtide.examples.datasource --port 0 [--dataset penguins]``) or in-process
+(:class:`DataSource`).
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 CSV_NAME = "seattle-weather.csv"
+PARQUET_NAME = "penguins.parquet"
 FIRST_MONTH = "2012-01"
 LAST_MONTH = "2015-12"
+DATASETS = ("weather", "penguins")
 
 
 def vega_csv() -> Path:
@@ -35,6 +45,36 @@ def vega_csv() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the vega_datasets package is not installed (pip install vega_datasets)")
     return Path(next(iter(spec.submodule_search_locations))) / "_data" / CSV_NAME
+
+
+def penguins_csvs() -> tuple[Path, Path]:
+    """(penguins.csv, penguins-raw.csv) as the ``palmerpenguins`` package ships them."""
+    from importlib.util import find_spec
+
+    spec = find_spec("palmerpenguins")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the palmerpenguins package is not installed (pip install palmerpenguins)")
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    return data / "penguins.csv", data / "penguins-raw.csv"
+
+
+def penguins_frame():
+    """The penguins as published: ``id``, ``date`` (first egg seen), the tidy columns, nulls where measures are missing.
+
+    The tidy file (``penguins.csv``) and the raw one list the same 344 birds in the
+    same order; the raw file has the dates.
+    """
+    import polars as pl
+
+    tidy_path, raw_path = penguins_csvs()
+    tidy = pl.read_csv(tidy_path, null_values=["NA"]).drop("year")
+    raw = pl.read_csv(raw_path, null_values=["NA"], infer_schema_length=None, columns=["Date Egg"])
+    if len(raw) != len(tidy):
+        raise ValueError(f"{raw_path.name} has {len(raw)} rows and {tidy_path.name} {len(tidy)}: not the same birds")
+    frame = tidy.with_columns(
+        id=pl.int_range(1, len(tidy) + 1, dtype=pl.Int64), date=raw["Date Egg"].str.to_date("%Y-%m-%d")
+    )
+    return frame.select("id", "date", *tidy.columns).sort("date", "id", maintain_order=True)
 
 
 def _month_index(month: str) -> int:
@@ -55,13 +95,32 @@ class DataSource:
     """The server as a library object: ``start()`` in a thread, ``advance()``, ``stop()``."""
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, as_of: str = "2012-03", data: str | Path | None = None
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        as_of: str = "2012-03",
+        data: str | Path | None = None,
+        dataset: str = "weather",
     ) -> None:
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}: {', '.join(DATASETS)}")
         self.host = host
         self.port = port
-        self.data_path = Path(data) if data else vega_csv()
+        self.dataset = dataset
         self._lock = threading.Lock()
-        self._header, self._rows = self._read(self.data_path)
+        if dataset == "penguins":
+            if data:
+                raise ValueError("--data is for the weather CSV; the penguins come from palmerpenguins")
+            self.file_name, self.content_type = PARQUET_NAME, "application/vnd.apache.parquet"
+            self.data_path = penguins_csvs()[0]
+            self._frame = penguins_frame()
+            self._header, self._rows = "", [d.isoformat() for d in self._frame["date"].to_list()]
+        else:
+            self.file_name, self.content_type = CSV_NAME, "text/csv; charset=utf-8"
+            self.data_path = Path(data) if data else vega_csv()
+            self._frame = None
+            self._header, self._rows = self._read(self.data_path)
         self._months = sorted({row[:7] for row in self._rows})
         self._as_of = _month_index(as_of)
         self._cache: tuple[int, bytes, str, str] | None = None
@@ -94,26 +153,40 @@ class DataSource:
             return self.as_of
 
     def body(self) -> tuple[bytes, str, str]:
-        """(bytes, strong ETag, Last-Modified) of the CSV as of the current month."""
+        """(bytes, strong ETag, Last-Modified) of the data set as of the current month."""
         with self._lock:
             if self._cache and self._cache[0] == self._as_of:
                 return self._cache[1], self._cache[2], self._cache[3]
             limit = self.as_of
             rows = [row for row in self._rows if row[:7] <= limit]
-            data = ("\n".join([self._header, *rows]) + "\n").encode("utf-8")
+            if self._frame is not None:
+                data = self._parquet(len(rows))
+            else:
+                data = ("\n".join([self._header, *rows]) + "\n").encode("utf-8")
             etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
             # the data changes when the month changes: stamp it with the last day published
-            last = rows[-1][:10] if rows else "2012-01-01"
+            last = rows[-1][:10] if rows else (self._rows[0][:10] if self._rows else "2012-01-01")
             stamp = calendar.timegm(time.strptime(last + " 12:00:00", "%Y-%m-%d %H:%M:%S"))
             modified = formatdate(stamp, usegmt=True)
             self._cache = (self._as_of, data, etag, modified)
             return data, etag, modified
 
+    def _parquet(self, rows: int) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        self._frame.head(rows).write_parquet(buffer, statistics=False)
+        return buffer.getvalue()
+
     def state(self) -> dict:
         data, etag, modified = self.body()
+        rows = (
+            sum(1 for row in self._rows if row[:7] <= self.as_of) if self._frame is not None else data.count(b"\n") - 1
+        )
         return {
+            "dataset": self.dataset,
             "as_of": self.as_of,
-            "rows": data.count(b"\n") - 1,
+            "rows": rows,
             "bytes": len(data),
             "etag": etag,
             "last_modified": modified,
@@ -126,7 +199,7 @@ class DataSource:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/{CSV_NAME}"
+        return f"http://{self.host}:{self.port}/{self.file_name}"
 
     def start(self) -> DataSource:
         self._server = ThreadingHTTPServer((self.host, self.port), _handler(self))
@@ -191,10 +264,10 @@ def _handler(source: DataSource):
             url = urlsplit(self.path)
             if url.path == "/state":
                 return self._json(200, source.state())
-            if url.path != f"/{CSV_NAME}":
+            if url.path != f"/{source.file_name}":
                 return self._send(404, b"not found\n", {"Content-Type": "text/plain"}, head=head)
             data, etag, modified = source.body()
-            headers = {"ETag": etag, "Last-Modified": modified, "Content-Type": "text/csv; charset=utf-8"}
+            headers = {"ETag": etag, "Last-Modified": modified, "Content-Type": source.content_type}
             if _not_modified(self.headers, etag, modified):
                 return self._send(304, b"", headers)
             return self._send(200, data, headers, head=head)
@@ -238,16 +311,21 @@ def _not_modified(headers, etag: str, modified: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m flowtide.examples.datasource",
-        description="Serve the Seattle weather CSV month by month (the weather example's data source).",
+        description="Serve an example's data set month by month: the Seattle weather CSV (the weather example) "
+        "or the Palmer penguins as Parquet (the penguins example).",
     )
+    parser.add_argument("--dataset", choices=DATASETS, default="weather")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed on start)")
-    parser.add_argument("--as-of", default="2012-03", metavar="YYYY-MM", help="last month published")
+    parser.add_argument(
+        "--as-of", metavar="YYYY-MM", help="last month published (default: 2012-03 weather, 2008-12 penguins)"
+    )
     parser.add_argument("--data", metavar="PATH", help="CSV to serve (default: the vega_datasets copy)")
     args = parser.parse_args(argv)
     try:
-        source = DataSource(host=args.host, port=args.port, as_of=args.as_of, data=args.data)
-    except (ValueError, OSError) as exc:
+        as_of = args.as_of or ("2008-12" if args.dataset == "penguins" else "2012-03")
+        source = DataSource(host=args.host, port=args.port, as_of=as_of, data=args.data, dataset=args.dataset)
+    except (ValueError, OSError) as exc:  # FileNotFoundError: the package that ships the data is missing
         print(f"error: {exc}", file=sys.stderr)
         return 2
     source.serve_forever()
