@@ -78,3 +78,18 @@ def test_dash_c_runs_in_another_directory(tmp_path):
     result = run_cli("-C", str(tmp_path / "p"), "init", "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["root"] == str(tmp_path / "p")
+
+
+def test_help_imports_no_more_than_argparse_needs():
+    """Start-up is part of speed: `flowtide --help` loads the CLI table and argparse, not typing or a library."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from flowtide.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('loaded:' + ','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'typing', 'pydantic', 'polars', 'numpy', 'rich', 'httpx', 'ruamel', 'yaml'})))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "loaded:"

@@ -8,7 +8,6 @@ the functions that use them.
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 __version__ = "0.1.0"
 
@@ -29,7 +28,7 @@ _API: dict[str, str] = {
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:  # no `typing` at start-up: it costs more than the rest of --help
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'flowtide' has no attribute {name!r}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .cache import cached_by_stat, config_classes
-from .schema import _INTERNAL, CONFIG_FILE, Config
+from .schema import _FORBID, _INTERNAL, CONFIG_FILE, Config
 
 
 def find_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -70,21 +70,30 @@ def parse_config(text: bytes | str, file: str = CONFIG_FILE) -> Config:
     return config
 
 
-_ADAPTER = None
+_ADAPTERS: dict[bool, Any] = {}
 
 
-def _adapter(type_adapter):
-    global _ADAPTER
-    if _ADAPTER is None:
-        _ADAPTER = type_adapter(Config)
-    return _ADAPTER
+def _adapter(type_adapter, *, docs: bool = False):
+    """pydantic's validator of :class:`Config`, built once per process.
+
+    Only the JSON Schema shows the fields' docstrings; reading them means parsing
+    every config class's source (about 100 ms of CPU), so the validator that
+    every command after an edit of flowtide.yaml builds is made without them.
+    """
+    if docs not in _ADAPTERS:
+        _FORBID["use_attribute_docstrings"] = docs  # the one config dict every class shares
+        try:
+            _ADAPTERS[docs] = type_adapter(Config)
+        finally:
+            _FORBID["use_attribute_docstrings"] = True
+    return _ADAPTERS[docs]
 
 
 def json_schema() -> dict:
     """The JSON Schema of flowtide.yaml (for editor completion)."""
     from pydantic import TypeAdapter
 
-    schema = _adapter(TypeAdapter).json_schema()
+    schema = _adapter(TypeAdapter, docs=True).json_schema()
     # internal bookkeeping fields are not part of the file format
     for props in (schema.get("properties", {}),):
         for name in _INTERNAL:
