@@ -125,7 +125,7 @@ def _register(project: Project, *, require_gates: bool) -> Version:
             "tag": tag,
             **who,
         }
-        _append(project, event, raw)
+        _append(project, event)
     version = Registry(path, [event]).get(model.name, number)
     if is_git_repo(project):
         message = _dump_event({k: event[k] for k in ("hash", "data", "metrics", "gates") if k in event})
