@@ -567,3 +567,82 @@ def test_a_torn_last_line_is_an_event_that_never_happened(project, weather_csv):
     registry = Registry.load(Project.load(project))
     assert registry.get("weather", 1).stage == "production"
     assert [e["event"] for e in registry.events] == ["register", "promote", "promote"]
+
+
+def _register_line(v: int) -> str:
+    return json.dumps(
+        {
+            "event": "register",
+            "model": "weather",
+            "version": v,
+            "hash": f"{v:064x}",
+            "size": 10 + v,
+            "format": "skops",
+            "path": "models/model.skops",
+            "metrics": {"accuracy": 0.5 + v / 1000},
+            "gates": {"passed": v % 2 == 0, "evaluated": True},
+            "at": "2026-01-01T00:00:00Z",
+            "tag": f"weather@v{v}",
+        },
+        sort_keys=True,
+    )
+
+
+def test_the_listing_after_appends_is_the_full_replays_listing(tmp_path):
+    """`models` after a write replays only the appended lines over its memo: promotions, archiving and a rollback
+    give exactly what a replay of the whole file gives."""
+    root = tmp_path / "p"
+    (root / ".flowtide").mkdir(parents=True)
+    (root / "flowtide.yaml").write_text("project: p\nmodel: {name: weather, path: models/model.skops}\n")
+    registry = root / "flowtide.registry"
+    registry.write_text("".join(_register_line(v) + "\n" for v in range(1, 301)))
+    memo = root / ".flowtide" / "tmp"
+
+    def listing(**kw):
+        return json.loads(_cli_ok("models", "--json", "--all", cwd=root).out)
+
+    listing()
+    steps = [
+        '{"event":"promote","model":"weather","version":3,"to":"staging"}',
+        '{"event":"promote","model":"weather","version":3,"to":"production"}',
+        '{"event":"promote","model":"weather","version":250,"to":"staging"}',
+        '{"event":"promote","model":"weather","version":250,"to":"production"}',
+        '{"event":"rollback","model":"weather","version":3,"from":250}',
+        _register_line(301),
+    ]
+    for step in steps:
+        with open(registry, "a") as handle:
+            handle.write(step + "\n")
+        incremental = listing()
+        import shutil
+
+        shutil.rmtree(memo)
+        assert incremental == listing(), step  # the second one replays the whole file
+    final = {r["version"]: r["stage"] for r in incremental["weather"]}
+    assert (final[3], final[250], final[301]) == ("production", "archived", "candidate")
+
+
+def test_a_memo_that_does_not_describe_this_file_is_not_built_upon(tmp_path):
+    """The memo is input: one for another file (other inode) or whose covered bytes differ is not extended."""
+    root = tmp_path / "p"
+    (root / ".flowtide").mkdir(parents=True)
+    (root / "flowtide.yaml").write_text("project: p\nmodel: {name: weather, path: models/model.skops}\n")
+    registry = root / "flowtide.registry"
+    registry.write_text("".join(_register_line(v) + "\n" for v in range(1, 4)))
+    _cli_ok("models", "--json", cwd=root)
+    (memo,) = (root / ".flowtide" / "tmp").glob("registry-full-*.json")
+    stamp, flag, body = memo.read_text().split("\n", 2)
+    forged = json.loads(body)
+    forged["models"]["weather"]["json"][0] = forged["models"]["weather"]["json"][0].replace(
+        '"candidate"', '"production"'
+    )
+    forged["models"]["weather"]["production"] = 1
+    for tamper in ({}, {"digest": "0" * 64}, {"inode": forged["inode"] + 1}):
+        memo.write_text(f"{stamp}\n{flag}\n{json.dumps({**forged, **tamper})}")
+        with open(registry, "a") as handle:
+            handle.write('{"event":"promote","model":"weather","version":2,"to":"staging"}\n')
+        stages = {r["version"]: r["stage"] for r in json.loads(_cli_ok("models", "--json", cwd=root).out)["weather"]}
+        if tamper:
+            assert stages[1] == "candidate", tamper
+        else:  # the same inode and bytes: it is this file's memo, and it is extended (what the test relies on)
+            assert stages[1] == "production"

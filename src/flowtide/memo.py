@@ -52,6 +52,22 @@ def read(file: str | os.PathLike[str], line: str, classes: Mapping[str, type] | 
     return value
 
 
+def read_unstamped(file: str | os.PathLike[str], expect=None) -> Any:
+    """A plain (untagged) memo's value whatever its stamp says, or MISSING: for callers that check by content
+    whether an older value still describes their file (and so may be brought up to date, not recomputed)."""
+    try:
+        with open(file, "rb") as handle:
+            handle.readline(1 << 16)
+            if json.loads(handle.readline(64)) is not False:
+                return MISSING
+            value = json.loads(handle.read())
+    except (OSError, ValueError, TypeError, RecursionError):
+        return MISSING
+    if expect is not None and not isinstance(value, expect):
+        return MISSING
+    return value
+
+
 def write(file: str | os.PathLike[str], line: str, value: Any, classes: Mapping[str, type] | None = None) -> bool:
     """Memoise ``value`` under stamp ``line``; False (and nothing written) if it has parts a memo cannot hold."""
     from .atomic import atomic_write

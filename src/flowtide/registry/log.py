@@ -11,6 +11,7 @@ off before writing.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import _fsync_dir
-from ..errors import UsageError
+from ..errors import FlowtideError, UsageError
 from ..validators import NAME_RULE, is_digest, is_name, path_problem
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ class Registry:
         return None
 
 
-_SUMMARY_VERSION = 4  # bump when BRIEF_FIELDS or the summary's shape changes
+_SUMMARY_VERSION = 5  # bump when BRIEF_FIELDS or the summary's shape changes
 BRIEF_FIELDS = (
     "version",
     "stage",
@@ -276,53 +277,199 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
     ``rows`` are BRIEF_FIELDS value lists (turn them into dicts with :func:`briefs`) and
     ``json`` the same records pre-encoded. Without ``full`` only the last
     SUMMARY_TAIL versions are included. Both are memoised under .flowtide/ by the
-    registry file's stat (every write is an atomic rename, so a new inode): the
-    small memo keeps `flowtide models` at start-up cost even at 10,000 versions.
-    The full memo holds only the pre-encoded records (JSON strings parse fastest);
-    its ``rows`` are decoded from them when first asked for.
+    registry file's stat: the small memo keeps `flowtide models` at start-up cost
+    even at 10,000 versions. The full memo holds only the pre-encoded records (JSON
+    strings parse fastest); its ``rows`` are decoded from them when first asked for.
+
+    After an append (``register``, ``promote``) the full memo is brought up to date
+    by replaying only the new lines over it (:func:`_replay_tail`), so the first
+    listing after a write does not replay the whole history.
     """
     from ..config import cached_by_stat
 
     path = project.root / REGISTRY_FILE
     if not path.exists():
         return {}
+    full_name = f"registry-full-{_SUMMARY_VERSION}"
 
-    def everything() -> dict[str, dict[str, Any]]:
-        registry = Registry.read(path)
-        out: dict[str, dict[str, Any]] = {}
-        for model in registry.models():
-            production = registry.in_stage(model, "production")
-            staging = registry.in_stage(model, "staging")
-            out[model] = {
-                "production": production.version if production else None,
-                "staging": staging.version if staging else None,
-                "count": len(registry.versions(model)),
-                # pre-encoded for `models --json`: joining strings beats encoding 10,000 dicts per call
-                "json": [json.dumps(brief(v), sort_keys=True, default=str) for v in registry.versions(model)],
-            }
-        return out
+    def everything() -> dict[str, Any]:
+        raw = path.read_bytes()
+        inode = os.stat(path).st_ino
+        models = _replay_tail(project.state_dir / "tmp" / f"{full_name}.json", path, raw, inode)
+        if models is None:
+            registry = Registry(path, _parse_events(raw, path))
+            models = {model: _model_summary(registry, model, registry.versions(model)) for model in registry.models()}
+        return {"inode": inode, "covered": len(raw), "digest": _digest(raw), "models": models}
 
     def load_full() -> dict[str, dict[str, Any]]:
-        name = f"registry-full-{_SUMMARY_VERSION}"
-        data = cached_by_stat(project.root, path, name, everything, expect=dict)
-        if not all(_entry_ok(entry, ("json",)) for entry in data.values()):  # not what everything() writes
+        data = cached_by_stat(project.root, path, full_name, everything, expect=dict)
+        if not _full_ok(data):  # not what everything() writes
             data = everything()
-        return {model: _Entry(entry) for model, entry in data.items()}
+        return {model: _Entry(entry) for model, entry in data["models"].items()}
 
     if full:
         return load_full()
 
     def recent() -> dict[str, dict[str, Any]]:
-        return {
-            model: {**entry, "rows": entry["rows"][-SUMMARY_TAIL:], "json": entry["json"][-SUMMARY_TAIL:]}
-            for model, entry in load_full().items()
-        }
+        out = {}
+        for model, entry in load_full().items():
+            small = {k: v for k, v in entry.items() if k not in ("numbers", "history", "rows")}
+            tail = entry["json"][-SUMMARY_TAIL:]
+            out[model] = {**small, "rows": _Entry({"json": tail})["rows"], "json": tail}  # decodes the tail only
+        return out
 
     name = f"registry-recent-{_SUMMARY_VERSION}"
     data = cached_by_stat(project.root, path, name, recent, expect=dict)
     if not all(_entry_ok(entry, ("json", "rows")) for entry in data.values()):
         data = recent()
     return data
+
+
+def _model_summary(registry: Registry, model: str, versions: list[Version]) -> dict[str, Any]:
+    production = registry.in_stage(model, "production")
+    staging = registry.in_stage(model, "staging")
+    return {
+        "production": production.version if production else None,
+        "staging": staging.version if staging else None,
+        "count": len(versions),
+        # pre-encoded for `models --json`: joining strings beats encoding 10,000 dicts per call
+        "json": [_brief_json(v) for v in versions],
+        "numbers": [v.version for v in versions],
+        "history": list(registry._production_history.get(model, [])),
+    }
+
+
+def _brief_json(v: Version) -> str:
+    return json.dumps(brief(v), sort_keys=True, default=str)
+
+
+def _digest(raw: bytes) -> str:
+    from ..hashing import hash_bytes
+
+    return hash_bytes(raw)
+
+
+def _full_ok(data: Any) -> bool:
+    return (
+        isinstance(data, dict)
+        and type(data.get("covered")) is int
+        and isinstance(data.get("models"), dict)
+        and all(_entry_ok(entry, ("json", "numbers", "history")) for entry in data["models"].values())
+    )
+
+
+def _replay_tail(memo_path: Path, path: Path, raw: bytes, inode: int) -> dict[str, dict[str, Any]] | None:
+    """The full summary brought up to ``raw`` by replaying only the lines appended since the last memo, or None.
+
+    The previous memo is input like anything under .flowtide/: it is used only when it
+    describes this very file (same inode) and the bytes it covered are still the
+    file's first bytes (their BLAKE3 digest matches); anything else, or any doubt
+    while replaying (a version registered twice, an odd event), means None and a
+    full replay, which reports problems with their line numbers.
+    """
+    from .. import memo
+
+    old = memo.read_unstamped(memo_path, expect=dict)
+    if not _full_ok(old) or old.get("inode") != inode or not 0 < old["covered"] <= len(raw):
+        return None
+    covered = old["covered"]
+    if raw[covered - 1 : covered] != b"\n" or old.get("digest") != _digest(raw[:covered]):
+        return None
+    entries = old["models"]
+    try:
+        if any(
+            len(e["numbers"]) != len(e["json"]) or e["numbers"] != sorted(set(e["numbers"])) for e in entries.values()
+        ):
+            return None
+        events = _parse_events(raw[covered:], path)
+        registry = Registry(path, [])
+        lazy = {model: _LazyVersions(model, entry) for model, entry in entries.items()}
+        registry._versions = dict(lazy)
+        registry._production_history = {model: list(entry["history"]) for model, entry in entries.items()}
+        for model, entry in entries.items():
+            for stage in ("staging", "production"):
+                if entry[stage] is not None:
+                    registry._holders[(model, stage)] = lazy[model][entry[stage]]
+        for event in events:
+            registry._apply(event)
+    except (FlowtideError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None  # the full replay decides, and names the line if the file is at fault
+    out = {}
+    for model, versions in registry._versions.items():
+        entry = entries.get(model) or {"json": [], "numbers": []}
+        numbers, encoded = list(entry["numbers"]), list(entry["json"])
+        touched = versions.touched() if isinstance(versions, _LazyVersions) else versions
+        for number in sorted(touched):
+            line = _brief_json(touched[number])
+            index = bisect.bisect_left(numbers, number)
+            if index < len(numbers) and numbers[index] == number:
+                encoded[index] = line
+            else:
+                numbers.insert(index, number)
+                encoded.insert(index, line)
+        if not numbers:
+            continue
+        production = registry._holders.get((model, "production"))
+        staging = registry._holders.get((model, "staging"))
+        out[model] = {
+            "production": production.version if production else None,
+            "staging": staging.version if staging else None,
+            "count": len(numbers),
+            "json": encoded,
+            "numbers": numbers,
+            "history": list(registry._production_history.get(model, [])),
+        }
+    return out
+
+
+class _LazyVersions(dict):
+    """A model's versions as the summary memo holds them: a :class:`Version` is rebuilt from its brief record
+    only when the replay of new events touches it (and then re-encoded), the others stay pre-encoded."""
+
+    def __init__(self, model: str, entry: dict[str, Any]) -> None:
+        super().__init__()
+        self._model = model
+        self._index = {number: i for i, number in enumerate(entry["numbers"])}
+        self._json = entry["json"]
+
+    def _load(self, number: int) -> Version:
+        record = json.loads(self._json[self._index[number]])
+        if not isinstance(record, dict) or record.get("version") != number:
+            raise ValueError("memo record does not match its version")
+        version = Version(
+            model=self._model,
+            version=number,
+            hash=record["hash"],
+            size=record["size"],
+            format=record["format"],
+            path="",
+            stage=record["stage"],
+            metrics=record["metrics"] or {},
+            commit=record["commit"],
+            gates={"passed": record["gates_passed"], "evaluated": record["gates_evaluated"]},
+            created=record["created"],
+            tag=record["tag"],
+            dirty=record["dirty"],
+            created_by=record["created_by"],
+        )
+        super().__setitem__(number, version)
+        return version
+
+    def __contains__(self, number: object) -> bool:
+        return super().__contains__(number) or number in self._index
+
+    def __getitem__(self, number: int) -> Version:
+        if super().__contains__(number):
+            return super().__getitem__(number)
+        if number in self._index:
+            return self._load(number)
+        raise KeyError(number)
+
+    def get(self, number, default=None):
+        return self[number] if number in self else default  # noqa: SIM401 (self.get is this method)
+
+    def touched(self) -> dict[int, Version]:
+        return dict(self.items())
 
 
 class _Entry(dict):
