@@ -104,10 +104,13 @@ class _SklearnPredictor:
         self.features = spec.features
         self.features_from = spec.features_from
         names = getattr(estimator, "feature_names_in_", None)
-        if names is not None and spec.features_from != FROM_CONFIG:
+        known = [str(name) for name in names] if names is not None else None
+        if known is not None and spec.features_from != FROM_CONFIG:
             # fitted on a DataFrame: the model knows its inputs (engineered columns the checks never saw)
-            self.features = [str(name) for name in names]
+            self.features = known
             self.features_from = FROM_SKLEARN
+        # the matrix goes in the order the model was fitted in, whatever order model.features lists the names
+        self.columns = known if known is not None and set(known) == set(self.features) else self.features
 
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
         import warnings
@@ -117,7 +120,7 @@ class _SklearnPredictor:
         with warnings.catch_warnings():
             # fitted on a DataFrame, given an array in the same column order: the names warning is noise
             warnings.filterwarnings("ignore", message=".*feature names.*")
-            return _labels(self.estimator.predict(_matrix(rows, self.features)))
+            return _labels(self.estimator.predict(_matrix(rows, self.columns)))
 
 
 class SkopsFormat:
