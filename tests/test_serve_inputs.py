@@ -152,3 +152,36 @@ def test_model_features_in_flowtide_yaml_still_decide(tmp_path, weather_csv, fit
         assert answer.json()["detail"][0]["reason"].endswith(
             "its inputs are doy_sin, temp_range, wind, precipitation (declared by model.features in flowtide.yaml)"
         )
+
+
+def test_an_onnx_model_with_one_input_per_column_declares_its_inputs(tmp_path, weather_csv):
+    import numpy as np
+    from skl2onnx import to_onnx
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = engineered(weather_csv)
+    X = X.astype(np.float32)
+    model = make_pipeline(
+        ColumnTransformer([("scale", StandardScaler(), ENGINEERED)]),
+        DecisionTreeClassifier(max_depth=4, random_state=0),
+    ).fit(X, y)
+    root = tmp_path / "p"
+    config = NO_FEATURES.replace("models/model.skops", "models/model.onnx").replace("format: skops", "format: onnx")
+    make_project(root, weather_csv, config)
+    (root / "models").mkdir()
+    (root / "models/model.onnx").write_bytes(to_onnx(model, X[:1], options={"zipmap": False}).SerializeToString())
+    project = Project.load(root)
+    registry.register(project)
+    registry.promote(project, "weather", 1, "staging")
+    registry.promote(project, "weather", 1, "production")
+    with ServerThread(create_app(project, interval=0)) as running, httpx.Client(base_url=running.url) as client:
+        rows = X.iloc[:30].to_dict(orient="records")
+        answer = client.post("/predict/weather", json=rows)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == list(model.predict(X.iloc[:30]))
+        refused = client.post("/predict/weather", json={**rows[0], "temp_max": 3.0}).json()
+        assert refused["inputs"] == ENGINEERED
+        assert refused["inputs_declared_by"] == "the ONNX model's input names"
