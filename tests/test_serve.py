@@ -89,7 +89,11 @@ GOOD = '{"precipitation": 0.0, "temp_max": 12.0, "temp_min": 5.0, "wind": 3.0}'
             '{"precipitation": 0, "temp_max": 12, "temp_min": 5, "wind": 3, "admin": true}',
             JSON,
             422,
-            {"field": "admin", "reason": "is not an input of this model"},
+            {
+                "field": "admin",
+                "reason": "is not an input of this model; its inputs are precipitation, temp_max, temp_min, wind "
+                "(declared by model.features in flowtide.yaml)",
+            },
         ),
         (
             '{"precipitation": 0, "temp_max": 99, "temp_min": 5, "wind": 3}',

@@ -29,11 +29,19 @@ class Predictor(Protocol):
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]: ...
 
 
+FROM_CONFIG = "model.features in flowtide.yaml"
+FROM_SKLEARN = "the model's feature_names_in_"
+FROM_ONNX = "the ONNX model's input names"
+
+
 @dataclass
 class ModelSpec:
     """What a format needs besides the bytes: the input columns and format options."""
 
     features: list[str]
+    features_from: str = ""
+    """What declares ``features``, for messages: FROM_CONFIG (the user chose them: a format keeps them), else
+    where they were guessed from (the checks of model.reference), which the model's own input names override."""
     loader: str | None = None
     trusted_types: list[str] = field(default_factory=list)
     root: Path | None = None
@@ -91,9 +99,18 @@ def _labels(values) -> list[Any]:
 
 
 class _SklearnPredictor:
-    def __init__(self, estimator, features: list[str]) -> None:
+    def __init__(self, estimator, spec: ModelSpec) -> None:
         self.estimator = estimator
-        self.features = features
+        self.features = spec.features
+        self.features_from = spec.features_from
+        names = getattr(estimator, "feature_names_in_", None)
+        known = [str(name) for name in names] if names is not None else None
+        if known is not None and spec.features_from != FROM_CONFIG:
+            # fitted on a DataFrame: the model knows its inputs (engineered columns the checks never saw)
+            self.features = known
+            self.features_from = FROM_SKLEARN
+        # the matrix goes in the order the model was fitted in, whatever order model.features lists the names
+        self.columns = known if known is not None and set(known) == set(self.features) else self.features
 
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
         import warnings
@@ -103,7 +120,7 @@ class _SklearnPredictor:
         with warnings.catch_warnings():
             # fitted on a DataFrame, given an array in the same column order: the names warning is noise
             warnings.filterwarnings("ignore", message=".*feature names.*")
-            return _labels(self.estimator.predict(_matrix(rows, self.features)))
+            return _labels(self.estimator.predict(_matrix(rows, self.columns)))
 
 
 class SkopsFormat:
@@ -140,14 +157,19 @@ class SkopsFormat:
                 f"{spec.label} is malformed: {exc}; refusing to load it (predicting with it could crash the server)",
                 hint="Train and register the model again from its pipeline.",
             ) from None
-        return _SklearnPredictor(estimator, spec.features)
+        return _SklearnPredictor(estimator, spec)
 
 
 class _OnnxPredictor:
-    def __init__(self, session, features: list[str]) -> None:
+    def __init__(self, session, spec: ModelSpec) -> None:
         self.session = session
-        self.features = features
+        self.features = spec.features
+        self.features_from = spec.features_from
         self.inputs = session.get_inputs()
+        if len(self.inputs) > 1 and spec.features_from != FROM_CONFIG:
+            # one input per column: the graph names its inputs (a single matrix input names none)
+            self.features = [node.name for node in self.inputs]
+            self.features_from = FROM_ONNX
 
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
         import numpy as np
@@ -177,7 +199,7 @@ class OnnxFormat:
             session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ServeError(f"could not load ONNX artifact {spec.label}: {exc}") from exc
-        return _OnnxPredictor(session, spec.features)
+        return _OnnxPredictor(session, spec)
 
 
 class PythonFormat:
@@ -224,6 +246,8 @@ class LoadedModel:
     features: list[str]
     predictor: Predictor
     format: str
+    features_from: str = ""
+    """What declares the inputs (``model.features``, the model's own names, the checks), for messages."""
 
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
         out = list(self.predictor.predict(rows))
@@ -238,6 +262,7 @@ def _spec(project: Project, label: str) -> ModelSpec:
         raise project.config.error("no `model:` section in flowtide.yaml")
     return ModelSpec(
         features=features(project),
+        features_from=features_from(project),
         loader=model.loader,
         trusted_types=list(model.trusted_types),
         root=project.root,
@@ -277,8 +302,22 @@ def load_model(project: Project, version: Version, *, verify: bool = True) -> Lo
     fmt = _format_of(name, version.format)
     spec = _spec(project, f"{name} ({version.path})")
     predictor = fmt.load(data, Path(path), spec)
+    return _loaded(version, predictor, spec, fmt.name)
+
+
+def _loaded(version: Version | None, predictor: Predictor, spec: ModelSpec, fmt: str) -> LoadedModel:
     own = getattr(predictor, "features", None)
-    return LoadedModel(version=version, features=list(own or spec.features), predictor=predictor, format=fmt.name)
+    source = spec.features_from
+    if own:
+        same = list(own) == list(spec.features)
+        source = getattr(predictor, "features_from", None) or (source if same else f"the {fmt} model's features")
+    return LoadedModel(
+        version=version,
+        features=list(own or spec.features),
+        predictor=predictor,
+        format=fmt,
+        features_from=source,
+    )
 
 
 def _format_of(name: str, fmt: str) -> ModelFormat:
@@ -300,8 +339,7 @@ def load_path(project: Project, path: str | os.PathLike[str] | None = None) -> L
     data = target.read_bytes()
     spec = _spec(project, model.path)
     predictor = model_format(model.format).load(data, target, spec)
-    own = getattr(predictor, "features", None)
-    return LoadedModel(version=None, features=list(own or spec.features), predictor=predictor, format=model.format)
+    return _loaded(None, predictor, spec, model.format)
 
 
 # --- saving (used by training scripts) -----------------------------------------
@@ -331,19 +369,26 @@ def save_sklearn(
 # --- input schema and model card ----------------------------------------------
 
 
-def input_schema(project: Project) -> dict[str, dict[str, Any]]:
-    """{column: {type, not_null, min, max, in}} from the checks of ``model.reference`` minus ``model.target``."""
+def input_schema(project: Project, features: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """{column: {type, not_null, min, max, in}} from the checks of ``model.reference`` minus ``model.target``.
+
+    ``features``: the inputs a loaded model declares itself (``feature_names_in_``, ONNX input names) when
+    ``model.features`` is not set; each takes its rules from the checks when the names match, else is a float.
+    """
     model = project.config.model
     if model is None:
         return {}
     suite = project.config.checks.get(model.reference) if model.reference else None
     columns = suite.columns if suite else {}
     names = list(model.features) if model.features else [c for c in columns if c != model.target]
+    default = None
+    if features is not None and not model.features:
+        names, default = list(features), "float"
     schema: dict[str, dict[str, Any]] = {}
     for name in names:
         rule = columns.get(name)
         schema[name] = {
-            "type": rule.type if rule else None,
+            "type": rule.type if rule else default,
             "not_null": bool(rule.not_null) if rule else False,
             "min": rule.min if rule else None,
             "max": rule.max if rule else None,
@@ -358,6 +403,16 @@ def features(project: Project) -> list[str]:
     if model is not None and model.features:
         return list(model.features)
     return list(input_schema(project))
+
+
+def features_from(project: Project) -> str:
+    """What declares :func:`features`, as a message names it."""
+    model = project.config.model
+    if model is not None and model.features:
+        return FROM_CONFIG
+    if model is not None and model.reference:
+        return f"the checks of model.reference {model.reference!r} in flowtide.yaml"
+    return "no model.features and no model.reference in flowtide.yaml"
 
 
 def model_card(project: Project, version: Version) -> str:

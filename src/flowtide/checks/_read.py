@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import NULL_VALUES
+
 DATA_FORMATS = ("csv", "parquet", "jsonl")
 """The data file formats checks read (`format:` of a check suite); model formats are a registry (flowtide.formats)."""
 _EXTENSIONS = {
@@ -55,8 +57,19 @@ def polars_type(kind: str):
     }[kind]
 
 
-def scan(path: Path, fmt: str, types: dict[str, str] | None = None, *, lenient: bool = False):
-    """A LazyFrame over the file; CSV columns get their declared types (or all text when lenient)."""
+def scan(
+    path: Path,
+    fmt: str,
+    types: dict[str, str] | None = None,
+    *,
+    lenient: bool = False,
+    null_values: list[str] | tuple[str, ...] = NULL_VALUES,
+):
+    """A LazyFrame over the file; CSV columns get their declared types (or all text when lenient).
+
+    CSV cells equal to one of ``null_values`` are read as null (an empty cell always is), so a
+    numeric column with ``NA`` in it is still numeric, as pandas reads it.
+    """
     import polars as pl
 
     if fmt == "parquet":
@@ -64,6 +77,7 @@ def scan(path: Path, fmt: str, types: dict[str, str] | None = None, *, lenient: 
     if fmt == "jsonl":
         return pl.scan_ndjson(path, infer_schema_length=10000)
     separator = "\t" if path.suffix.lower() == ".tsv" else ","
+    nulls = list(null_values) or None
     if lenient:
         return pl.scan_csv(
             path,
@@ -71,6 +85,7 @@ def scan(path: Path, fmt: str, types: dict[str, str] | None = None, *, lenient: 
             infer_schema=False,
             encoding="utf8-lossy",
             truncate_ragged_lines=True,
+            null_values=nulls,
         )
     overrides = {name: polars_type(kind) for name, kind in (types or {}).items()}
     return pl.scan_csv(
@@ -78,6 +93,7 @@ def scan(path: Path, fmt: str, types: dict[str, str] | None = None, *, lenient: 
         separator=separator,
         schema_overrides=overrides or None,
         infer_schema_length=10000,
+        null_values=nulls,
     )
 
 

@@ -244,7 +244,7 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
         )
         return Evaluation([empty], None, {}, None, {})
     try:
-        lf = _read.scan(path, fmt, declared)
+        lf = _read.scan(path, fmt, declared, null_values=suite.null_values)
         schema = lf.collect_schema()
         rules, schema_findings, typed = compile_rules(suite, schema, target)
         values = _collect(lf, rules, every_column=fmt == "csv")
@@ -271,7 +271,7 @@ def evaluate(suite: CheckSuite, path: Path, target: str, fmt: str) -> Evaluation
             if problem:
                 problems.append(problem)
         try:
-            lf = _read.scan(path, fmt, lenient=True)
+            lf = _read.scan(path, fmt, lenient=True, null_values=suite.null_values)
             schema = lf.collect_schema()
             rules, schema_findings, typed = compile_rules(suite, schema, target)
             values = _collect(lf, rules, every_column=fmt == "csv")

@@ -18,15 +18,25 @@ MAX_CATEGORIES = 20
 MARGIN = 0.1  # share of the observed range added on each side
 
 
-def infer_columns(path: str | Path, fmt: str | None = None) -> tuple[int, dict[str, dict[str, Any]]]:
-    """(rows, column -> proposed rules) for the data file at ``path``, in two streaming passes."""
+def infer_columns(
+    path: str | Path, fmt: str | None = None, null_values: list[str] | tuple[str, ...] = _read.NULL_VALUES
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """(rows, column -> proposed rules) for the data file at ``path``, in two streaming passes.
+
+    CSV cells in ``null_values`` are nulls, so `NA` neither makes a numeric column text nor becomes a category.
+    """
     import polars as pl
 
     path = Path(path)
     fmt = _read.detect_format(path, fmt)
     if fmt == "csv":
         lf = pl.scan_csv(
-            path, try_parse_dates=True, infer_schema_length=10000, encoding="utf8-lossy", truncate_ragged_lines=True
+            path,
+            try_parse_dates=True,
+            infer_schema_length=10000,
+            encoding="utf8-lossy",
+            truncate_ragged_lines=True,
+            null_values=list(null_values) or None,
         )
     else:
         lf = _read.scan(path, fmt)
@@ -150,5 +160,5 @@ def infer(project, target: str) -> str:
     path = project.root / rel
     if not path.is_file():
         raise UsageError(f"{rel} does not exist", hint="Run `flowtide pull` first, or pass a data file path.")
-    rows, columns = infer_columns(path, suite.format)
+    rows, columns = infer_columns(path, suite.format, suite.null_values)
     return to_yaml(name, rows, columns)

@@ -86,22 +86,24 @@ def _explicit(project, value: str, origin: str) -> Reference:
     return Reference(path, None, f"{value} ({origin})")
 
 
-def load_columns(path: Path, fmt: str, columns: dict[str, str | None]):
-    """A DataFrame of ``columns`` with their declared types (lenient: bad cells become null)."""
+def load_columns(
+    path: Path, fmt: str, columns: dict[str, str | None], null_values: list[str] | tuple[str, ...] = _read.NULL_VALUES
+):
+    """A DataFrame of ``columns`` with their declared types (lenient: bad cells and ``null_values`` become null)."""
     import polars as pl
 
     from .engine import _typed
 
     declared = {k: v for k, v in columns.items() if v}
     try:
-        lf = _read.scan(path, fmt, declared if fmt == "csv" else None)
+        lf = _read.scan(path, fmt, declared if fmt == "csv" else None, null_values=null_values)
         schema = lf.collect_schema()
         exprs = [_typed(c, schema[c], columns[c])[0].alias(c) for c in columns if c in schema]
         return lf.select(exprs).collect(engine="streaming")
     except pl.exceptions.PolarsError:
         if fmt != "csv":
             raise
-        lf = _read.scan(path, fmt, lenient=True)
+        lf = _read.scan(path, fmt, lenient=True, null_values=null_values)
         schema = lf.collect_schema()
         exprs = [_typed(c, schema[c], columns[c])[0].alias(c) for c in columns if c in schema]
         return lf.select(exprs).collect(engine="streaming")
@@ -124,7 +126,13 @@ def profile_frame(frame, columns: dict[str, str | None] | None = None) -> dict[s
     return out
 
 
-def profile(path: str | Path, columns=None, *, fmt: str | None = None) -> dict[str, Any]:
+def profile(
+    path: str | Path,
+    columns=None,
+    *,
+    fmt: str | None = None,
+    null_values: list[str] | tuple[str, ...] = _read.NULL_VALUES,
+) -> dict[str, Any]:
     """Reference statistics of ``columns`` (list of names, or name -> declared type) of a data file."""
     path = Path(path)
     fmt = _read.detect_format(path, fmt)
@@ -133,11 +141,17 @@ def profile(path: str | Path, columns=None, *, fmt: str | None = None) -> dict[s
         columns = dict.fromkeys(names)
     elif not isinstance(columns, dict):
         columns = dict.fromkeys(columns)
-    frame = load_columns(path, fmt, columns)
+    frame = load_columns(path, fmt, columns, null_values)
     return {"version": PROFILE_VERSION, "columns": profile_frame(frame, columns)}
 
 
-def cached_profile(project, ref: Reference, fmt: str, columns: dict[str, str | None]) -> dict[str, Any]:
+def cached_profile(
+    project,
+    ref: Reference,
+    fmt: str,
+    columns: dict[str, str | None],
+    null_values: list[str] | tuple[str, ...] = _read.NULL_VALUES,
+) -> dict[str, Any]:
     """The stored profile of ``ref`` for ``columns``, computing (and storing) only what is missing."""
     from ..atomic import atomic_write
 
@@ -152,7 +166,8 @@ def cached_profile(project, ref: Reference, fmt: str, columns: dict[str, str | N
     saved: dict[str, Any] = {}
     try:
         saved = json.loads(file.read_bytes())
-        if saved.get("version") != PROFILE_VERSION:
+        # a profile read with other null tokens counted other cells: start again
+        if saved.get("version") != PROFILE_VERSION or saved.get("null_values", []) != list(null_values):
             saved = {}
     except (FileNotFoundError, ValueError):
         saved = {}
@@ -160,10 +175,16 @@ def cached_profile(project, ref: Reference, fmt: str, columns: dict[str, str | N
     types = saved.get("types", {})
     missing = {c: t for c, t in columns.items() if c not in known or types.get(c) != (t or "")}
     if missing:
-        fresh = profile(ref.path, missing, fmt=fmt)["columns"]
+        fresh = profile(ref.path, missing, fmt=fmt, null_values=null_values)["columns"]
         known.update(fresh)
         types.update({c: t or "" for c, t in missing.items()})
-        saved = {"version": PROFILE_VERSION, "reference": digest, "columns": known, "types": types}
+        saved = {
+            "version": PROFILE_VERSION,
+            "reference": digest,
+            "columns": known,
+            "types": types,
+            "null_values": list(null_values),
+        }
         try:
             atomic_write(file, json.dumps(saved, sort_keys=True), fsync=False)
         except OSError:

@@ -139,8 +139,8 @@ def _run_drift(project, report, name, suite, spec, path, target_path, fmt, refer
     try:
         # a store blob has no extension: it is read in the target's format
         ref_fmt = _read.detect_format(ref.path) if _known_suffix(ref.path) else fmt
-        prof = _reference.cached_profile(project, ref, ref_fmt, columns)
-        current = _reference.load_columns(path, fmt, columns)
+        prof = _reference.cached_profile(project, ref, ref_fmt, columns, suite.null_values)
+        current = _reference.load_columns(path, fmt, columns, suite.null_values)
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         report.findings.append(
@@ -230,6 +230,7 @@ def drift_against(
     target: str = "data",
     fmt: str | None = None,
     block: bool = False,
+    null_values: list[str] | tuple[str, ...] = _read.NULL_VALUES,
 ) -> list[Finding]:
     """Drift findings for ``columns`` of the file at ``path`` against a stored ``profile``."""
     path = Path(path)
@@ -237,7 +238,7 @@ def drift_against(
     profiles = profile.get("columns", profile)
     if not isinstance(columns, dict):
         columns = dict.fromkeys(columns or profiles)
-    current = _reference.load_columns(path, fmt, columns)
+    current = _reference.load_columns(path, fmt, columns, null_values)
     findings = []
     for column in columns:
         if column not in profiles or column not in current.columns:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from .schema import STATE_DIR
 
-_CACHE_VERSION = 13  # bump when a dataclass of schema.py or duration.py changes shape
+_CACHE_VERSION = 14  # bump when a dataclass of schema.py or duration.py changes shape
 
 
 def config_classes() -> dict[str, type]:

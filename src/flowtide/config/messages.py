@@ -122,11 +122,16 @@ def _translate(exc, file: str, positions: dict) -> ConfigError:
             hint=f"Add `{loc[-1]}:` here.",
         )
     if kind in _TYPE_WORDS:
+        hint = None
+        if kind == "string_type" and "null_values" in loc:
+            # YAML reads unquoted null, ~, true, 1.0 as other things than the cell text they stand for
+            hint = 'Quote the token so YAML keeps it as text, e.g. null_values: ["null", "-", "-999"].'
         return ConfigError(
             f"{dotted} must be {_TYPE_WORDS[kind]}, got {err.get('input')!r}",
             file=file,
             line=line,
             column=col,
+            hint=hint,
         )
     if kind == "duration":
         return ConfigError(f"{dotted} {err['msg']}", file=file, line=line, column=col)

@@ -19,6 +19,9 @@ STATE_DIR = ".flowtide"
 
 _FORBID: dict[str, Any] = {"extra": "forbid", "use_attribute_docstrings": True}
 
+NULL_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+"""The CSV cells read as missing unless a check suite sets `null_values:` (pandas, pandera and Great Expectations read these too)."""
+
 
 def _d(default_factory):  # a shorter spelling for mutable defaults
     return field(default_factory=default_factory)
@@ -140,6 +143,8 @@ class CheckSuite:
     """Distribution drift against a reference (a warning unless `block: true`)."""
     format: Literal["csv", "parquet", "jsonl"] | None = None
     """File format; default: from the file extension."""
+    null_values: list[str] = _d(lambda: list(NULL_VALUES))
+    """CSV cells read as missing (null) by the checks, `--infer`, drift and the monitor's reference; an empty cell is always missing. Default: "", NA, N/A, NaN, nan, null, NULL, None. [] reads every other cell as written (NA is then text, and fails `type: float`); quote YAML words: "null", "None"."""
 
 
 # --- pipeline ----------------------------------------------------------------

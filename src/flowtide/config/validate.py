@@ -95,6 +95,34 @@ def _check_checks(config: Config) -> None:
         reference = suite.drift.reference if suite.drift else None
         if reference and reference not in config.sources:
             check_relative_path(reference, "drift reference", config, "checks", target, "drift", "reference")
+        _check_null_values(config, target, suite)
+
+
+_NOT_TEXT = (".parquet", ".pq", ".jsonl", ".ndjson", ".json")
+
+
+def _check_null_values(config: Config, target: str, suite: Any) -> None:
+    """`null_values:` are short one-line tokens of a CSV suite (parquet and JSON lines have real nulls)."""
+    loc = ("checks", target, "null_values")
+    if loc not in config.positions:
+        return  # the default list
+    for index, token in enumerate(suite.null_values):
+        if any(ch in token for ch in "\r\n") or len(token) > 100:
+            raise config.error(
+                f"checks of {target!r}: null_values item {index} {token[:40]!r} must be one line of at most 100 characters",
+                *loc,
+                index,
+            )
+    source = config.sources.get(target)
+    path = (source.path if source else target).lower()
+    fmt = suite.format or ("csv" if not path.endswith(_NOT_TEXT) else "not csv")
+    if fmt != "csv":
+        raise config.error(
+            f"checks of {target!r}: null_values applies to CSV files only; {source.path if source else target} "
+            f"is read as {suite.format or 'parquet or JSON lines'}, whose nulls are real nulls",
+            *loc,
+            hint="Remove `null_values:` from this suite.",
+        )
 
 
 def _check_gates(config: Config) -> None:

@@ -47,20 +47,24 @@ class References:
         from ..checks._read import detect_format
         from ..checks.drift import profile_values
         from ..checks.reference import Reference, cached_profile, load_columns
+        from ..config import NULL_VALUES
 
         found = _reference_path(self.project, version)
         if found is None:
             return None
         path, digest, origin = found
         fmt = detect_format(path)
-        profile = cached_profile(self.project, Reference(path, digest, origin), fmt, self.columns)
+        model = self.project.config.model
+        suite = self.project.config.checks.get(model.reference) if model and model.reference else None
+        nulls = suite.null_values if suite else NULL_VALUES
+        profile = cached_profile(self.project, Reference(path, digest, origin), fmt, self.columns, nulls)
         out = {"origin": origin, "columns": profile["columns"], "predictions": None}
         if version is not None:
             try:
                 from ..formats import load_model
 
                 loaded = load_model(self.project, version)
-                frame = load_columns(path, fmt, dict.fromkeys(loaded.features))
+                frame = load_columns(path, fmt, dict.fromkeys(loaded.features), nulls)
                 rows = frame.drop_nulls().to_dicts()
                 if rows:
                     out["predictions"] = profile_values([str(p) for p in loaded.predict(rows)], "categorical")

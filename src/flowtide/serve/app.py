@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FlowtideError, reason_of
+from ..formats import FROM_ONNX, FROM_SKLEARN
 from .admin import ADMIN_TOKEN_ENV
 from .body import read_json
 from .feedback import FEEDBACK_TOKEN_ENV, FeedbackDesk, LabelRule, label_rule
@@ -209,12 +210,22 @@ class ServeApp:
             weight = self.weights.get(model, self.deploy.canary.weight if self.deploy.canary else 0.0)
             router = CanaryRouter(prod_app, canary=canary_app, weight=weight, shadow=shadow_app)
             features: list[str] = []
+            declared_by: list[str] = []
             loaded = []
             for app in (prod_app, canary_app, shadow_app):
                 if app is not None:
                     loaded.append(app.loaded)
                     features += [f for f in (getattr(app.loaded, "features", None) or []) if f not in features]
-            validator = RowValidator(schema, features or None, extra_fields=self.extra_fields)
+                    source = getattr(app.loaded, "features_from", "")
+                    if source and source not in declared_by:
+                        declared_by.append(source)
+            own = any(source in (FROM_SKLEARN, FROM_ONNX) for source in declared_by)
+            validator = RowValidator(
+                self.watch.input_schema(features) if own else schema,
+                features or None,
+                extra_fields=self.extra_fields,
+                declared_by=" and ".join(declared_by),
+            )
             out[model] = Deployment(router, validator, label_rule(target, loaded))
             self.metrics.weight.labels(model).set(router.weight)
         return out, problems

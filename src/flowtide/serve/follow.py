@@ -258,10 +258,11 @@ class RegistryWatch:
             if digest not in hashes:
                 del self._loaded[digest]
 
-    def input_schema(self) -> dict[str, dict]:
+    def input_schema(self, features: list[str] | None = None) -> dict[str, dict]:
+        """The input schema; ``features``: the inputs the loaded model declares itself (see formats.input_schema)."""
         from ..formats import input_schema
 
-        return input_schema(self.project)
+        return input_schema(self.project, features)
 
     @property
     def config(self):

@@ -278,6 +278,15 @@ def document(app: ServeApp) -> dict[str, Any]:
                             "type": "array",
                             "items": {"type": "object", "properties": {"field": {"type": "string"}}},
                         },
+                        "inputs": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "with a field that is not an input: the model's inputs",
+                        },
+                        "inputs_declared_by": {
+                            "type": "string",
+                            "description": "what declares the inputs: model.features in flowtide.yaml, the model's feature_names_in_, ...",
+                        },
                     },
                 }
             },

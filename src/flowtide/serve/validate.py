@@ -15,6 +15,7 @@ from typing import Any
 
 MAX_ROWS = 1000
 """Rows accepted in one batch request."""
+_LISTED = 30  # inputs named in the message of an unknown field (the body's "inputs" has them all)
 
 
 class RequestProblem(Exception):
@@ -28,11 +29,14 @@ class RequestProblem(Exception):
         *,
         close: bool = False,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.detail = detail or []
+        self.extra = extra or {}
+        """More keys of the answer's body (e.g. the model's inputs when a field is not one)."""
         self.close = close
         """The connection must be closed after the answer (the body was not read to its end)."""
         self.headers = headers or {}
@@ -47,6 +51,7 @@ class RequestProblem(Exception):
         out: dict[str, Any] = {"error": self.message}
         if self.detail:
             out["detail"] = self.detail
+        out.update(self.extra)
         return out
 
 
@@ -167,11 +172,18 @@ class RowValidator:
     """Validates one row or a batch against the input schema; raises RequestProblem(422)."""
 
     def __init__(
-        self, schema: dict[str, dict], features: list[str] | None = None, *, extra_fields: str = "reject"
+        self,
+        schema: dict[str, dict],
+        features: list[str] | None = None,
+        *,
+        extra_fields: str = "reject",
+        declared_by: str = "",
     ) -> None:
         self.schema = schema
         self.features = list(features) if features else [c for c in schema]
         self.extra_fields = extra_fields
+        self.declared_by = declared_by
+        """What declares the inputs (model.features, the model's feature_names_in_, ...): 422s name it."""
         names = list(dict.fromkeys([*self.features, *schema]))
         fields = []
         for name in names:
@@ -191,6 +203,13 @@ class RowValidator:
             )
         self._fields = tuple(fields)
         self._known = frozenset(names)
+        shown = ", ".join(names[:_LISTED]) + (f", … ({len(names)} in all)" if len(names) > _LISTED else "")
+        self._unknown = f"is not an input of this model; its inputs are {shown}" if names else "is not an input"
+        if not names:
+            self._unknown += " (this model declares no inputs)"
+        elif declared_by:
+            self._unknown += f" (declared by {declared_by})"
+        self._inputs = {"inputs": names, "inputs_declared_by": declared_by} if declared_by else {"inputs": names}
 
     def rows(self, payload: Any) -> tuple[list[dict], bool]:
         """The validated rows of a request body and whether it was a batch."""
@@ -224,7 +243,8 @@ class RowValidator:
             if len(problems) >= 10:
                 break
         if problems:
-            raise RequestProblem(422, "invalid request", problems)
+            unknown = any(p["reason"] is self._unknown for p in problems)
+            raise RequestProblem(422, "invalid request", problems, extra=self._inputs if unknown else None)
         return rows, batch
 
     def _row(self, row: dict, where: str, problems: list) -> None:
@@ -253,7 +273,7 @@ class RowValidator:
         if self.extra_fields == "reject" and not self._known.issuperset(row):
             for name in row:
                 if name not in self._known:
-                    problems.append({"field": where + str(name), "reason": "is not an input of this model"})
+                    problems.append({"field": where + str(name), "reason": self._unknown})
 
     def openapi_row(self) -> dict:
         """The JSON Schema of one row (for the OpenAPI document)."""
@@ -274,6 +294,9 @@ class RowValidator:
             props[f.name] = spec
         return {
             "type": "object",
+            "description": "One row of the model's inputs"
+            + (f", declared by {self.declared_by}" if self.declared_by else "")
+            + ".",
             "properties": props,
             "required": [f.name for f in self._fields if f.required],
             "additionalProperties": self.extra_fields != "reject",
