@@ -185,3 +185,42 @@ def test_an_onnx_model_with_one_input_per_column_declares_its_inputs(tmp_path, w
         refused = client.post("/predict/weather", json={**rows[0], "temp_max": 3.0}).json()
         assert refused["inputs"] == ENGINEERED
         assert refused["inputs_declared_by"] == "the ONNX model's input names"
+
+
+def test_a_pipeline_that_picks_columns_by_name_gets_a_table_with_text_and_missing_values(tmp_path, weather_csv):
+    """A ColumnTransformer (impute, one-hot per named column) cannot read a matrix: it is given a DataFrame,
+    text and nulls included, and answers what it answers in the training script."""
+    import polars as pl
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pl.read_csv(weather_csv).with_columns(
+        season=pl.when(pl.col("date").str.slice(5, 2).is_in(["12", "01", "02"]))
+        .then(pl.lit("winter"))
+        .otherwise(pl.lit("other"))
+    )
+    X = frame.select("wind", "season")
+    columns = ColumnTransformer(
+        [
+            ("numbers", SimpleImputer(strategy="median"), ["wind"]),
+            (
+                "kinds",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+                ["season"],
+            ),
+        ]
+    )
+    model = make_pipeline(columns, Ridge()).fit(X, frame["temp_max"].to_numpy())
+    config = NO_FEATURES.replace("target: weather", "target: temp_max")
+    project = served(tmp_path / "p", weather_csv, model, config)
+    rows = [{"wind": 3.0, "season": "winter"}, {"wind": None, "season": "other"}, {"wind": 5.5, "season": None}]
+    expected = model.predict(pl.DataFrame(rows, schema={"wind": pl.Float64, "season": pl.String})).tolist()
+    with ServerThread(create_app(project, interval=0)) as running, httpx.Client(base_url=running.url) as client:
+        answer = client.post("/predict/weather", json={"rows": rows})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == pytest.approx(expected)
+        spec = client.get("/openapi.json").text
+        assert '"season"' in spec and '"temp_min"' not in spec

@@ -111,16 +111,49 @@ class _SklearnPredictor:
             self.features_from = FROM_SKLEARN
         # the matrix goes in the order the model was fitted in, whatever order model.features lists the names
         self.columns = known if known is not None and set(known) == set(self.features) else self.features
+        # a pipeline that picks its columns by name (a ColumnTransformer: impute, one-hot, scale per column)
+        # needs a DataFrame; everything else gets a plain matrix, which is faster
+        self.by_name = known is not None and _selects_columns_by_name(estimator)
 
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
         import warnings
 
         if not rows:
             return []
+        if self.by_name:
+            return _labels(self.estimator.predict(_frame(rows, self.columns)))
         with warnings.catch_warnings():
             # fitted on a DataFrame, given an array in the same column order: the names warning is noise
             warnings.filterwarnings("ignore", message=".*feature names.*")
             return _labels(self.estimator.predict(_matrix(rows, self.columns)))
+
+
+def _selects_columns_by_name(estimator, depth: int = 0) -> bool:
+    """True when ``estimator`` is, or contains (Pipeline steps, nested), a ColumnTransformer."""
+    from sklearn.compose import ColumnTransformer
+
+    if isinstance(estimator, ColumnTransformer):
+        return True
+    steps = getattr(estimator, "steps", None)
+    if depth > 8 or not isinstance(steps, list):
+        return False
+    return any(
+        isinstance(step, tuple) and len(step) == 2 and _selects_columns_by_name(step[1], depth + 1) for step in steps
+    )
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]):
+    """The rows as a polars DataFrame with the model's columns in its order; a column whose values do not
+    share one type (a number among strings) is refused as the bad input it is."""
+    import polars as pl
+
+    missing = [c for c in columns if rows and c not in rows[0]]
+    if missing:
+        raise ServeError(f"input rows lack feature(s) {', '.join(missing)} (the model needs {', '.join(columns)})")
+    try:
+        return pl.DataFrame({c: [row.get(c) for row in rows] for c in columns}, strict=False)
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise ServeError(f"input rows do not make a table of the model's columns: {exc}") from None
 
 
 class SkopsFormat:
@@ -369,11 +402,16 @@ def save_sklearn(
 # --- input schema and model card ----------------------------------------------
 
 
-def input_schema(project: Project, features: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def input_schema(
+    project: Project, features: list[str] | None = None, *, by_name: bool = False
+) -> dict[str, dict[str, Any]]:
     """{column: {type, not_null, min, max, in}} from the checks of ``model.reference`` minus ``model.target``.
 
     ``features``: the inputs a loaded model declares itself (``feature_names_in_``, ONNX input names) when
     ``model.features`` is not set; each takes its rules from the checks when the names match, else is a float.
+    Such an input may be null where its checks allow nulls (``nullable``: the model imputes, or refuses
+    with a 422). ``by_name``: the model reads a table by column name (a ColumnTransformer that imputes and
+    encodes), so an input the checks do not describe may be text as well as a number.
     """
     model = project.config.model
     if model is None:
@@ -381,9 +419,9 @@ def input_schema(project: Project, features: list[str] | None = None) -> dict[st
     suite = project.config.checks.get(model.reference) if model.reference else None
     columns = suite.columns if suite else {}
     names = list(model.features) if model.features else [c for c in columns if c != model.target]
-    default = None
-    if features is not None and not model.features:
-        names, default = list(features), "float"
+    default, own = None, features is not None and not model.features
+    if own:
+        names, default = list(features), (None if by_name else "float")
     schema: dict[str, dict[str, Any]] = {}
     for name in names:
         rule = columns.get(name)
@@ -394,6 +432,8 @@ def input_schema(project: Project, features: list[str] | None = None) -> dict[st
             "max": rule.max if rule else None,
             "in": list(rule.in_) if rule and rule.in_ is not None else None,
         }
+        if own and (by_name or rule is not None) and not schema[name]["not_null"]:
+            schema[name]["nullable"] = True
     return schema
 
 

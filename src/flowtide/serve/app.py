@@ -220,8 +220,9 @@ class ServeApp:
                     if source and source not in declared_by:
                         declared_by.append(source)
             own = any(source in (FROM_SKLEARN, FROM_ONNX) for source in declared_by)
+            by_name = any(getattr(getattr(m, "predictor", None), "by_name", False) is True for m in loaded)
             validator = RowValidator(
-                self.watch.input_schema(features) if own else schema,
+                self.watch.input_schema(features, by_name=by_name) if own else schema,
                 features or None,
                 extra_fields=self.extra_fields,
                 declared_by=" and ".join(declared_by),

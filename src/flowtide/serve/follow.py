@@ -258,11 +258,11 @@ class RegistryWatch:
             if digest not in hashes:
                 del self._loaded[digest]
 
-    def input_schema(self, features: list[str] | None = None) -> dict[str, dict]:
+    def input_schema(self, features: list[str] | None = None, *, by_name: bool = False) -> dict[str, dict]:
         """The input schema; ``features``: the inputs the loaded model declares itself (see formats.input_schema)."""
         from ..formats import input_schema
 
-        return input_schema(self.project, features)
+        return input_schema(self.project, features, by_name=by_name)
 
     @property
     def config(self):

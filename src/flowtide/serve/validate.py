@@ -194,7 +194,8 @@ class RowValidator:
                 _Field(
                     name=name,
                     required=name in self.features,
-                    not_null=bool(rules.get("not_null")) or name in self.features,
+                    # a model input is never null unless the schema says this model takes nulls there
+                    not_null=bool(rules.get("not_null")) or (name in self.features and not rules.get("nullable")),
                     check=_TYPE_CHECKS.get(kind, _check_scalar) if kind else _check_scalar,
                     low=rules.get("min") if isinstance(rules.get("min"), (int, float)) else None,
                     high=rules.get("max") if isinstance(rules.get("max"), (int, float)) else None,
