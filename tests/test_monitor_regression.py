@@ -256,3 +256,52 @@ def test_regression_metrics():
     assert metric("mape", outputs, labels) == pytest.approx((0 + 1 / 3 + 1) / 3)  # the row labelled 0 is left out
     assert metric("rmse", ["rain", 2.0], [1.0, 3.0]) == pytest.approx(1.0)  # only finite numbers count
     assert metric("mape", [1.0], [0.0]) is None
+
+
+def test_without_the_artifact_the_task_comes_from_the_registered_metrics_then_the_labels(
+    tmp_path, weather_csv, regressors, sample
+):
+    """A CI runner may have the registry but not the model: the registered metrics say regression, and
+    without those the feedback does (numbers with fractions)."""
+    import shutil
+
+    unsaid = dict(regressors)
+    unsaid["nothing"] = regressors["good"].with_name("reg-nothing.skops")
+    shutil.copyfile(regressors["good"], unsaid["nothing"])
+    unsaid["nothing"].with_suffix(".json").write_text("{}")
+    unsaid["bad_nothing"] = regressors["bad"].with_name("reg-bad_nothing.skops")
+    shutil.copyfile(regressors["bad"], unsaid["bad_nothing"])
+    unsaid["bad_nothing"].with_suffix(".json").write_text("{}")
+    for production, canary, expected in (
+        ("good", "bad", "regression (from the registered metrics of weather v1)"),
+        ("nothing", "bad_nothing", "regression (from the feedback: labels and outputs are numbers)"),
+    ):
+        project = serve_regressor(
+            tmp_path / production,
+            weather_csv,
+            unsaid,
+            monitor="monitor:\n  performance: {max: 4.0}\n  min_rows: 50\n",  # no metric: rmse once it is known
+            production=production,
+            canary=canary,
+        )
+        send(project, sample[:60])
+        shutil.rmtree(project.root / ".flowtide" / "cache")
+        (project.root / "models" / "model.skops").unlink()
+        report = json.loads(run_cli("monitor", "-C", project.root, "--json").out)
+        assert report["summary"]["task"] == expected
+        assert [f["status"] for f in live(report, "live rmse")] == ["pass"]
+
+
+def test_a_regression_task_with_a_class_list_target_is_a_config_error(tmp_path, weather_csv):
+    from ._models import make_project
+
+    text = regression_config().replace("  target: temp_max\n", "  target: weather\n  task: regression\n")
+    make_project(tmp_path, weather_csv, text)
+    line = text.splitlines().index("  task: regression") + 1
+    result = run_cli("status", "-C", tmp_path)
+    assert (result.code, result.err) == (
+        2,
+        f"error: flowtide.yaml:{line}:3: model.task is regression, but the target column 'weather' is declared "
+        "with a list of classes (`in:`) in checks.weather\nA regression target is a number: declare it as "
+        "`type: float` (or int), or set `task: classification`.\n",
+    )
