@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..config.schema import MONITOR_METRICS
-from ..errors import FlowtideError
 from .performance import is_number
 
 if TYPE_CHECKING:
@@ -91,6 +90,6 @@ def _from_artifact(project: Project, version: Any) -> str | None:
 
     try:
         return load_model(project, version).task
-    except (FlowtideError, OSError) as exc:  # the artifact is elsewhere (no store here): ask the next witness
+    except Exception as exc:  # not here (no store), or a user loader that fails: ask the next witness
         log.debug("could not load %s v%s to learn its task: %s", version.model, version.version, exc)
         return None
