@@ -75,6 +75,30 @@ def fit(csv: Path, kind: str = "good", seed: int = 0):
     return model, metrics
 
 
+def fit_regressor(csv: Path, kind: str = "good", seed: int = 0):
+    """A fitted regressor of temp_max from precipitation, temp_min and wind, and its holdout rmse and mae.
+    kind: good (random forest) or bad (the training mean)."""
+    import numpy as np
+    from sklearn.dummy import DummyRegressor
+    from sklearn.ensemble import RandomForestRegressor
+
+    rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
+    X = np.array([[float(r[1]), float(r[3]), float(r[4])] for r in rows])
+    y = np.array([float(r[2]) for r in rows])
+    split = int(len(X) * 0.75)
+    if kind == "good":
+        model = RandomForestRegressor(n_estimators=15, max_depth=6, random_state=seed)
+    else:
+        model = DummyRegressor(strategy="mean")
+    model.fit(X[:split], y[:split])
+    errors = model.predict(X[split:]) - y[split:]
+    metrics = {
+        "rmse": round(float(np.sqrt(np.mean(errors**2))), 6),
+        "mae": round(float(np.mean(np.abs(errors))), 6),
+    }
+    return model, metrics
+
+
 def make_project(root: Path, csv: Path, config: str = CONFIG, commit: bool = True) -> Path:
     """A project directory (a git repo when ``root`` is one) with the weather CSV as its source."""
     (root / "data").mkdir(parents=True, exist_ok=True)

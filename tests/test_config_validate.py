@@ -29,6 +29,8 @@ ci: {secrets: [AWS_ACCESS_KEY_ID]}
 ESCAPE = "Use a path below the project root, without '..'."
 GATE_HINT = "Write a gate as METRIC OP NUMBER or METRIC OP production [+|- NUMBER], with OP one of >=, >, <=, <, ==."
 
+MODEL_TO_MONITOR = 'tests: [tests/model]}\ngates: ["accuracy >= 0.8"]\nmonitor: {cooldown: 6h, window: 7d}'
+
 # family -> (text replaced in BASE, its replacement, the exact error every command prints)
 MISTAKES = {
     "gate rule": (
@@ -82,6 +84,33 @@ MISTAKES = {
         "  train:\n",
         "  train model:\n",
         "flowtide.yaml:8:3: stage name 'train model' must start with a letter and use letters, digits, _ . -",
+    ),
+    "floor on an error metric": (
+        "window: 7d}",
+        "window: 7d, performance: {metric: rmse, min: 4.0}}",
+        "flowtide.yaml:15:65: monitor.performance.min is a bound of a higher-is-better metric, but rmse is lower "
+        "is better\nFor rmse use `max:` (a ceiling) or `max_increase:` (above the registered value).",
+    ),
+    "ceiling on accuracy": (
+        "window: 7d}",
+        "window: 7d, performance: {metric: accuracy, max: 0.9}}",
+        "flowtide.yaml:15:69: monitor.performance.max is a bound of a lower-is-better metric, but accuracy is "
+        "higher is better\nFor accuracy use `min:` (a floor) or `max_drop:` (below the registered value).",
+    ),
+    "default metric of the task": (
+        MODEL_TO_MONITOR,
+        MODEL_TO_MONITOR.replace("]}", "], task: regression}").replace("7d}", "7d, performance: {max_drop: 0.1}}"),
+        "flowtide.yaml:15:51: monitor.performance.max_drop is a bound of a higher-is-better metric, but rmse (the "
+        "default for regression, model.task) is lower is better\nFor rmse use `max:` (a ceiling) or "
+        "`max_increase:` (above the registered value).",
+    ),
+    "metric of the other task": (
+        MODEL_TO_MONITOR,
+        MODEL_TO_MONITOR.replace("]}", "], task: classification}").replace(
+            "7d}", "7d, performance: {metric: mape, max: 0.2}}"
+        ),
+        "flowtide.yaml:15:51: monitor.performance.metric mape is a regression metric, but the model is a "
+        "classification model (model.task)\nUse one of accuracy, error_rate, f1_macro.",
     ),
     "secret name": (
         "secrets: [AWS_ACCESS_KEY_ID]",

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 
 class Predictor(Protocol):
+    """``predict(rows) -> outputs``; a predictor may also say its ``task`` ("classification" or "regression")."""
+
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]: ...
 
 
@@ -98,6 +100,9 @@ def _labels(values) -> list[Any]:
     return [v.decode() if isinstance(v, bytes) else v for v in out]
 
 
+_ESTIMATOR_TASKS = {"classifier": "classification", "regressor": "regression"}
+
+
 class _SklearnPredictor:
     def __init__(self, estimator, spec: ModelSpec) -> None:
         self.estimator = estimator
@@ -114,6 +119,23 @@ class _SklearnPredictor:
         # a pipeline that picks its columns by name (a ColumnTransformer: impute, one-hot, scale per column)
         # needs a DataFrame; everything else gets a plain matrix, which is faster
         self.by_name = known is not None and _selects_columns_by_name(estimator)
+
+    @property
+    def task(self) -> str | None:
+        """From the estimator's own type (scikit-learn tags; ``_estimator_type`` before 1.6), on the object
+        skops already loaded from allow-listed types: nothing is unpickled to ask."""
+        kind = None
+        tags = getattr(self.estimator, "__sklearn_tags__", None)
+        if callable(tags):
+            try:
+                kind = tags().estimator_type
+            except Exception:  # a third-party estimator with incomplete tags: fall back to the attribute
+                kind = None
+        if kind is None:
+            kind = getattr(self.estimator, "_estimator_type", None)
+        if kind is None and getattr(self.estimator, "classes_", None) is not None:
+            kind = "classifier"
+        return _ESTIMATOR_TASKS.get(kind) if isinstance(kind, str) else None
 
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
         import warnings
@@ -204,6 +226,16 @@ class _OnnxPredictor:
             self.features = [node.name for node in self.inputs]
             self.features_from = FROM_ONNX
 
+    @property
+    def task(self) -> str | None:
+        """skl2onnx writes a classifier as (label, probabilities) and a regressor as one float tensor."""
+        outputs = self.session.get_outputs()
+        if len(outputs) >= 2:
+            return "classification"
+        if len(outputs) == 1 and "float" in str(outputs[0].type):
+            return "regression"
+        return None
+
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
         import numpy as np
 
@@ -281,6 +313,12 @@ class LoadedModel:
     format: str
     features_from: str = ""
     """What declares the inputs (``model.features``, the model's own names, the checks), for messages."""
+
+    @property
+    def task(self) -> str | None:
+        """classification or regression, as the model itself says (None: it does not say)."""
+        task = getattr(self.predictor, "task", None)
+        return task if task in ("classification", "regression") else None
 
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
         out = list(self.predictor.predict(rows))

@@ -191,6 +191,8 @@ class Model:
     """For format: python, the `module:Class` that loads the artifact."""
     target: str | None = None
     """Label column (for monitoring feedback and the input schema)."""
+    task: Literal["classification", "regression"] | None = None
+    """classification (labels are classes) or regression (labels are numbers). Default: inferred from the model (a scikit-learn regressor or classifier), else from monitor.performance.metric, the registered metrics, or the feedback labels; `flowtide monitor` states which."""
     features: list[str] | None = None
     """Input columns; default: the checked columns of `reference` minus `target`."""
     reference: str | None = None
@@ -253,15 +255,33 @@ class MonitorDrift:
     """Input columns to test; default: every feature of the model."""
 
 
+MONITOR_METRICS: dict[str, tuple[str, bool]] = {
+    "accuracy": ("classification", False),
+    "error_rate": ("classification", True),
+    "f1_macro": ("classification", False),
+    "rmse": ("regression", True),
+    "mae": ("regression", True),
+    "mape": ("regression", True),
+}
+"""The live metrics `flowtide monitor` computes: name -> (task, lower is better)."""
+
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
+"""monitor.performance.metric when unset, by model.task."""
+
+
 @dataclass
 class MonitorPerformance:
     __pydantic_config__ = _FORBID
-    metric: str = "accuracy"
-    """accuracy, or any metric of the version's registered metrics compared by `max_drop`."""
+    metric: Literal["accuracy", "error_rate", "f1_macro", "rmse", "mae", "mape"] | None = None
+    """The live metric on labelled predictions: accuracy, f1_macro (higher is better) or error_rate for a classifier; rmse, mae or mape (a fraction; rows labelled 0 are left out) for a regressor, all lower is better. Default: accuracy for classification, rmse for regression (see model.task)."""
     min: float | None = None
-    """Fail when the live metric on labelled rows falls below this."""
+    """For a higher-is-better metric: fail when the live metric falls below this."""
     max_drop: float | None = None
-    """Fail when the live metric falls more than this below the version's registered metric."""
+    """For a higher-is-better metric: fail when the live metric falls more than this below the version's registered metric."""
+    max: float | None = None
+    """For a lower-is-better metric (an error): fail when the live metric rises above this."""
+    max_increase: float | None = None
+    """For a lower-is-better metric: fail when the live metric rises more than this (in the metric's unit) above the version's registered metric."""
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 from .. import plugins
 from ..validators import ESCAPE_HINT, NAME, path_problem
 from .rules import SYNTAX, RuleSyntaxError, parse_rule
-from .schema import Config
+from .schema import DEFAULT_METRIC, MONITOR_METRICS, Config
 
 _CALL = re.compile(r"^[\w.]+:[\w.]+$")
 SECRET_NAME = re.compile(r"^(?!GITHUB_)[A-Za-z_][A-Za-z0-9_]*$", re.I)
@@ -83,6 +83,21 @@ def _check_model(config: Config) -> None:
     _check_registered(config, plugins.FORMATS, model.format, "model", "format")
     if model.format == "python" and not model.loader:
         raise config.error("model format python needs `loader: module:Class`", "model", "format")
+    suite = config.checks.get(model.reference) if model.reference else None
+    rules = suite.columns.get(model.target) if suite and model.target else None
+    if (
+        model.task == "regression"
+        and rules is not None
+        and (rules.in_ or rules.type in ("str", "bool", "date", "datetime"))
+    ):
+        kind = "a list of classes (`in:`)" if rules.in_ else f"type {rules.type}"
+        raise config.error(
+            f"model.task is regression, but the target column {model.target!r} is declared with {kind} in "
+            f"checks.{model.reference}",
+            "model",
+            "task",
+            hint="A regression target is a number: declare it as `type: float` (or int), or set `task: classification`.",
+        )
 
 
 def _check_checks(config: Config) -> None:
@@ -158,6 +173,68 @@ def _check_deploy(config: Config) -> None:
 def _check_monitor(config: Config) -> None:
     _check_cron(config, config.monitor.schedule, "monitor", "schedule")
     _check_positive(config, "monitor", "window")  # monitor.cooldown may be zero: retrain on every finding
+    check_performance(config, config.model.task if config.model else None)
+
+
+_HIGHER_KEYS = ("min", "max_drop")  # bounds of a higher-is-better metric (accuracy)
+_LOWER_KEYS = ("max", "max_increase")  # bounds of a lower-is-better metric (an error such as rmse)
+
+
+def check_performance(config: Config, task: str | None, why: str = "model.task") -> str | None:
+    """The metric monitor.performance judges (None: not known before the task is); a ConfigError at the key
+    that does not suit it: a metric of the other task, or a floor for an error / a ceiling for a score.
+
+    Called when flowtide.yaml loads (with ``model.task``) and again by `flowtide monitor` once the task is
+    inferred (``why`` says how), so the same mistake gets the same message and ``file:line``.
+    """
+    perf = config.monitor.performance
+    if perf is None:
+        return DEFAULT_METRIC[task] if task else None
+    loc = ("monitor", "performance")
+    for key in ("max_drop", "max_increase"):
+        value = getattr(perf, key)
+        if value is not None and value < 0:
+            raise config.error(f"monitor.performance.{key} {value:g} must be at least 0", *loc, key)
+    given = [k for k in (*_HIGHER_KEYS, *_LOWER_KEYS) if getattr(perf, k) is not None]
+    name = perf.metric or (DEFAULT_METRIC[task] if task else None)
+    if name is None:
+        higher = [k for k in given if k in _HIGHER_KEYS]
+        lower = [k for k in given if k in _LOWER_KEYS]
+        if higher and lower:
+            raise config.error(
+                f"monitor.performance sets {higher[0]} (a bound of a higher-is-better metric) and {lower[0]} (a "
+                "bound of a lower-is-better one), but names no metric",
+                *loc,
+                lower[0],
+                hint="Set monitor.performance.metric (accuracy, error_rate, f1_macro, rmse, mae or mape) or model.task.",
+            )
+        return None
+    metric_task, lower_is_better = MONITOR_METRICS[name]
+    if perf.metric and task and metric_task != task:
+        choices = ", ".join(m for m, (t, _) in MONITOR_METRICS.items() if t == task)
+        raise config.error(
+            f"monitor.performance.metric {name} is a {metric_task} metric, but the model is a {task} model ({why})",
+            *loc,
+            "metric",
+            hint=f"Use one of {choices}" + (", or set model.task." if why != "model.task" else "."),
+        )
+    named = f"{name} (the default for {task}, {why})" if not perf.metric else name
+    for key in given:
+        if lower_is_better and key in _HIGHER_KEYS:
+            raise config.error(
+                f"monitor.performance.{key} is a bound of a higher-is-better metric, but {named} is lower is better",
+                *loc,
+                key,
+                hint=f"For {name} use `max:` (a ceiling) or `max_increase:` (above the registered value).",
+            )
+        if not lower_is_better and key in _LOWER_KEYS:
+            raise config.error(
+                f"monitor.performance.{key} is a bound of a lower-is-better metric, but {named} is higher is better",
+                *loc,
+                key,
+                hint=f"For {name} use `min:` (a floor) or `max_drop:` (below the registered value).",
+            )
+    return name
 
 
 def _check_positive(config: Config, section: str, key: str) -> None:

@@ -21,8 +21,9 @@ from ..report import Finding, Report, Table
 from .canary import CanaryVerdict, canary_verdict, verdict_finding
 from .charts import drift_over_time, time_charts
 from .drift import judge_drift
-from .performance import judge_performance, metric
+from .performance import judge_performance, metric, numeric_pairs
 from .references import References
+from .task import Task, infer_task
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -65,7 +66,6 @@ class _Settings:
     method: str
     threshold: float
     drift_status: str
-    metric_name: str
     perf: Any
     min_rows: int
     drift_columns: list[str]
@@ -90,12 +90,40 @@ class _Settings:
             method=drift_cfg.method if drift_cfg else "psi",
             threshold=drift_cfg.threshold if drift_cfg else 0.2,
             drift_status="fail" if drift_cfg else "warn",
-            metric_name=mon.performance.metric if mon.performance else "accuracy",
             perf=mon.performance,
             min_rows=mon.min_rows,
             drift_columns=drift_columns,
             references=References(project, profile_columns),
         )
+
+
+@dataclass
+class _Judging:
+    """How one model's live performance is measured: its task and the metric that suits it."""
+
+    task: Task
+    metric_name: str
+
+    @classmethod
+    def of(cls, project: Project, registry: Any, model: str, groups: dict, feedback: dict) -> _Judging:
+        from ..config.validate import check_performance
+
+        pairs = [
+            (r["output"], feedback[r["request_id"]])
+            for (m, _v, _r), g in groups.items()
+            if m == model
+            for r in g.rows
+            if r["request_id"] in feedback
+        ]
+        task = infer_task(project, registry, model, pairs)
+        # a metric or bound that does not suit the inferred task is the config error it would be at load
+        name = check_performance(project.config, task.name, why=task.source)
+        return cls(task, name or "accuracy")
+
+    def pairs(self, rows: list[dict], feedback: dict) -> list[tuple[Any, Any]]:
+        """(output, label) of the rows that got feedback; for a regressor only finite numbers count."""
+        pairs = [(r["output"], feedback[r["request_id"]]) for r in rows if r["request_id"] in feedback]
+        return list(numeric_pairs(pairs)) if self.task.regression else pairs
 
 
 # --- the analysis ------------------------------------------------------------------------
@@ -108,6 +136,11 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
     settings = _Settings.of(project)
     registry = Registry.load(project)
     groups = _group(data.predictions)
+    models = sorted(
+        {g.model for g in groups.values()} | ({project.config.model.name} if project.config.model else set())
+    )
+    judging = {m: _Judging.of(project, registry, m, groups, data.feedback) for m in models}
+    settings.references.regressors = {m for m, j in judging.items() if j.task.regression}
     report = Report(kind="monitor", title="Monitor")
     analysis = Analysis(report)
     judged: list[tuple[Group, dict]] = []  # groups with a reference: their drift is charted over time
@@ -115,22 +148,39 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
     version_rows = []
     labelled_total = 0
     for key in sorted(groups, key=lambda k: (k[0], k[1] or 0, k[2])):
-        row, labelled = _judge_group(groups[key], data.feedback, registry, settings, analysis, judged, judged_versions)
+        row, labelled = _judge_group(
+            groups[key], data.feedback, registry, settings, judging[key[0]], analysis, judged, judged_versions
+        )
         version_rows.append(row)
         labelled_total += labelled
-    report.tables.append(_versions_table(version_rows, settings.metric_name))
+    metric_names = {j.metric_name for m, j in judging.items() if any(g.model == m for g in groups.values())}
+    shown_metric = metric_names.pop() if len(metric_names) == 1 else "metric"
+    report.tables.append(_versions_table(version_rows, shown_metric))
     for model in sorted({g.model for g in groups.values()}):
-        verdict = canary_verdict(project, model, groups, data.feedback, registry, settings.metric_name)
+        verdict = canary_verdict(project, model, groups, data.feedback, registry, judging[model].task.regression)
         if verdict is not None:
             analysis.verdicts.append(verdict)
             report.findings.append(verdict_finding(verdict))
     _not_judged(project, registry, groups, judged_versions, report)
-    report.charts[:0] = time_charts(groups, data.feedback, settings.metric_name, since, until)
+    report.charts[:0] = time_charts(groups, data.feedback, judging, since, until)
     drift_chart = drift_over_time(judged, settings.drift_columns, settings.method, settings.threshold)
     if drift_chart is not None:
         report.charts.insert(2, drift_chart)
     _summarise(project, analysis, data, labelled_total, since, until)
+    _state_tasks(report, judging)
     return analysis
+
+
+def _state_tasks(report: Report, judging: dict[str, _Judging]) -> None:
+    """Every rendering says which task each model was judged as, and how that is known (first in the summary)."""
+    if not judging:
+        return
+    if len(judging) == 1:
+        (judge,) = judging.values()
+        stated = str(judge.task)
+    else:
+        stated = "; ".join(f"{m}: {j.task}" for m, j in judging.items())
+    report.summary = {"task": stated, **report.summary}
 
 
 def _group(predictions: list[dict]) -> dict[tuple, Group]:
@@ -150,6 +200,7 @@ def _judge_group(
     feedback: dict,
     registry: Any,
     settings: _Settings,
+    judging: _Judging,
     analysis: Analysis,
     judged: list,
     judged_versions: set,
@@ -161,9 +212,24 @@ def _judge_group(
         version = registry.get(group.model, group.version) if group.version is not None else None
     except UsageError:
         version = None
-    labels_of = [(r["output"], feedback[r["request_id"]]) for r in group.rows if r["request_id"] in feedback]
-    live = metric(settings.metric_name, [o for o, _ in labels_of], [y for _, y in labels_of])
-    registered = (version.metrics or {}).get(settings.metric_name) if version is not None else None
+    labels_of = judging.pairs(group.rows, feedback)
+    metric_name = judging.metric_name
+    left_out = sum(1 for r in group.rows if r["request_id"] in feedback) - len(labels_of)
+    if left_out:
+        report.findings.append(
+            Finding(
+                "warn",
+                group.label,
+                "labels",
+                f"{left_out} labelled predictions have a label or output that is not a finite number; "
+                f"left out of the live {metric_name} of this {judging.task.name} model",
+                value=left_out,
+            )
+        )
+    live = metric(metric_name, [o for o, _ in labels_of], [y for _, y in labels_of])
+    registered = (version.metrics or {}).get(metric_name) if version is not None else None
+    if not isinstance(registered, (int, float)) or isinstance(registered, bool):
+        registered = None
     enough = len(group.rows) >= settings.min_rows
     drifting: list[str] = []
     reference = settings.references.of(version) if enough else None
@@ -199,7 +265,7 @@ def _judge_group(
         analysis.drifted[group.label] = drifting
     if live is not None:  # live performance on rows that got feedback
         finding = judge_performance(
-            group.label, live, len(labels_of), registered, settings.metric_name, settings.perf, settings.min_rows
+            group.label, live, len(labels_of), registered, metric_name, settings.perf, settings.min_rows
         )
         if finding.status in ("pass", "fail") and settings.perf is not None:
             judged_versions.add((group.model, group.version))

@@ -1,8 +1,9 @@
 """The canary verdict: promote, roll back or wait, from the labelled predictions of canary and production.
 
 After ``deploy.canary.min_requests`` and enough feedback on both sides, a
-non-inferiority test (``stats.py``) with the stated margin and alpha decides;
-the reason says which bound decided and why.
+non-inferiority test (``stats.py``) with the stated margin and alpha decides:
+on correctness for a classifier, on absolute errors for a regressor (the model's
+task, monitor/task.py); the reason says which bound decided and why.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..report import Finding
-from .performance import MIN_LABELLED_FOR_VERDICT
+from .performance import MIN_LABELLED_FOR_VERDICT, numeric_pairs
 from .stats import Comparison, compare_accuracy, compare_errors
 
 
@@ -65,7 +66,7 @@ def test_details(test: Comparison) -> dict[str, Any]:
 
 
 def canary_verdict(
-    project, model: str, groups: dict, feedback: dict, registry, metric_name: str = "accuracy"
+    project, model: str, groups: dict, feedback: dict, registry, regression: bool = False
 ) -> CanaryVerdict | None:
     canary_cfg = project.config.deploy.canary
     canary_groups = [g for (m, _v, role), g in groups.items() if m == model and role == "canary"]
@@ -91,12 +92,11 @@ def canary_verdict(
         role: [(r["output"], feedback[r["request_id"]]) for r in rows if r["request_id"] in feedback]
         for role, rows in rows_of.items()
     }
-    regression = _is_regression(metric_name, [o for both in pairs.values() for o, _ in both])
     errors: dict[str, list[float]] = {}
     correct: dict[str, int] = {}
     for role, labelled in pairs.items():
         if regression:
-            errors[role] = [abs(float(o) - float(y)) for o, y in labelled if _number(o) and _number(y)]
+            errors[role] = [abs(o - y) for o, y in numeric_pairs(labelled)]
             verdict.labelled[role] = len(errors[role])
             verdict.scores[role] = round(math.fsum(errors[role]) / len(errors[role]), 4) if errors[role] else None
         else:
@@ -120,17 +120,6 @@ def canary_verdict(
     verdict.verdict = test.verdict
     verdict.reason = _explain(test, verdict.labelled)
     return verdict
-
-
-def _is_regression(metric_name: str, outputs: list) -> bool:
-    """A numeric target: the monitored metric is an error, or the model answers non-integral numbers."""
-    if metric_name in ("mae", "rmse"):
-        return True
-    return any(isinstance(o, float) and not o.is_integer() for o in outputs)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _explain(test: Comparison, labelled: dict[str, int]) -> str:

@@ -46,7 +46,8 @@ def drift_over_time(judged: list, columns: list[str], method: str, threshold: fl
     return Chart(f"Input drift ({method}) over time", "line", labels, series, x_label="time (UTC)", y_label=method)
 
 
-def time_charts(groups: dict, feedback: dict, metric_name: str, since: float, until: float) -> list[Chart]:
+def time_charts(groups: dict, feedback: dict, judging: dict, since: float, until: float) -> list[Chart]:
+    """Predictions per time bucket, and each model's live metric (``judging[model].metric_name``) per bucket."""
     times = [r["time"] for g in groups.values() for r in g.rows]
     if not times:
         return []
@@ -57,22 +58,25 @@ def time_charts(groups: dict, feedback: dict, metric_name: str, since: float, un
     x = [time.strftime(fmt, time.gmtime(start + span * (i + 0.5) / n)) for i in range(n)]
     counts: dict[str, list[float]] = {}
     scores: dict[str, list[float | None]] = {}
+    metric_names: set[str] = set()
     for group in groups.values():
         buckets: list[list[dict]] = [[] for _ in range(n)]
         for r in group.rows:
             buckets[min(int((r["time"] - start) / span * n), n - 1)].append(r)
         name = f"v{group.version} {group.role}"
         counts[name] = [float(len(b)) for b in buckets]
+        judge = judging[group.model]
+        metric_names.add(judge.metric_name)
         values: list[float | None] = []
         for b in buckets:
-            pairs = [(r["output"], feedback[r["request_id"]]) for r in b if r["request_id"] in feedback]
-            values.append(
-                round(metric(metric_name, [o for o, _ in pairs], [y for _, y in pairs]), 4) if pairs else None
-            )
+            pairs = judge.pairs(b, feedback)
+            value = metric(judge.metric_name, [o for o, _ in pairs], [y for _, y in pairs]) if pairs else None
+            values.append(round(value, 4) if value is not None else None)
         if any(v is not None for v in values):
             scores[name] = values
     charts = [Chart("Predictions over time", "line", x, counts, x_label="time (UTC)", y_label="predictions")]
     if scores:
+        metric_name = metric_names.pop() if len(metric_names) == 1 else "metric"
         charts.append(
             Chart(f"Live {metric_name} over time", "line", x, scores, x_label="time (UTC)", y_label=metric_name)
         )

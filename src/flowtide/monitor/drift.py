@@ -10,6 +10,7 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 from ..report import Chart, Finding
+from .performance import is_number
 
 if TYPE_CHECKING:
     from ..report import Report
@@ -62,14 +63,20 @@ def judge_drift(
                 )
             )
     if reference.get("predictions"):
-        outputs = [str(r["output"]) for r in group.rows]
+        numeric = reference["predictions"]["kind"] == "numeric"  # a regressor's: compared as numbers, not classes
+        outputs = (
+            [r["output"] for r in group.rows if is_number(r["output"])]
+            if numeric
+            else [str(r["output"]) for r in group.rows]
+        )
         result = compare(reference["predictions"], outputs, "psi", threshold, column="prediction")
+        what = "predicted values" if numeric else "predicted classes"
         report.findings.append(
             Finding(
                 status if result.drifted else "pass",
                 group.label,
                 "prediction drift",
-                f"{result.describe()}: predicted classes vs the model's predictions on its reference data",
+                f"{result.describe()}: {what} vs the model's predictions on its reference data",
                 column="prediction",
                 value=round(result.statistic, 4),
                 bound=result.threshold,

@@ -35,6 +35,8 @@ class References:
     def __init__(self, project: Project, columns: dict[str, str | None]) -> None:
         self.project = project
         self.columns = columns
+        self.regressors: set[str] = set()
+        """Models whose predictions are numbers (profiled as a numeric column, not as classes)."""
         self._cache: dict[Any, dict | None] = {}
 
     def of(self, version: Any) -> dict | None:
@@ -48,6 +50,7 @@ class References:
         from ..checks.drift import profile_values
         from ..checks.reference import Reference, cached_profile, load_columns
         from ..config import NULL_VALUES
+        from .performance import is_number
 
         found = _reference_path(self.project, version)
         if found is None:
@@ -66,7 +69,11 @@ class References:
                 loaded = load_model(self.project, version)
                 frame = load_columns(path, fmt, dict.fromkeys(loaded.features), nulls)
                 rows = frame.drop_nulls().to_dicts()
-                if rows:
+                if rows and version.model in self.regressors:
+                    out["predictions"] = profile_values(
+                        [float(p) for p in loaded.predict(rows) if is_number(p)], "numeric"
+                    )
+                elif rows:
                     out["predictions"] = profile_values([str(p) for p in loaded.predict(rows)], "categorical")
             except Exception as exc:  # no artifact here: fall back to the label distribution
                 out["note"] = f"no reference predictions ({exc})"

@@ -104,12 +104,14 @@ class LabelRule:
 
 
 def label_rule(target: dict[str, Any] | None, loaded: list[Any]) -> LabelRule:
-    """The rule for a model's labels from its target column's checks and its loaded versions.
+    """The rule for a model's labels from its target column's checks, its task and its loaded versions.
 
-    ``target`` is ``{type, min, max, in}`` of ``model.target`` (None when not declared);
-    ``loaded`` are the served versions' LoadedModels (scikit-learn ones know their classes).
+    ``target`` is ``{type, min, max, in, task}`` of ``model.target`` and ``model.task`` (None when
+    nothing is declared); ``loaded`` are the served versions' LoadedModels, which say their task
+    (a scikit-learn classifier also knows its classes). A regressor's label is a finite number.
     """
     target = target or {}
+    task = target.get("task")
     if target.get("in"):
         return LabelRule(classes=tuple(target["in"]))
     if target.get("type"):
@@ -120,6 +122,8 @@ def label_rule(target: dict[str, Any] | None, loaded: list[Any]) -> LabelRule:
             low=low if numeric and isinstance(low, (int, float)) else None,
             high=high if numeric and isinstance(high, (int, float)) else None,
         )
+    if task == "regression":
+        return LabelRule(kind="number")
     classes: list = []
     regressor = False
     for model in loaded:
@@ -128,11 +132,11 @@ def label_rule(target: dict[str, Any] | None, loaded: list[Any]) -> LabelRule:
         if known is not None:
             values = known.tolist() if hasattr(known, "tolist") else list(known)
             classes += [c for c in values if c not in classes]
-        elif getattr(estimator, "_estimator_type", None) == "regressor":
+        elif getattr(model, "task", None) == "regression" or getattr(estimator, "_estimator_type", None) == "regressor":
             regressor = True
     if classes:
         return LabelRule(classes=tuple(classes))
-    return LabelRule(kind="number" if regressor else None)
+    return LabelRule(kind="number" if regressor and task != "classification" else None)
 
 
 def _problem(status: int, message: str, problems: list[dict[str, str]], **kwargs: Any) -> RequestProblem:

@@ -243,15 +243,22 @@ class RegistryWatch:
         return self._remote[1]
 
     def target_rule(self) -> dict[str, Any] | None:
-        """``{type, min, max, in}`` of ``model.target`` from the checks of ``model.reference`` (labels' type)."""
+        """``{type, min, max, in, task}`` of ``model.target`` from the checks of ``model.reference`` and
+        ``model.task`` (what a label must be)."""
         model = self.project.config.model
-        if model is None or not model.target:
+        if model is None:
             return None
-        suite = self.project.config.checks.get(model.reference) if model.reference else None
+        suite = self.project.config.checks.get(model.reference) if model.reference and model.target else None
         rule = suite.columns.get(model.target) if suite else None
         if rule is None:
-            return None
-        return {"type": rule.type, "min": rule.min, "max": rule.max, "in": list(rule.in_) if rule.in_ else None}
+            return {"task": model.task} if model.task else None
+        return {
+            "type": rule.type,
+            "min": rule.min,
+            "max": rule.max,
+            "in": list(rule.in_) if rule.in_ else None,
+            "task": model.task,
+        }
 
     def forget_except(self, hashes: set[str]) -> None:
         for digest in list(self._loaded):

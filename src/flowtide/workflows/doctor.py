@@ -152,7 +152,8 @@ def _pipeline(root: Path, config: Any) -> list[Finding]:
             config.monitor.drift is not None or config.monitor.performance is not None,
             "monitoring",
             "monitor drift / performance configured",
-            "no `monitor:` rules: add `monitor: {drift: {...}, performance: {metric: accuracy, min: ...}}`",
+            "no `monitor:` rules: add `monitor: {drift: {...}, performance: {metric: accuracy, min: ...}}` "
+            "(a regressor: `{metric: rmse, max: ...}`)",
         ),
     ]
 
