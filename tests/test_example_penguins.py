@@ -62,9 +62,11 @@ class _Server:
 
 
 def _birds(source: DataSource) -> list[dict]:
+    import io
+
     import polars as pl
 
-    return pl.read_parquet(source.url).to_dicts()
+    return pl.read_parquet(io.BytesIO(httpx.get(source.url).content)).to_dicts()
 
 
 @pytest.mark.slow

@@ -9,14 +9,31 @@ from __future__ import annotations
 import sys
 
 
+class _Refuse:
+    """The loader of a kept-out module: importing it fails with a plain ImportError."""
+
+    def create_module(self, spec):
+        raise ImportError(f"{spec.name} is kept out of the flowtide server process")
+
+    def exec_module(self, module):  # never reached: create_module refused
+        raise ImportError(f"{module.__name__} is kept out of the flowtide server process")
+
+
 class _KeepOut:
-    """A meta path finder that refuses to import pandas and pyarrow (they stay absent, not None)."""
+    """A meta path finder that refuses to import pandas and pyarrow (they stay absent, not None).
+
+    It answers ``find_spec`` with a spec whose loader refuses, rather than raising there:
+    libraries that only probe whether pandas exists (polars does, when it is first
+    imported) must not fail; an actual ``import pandas`` does.
+    """
 
     names = ("pandas", "pyarrow")
 
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in self.names:
-            raise ImportError(f"{name} is kept out of the flowtide server process")
+            from importlib.machinery import ModuleSpec
+
+            return ModuleSpec(name, _Refuse())
         return None
 
 
