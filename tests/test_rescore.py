@@ -285,6 +285,20 @@ def test_missing_production_blob_falls_back_to_the_recorded_metrics_with_a_warni
     assert not (project / ".flowtide" / "rescore").exists()
 
 
+def test_a_blob_only_in_the_remote_store_is_fetched_and_rescored(project, tmp_path):
+    # a fresh CI runner: production's artifact is in the remote store, not in the local one
+    config = project / "flowtide.yaml"
+    config.write_text(config.read_text() + f"store:\n  remote: {tmp_path / 'remote'}\n")
+    _ok("push", cwd=project)
+    flowtide, production = _production(project)
+    flowtide.store.remove(production.hash)
+    _candidate(project, trees=40, seed=1)
+    code, report = _gate(project)
+    assert code == 0
+    assert _finding(report, RELATIVE)["details"]["comparison"] == "re-scored"
+    assert flowtide.store.has(production.hash)
+
+
 def test_a_stale_evaluation_stage_falls_back(project):
     _candidate(project, trees=40, seed=1)
     (project / "data" / "test.csv").write_text("date,precipitation,temp_max,temp_min,wind,weather\n")

@@ -50,6 +50,8 @@ ROW_KEYS = (
 """Metric names (the last dotted part) read as the number of evaluation rows, in this order of preference."""
 
 _VERSION = 1  # bump when the key's payload changes
+_NOT_COPIED = {".git", ".venv", "venv", "node_modules", "__pycache__"}
+"""Directories never copied into the scratch copy (an environment left out of .gitignore)."""
 
 
 @dataclass
@@ -231,7 +233,8 @@ def _manifest(project: Project, name: str, stage: Stage, model_path: str) -> dic
     from ..pipeline import dag
 
     outs = dag.outputs(stage)
-    state_dir = project.state_dir.name
+    skip = {project.state_dir.name, *_NOT_COPIED}
+    store = project.store.root.resolve()
     wanted: list[str] = [CONFIG_FILE, project.config.params]
     listed = _git_files(project.root)
     if listed is None:
@@ -247,7 +250,7 @@ def _manifest(project: Project, name: str, stage: Stage, model_path: str) -> dic
     files: dict[str, tuple[Path, str]] = {}
     for rel in wanted:
         rel = dag.norm(rel)
-        if rel in files or rel.split("/")[0] in (state_dir, ".git") or dag.overlaps(rel, model_path):
+        if rel in files or skip.intersection(rel.split("/")) or dag.overlaps(rel, model_path):
             continue
         if any(dag.overlaps(rel, out) for out in outs):
             continue
@@ -255,7 +258,7 @@ def _manifest(project: Project, name: str, stage: Stage, model_path: str) -> dic
             full = project.resolve(rel, "file")
         except FlowtideError:
             continue  # a tracked symlink that leads outside the project: not copied
-        if not full.is_file():
+        if not full.is_file() or full.resolve().is_relative_to(store):
             continue
         digest, _ = project.stat_cache.hash(full, key=rel)
         files[rel] = (full, digest)
