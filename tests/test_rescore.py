@@ -299,6 +299,21 @@ def test_a_blob_only_in_the_remote_store_is_fetched_and_rescored(project, tmp_pa
     assert flowtide.store.has(production.hash)
 
 
+def test_a_blob_only_in_the_git_history_is_found_and_rescored(project):
+    # model.storage: git — CI committed production's artifact; no store on this clone holds it
+    (project / ".gitignore").write_text(".flowtide/\nmetrics.json\n")
+    git("add", ".gitignore", "models/model.skops", cwd=project)
+    git("commit", "-q", "-m", "weather v1", cwd=project)
+    flowtide, production = _production(project)
+    flowtide.store.remove(production.hash)
+    _candidate(project, trees=40, seed=1)
+    git("commit", "-qam", "weather candidate", cwd=project)  # the newest commit holds other bytes
+    code, report = _gate(project)
+    assert code == 0
+    assert _finding(report, RELATIVE)["details"]["comparison"] == "re-scored"
+    assert flowtide.store.has(production.hash) and flowtide.store.intact(production.hash)
+
+
 def test_a_stale_evaluation_stage_falls_back(project):
     _candidate(project, trees=40, seed=1)
     (project / "data" / "test.csv").write_text("date,precipitation,temp_max,temp_min,wind,weather\n")

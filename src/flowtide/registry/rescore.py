@@ -354,7 +354,7 @@ def _run(
 
 
 def _blob(project: Project, production: Version) -> Path:
-    """Production's artifact in the store, downloaded from the remote store when it is missing here."""
+    """Production's artifact in the store; if missing here, from the remote store or the git history."""
     store = project.store
     digest = production.hash
     remote = project.config.store.remote
@@ -367,9 +367,47 @@ def _blob(project: Project, production: Version) -> Path:
         except FlowtideError:
             pass  # said below, as "not in the store"
     if not store.has(digest):
+        _from_git_history(project, production)
+    if not store.has(digest):
         where = f"the store {store.root}" + (f" nor in the remote {remote}" if remote else "")
         raise _CannotRescore(f"production v{production.version}'s artifact {digest[:12]} is not in {where}")
     return store.path_of(digest)
+
+
+GIT_HISTORY = 50
+"""Commits that changed ``model.path`` searched for production's bytes (``model.storage: git``)."""
+
+
+def _from_git_history(project: Project, production: Version) -> None:
+    """Put production's bytes in the store from a commit of ``model.path`` that holds them, if any.
+
+    With ``model.storage: git`` CI commits each new artifact, so a fresh clone has
+    production's bytes in its history even though no store ever held them.
+    """
+    import subprocess
+
+    from ..hashing import hash_bytes
+
+    path = project.config.model.path
+    try:
+        listed = subprocess.run(
+            ["git", "log", f"-n{GIT_HISTORY}", "--format=%H", "--", path],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        commits = listed.stdout.split() if listed.returncode == 0 else []
+        for commit in commits:
+            shown = subprocess.run(
+                ["git", "show", f"{commit}:./{path}"], cwd=project.root, capture_output=True, timeout=60
+            )
+            if shown.returncode == 0 and hash_bytes(shown.stdout) == production.hash:
+                with project.store.writer(len(shown.stdout)) as blob:
+                    blob.write(shown.stdout)
+                return
+    except (OSError, subprocess.TimeoutExpired):
+        return
 
 
 def _read_metrics(root: Path, stage: Stage) -> dict[str, Any]:
