@@ -314,6 +314,47 @@ def test_a_blob_only_in_the_git_history_is_found_and_rescored(project):
     assert flowtide.store.has(production.hash) and flowtide.store.intact(production.hash)
 
 
+SCORING = """\
+import json
+
+import skops.io
+from sklearn.metrics import f1_score
+
+
+def main():
+    import csv
+
+    with open("data/test.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    X = [[float(r[f]) for f in ("precipitation", "temp_max", "temp_min", "wind")] for r in rows]
+    path = "models/model.skops"
+    model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+    f1 = f1_score([r["weather"] for r in rows], model.predict(X), average="macro")
+    with open("metrics.json", "w") as handle:
+        json.dump({"accuracy": 1.0, "f1_macro": round(float(f1), 6), "rows": len(rows)}, handle)
+"""
+
+
+def test_a_call_stage_is_rescored_in_the_scratch_copy(project):
+    (project / "scoring.py").write_text(SCORING)
+    config = project / "flowtide.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "    cmd: python src/evaluate.py\n    deps: [src/evaluate.py, src/common.py,",
+            "    call: scoring:main\n    deps: [scoring.py,",
+        )
+    )
+    flowtide, production = _production(project)
+    _candidate(project, trees=40, seed=1)
+    code, report = _gate(project)
+    assert code == 0
+    relative = _finding(report, RELATIVE)
+    assert relative["details"]["production"] == _score(
+        flowtide.store.path_of(production.hash), project / "data" / "test.csv"
+    )
+    assert "(production v1 re-scored on the same 365 rows:" in relative["message"]
+
+
 def test_a_stale_evaluation_stage_falls_back(project):
     _candidate(project, trees=40, seed=1)
     (project / "data" / "test.csv").write_text("date,precipitation,temp_max,temp_min,wind,weather\n")
