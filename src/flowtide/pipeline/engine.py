@@ -221,6 +221,29 @@ def run(
         return _Run(project, stages, force, dry, jobs, executor, say, record).go()
 
 
+def stage_task(
+    project: Project, name: str, stage, state: StageState, *, root: Path | None = None, log: Path | None = None
+):
+    """The StageTask that runs ``stage`` from ``root`` (the project root; the gate's re-score uses a scratch copy)."""
+    from .executors import StageTask
+
+    env = dict(project.env)
+    # `python` in a stage means the interpreter flowtide runs on (its virtualenv), as users expect
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", os.defpath)
+    return StageTask(
+        name=name,
+        root=str(root or project.root),
+        cmd=stage.cmd,
+        call=stage.call,
+        env=env,
+        params=state.params,
+        deps=list(state.deps),
+        outs=state.outs,
+        log=str(log or project.state_dir / "logs" / f"{name}.log"),
+    )
+
+
 class _Run:
     def __init__(self, project, stages, force, dry, jobs, executor, say, record) -> None:
         self.project = project
@@ -366,26 +389,11 @@ class _Run:
         return state, reasons
 
     def _submit(self, name: str, state: StageState):
-        from .executors import StageTask, make_executor
+        from .executors import make_executor
 
         if self.executor is None:
             self.executor = make_executor(self.executor_kind, self.jobs)
-        stage = self.graph.stages[name]
-        env = dict(self.project.env)
-        # `python` in a stage means the interpreter flowtide runs on (its virtualenv), as users expect
-        bindir = os.path.dirname(sys.executable)
-        env["PATH"] = bindir + os.pathsep + env.get("PATH", os.defpath)
-        task = StageTask(
-            name=name,
-            root=str(self.project.root),
-            cmd=stage.cmd,
-            call=stage.call,
-            env=env,
-            params=state.params,
-            deps=list(state.deps),
-            outs=state.outs,
-            log=str(self.project.state_dir / "logs" / f"{name}.log"),
-        )
+        task = stage_task(self.project, name, self.graph.stages[name], state)
         future = self.executor.submit(task)
         future.add_done_callback(self.finished.put)
         return future

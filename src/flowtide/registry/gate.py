@@ -1,9 +1,12 @@
 """Quality gates: rules a candidate model must pass before it may reach production.
 
 A rule is ``METRIC OP BOUND`` where BOUND is a number (``accuracy >= 0.8``) or
-relative to the production version's recorded metrics (``f1_macro >= production
-- 0.02``); its grammar lives in :mod:`flowtide.config.rules` and is checked when
-the config loads, so a typo fails every command, not just this one. Model tests
+relative to the production version (``f1_macro >= production - 0.02``); its
+grammar lives in :mod:`flowtide.config.rules` and is checked when the config
+loads, so a typo fails every command, not just this one. Production's side of a
+relative rule is production re-scored on the candidate's evaluation data
+(:mod:`.rescore`), or, when that is impossible, the metrics recorded at its
+registration, with a warning that says why. Model tests
 (pytest files marked ``model``) run as one more rule. The result is saved under
 ``.flowtide/gate.json`` keyed by the artifact's hash, so ``flowtide register``
 records exactly the verdict of the bytes it registers; the report itself is also
@@ -17,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +30,7 @@ from ..errors import UsageError
 from ..report import Finding, Report, Table
 from .lineage import now, read_gate_results, read_metrics
 from .log import GATE_RESULTS, Registry
+from .rescore import Baseline, baseline
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -44,8 +49,18 @@ def parse_rules(project: Project) -> list[Rule]:
     return [parse_rule(text, index) for index, text in enumerate(project.config.gates)]
 
 
-def evaluate(project: Project, *, run_tests: bool = True) -> Report:
-    """Judge the current metrics (and model tests) against ``gates:``; save the verdict for register."""
+def evaluate(
+    project: Project,
+    *,
+    run_tests: bool = True,
+    rescore: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> Report:
+    """Judge the current metrics (and model tests) against ``gates:``; save the verdict for register.
+
+    ``rescore``: compare relative rules with production re-scored on the candidate's
+    evaluation data (False: with its recorded metrics). ``log`` hears of a re-score that runs.
+    """
     config = project.config
     model = config.model
     rules = parse_rules(project)
@@ -72,9 +87,16 @@ def evaluate(project: Project, *, run_tests: bool = True) -> Report:
     name = model.name if model else config.project
     production = Registry.load(project).in_stage(model.name, "production") if model else None
     findings: list[Finding] = []
+    base_line: Baseline | None = None
+    relative = sorted({rule.metric for rule in rules if rule.relative})
+    if production is not None and relative:
+        base_line = baseline(project, production, relative, enabled=rescore, log=log)
+        findings.append(_comparison_finding(name, base_line, rescore))
     for rule in rules:
         value = metrics[rule.metric]
         details = {"metric": rule.metric, "op": rule.op, "relative": rule.relative}
+        if rule.relative and base_line is not None:
+            details["comparison"] = base_line.comparison
         if rule.relative and production is None:
             findings.append(
                 Finding(
@@ -87,22 +109,32 @@ def evaluate(project: Project, *, run_tests: bool = True) -> Report:
                 )
             )
             continue
-        if rule.relative and rule.metric not in production.metrics:
+        base = base_line.metrics.get(rule.metric) if rule.relative else None
+        if rule.relative and not _number(base):
             findings.append(
                 Finding(
                     "warn",
                     name,
                     rule.text,
-                    f"production v{production.version} recorded no {rule.metric!r}: nothing to compare with",
+                    f"production v{production.version} recorded no {rule.metric!r}: nothing to compare with"
+                    if not base_line.rescored
+                    else f"production v{production.version} re-scored gave no number for {rule.metric!r}",
                     value=value,
                     details=details,
                 )
             )
             continue
-        base = production.metrics[rule.metric] if rule.relative else None
         bound = rule.bound(base)
         ok = _OPS[rule.op](value, bound)
-        against = f" (production v{production.version}: {base:.4g})" if rule.relative else ""
+        against = ""
+        if rule.relative:
+            recorded = production.metrics.get(rule.metric)
+            against = f" ({base_line.describe()}: {base:.4g}"
+            if base_line.rescored and _number(recorded):
+                against += f"; recorded at registration: {recorded:.4g}"
+            against += ")"
+            details["production"] = base
+            details["production_recorded"] = recorded
         message = f"{rule.metric} = {value:.4g} {'satisfies' if ok else 'violates'} {rule.op} {bound:.4g}{against}"
         findings.append(
             Finding("pass" if ok else "fail", name, rule.text, message, value=value, bound=bound, details=details)
@@ -112,30 +144,64 @@ def evaluate(project: Project, *, run_tests: bool = True) -> Report:
         tests_result = run_model_tests(project, model.tests)
         findings.append(tests_result)
     rows = []
+    against = base_line.metrics if base_line is not None else production.metrics if production else {}
     for metric in sorted(metrics):
-        if not isinstance(metrics[metric], (int, float)) or isinstance(metrics[metric], bool):
+        if not _number(metrics[metric]):
             continue  # strings and lists are recorded, not compared
-        prod = production.metrics.get(metric) if production else None
-        delta = metrics[metric] - prod if isinstance(prod, (int, float)) else None
-        rows.append([metric, metrics[metric], prod, delta])
+        prod = against.get(metric)
+        delta = metrics[metric] - prod if _number(prod) else None
+        row = [metric, metrics[metric], prod, delta]
+        if base_line is not None and base_line.rescored:
+            row.append(production.metrics.get(metric))
+        rows.append(row)
+    columns = ["metric", "candidate", "production", "delta"]
+    title = "Metrics vs production"
+    if base_line is not None:
+        title += f" ({base_line.describe()})"
+        if base_line.rescored:
+            columns.append("production recorded")
     artifact = _artifact_hash(project)
+    summary = {
+        "model": name,
+        "artifact": artifact[:12] if artifact else "missing",
+        "production": f"v{production.version}" if production else "none",
+    }
+    if base_line is not None:
+        summary["compared with"] = base_line.describe() + (" (cached)" if base_line.cached else "")
+    summary["rules"] = len(rules)
+    summary["model tests"] = _tests_summary(tests_result, model.tests if model else [], run_tests)
     report = Report(
         kind="gate",
         title=f"Gate for model {name}",
         findings=findings,
-        tables=[Table("Metrics vs production", ["metric", "candidate", "production", "delta"], rows)] if rows else [],
-        summary={
-            "model": name,
-            "artifact": artifact[:12] if artifact else "missing",
-            "production": f"v{production.version}" if production else "none",
-            "rules": len(rules),
-            "model tests": _tests_summary(tests_result, model.tests if model else [], run_tests),
-        },
+        tables=[Table(title, columns, rows)] if rows else [],
+        summary=summary,
     )
     if artifact:
         _save(project, artifact, report, metrics, tests_ran=bool(tests_result) or not (model and model.tests))
     report.write(project.state_dir / "reports", "gate")  # for CI artifacts, like check's reports
     return report
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _comparison_finding(name: str, base_line: Baseline, rescore: bool) -> Finding:
+    """What production's side of the relative rules is; a warning when it is not the same data."""
+    version = base_line.version.version
+    if base_line.rescored:
+        how = f"with stage {base_line.stage!r}" + (", from the cache" if base_line.cached else "")
+        message = f"{base_line.describe()} ({how}): both sides of the relative rules scored on the same data"
+        return Finding("info", name, "same data", message, value=base_line.rows, details=base_line.to_dict())
+    return Finding(
+        "warn" if rescore else "info",
+        name,
+        "same data",
+        f"production v{version} not re-scored on the candidate's evaluation data: {base_line.reason}; "
+        "relative rules compare with its metrics recorded at registration, on other data",
+        details=base_line.to_dict(),
+    )
 
 
 def _tests_summary(result: Finding | None, tests: list[str], run_tests: bool) -> str:
