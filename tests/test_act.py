@@ -51,7 +51,8 @@ def repo(tmp_path_factory, source):
     text = config.read_text().replace("http://127.0.0.1:8765/seattle-weather.csv", source.url)
     # The example's own gates, unrelaxed. A local directory is the remote store, so the workflows
     # run in store mode and every fresh job workspace `flowtide fetch`es blobs (and prediction logs).
-    assert '"accuracy >= 0.6"' in text and "tests: [tests/test_model.py]" in text
+    assert '"accuracy >= 0.6"' in text and '"f1_macro >= baseline_f1_macro + 0.05"' in text
+    assert "tests: [tests/test_model.py]" in text
     text += f"\nstore:\n  remote: {base / 'store-remote'}\n"
     config.write_text(text)
     assert source.url in config.read_text()

@@ -27,7 +27,10 @@ ci: {secrets: [AWS_ACCESS_KEY_ID]}
 """
 
 ESCAPE = "Use a path below the project root, without '..'."
-GATE_HINT = "Write a gate as METRIC OP NUMBER or METRIC OP production [+|- NUMBER], with OP one of >=, >, <=, <, ==."
+GATE_HINT = (
+    "Write a gate as METRIC OP NUMBER, METRIC OP production [+|- NUMBER] or METRIC OP OTHER_METRIC [+|- NUMBER], "
+    "with OP one of >=, >, <=, <, ==."
+)
 
 MODEL_TO_MONITOR = 'tests: [tests/model]}\ngates: ["accuracy >= 0.8"]\nmonitor: {cooldown: 6h, window: 7d}'
 
@@ -40,9 +43,8 @@ MISTAKES = {
     ),
     "gate bound": (
         '"accuracy >= 0.8"',
-        '"accuracy >= baseline"',
-        "flowtide.yaml:14:9: gate 'accuracy >= baseline': unknown bound 'baseline': the only name allowed on the "
-        f"right is `production`\n{GATE_HINT}",
+        '"accuracy >= baseline * 2"',
+        f"flowtide.yaml:14:9: gate 'accuracy >= baseline * 2': unexpected character '*' at column 22\n{GATE_HINT}",
     ),
     "cron": (
         '"0 6 * * *"',

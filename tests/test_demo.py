@@ -39,7 +39,8 @@ def test_the_demo_runs_the_whole_loop(tmp_path):
     from flowtide.init import EXAMPLES
 
     assert (project / "params.yaml").read_bytes() == (EXAMPLES / "weather" / "params.yaml").read_bytes()
-    assert (project / "flowtide.yaml").read_text().count('"accuracy >= 0.6"') == 1
+    config = (project / "flowtide.yaml").read_text()
+    assert config.count('"accuracy >= 0.6"') == config.count('"f1_macro >= baseline_f1_macro + 0.05"') == 1
     assert "data/raw/traffic.csv: 0 labelled requests (nothing served yet)" in out
     assert "labelled requests into data/raw/traffic.csv (training data)" in out
     for name in ("monitor-drift.html", "monitor-canary.html"):

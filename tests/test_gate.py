@@ -12,13 +12,16 @@ from ._models import CONFIG, make_project, train
 from .conftest import run_cli
 
 GOOD_RULES = {
-    "accuracy >= 0.8": ("accuracy", ">=", 0.8, False),
-    "loss<0.25": ("loss", "<", 0.25, False),
-    "delta > -1e-3": ("delta", ">", -0.001, False),
-    "f1_macro >= production - 0.02": ("f1_macro", ">=", -0.02, True),
-    "eval.auc > production+.5": ("eval.auc", ">", 0.5, True),
-    "rmse <= production": ("rmse", "<=", 0.0, True),
-    "n == 3": ("n", "==", 3.0, False),
+    "accuracy >= 0.8": ("accuracy", ">=", 0.8, False, None),
+    "loss<0.25": ("loss", "<", 0.25, False, None),
+    "delta > -1e-3": ("delta", ">", -0.001, False, None),
+    "f1_macro >= production - 0.02": ("f1_macro", ">=", -0.02, True, None),
+    "eval.auc > production+.5": ("eval.auc", ">", 0.5, True, None),
+    "rmse <= production": ("rmse", "<=", 0.0, True, None),
+    "n == 3": ("n", "==", 3.0, False, None),
+    "f1_macro >= baseline_f1_macro + 0.05": ("f1_macro", ">=", 0.05, False, "baseline_f1_macro"),
+    "rmse < baseline.rmse": ("rmse", "<", 0.0, False, "baseline.rmse"),
+    "accuracy >= baseline - 1": ("accuracy", ">=", -1.0, False, "baseline"),
 }
 
 
@@ -26,14 +29,16 @@ GOOD_RULES = {
 def test_parse_rules(text):
     parse_config(f"project: p\ngates: [{json.dumps(text)}]\n")  # valid at load
     rule = parse_rule(text, 0)
-    assert (rule.metric, rule.op, rule.number, rule.relative) == GOOD_RULES[text]
+    assert (rule.metric, rule.op, rule.number, rule.relative, rule.against) == GOOD_RULES[text]
 
 
 BAD_RULES = {
     "accuracy => 0.8": "gate 'accuracy => 0.8': unexpected character '=' at column 10",
     "accuracy + 0.8": "gate 'accuracy + 0.8': expected a comparison (>=, >, <=, <, ==) after 'accuracy', got '+'",
     "accuracy >= ": "gate 'accuracy >= ': expected a metric name, a comparison and a bound",
-    "accuracy >= baseline - 1": "gate 'accuracy >= baseline - 1': unknown bound 'baseline': the only name allowed on the right is `production`",
+    "accuracy >= baseline - x": "gate 'accuracy >= baseline - x': after `baseline` expected `+ NUMBER` or `- NUMBER`",
+    "accuracy >= accuracy + 0.1": "gate 'accuracy >= accuracy + 0.1': 'accuracy' is compared with itself: the bound must be a number or another metric",
+    "accuracy >= -baseline": "gate 'accuracy >= -baseline': the right side must be a number, `production [+|- NUMBER]` or `METRIC [+|- NUMBER]`",
     "accuracy >= production * 2": "gate 'accuracy >= production * 2': unexpected character '*' at column 24",
     "accuracy >= production - x": "gate 'accuracy >= production - x': after `production` expected `+ NUMBER` or `- NUMBER`",
     "0.8 <= accuracy": "gate '0.8 <= accuracy': expected a metric name, a comparison and a bound",
@@ -73,6 +78,50 @@ def test_unknown_metric_is_a_config_error(project, weather_csv):
     assert result.code == 2
     assert result.err == (
         f"error: flowtide.yaml:{GATE_LINE}:5: gate 'precision >= 0.3': unknown metric 'precision'\n"
+        "The current metrics are: accuracy, f1_macro.\n"
+    )
+
+
+BASELINE_RULE = "f1_macro >= baseline_f1_macro + 0.05"
+
+
+def _with_baseline(project, weather_csv, kind: str = "good") -> dict:
+    """Train, then add what an evaluation with a naive baseline writes: the majority class's macro F1."""
+    metrics = train(project, weather_csv, kind)
+    metrics["baseline_f1_macro"] = 0.2
+    (project / "metrics.json").write_text(json.dumps(metrics))
+    (project / "flowtide.yaml").write_text(CONFIG.replace('"accuracy >= 0.3"', f'"{BASELINE_RULE}"'))
+    return metrics
+
+
+def test_a_rule_relative_to_another_metric_of_the_run(project, weather_csv):
+    metrics = _with_baseline(project, weather_csv)
+    result = run_cli("gate", "--json", cwd=project)
+    assert result.code == 0, result.out + result.err
+    finding = next(f for f in json.loads(result.out)["findings"] if f["rule"] == BASELINE_RULE)
+    assert finding["status"] == "pass"
+    assert finding["bound"] == pytest.approx(0.25) and finding["value"] == metrics["f1_macro"]
+    assert finding["message"] == (f"f1_macro = {metrics['f1_macro']:.4g} satisfies >= 0.25 (baseline_f1_macro: 0.2)")
+    assert finding["details"]["against"] == "baseline_f1_macro"
+
+
+def test_a_model_no_better_than_its_baseline_fails(project, weather_csv):
+    metrics = _with_baseline(project, weather_csv, kind="bad")  # always the majority class
+    assert metrics["f1_macro"] < 0.25
+    result = run_cli("gate", "--json", cwd=project)
+    assert result.code == 1
+    finding = next(f for f in json.loads(result.out)["findings"] if f["rule"] == BASELINE_RULE)
+    assert finding["status"] == "fail"
+    assert finding["message"] == f"f1_macro = {metrics['f1_macro']:.4g} violates >= 0.25 (baseline_f1_macro: 0.2)"
+
+
+def test_an_unknown_baseline_metric_is_a_config_error(project, weather_csv):
+    train(project, weather_csv)
+    (project / "flowtide.yaml").write_text(CONFIG.replace('"accuracy >= 0.3"', '"accuracy >= baseline_accuracy"'))
+    result = run_cli("gate", cwd=project)
+    assert result.code == 2
+    assert result.err == (
+        f"error: flowtide.yaml:{GATE_LINE}:5: gate 'accuracy >= baseline_accuracy': unknown metric 'baseline_accuracy'\n"
         "The current metrics are: accuracy, f1_macro.\n"
     )
 

@@ -270,7 +270,8 @@ def test_the_loop_closes_on_github(tmp_path, wheel, s3_server):
         shutil.copy(wheel, root / "wheels" / wheel.name)
         config = root / "flowtide.yaml"
         text = config.read_text().replace("http://127.0.0.1:8765/seattle-weather.csv", source.url)
-        assert '"accuracy >= 0.6"' in text and "tests: [tests/test_model.py]" in text  # the real gates
+        assert '"accuracy >= 0.6"' in text and '"f1_macro >= baseline_f1_macro + 0.05"' in text
+        assert "tests: [tests/test_model.py]" in text  # the real gates
         # the server closes (and ships) a prediction-log segment every few seconds, not every hour
         text = text.replace("key_header: x-request-key}\n", "key_header: x-request-key}\n  log_segment: 3s\n")
         assert "log_segment: 3s" in text

@@ -1,8 +1,10 @@
 """The grammar of a ``gates:`` rule, checked when flowtide.yaml loads.
 
-A rule is ``METRIC OP BOUND`` where BOUND is a number (``accuracy >= 0.8``) or
+A rule is ``METRIC OP BOUND`` where BOUND is a number (``accuracy >= 0.8``),
 relative to the production version's recorded metrics (``f1_macro >= production
-- 0.02``). Parsing lives here, below everything, so that a typo fails every command
+- 0.02``), or relative to another metric of the same run, such as a naive
+baseline the evaluation wrote next to the model's score (``f1_macro >=
+baseline_f1_macro + 0.05``). Parsing lives here, below everything, so that a typo fails every command
 at load; ``flowtide.registry.gate`` evaluates the parsed rules.
 """
 
@@ -12,7 +14,10 @@ import re
 from dataclasses import dataclass
 
 OPS = (">=", ">", "<=", "<", "==")
-SYNTAX = "Write a gate as METRIC OP NUMBER or METRIC OP production [+|- NUMBER], with OP one of >=, >, <=, <, =="
+SYNTAX = (
+    "Write a gate as METRIC OP NUMBER, METRIC OP production [+|- NUMBER] or METRIC OP OTHER_METRIC [+|- NUMBER], "
+    "with OP one of >=, >, <=, <, =="
+)
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][\w./]*)|(?P<op>>=|<=|==|>|<|\+|-)|(?P<bad>\S))"
 )
@@ -24,7 +29,11 @@ class RuleSyntaxError(ValueError):
 
 @dataclass
 class Rule:
-    """One parsed gate: ``metric op bound`` where bound = number, or production metric + offset."""
+    """One parsed gate: ``metric op bound`` where bound = number, production's metric + number, or against + number.
+
+    ``relative``: the bound is the production version's value of ``metric``; ``against``: the bound
+    is the value of that other metric of the same run (a baseline); ``number`` is the offset then.
+    """
 
     text: str
     index: int
@@ -32,9 +41,11 @@ class Rule:
     op: str
     number: float = 0.0
     relative: bool = False
+    against: str | None = None
 
-    def bound(self, production: float | None) -> float:
-        return (production or 0.0) + self.number if self.relative else self.number
+    def bound(self, base: float | None) -> float:
+        """The number to compare with; ``base`` is production's or the ``against`` metric's value."""
+        return (base or 0.0) + self.number if self.relative or self.against else self.number
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:
@@ -71,13 +82,16 @@ def parse_rule(text: str, index: int = 0) -> Rule:
         rest = rest[1:]
     if len(rest) == 1 and rest[0][0] == "number":
         return Rule(text, index, metric, op, sign * float(rest[0][1]))
-    if rest and rest[0][0] == "name" and rest[0][1] == "production" and sign == 1.0:
-        if len(rest) == 1:
-            return Rule(text, index, metric, op, 0.0, relative=True)
+    if rest and rest[0][0] == "name" and sign == 1.0:
+        name = rest[0][1]
+        if name == metric:
+            raise RuleSyntaxError(f"{metric!r} is compared with itself: the bound must be a number or another metric")
+        offset = 0.0
         if len(rest) == 3 and rest[1][0] == "op" and rest[1][1] in ("+", "-") and rest[2][0] == "number":
             offset = float(rest[2][1]) * (-1.0 if rest[1][1] == "-" else 1.0)
+        elif len(rest) != 1:
+            raise RuleSyntaxError(f"after `{name}` expected `+ NUMBER` or `- NUMBER`")
+        if name == "production":
             return Rule(text, index, metric, op, offset, relative=True)
-        raise RuleSyntaxError("after `production` expected `+ NUMBER` or `- NUMBER`")
-    if rest and rest[0][0] == "name":
-        raise RuleSyntaxError(f"unknown bound {rest[0][1]!r}: the only name allowed on the right is `production`")
-    raise RuleSyntaxError("the right side must be a number or `production [+|- NUMBER]`")
+        return Rule(text, index, metric, op, offset, against=name)
+    raise RuleSyntaxError("the right side must be a number, `production [+|- NUMBER]` or `METRIC [+|- NUMBER]`")

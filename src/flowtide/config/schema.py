@@ -369,7 +369,8 @@ class Config:
     model: Model | None = None
     """The model the pipeline produces and the registry versions."""
     gates: list[str] = _d(list)
-    """Quality rules a candidate must pass, e.g. "accuracy >= 0.8" or "f1_macro >= production - 0.02"."""
+    """Quality rules a candidate must pass, e.g. "accuracy >= 0.8", "f1_macro >= production - 0.02" or
+    "f1_macro >= baseline_f1_macro + 0.05" (another metric of the same run, such as a naive baseline)."""
     deploy: Deploy = _d(Deploy)
     """How `flowtide serve` routes traffic: canary or shadow next to production."""
     monitor: Monitor = _d(Monitor)

@@ -1,12 +1,13 @@
 """Quality gates: rules a candidate model must pass before it may reach production.
 
-A rule is ``METRIC OP BOUND`` where BOUND is a number (``accuracy >= 0.8``) or
-relative to the production version (``f1_macro >= production - 0.02``); its
-grammar lives in :mod:`flowtide.config.rules` and is checked when the config
-loads, so a typo fails every command, not just this one. Production's side of a
-relative rule is production re-scored on the candidate's evaluation data
-(:mod:`.rescore`), or, when that is impossible, the metrics recorded at its
-registration, with a warning that says why. Model tests
+A rule is ``METRIC OP BOUND`` where BOUND is a number (``accuracy >= 0.8``),
+relative to the production version (``f1_macro >= production - 0.02``) or to
+another metric of the same run, such as a naive baseline (``f1_macro >=
+baseline_f1_macro + 0.05``); its grammar lives in :mod:`flowtide.config.rules`
+and is checked when the config loads, so a typo fails every command, not just
+this one. Production's side of a relative rule is production re-scored on the
+candidate's evaluation data (:mod:`.rescore`), or, when that is impossible, the
+metrics recorded at its registration, with a warning that says why. Model tests
 (pytest files marked ``model``) run as one more rule. The result is saved under
 ``.flowtide/gate.json`` keyed by the artifact's hash, so ``flowtide register``
 records exactly the verdict of the bytes it registers; the report itself is also
@@ -72,18 +73,19 @@ def evaluate(
             hint="Run `flowtide run` first; stages declare their metrics files under `metrics:`.",
         )
     for rule in rules:
-        if rule.metric not in metrics:
-            raise config.error(
-                f"gate {rule.text!r}: unknown metric {rule.metric!r}",
-                "gates",
-                rule.index,
-                hint=f"The current metrics are: {', '.join(sorted(metrics))}.",
-            )
-        value = metrics[rule.metric]
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise config.error(
-                f"gate {rule.text!r}: metric {rule.metric!r} is {value!r}, not a number", "gates", rule.index
-            )
+        for metric in (rule.metric, rule.against) if rule.against else (rule.metric,):
+            if metric not in metrics:
+                raise config.error(
+                    f"gate {rule.text!r}: unknown metric {metric!r}",
+                    "gates",
+                    rule.index,
+                    hint=f"The current metrics are: {', '.join(sorted(metrics))}.",
+                )
+            value = metrics[metric]
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise config.error(
+                    f"gate {rule.text!r}: metric {metric!r} is {value!r}, not a number", "gates", rule.index
+                )
     name = model.name if model else config.project
     production = Registry.load(project).in_stage(model.name, "production") if model else None
     findings: list[Finding] = []
@@ -97,6 +99,8 @@ def evaluate(
         details = {"metric": rule.metric, "op": rule.op, "relative": rule.relative}
         if rule.relative and base_line is not None:
             details["comparison"] = base_line.comparison
+        if rule.against:
+            details["against"] = rule.against
         if rule.relative and production is None:
             findings.append(
                 Finding(
@@ -124,8 +128,6 @@ def evaluate(
                 )
             )
             continue
-        bound = rule.bound(base)
-        ok = _OPS[rule.op](value, bound)
         against = ""
         if rule.relative:
             recorded = production.metrics.get(rule.metric)
@@ -135,6 +137,11 @@ def evaluate(
             against += ")"
             details["production"] = base
             details["production_recorded"] = recorded
+        elif rule.against:
+            base = metrics[rule.against]
+            against = f" ({rule.against}: {base:.4g})"
+        bound = rule.bound(base)
+        ok = _OPS[rule.op](value, bound)
         message = f"{rule.metric} = {value:.4g} {'satisfies' if ok else 'violates'} {rule.op} {bound:.4g}{against}"
         findings.append(
             Finding("pass" if ok else "fail", name, rule.text, message, value=value, bound=bound, details=details)
