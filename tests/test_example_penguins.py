@@ -159,6 +159,11 @@ def test_the_penguins_example_end_to_end(tmp_path_factory, monkeypatch):
         assert "labelled requests" in (root / ".flowtide" / "logs" / "prepare.log").read_text()
         report = json.loads(_ok(root, "gate", "--json").out)
         assert report["ok"], report
+        relative = next(f for f in report["findings"] if f["rule"] == "rmse <= production + 25")
+        assert relative["details"]["comparison"] == "re-scored", relative  # champion and challenger, same rows
+        assert "re-scored on the same" in relative["message"]
+        baseline = next(f for f in report["findings"] if f["rule"] == "rmse <= baseline_rmse - 300")
+        assert baseline["status"] == "pass"
     finally:
         if server is not None:
             server.stop()
