@@ -182,6 +182,7 @@ def test_init_into_an_existing_repository_leaves_its_own_settings_in_charge(exis
         "wrote    .github/workflows/data.yml",
         "wrote    .github/workflows/train.yml",
         "wrote    .github/workflows/deploy.yml",
+        "wrote    .github/dependabot.yml",
         "updated  Makefile (added install, test: the generated workflows call them)",
         "updated  .gitignore (added .flowtide/)",
         "kept     your [tool.pytest.ini_options] in pyproject.toml (no pytest.ini: it would override it)",

@@ -381,7 +381,10 @@ def test_generate_is_idempotent_and_says_what_changed(tmp_path):
     root = _project(tmp_path)
     first = run_cli("-C", root, "ci", "generate")
     assert first.code == 0
-    assert first.out.splitlines() == [f"wrote .github/workflows/{n}" for n in WORKFLOW_FILES]
+    assert first.out.splitlines() == [
+        *(f"wrote .github/workflows/{n}" for n in WORKFLOW_FILES),
+        "wrote .github/dependabot.yml",
+    ]
     before = {n: (root / ".github/workflows" / n).read_bytes() for n in WORKFLOW_FILES}
     second = run_cli("-C", root, "ci", "generate", "--json")
     assert second.code == 0 and '"changed": []' in second.out
@@ -1113,6 +1116,7 @@ def test_no_monitor_workflow_until_there_is_a_model_to_monitor(tmp_path):
     assert first.code == 0, first.err
     assert first.out.splitlines() == [
         *(f"wrote .github/workflows/{n}" for n in WORKFLOW_FILES if n != "monitor.yml"),
+        "wrote .github/dependabot.yml",
         "no monitor.yml: flowtide.yaml declares no model to monitor; it is written once a model: section exists",
     ]
     assert not (root / ".github/workflows/monitor.yml").exists()

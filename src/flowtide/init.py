@@ -111,8 +111,10 @@ def _write_workflows(root: Path, config: Config, result: InitResult) -> None:
     """The GitHub Actions workflows (.github/workflows), generated from the flowtide.yaml just written."""
     from .workflows.generate import WORKFLOW_DIR, WORKFLOW_FILES, render
 
+    from .workflows import dependabot
+
     files = render(config)
-    for rel, text in files.items():
+    for rel, text in {**files, dependabot.DEPENDABOT: dependabot.render()}.items():
         _write(root, rel, text.encode("utf-8"), False, result)
     left_out = [name for name in WORKFLOW_FILES if f"{WORKFLOW_DIR}/{name}" not in files]
     if "monitor.yml" in left_out:

@@ -17,7 +17,7 @@ DESCRIPTION = (
 
 def configure(parser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    gen = sub.add_parser("generate", help="write .github/workflows/*.yml from flowtide.yaml")
+    gen = sub.add_parser("generate", help="write .github/workflows/*.yml and .github/dependabot.yml from flowtide.yaml")
     add_json_flag(gen)
     chk = sub.add_parser("check", help="exit 1 when the workflows are out of date or invalid (actionlint)")
     add_json_flag(chk)
@@ -77,8 +77,10 @@ def _generate(args) -> int:
         print(f"wrote {rel}")
     for rel in result.removed:
         print(f"removed {rel} (no longer generated from flowtide.yaml)")
+    for rel in result.kept:
+        print(f"kept    {rel} (yours: it has no flowtide header)")
     if not result.changed and not result.removed:
-        print(f"{len(result.unchanged)} workflows already up to date")
+        print(f"{len(result.unchanged)} files already up to date")
     if not any(rel.endswith("/monitor.yml") for rel in result.files):
         print("no monitor.yml: flowtide.yaml declares no model to monitor; it is written once a model: section exists")
     return 0

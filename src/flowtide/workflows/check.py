@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from flowtide.report import Finding, Report
 
+from . import dependabot
 from .generate import left_over, render
 
 if TYPE_CHECKING:
@@ -54,14 +55,17 @@ def short_diff(old: str | None, new: str, name: str, limit: int = _DIFF_LINES) -
 def check(project: Project, *, lint: bool = True) -> Report:
     """A report with one finding per workflow (up to date or not) plus actionlint's findings."""
     report = Report(kind="ci-check", title="workflows")
-    expected = render(project.config)
+    expected = dependabot.keep_newer_pins(project.root, render(project.config))
     stale = 0
-    for rel, text in expected.items():
+    for rel, text in {**expected, dependabot.DEPENDABOT: dependabot.render()}.items():
         path = project.root / rel
         try:
             current: str | None = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             current = None
+        if rel == dependabot.DEPENDABOT and not dependabot.is_ours(current):
+            report.findings.append(Finding("pass", rel, "up-to-date", "yours (no flowtide header): left as it is"))
+            continue
         if current == text:
             report.findings.append(Finding("pass", rel, "up-to-date", "matches flowtide.yaml"))
             continue
