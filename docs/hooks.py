@@ -23,7 +23,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"^<!-- flowtide:(?P<kind>[a-z]+)(?: (?P<arg>\S+))? -->$", re.M)
 # root files shown as pages: (page, file, rendered as a code block)
-ROOT_PAGES = (("license.md", "LICENSE", True), ("changelog.md", "CHANGELOG.md", False), ("contributing.md", "CONTRIBUTING.md", False))
+ROOT_PAGES = (
+    ("license.md", "LICENSE", True),
+    ("changelog.md", "CHANGELOG.md", False),
+    ("contributing.md", "CONTRIBUTING.md", False),
+)
 
 
 # --- mkdocs events -------------------------------------------------------------------------

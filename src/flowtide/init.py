@@ -109,9 +109,8 @@ def init(
 
 def _write_workflows(root: Path, config: Config, result: InitResult) -> None:
     """The GitHub Actions workflows (.github/workflows), generated from the flowtide.yaml just written."""
-    from .workflows.generate import WORKFLOW_DIR, WORKFLOW_FILES, render
-
     from .workflows import dependabot
+    from .workflows.generate import WORKFLOW_DIR, WORKFLOW_FILES, render
 
     files = render(config)
     for rel, text in {**files, dependabot.DEPENDABOT: dependabot.render()}.items():

@@ -16,7 +16,11 @@ DESCRIPTION = (
 
 def configure(parser) -> None:
     parser.add_argument("directory", nargs="?", metavar="DIR", help="where to create the project (default: .)")
-    parser.add_argument("--example", metavar="NAME", help="scaffold a complete example project: weather (classification, CSV) or penguins (regression, Parquet)")
+    parser.add_argument(
+        "--example",
+        metavar="NAME",
+        help="scaffold a complete example project: weather (classification, CSV) or penguins (regression, Parquet)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite files that already exist")
     add_json_flag(parser)
 
