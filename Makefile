@@ -13,7 +13,7 @@ unexport PYTHONDONTWRITEBYTECODE
 
 help:
 	@echo "make install   create .venv and install flowtide with extras [$(EXTRAS)]"
-	@echo "make lint      ruff + import-linter layer contract"
+	@echo "make lint      ruff + import-linter layer contract + mkdocs build --strict"
 	@echo "make format    ruff format + autofix"
 	@echo "make test      the test suite (installs first)"
 	@echo "make demo      the whole loop on the weather example"
@@ -31,13 +31,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/lint-imports
+	@# the manual, with the references generated from the code (docs/hooks.py); built into a temporary directory
+	site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$site"; \
+	  status=$$?; rm -rf "$$site"; exit $$status
 
 format: install
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks docs
+	$(BIN)/ruff format src tests benchmarks docs
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
