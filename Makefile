@@ -34,8 +34,8 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks docs
 	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/lint-imports
-	@# the manual, with the references generated from the code (docs/hooks.py); built into a temporary directory
-	site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$site"; \
+	@# the manual, references generated from the code (docs/hooks.py), into a temporary directory (no --quiet: it hides the warnings --strict counts)
+	site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir "$$site"; \
 	  status=$$?; rm -rf "$$site"; exit $$status
 
 format: install
