@@ -64,15 +64,37 @@ def expand(markdown: str) -> str:
     return MARKER.sub(replace, markdown)
 
 
-def root_page(name: str, verbatim: bool) -> str:
-    path = ROOT / name
+def root_page(name: str, verbatim: bool, root: Path = ROOT) -> str:
+    path = root / name
     title = {"LICENSE": "License"}.get(name, name.removesuffix(".md").title())
     if not path.is_file():
         return f"# {title}\n\n`{name}` is not in this checkout of the repository.\n"
     text = path.read_text(encoding="utf-8")
     if verbatim:
         return f"# {title}\n\n```text\n{text}\n```\n"
-    return text
+    return relink(text)
+
+
+_LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)")
+
+
+def relink(text: str) -> str:
+    """Links of a root file, for a page in docs/: docs/X.md -> X.md, README.md -> the home page, and any
+    other file of the repository as plain text (`--strict` refuses links that lead out of the manual)."""
+
+    def replace(match: re.Match) -> str:
+        target = match["target"]
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            return match[0]
+        path, _, anchor = target.partition("#")
+        anchor = f"#{anchor}" if anchor else ""
+        if path.startswith("docs/") and path.endswith(".md"):
+            return f"{match['bang']}[{match['text']}]({path.removeprefix('docs/')}{anchor})"
+        if path in ("README.md", "docs/", "docs"):
+            return f"[{match['text']}](index.md{anchor})"
+        return f"{match['text']} (`{path}`)"
+
+    return _LINK.sub(replace, text)
 
 
 def include(rel: str) -> str:

@@ -203,3 +203,22 @@ def test_every_relative_link_of_the_readme_resolves():
     # the landing page stays short and points at the manual for the rest
     assert len(text.splitlines()) < 150
     assert "make demo" in text and "make test" in text
+
+
+def test_root_files_become_pages_with_links_that_stay_inside_the_manual(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    (tmp_path / "CONTRIBUTING.md").write_text(
+        "# Contributing\n\nRead [the manual](docs/getting-started.md#install), the [README](README.md),"
+        " the [Makefile](Makefile), [upstream](https://example.org/x) and [below](#tests).\n"
+    )
+    assert hooks.root_page("CONTRIBUTING.md", False, root=tmp_path) == (
+        "# Contributing\n\nRead [the manual](getting-started.md#install), the [README](index.md),"
+        " the Makefile (`Makefile`), [upstream](https://example.org/x) and [below](#tests).\n"
+    )
+    (tmp_path / "LICENSE").write_text("Apache License\n")
+    assert hooks.root_page("LICENSE", True, root=tmp_path) == "# License\n\n```text\nApache License\n\n```\n"
+    assert "not in this checkout" in hooks.root_page("CHANGELOG.md", False, root=tmp_path)
