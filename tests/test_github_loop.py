@@ -264,7 +264,7 @@ def test_the_loop_closes_on_github(tmp_path, wheel, s3_server):
     gh = FakeGitHub(base / "gh")
     replica = traffic = None
     try:
-        # -- a new repository, as the README's GitHub set-up walks it ----------------------------------
+        # -- a new repository, as docs/github.md's set-up on GitHub walks it ---------------------------
         assert run_cli("init", "--example", "weather", root).code == 0
         (root / "wheels").mkdir()
         shutil.copy(wheel, root / "wheels" / wheel.name)
