@@ -101,7 +101,7 @@ def test_example_weather_scaffolds_the_whole_template(tmp_path):
 def test_unknown_example_is_a_usage_error(tmp_path):
     result = run_cli("init", str(tmp_path / "x"), "--example", "nope")
     assert result.code == 2
-    assert result.err.startswith("error: unknown example 'nope'\nAvailable examples: weather")
+    assert result.err == "error: unknown example 'nope'\nAvailable examples: penguins, weather.\n"
 
 
 def test_scaffolded_project_passes_its_own_smoke_test(tmp_path):
