@@ -392,10 +392,10 @@ def _effects(profile: dict, x) -> dict[str, float]:
 def _distance(decision: ColumnDecision, profile: dict, x, policy: Policy) -> None:
     from ..checks.drift import compare
 
-    method = policy.method
-    if profile["kind"] == "numeric" and method == "js" or profile["kind"] == "categorical" and method == "wasserstein":
-        method = "psi"
-    result = compare(profile, x, method, policy.threshold)
+    method, threshold = policy.method, policy.threshold
+    if profile["kind"] == "categorical" and method == "wasserstein":  # needs numbers: JS at its own default
+        method, threshold = "js", None
+    result = compare(profile, x, method, threshold)
     decision.statistic, decision.bound = result.statistic, result.threshold
     decision.status = "drift" if result.drifted else "no drift"
     decision.effects[result.method] = result.statistic
