@@ -61,9 +61,7 @@ def _finding(
     group: Any, column: ColumnDecision, policy: Policy, status: str, reference: dict, prediction: bool
 ) -> Finding:
     rule = "prediction drift" if prediction else "input drift"
-    against = (
-        "the model's predictions on its reference data" if prediction else f"the {reference['origin']}"
-    )
+    against = "the model's predictions on its reference data" if prediction else f"the {reference['origin']}"
     details: dict[str, Any] = {
         "method": policy.method,
         "rows": column.rows,
