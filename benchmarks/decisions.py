@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     rows = []
+    measured: dict[tuple, list] = {}
     for width in (1, WIDE):
         for label, scenario in SCENARIOS:
             categorical = label.startswith("category") or label == "none (category)"
@@ -191,11 +192,48 @@ def main(argv: list[str] | None = None) -> int:
                             first = hit
                     alarms.append(first)
                 result, delay = summarise(alarms, change)
+                measured[(name, width, label)] = alarms
                 line = f"{name:<12} {width:>4}  {label:<22} {result:>16} {delay:>13}"
                 print(line + f"   ({time.perf_counter() - started:.1f} s)", flush=True)
                 rows.append(line)
         print()
+    if "flowtide" in chosen:
+        print("\n".join(targets(measured)))
     return 0
+
+
+def targets(measured: dict) -> list[str]:
+    """The issue's targets, each with the measured numbers and ok / MISSED."""
+    lines = ["targets (flowtide defaults):"]
+    for width in (1, WIDE):
+        for label in ("none", "none (category)"):
+            rate = _share(measured[("flowtide", width, label)], lambda a: a is not None)
+            lines.append(_target(f"{width} col, {label}: any alarm {rate:.0%} <= 5%", rate <= 0.05))
+        for label, scenario in SCENARIOS:
+            if scenario is None:
+                continue
+            alarms = measured[("flowtide", width, label)]
+            miss = _share(alarms, lambda a: a is None or a - CHANGE >= HORIZON)
+            lines.append(_target(f"{width} col, {label}: missed {miss:.0%} <= 5%", miss <= 0.05))
+            adwin = measured.get(("ADWIN", width, label))
+            if scenario[0] == "mean" and adwin:
+                ours, theirs = _median_delay(alarms), _median_delay(adwin)
+                ok = ours is not None and theirs is not None and ours <= 2 * theirs
+                lines.append(_target(f"{width} col, {label}: median delay {ours} <= 2 x ADWIN's {theirs}", ok))
+    return lines
+
+
+def _share(alarms: list, hit) -> float:
+    return sum(1 for a in alarms if hit(a)) / len(alarms)
+
+
+def _median_delay(alarms: list) -> float | None:
+    delays = [a - CHANGE for a in alarms if a is not None and a - CHANGE < HORIZON]
+    return statistics.median(delays) if delays else None
+
+
+def _target(text: str, ok: bool) -> str:
+    return f"  {'ok    ' if ok else 'MISSED'} {text}"
 
 
 if __name__ == "__main__":
