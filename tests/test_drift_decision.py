@@ -11,7 +11,7 @@ import pytest
 from flowtide.checks.drift import DEFAULT_THRESHOLDS, profile_values
 from flowtide.config.schema import Monitor, MonitorDrift
 from flowtide.errors import UsageError
-from flowtide.monitor.decision import Policy, decide, detectable_shift, runs_per_period
+from flowtide.monitor.decision import Policy, adwin_error_change, decide, detectable_shift, runs_per_period
 
 REF = 2000
 
@@ -146,3 +146,13 @@ def test_adwin_finds_a_mean_shift_and_says_how_to_install_river_when_missing(mon
     with pytest.raises(UsageError) as raised:
         decide(ref, {"x0": stream}, Policy(method="adwin"))
     assert raised.value.hint == "pip install 'flowtide[river]'"
+
+
+def test_adwin_watches_the_live_error_rate():
+    pytest.importorskip("river")
+    rng = np.random.default_rng(12)
+    errors = list((rng.random(800) < 0.1).astype(float)) + list((rng.random(600) < 0.4).astype(float))
+    at, before, after = adwin_error_change(errors)
+    assert 800 <= at < 1100
+    assert before == pytest.approx(0.1, abs=0.04) and after > 0.25
+    assert adwin_error_change(list((rng.random(1500) < 0.1).astype(float))) is None

@@ -426,3 +426,24 @@ def test_drift_under_the_default_decision_states_its_rate_and_too_few_rows_are_n
     assert "mean shift (sd)" in hot["details"]["effects"] and "PSI" in hot["details"]["effects"]
     calm = next(f for f in report["findings"] if f["rule"] == "input drift" and f["column"] == "wind")
     assert calm["status"] == "pass" and "detectable mean shift" in calm["message"]
+
+
+def test_adwin_watches_each_input_column_and_the_live_error_rate(production_only, sample):
+    pytest.importorskip("river")
+    root = production_only.root
+    config = root / "flowtide.yaml"
+    text = config.read_text()
+    config.write_text(
+        text.replace("drift: {method: psi, threshold: 0.2, min_window: 50}", "drift: {method: adwin, min_window: 50}")
+    )
+    replay(production_only, sample[:150])
+    replay(production_only, sample[150:], shift={"temp_max": 12.0, "temp_min": 9.0}, key_prefix="hot")
+    report = json.loads(run_cli("monitor", "-C", root, "--json").out)
+    assert report["drifted"]["weather v1 (production)"][:2] == ["temp_max", "temp_min"]
+    drift = {f["column"]: f for f in report["findings"] if f["rule"] == "input drift"}
+    assert drift["temp_max"]["status"] == "fail" and drift["wind"]["status"] == "pass"
+    assert "change detected at row" in drift["temp_max"]["message"]
+    (decision,) = [f["message"] for f in report["findings"] if f["rule"] == "drift decision"]
+    assert decision.startswith("river ADWIN (delta 0.002) per column: mean changes only")
+    (errors,) = [f for f in report["findings"] if f["rule"] == "live error rate"]
+    assert errors["message"].startswith("ADWIN")

@@ -186,7 +186,7 @@ def _judge_group(
         )
     else:
         drifting, drift_judged = judge_drift(
-            group, reference, settings.drift_columns, settings.policy, settings.drift_status, report
+            group, reference, settings.drift_columns, settings.policy, settings.drift_status, report, feedback
         )
         if drift_judged:
             judged_versions.add((group.model, group.version))

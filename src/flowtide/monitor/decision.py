@@ -443,3 +443,18 @@ def adwin_detector(delta: float = ADWIN_DELTA) -> Any:
             hint="pip install 'flowtide[river]'",
         ) from exc
     return ADWIN(delta=delta)
+
+
+def adwin_error_change(errors: list[float]) -> tuple[int, float, float] | None:
+    """The first rise ADWIN finds in a stream of errors, else its last fall: (the row it raised the alarm at,
+    the mean error of the older rows it dropped, the mean error of the rows it kept and all later ones)."""
+    detector = adwin_detector()
+    found = None
+    for i, value in enumerate(errors):
+        detector.update(float(value))
+        if detector.drift_detected:
+            cut = max(1, i + 1 - int(detector.width))  # ADWIN keeps the rows since the change it found
+            found = (i, sum(errors[:cut]) / cut, sum(errors[cut:]) / len(errors[cut:]))
+            if found[2] > found[1]:
+                return found
+    return found

@@ -18,10 +18,19 @@ if TYPE_CHECKING:
 
 
 def judge_drift(
-    group: Any, reference: dict, columns: list[str], policy: Policy, status: str, report: Report
+    group: Any,
+    reference: dict,
+    columns: list[str],
+    policy: Policy,
+    status: str,
+    report: Report,
+    feedback: dict | None = None,
 ) -> tuple[list[str], bool]:
     """Add the ``input drift`` and ``prediction drift`` findings of ``group`` (and a histogram of each drifting
-    column) to ``report``; return (the drifting input columns, whether drift was judged at all)."""
+    column) to ``report``; return (the drifting input columns, whether drift was judged at all).
+
+    With ``method: adwin`` the live error rate (rows with ``feedback``) is watched by ADWIN too; a rise is
+    reported as drift of ``(error rate)``."""
     from .decision import decide
 
     rows = sorted(group.rows, key=lambda r: r["time"])
@@ -54,7 +63,41 @@ def judge_drift(
             report.charts.append(_histogram(group, column, profiles[column.column], values[column.column], policy))
     if decision.judged:
         report.findings.append(Finding("info", group.label, "drift decision", decision.statement()))
+    if policy.method == "adwin" and feedback:
+        finding = _error_rate(group, rows, feedback, policy, status)
+        if finding is not None:
+            report.findings.append(finding)
+            if finding.status == status:
+                drifting.append("(error rate)")
     return drifting, decision.judged
+
+
+def _error_rate(group: Any, rows: list[dict], feedback: dict, policy: Policy, status: str) -> Finding | None:
+    """ADWIN on the live errors in time order (0/1 for classes, absolute error for numbers): did they rise?"""
+    from .decision import adwin_error_change
+
+    errors = []
+    for r in rows:
+        if r["request_id"] not in feedback:
+            continue
+        output, label = r["output"], feedback[r["request_id"]]
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (output, label))
+        errors.append(abs(float(output) - float(label)) if numbers else float(str(output) != str(label)))
+    if len(errors) < policy.min_window:
+        return None
+    change = adwin_error_change(errors)
+    if change is None:
+        return Finding("pass", group.label, "live error rate", f"ADWIN found no change in {len(errors)} labelled rows")
+    at, before, after = change
+    rose = after > before
+    return Finding(
+        status if rose else "pass",
+        group.label,
+        "live error rate",
+        f"ADWIN: the error rate {'rose' if rose else 'fell'} from {before:.3g} to {after:.3g} (alarm at labelled row {at} of {len(errors)})",
+        value=round(after, 4),
+        bound=round(before, 4),
+    )
 
 
 def _finding(
