@@ -70,10 +70,16 @@ MISTAKES = {
     ),
     "p-value method with a distance threshold": (
         "monitor: {cooldown: 6h,",
-        "monitor: {drift: {method: ks, threshold: 0.2}, cooldown: 6h,",
-        "flowtide.yaml:15:31: monitor.drift.threshold is for the distances (psi, wasserstein, js), not method 'ks'\n"
+        "monitor: {drift: {method: tests, threshold: 0.2}, cooldown: 6h,",
+        "flowtide.yaml:15:34: monitor.drift.threshold is for the distances (psi, wasserstein, js), not method 'tests'\n"
         "Remove threshold: the tests are decided by monitor.drift.alpha (per monitor.drift.period) and "
         "monitor.drift.correction; or pick a distance method.",
+    ),
+    "p-value bound": (
+        "monitor: {cooldown: 6h,",
+        "monitor: {drift: {method: ks, threshold: 0.7}, cooldown: 6h,",
+        "flowtide.yaml:15:31: monitor.drift.threshold 0.7 is a p-value bound for ks: between 0 and 0.5\n"
+        "Better: remove it; monitor.drift.alpha then bounds the false alarms per period.",
     ),
     "drift alpha": (
         "monitor: {cooldown: 6h,",

@@ -156,3 +156,18 @@ def test_adwin_watches_the_live_error_rate():
     assert 800 <= at < 1100
     assert before == pytest.approx(0.1, abs=0.04) and after > 0.25
     assert adwin_error_change(list((rng.random(1500) < 0.1).astype(float))) is None
+
+
+def test_an_explicit_p_value_bound_for_ks_replaces_the_budget_and_says_so():
+    policy = Policy(method="ks", threshold=0.001)
+    assert policy.alpha_per_run == 0.001 and not policy.stated
+    assert policy.statement(2) == (
+        "ks p < 0.001 per test (monitor.drift.threshold), uncorrected over 2 tests: no stated rate for the decision "
+        "(drop threshold for one)"
+    )
+    rng = np.random.default_rng(2)
+    ref = reference(rng, 2)
+    decision = decide(ref, {c: rng.normal(0.3, 1, 600) for c in ref}, policy)
+    assert [t.name for c in decision.columns for t in c.tests] == ["ks", "ks"]
+    assert decision.drifting == ["x0", "x1"]
+    assert Policy(method="ks").alpha_per_run == pytest.approx(0.05 / 720)  # unset: the budget

@@ -245,7 +245,7 @@ class MonitorDrift:
     method: Literal["tests", "psi", "ks", "wasserstein", "chi2", "js", "adwin"] = "tests"
     """tests: mean, variance and KS tests for numbers, chi-squared for categories, with a stated false-alarm rate (`alpha` per `period`); ks or chi2 alone; psi, wasserstein, js: a distance above `threshold` (no stated rate); adwin: river's ADWIN per column (extra `flowtide[river]`)."""
     threshold: float | None = None
-    """For the distances only (psi, wasserstein, js): the value above which a column drifts; default per method (psi 0.2, wasserstein 0.1, js 0.1). The tests are decided by `alpha`."""
+    """For the distances (psi, wasserstein, js): the value above which a column drifts; default per method (psi 0.2, wasserstein 0.1, js 0.1). For ks / chi2: a p-value bound per test that replaces the `alpha` budget (no stated rate); unset, they are decided by `alpha`. Not allowed with tests or adwin."""
     alpha: float = 0.05
     """Largest share of `period`s without a change in which the tests trigger a retrain; spent evenly over the monitor runs `schedule` makes in a period."""
     period: Duration = Duration("30d", 30 * 86400.0)

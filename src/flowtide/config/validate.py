@@ -141,13 +141,20 @@ _DISTANCES = ("psi", "wasserstein", "js")
 def _check_drift(config: Config, drift) -> None:
     """monitor.drift: a p-value method never reads a distance threshold; the error rate and windows make sense."""
     loc = ("monitor", "drift")
-    if drift.threshold is not None and drift.method not in _DISTANCES:
+    if drift.threshold is not None and drift.method in ("tests", "adwin"):
         raise config.error(
             f"monitor.drift.threshold is for the distances (psi, wasserstein, js), not method {drift.method!r}",
             *loc,
             "threshold",
             hint="Remove threshold: the tests are decided by monitor.drift.alpha (per monitor.drift.period) "
             "and monitor.drift.correction; or pick a distance method.",
+        )
+    if drift.threshold is not None and drift.method in ("ks", "chi2") and not 0 < drift.threshold < 0.5:
+        raise config.error(
+            f"monitor.drift.threshold {drift.threshold} is a p-value bound for {drift.method}: between 0 and 0.5",
+            *loc,
+            "threshold",
+            hint="Better: remove it; monitor.drift.alpha then bounds the false alarms per period.",
         )
     if drift.threshold is not None and not drift.threshold > 0:
         raise config.error(f"monitor.drift.threshold {drift.threshold} must be above 0", *loc, "threshold")

@@ -67,13 +67,20 @@ class Policy:
     max_window: int = 2000
 
     @property
+    def fixed(self) -> bool:
+        """ks / chi2 with an explicit threshold: a p-value bound per test, instead of the alpha budget."""
+        return self.threshold is not None and self.method in ("ks", "chi2")
+
+    @property
     def alpha_per_run(self) -> float:
+        if self.fixed:
+            return float(self.threshold)  # type: ignore[arg-type]
         return self.alpha / max(1.0, self.runs_per_period)
 
     @property
     def stated(self) -> bool:
         """The decision has a stated false-alarm rate (tests under a correction)."""
-        return self.method in TEST_METHODS and self.correction != "none"
+        return self.method in TEST_METHODS and self.correction != "none" and not self.fixed
 
     @classmethod
     def of(cls, drift: MonitorDrift | None, schedule: str) -> Policy:
@@ -104,6 +111,11 @@ class Policy:
             )
         if self.method == "adwin":
             return f"river ADWIN (delta {ADWIN_DELTA}) per column: mean changes only; no stated rate per period"
+        if self.fixed:
+            return (
+                f"{self.method} p < {self.threshold:g} per test (monitor.drift.threshold), uncorrected over {tests} "
+                "tests: no stated rate for the decision (drop threshold for one)"
+            )
         per_run = f"{self.alpha:g} per {self.period} over {self.runs_per_period:g} runs of monitor.schedule {self.schedule!r} = {self.alpha_per_run:.2g} per run"
         if self.correction == "none":
             return f"{per_run}, uncorrected over {tests} tests: no stated rate for the decision"
@@ -259,7 +271,7 @@ def decide(reference: dict[str, dict], values: dict[str, Any], policy: Policy, *
 def _windows(size: int, policy: Policy) -> list[int]:
     """The window ladder: max_window halved down to min_window / 4, capped at the rows there are."""
     ladder, w = [], policy.max_window
-    while w >= policy.min_window / 4:
+    while w >= max(policy.min_window / 4, 30):  # no rung below 30 rows: the tests lean on large samples
         ladder.append(w)
         w //= 2
     return sorted({min(size, w) for w in ladder})
@@ -297,12 +309,12 @@ def _correct(tests: list[Test], policy: Policy) -> None:
     """Adjusted p-values (Holm, Benjamini–Hochberg or none) and the rejections at the per-run alpha."""
     k = len(tests)
     order = sorted(range(k), key=lambda i: tests[i].p_value)
-    if policy.correction == "holm":
+    if policy.correction == "holm" and not policy.fixed:
         running = 0.0
         for rank, i in enumerate(order):
             running = max(running, min(1.0, (k - rank) * tests[i].p_value))
             tests[i].adjusted = running
-    elif policy.correction == "bh":
+    elif policy.correction == "bh" and not policy.fixed:
         running = 1.0
         for rank in range(k - 1, -1, -1):
             i = order[rank]
