@@ -13,7 +13,7 @@ FEATURES = ["precipitation", "temp_max", "temp_min", "wind"]
 
 SERVE_CONFIG = (
     CONFIG.split("gates:")[0]
-    + "monitor:\n  drift: {method: psi, threshold: 0.2}\n  performance: {metric: accuracy, min: 0.5}\n  min_rows: 50\n"
+    + "monitor:\n  drift: {method: psi, threshold: 0.2, min_window: 50}\n  performance: {metric: accuracy, min: 0.5}\n  min_rows: 50\n"
 )
 
 

@@ -72,6 +72,29 @@ MISTAKES = {
         "window: 0h",
         "flowtide.yaml:15:25: monitor.window '0h' must be longer than zero",
     ),
+    "p-value method with a distance threshold": (
+        "monitor: {cooldown: 6h,",
+        "monitor: {drift: {method: tests, threshold: 0.2}, cooldown: 6h,",
+        "flowtide.yaml:15:34: monitor.drift.threshold is for the distances (psi, wasserstein, js), not method 'tests'\n"
+        "Remove threshold: the tests are decided by monitor.drift.alpha (per monitor.drift.period) and "
+        "monitor.drift.correction; or pick a distance method.",
+    ),
+    "p-value bound": (
+        "monitor: {cooldown: 6h,",
+        "monitor: {drift: {method: ks, threshold: 0.7}, cooldown: 6h,",
+        "flowtide.yaml:15:31: monitor.drift.threshold 0.7 is a p-value bound for ks: between 0 and 0.5\n"
+        "Better: remove it; monitor.drift.alpha then bounds the false alarms per period.",
+    ),
+    "drift alpha": (
+        "monitor: {cooldown: 6h,",
+        "monitor: {drift: {alpha: 0.7}, cooldown: 6h,",
+        "flowtide.yaml:15:19: monitor.drift.alpha 0.7 must be between 0 and 0.5",
+    ),
+    "drift windows": (
+        "monitor: {cooldown: 6h,",
+        "monitor: {drift: {min_window: 800, max_window: 600}, cooldown: 6h,",
+        "flowtide.yaml:15:36: monitor.drift.max_window 600 is below min_window 800",
+    ),
     "path": (
         "tests: [tests/model]",
         "tests: [../shared/tests]",

@@ -149,6 +149,8 @@ def test_the_penguins_example_end_to_end(tmp_path_factory, monkeypatch):
         live = next(f for f in report["findings"] if f["rule"] == "live rmse")
         assert live["status"] == "pass" and 150 < live["value"] < 500, live
         assert "regression" in json.dumps(report)
+        (decision,) = [f for f in report["findings"] if f["rule"] == "drift decision"]
+        assert "at most 5% of 30d periods without a change trigger a retrain" in decision["message"], decision
 
         # the retrain learns from the new season and the labelled traffic, and passes the relative gate
         _ok(root, "pull")

@@ -390,3 +390,60 @@ def test_trigger_retrains_once_per_cooldown(production_only, sample):
         (finding,) = [f for f in again["findings"] if f["rule"] == "trigger"]
         left = float(finding["message"].split(" has ")[1].split(" s left")[0])
         assert seconds - 600 < left <= seconds, finding["message"]
+
+
+def test_drift_under_the_default_decision_states_its_rate_and_too_few_rows_are_not_judged(production_only, sample):
+    root = production_only.root
+    config = root / "flowtide.yaml"
+    text = config.read_text()
+    old = "  drift: {method: psi, threshold: 0.2, min_window: 50}\n  performance: {metric: accuracy, min: 0.5}\n"
+    assert old in text
+    config.write_text(text.replace(old, "  drift: {}\n"))  # the defaults: tests, min_window 500
+    replay(production_only, sample, shift={"temp_max": 12.0, "temp_min": 9.0})
+    result = run_cli("monitor", "-C", root, "--json")
+    report = json.loads(result.out)
+    assert result.code == 3, report["findings"]  # 300 rows: nothing judged, not "no drift"
+    drift = {f["column"]: f for f in report["findings"] if f["rule"] == "input drift"}
+    assert {f["status"] for f in drift.values()} == {"info"}
+    assert drift["temp_max"]["message"].startswith(
+        "not judged: 300 rows, fewer than monitor.drift.min_window 500; at 300 rows the smallest detectable mean "
+        "shift is 0."
+    )
+    (unjudged,) = [f for f in report["findings"] if f["status"] == "unjudged"]
+    assert unjudged["message"].startswith(
+        "300 predictions in the window, fewer than monitor.drift.min_window 500: drift not judged"
+    )
+    config.write_text(text.replace(old, "  drift: {min_window: 200}\n"))
+    result = run_cli("monitor", "-C", root, "--json")
+    report = json.loads(result.out)
+    assert result.code == 1
+    assert report["drifted"] == {"weather v1 (production)": ["temp_max", "temp_min"]}
+    (statement,) = [f["message"] for f in report["findings"] if f["rule"] == "drift decision"]
+    assert statement.startswith("0.05 per 30d over 720 runs of monitor.schedule '0 * * * *' = 6.9e-05 per run, Holm")
+    assert statement.endswith("at most 5% of 30d periods without a change trigger a retrain")
+    hot = next(f for f in report["findings"] if f["rule"] == "input drift" and f["column"] == "temp_max")
+    assert hot["status"] == "fail" and hot["bound"] == pytest.approx(0.05 / 720)
+    assert "mean shift (sd)" in hot["details"]["effects"] and "PSI" in hot["details"]["effects"]
+    calm = next(f for f in report["findings"] if f["rule"] == "input drift" and f["column"] == "wind")
+    assert calm["status"] == "pass" and "detectable mean shift" in calm["message"]
+
+
+def test_adwin_watches_each_input_column_and_the_live_error_rate(production_only, sample):
+    pytest.importorskip("river")
+    root = production_only.root
+    config = root / "flowtide.yaml"
+    text = config.read_text()
+    config.write_text(
+        text.replace("drift: {method: psi, threshold: 0.2, min_window: 50}", "drift: {method: adwin, min_window: 50}")
+    )
+    replay(production_only, sample[:150])
+    replay(production_only, sample[150:], shift={"temp_max": 12.0, "temp_min": 9.0}, key_prefix="hot")
+    report = json.loads(run_cli("monitor", "-C", root, "--json").out)
+    assert report["drifted"]["weather v1 (production)"][:2] == ["temp_max", "temp_min"]
+    drift = {f["column"]: f for f in report["findings"] if f["rule"] == "input drift"}
+    assert drift["temp_max"]["status"] == "fail" and drift["wind"]["status"] == "pass"
+    assert "change detected at row" in drift["temp_max"]["message"]
+    (decision,) = [f["message"] for f in report["findings"] if f["rule"] == "drift decision"]
+    assert decision.startswith("river ADWIN (delta 0.002) per column: mean changes only")
+    (errors,) = [f for f in report["findings"] if f["rule"] == "live error rate"]
+    assert errors["message"].startswith("ADWIN")

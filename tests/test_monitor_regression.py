@@ -104,7 +104,7 @@ def test_max_increase_is_relative_to_the_registered_rmse(tmp_path, weather_csv, 
 
 
 def test_a_regressor_without_monitor_performance_reports_rmse_not_accuracy(tmp_path, weather_csv, regressors, sample):
-    monitor = "monitor:\n  drift: {method: psi, threshold: 0.2}\n  min_rows: 50\n"
+    monitor = "monitor:\n  drift: {method: psi, threshold: 0.2, min_window: 50}\n  min_rows: 50\n"
     project = serve_regressor(tmp_path / "p", weather_csv, regressors, monitor=monitor)
     send(project, sample)
     result = run_cli("monitor", "-C", project.root, "--json")

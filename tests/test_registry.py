@@ -646,3 +646,21 @@ def test_a_memo_that_does_not_describe_this_file_is_not_built_upon(tmp_path):
             assert stages[1] == "candidate", tamper
         else:  # the same inode and bytes: it is this file's memo, and it is extended (what the test relies on)
             assert stages[1] == "production"
+
+
+def test_a_gate_verdict_that_came_with_a_checkout_is_not_a_verdict(project, weather_csv):
+    """`.flowtide/gate.json` is written by `flowtide gate` here; a copy a pull request force-added claims
+    nothing: the version registers as not gated, and promoting it to production needs --force."""
+    from flowtide.hashing import hash_file
+
+    train(project, weather_csv, "bad")
+    digest, _ = hash_file(project / "models" / "model.skops")
+    forged = {digest: {"passed": True, "evaluated": True, "rules": [], "at": "2026-01-01T00:00:00Z"}}
+    (project / ".flowtide" / "gate.json").write_text(json.dumps(forged))
+    git("add", "-f", ".flowtide/gate.json", cwd=project)
+    git("commit", "-q", "-m", "totally gated", cwd=project)
+    registered = json.loads(_cli_ok("register", "--json", cwd=project).out)
+    assert not registered["gates"].get("passed"), registered["gates"]
+    _cli_ok("promote", "weather", "1", "--to", "staging", cwd=project)
+    refused = run_cli("promote", "weather", "1", "--to", "production", cwd=project)
+    assert refused.code != 0 and "gate" in (refused.err + refused.out).lower()

@@ -142,9 +142,12 @@ def profile_values(values, kind: str | None = None) -> dict[str, Any]:
         lo, hi = float(x[0]), float(x[-1])
         edges = np.linspace(lo, hi, HIST_BINS + 1) if hi > lo else np.array([lo - 0.5, hi + 0.5])
         hist = _equal_width_counts(x, edges)
+        centred = x - x.mean()
+        m2 = float((centred**2).mean())
         out.update(
             mean=float(x.mean()),
             std=float(x.std(ddof=1)) if n > 1 else 0.0,
+            kurtosis=float((centred**4).mean() / m2**2) if m2 > 0 else 3.0,
             min=lo,
             max=hi,
             grid=grid.tolist(),

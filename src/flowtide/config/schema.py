@@ -246,11 +246,23 @@ class Deploy:
 
 @dataclass
 class MonitorDrift:
+    """How the monitor decides that a served version's inputs drifted (flowtide.monitor.decision explains the design)."""
+
     __pydantic_config__ = _FORBID
-    method: Literal["psi", "ks", "wasserstein", "chi2", "js"] = "psi"
-    """Drift statistic for the inputs of served requests."""
-    threshold: float = 0.2
-    """Distances fail above it, p-values below it."""
+    method: Literal["tests", "psi", "ks", "wasserstein", "chi2", "js", "adwin"] = "tests"
+    """tests: mean, variance and KS tests for numbers, chi-squared for categories, with a stated false-alarm rate (`alpha` per `period`); ks or chi2 alone; psi, wasserstein, js: a distance above `threshold` (no stated rate); adwin: river's ADWIN per column (extra `flowtide[river]`)."""
+    threshold: float | None = None
+    """For the distances (psi, wasserstein, js): the value above which a column drifts; default per method (psi 0.2, wasserstein 0.1, js 0.1). For ks / chi2: a p-value bound per test that replaces the `alpha` budget (no stated rate); unset, they are decided by `alpha`. Not allowed with tests or adwin."""
+    alpha: float = 0.05
+    """Largest share of `period`s without a change in which the tests trigger a retrain; spent evenly over the monitor runs `schedule` makes in a period."""
+    period: Duration = Duration("30d", 30 * 86400.0)
+    """The span `alpha` is stated for, e.g. 30d."""
+    correction: Literal["holm", "bh", "none"] = "holm"
+    """Multiple-testing correction across the columns and tests of one run: holm (family-wise), bh (Benjamini–Hochberg, false discovery rate), none (per test; no stated rate)."""
+    min_window: int = 500
+    """Fewer predictions than this in the window: drift is not judged. Also the short window (quick reaction to large shifts)."""
+    max_window: int = 2000
+    """The most recent predictions judged (the long window: power for small shifts)."""
     columns: list[str] | None = None
     """Input columns to test; default: every feature of the model."""
 

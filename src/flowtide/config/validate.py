@@ -174,6 +174,9 @@ def _check_monitor(config: Config) -> None:
     _check_cron(config, config.monitor.schedule, "monitor", "schedule")
     _check_positive(config, "monitor", "window")  # monitor.cooldown may be zero: retrain on every finding
     check_performance(config, config.model.task if config.model else None)
+    drift = config.monitor.drift
+    if drift is not None:
+        _check_drift(config, drift)
 
 
 _HIGHER_KEYS = ("min", "max_drop")  # bounds of a higher-is-better metric (accuracy)
@@ -235,6 +238,47 @@ def check_performance(config: Config, task: str | None, why: str = "model.task")
                 hint=f"For {name} use `min:` (a floor) or `max_drop:` (below the registered value).",
             )
     return name
+
+
+_DISTANCES = ("psi", "wasserstein", "js")
+
+
+def _check_drift(config: Config, drift) -> None:
+    """monitor.drift: a p-value method never reads a distance threshold; the error rate and windows make sense."""
+    loc = ("monitor", "drift")
+    if drift.threshold is not None and drift.method in ("tests", "adwin"):
+        raise config.error(
+            f"monitor.drift.threshold is for the distances (psi, wasserstein, js), not method {drift.method!r}",
+            *loc,
+            "threshold",
+            hint="Remove threshold: the tests are decided by monitor.drift.alpha (per monitor.drift.period) "
+            "and monitor.drift.correction; or pick a distance method.",
+        )
+    if drift.threshold is not None and drift.method in ("ks", "chi2") and not 0 < drift.threshold < 0.5:
+        raise config.error(
+            f"monitor.drift.threshold {drift.threshold} is a p-value bound for {drift.method}: between 0 and 0.5",
+            *loc,
+            "threshold",
+            hint="Better: remove it; monitor.drift.alpha then bounds the false alarms per period.",
+        )
+    if drift.threshold is not None and not drift.threshold > 0:
+        raise config.error(f"monitor.drift.threshold {drift.threshold} must be above 0", *loc, "threshold")
+    if not 0 < drift.alpha < 0.5:
+        raise config.error(f"monitor.drift.alpha {drift.alpha} must be between 0 and 0.5", *loc, "alpha")
+    if drift.period.seconds <= 0:
+        raise config.error(f"monitor.drift.period {drift.period.text!r} must be longer than zero", *loc, "period")
+    if drift.min_window < 30:
+        raise config.error(
+            f"monitor.drift.min_window {drift.min_window} is below 30 rows: no test judges that few",
+            *loc,
+            "min_window",
+        )
+    if drift.max_window < drift.min_window:
+        raise config.error(
+            f"monitor.drift.max_window {drift.max_window} is below min_window {drift.min_window}",
+            *loc,
+            "max_window",
+        )
 
 
 def _check_positive(config: Config, section: str, key: str) -> None:

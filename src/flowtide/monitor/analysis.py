@@ -20,6 +20,7 @@ from ..errors import UsageError
 from ..report import Finding, Report, Table
 from .canary import CanaryVerdict, canary_verdict, verdict_finding
 from .charts import drift_over_time, time_charts
+from .decision import DISTANCE_METHODS, Policy
 from .drift import judge_drift
 from .performance import judge_performance, metric, numeric_pairs
 from .references import References
@@ -63,8 +64,7 @@ class Analysis:
 class _Settings:
     """What ``monitor:`` (and the model's checks) say about how to judge, resolved once per analysis."""
 
-    method: str
-    threshold: float
+    policy: Policy
     drift_status: str
     perf: Any
     min_rows: int
@@ -87,8 +87,7 @@ class _Settings:
         if model_cfg and model_cfg.target:
             profile_columns[model_cfg.target] = declared.get(model_cfg.target)
         return cls(
-            method=drift_cfg.method if drift_cfg else "psi",
-            threshold=drift_cfg.threshold if drift_cfg else 0.2,
+            policy=Policy.of(drift_cfg, mon.schedule),
             drift_status="fail" if drift_cfg else "warn",
             perf=mon.performance,
             min_rows=mon.min_rows,
@@ -163,7 +162,8 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
             report.findings.append(verdict_finding(verdict))
     _not_judged(project, registry, groups, judged_versions, report)
     report.charts[:0] = time_charts(groups, data.feedback, judging, since, until)
-    drift_chart = drift_over_time(judged, settings.drift_columns, settings.method, settings.threshold)
+    method = settings.policy.method if settings.policy.method in DISTANCE_METHODS else "psi"  # an effect size
+    drift_chart = drift_over_time(judged, settings.drift_columns, method, None)
     if drift_chart is not None:
         report.charts.insert(2, drift_chart)
     _summarise(project, analysis, data, labelled_total, since, until)
@@ -235,7 +235,6 @@ def _judge_group(
     reference = settings.references.of(version) if enough else None
     if reference is not None:
         judged.append((group, reference))
-        judged_versions.add((group.model, group.version))
     if not enough:
         report.findings.append(
             Finding(
@@ -252,15 +251,11 @@ def _judge_group(
             Finding("warn", group.label, "input drift", "no reference data: set model.reference to a source or path")
         )
     else:
-        drifting = judge_drift(
-            group,
-            reference,
-            settings.drift_columns,
-            settings.method,
-            settings.threshold,
-            settings.drift_status,
-            report,
+        drifting, drift_judged = judge_drift(
+            group, reference, settings.drift_columns, settings.policy, settings.drift_status, report, feedback
         )
+        if drift_judged:
+            judged_versions.add((group.model, group.version))
     if drifting:
         analysis.drifted[group.label] = drifting
     if live is not None:  # live performance on rows that got feedback
@@ -383,6 +378,7 @@ def _not_judged(project: Project, registry: Any, groups: dict, judged: set, repo
     config = project.config
     served = served_now(project, registry)
     min_rows = config.monitor.min_rows
+    min_window = Policy.of(config.monitor.drift, config.monitor.schedule).min_window
     no_remote = (
         ""
         if config.store.remote
@@ -412,6 +408,13 @@ def _not_judged(project: Project, registry: Any, groups: dict, judged: set, repo
                 "drift and live performance not judged"
             )
             hint = "Wait for more traffic, widen --window, or lower monitor.min_rows."
+        elif rows < min_window:
+            short = "too few predictions for drift"
+            message = (
+                f"{rows} predictions in the window, fewer than monitor.drift.min_window {min_window}: drift not "
+                "judged, and no monitor.performance with enough labelled rows"
+            )
+            hint = "Wait for more traffic, widen --window, or lower monitor.drift.min_window (less power)."
         else:
             short = "nothing to judge by"
             message = (

@@ -18,7 +18,7 @@ def _buckets(times: list[float]) -> tuple[float, float, list[str]]:
     return start, span, labels
 
 
-def drift_over_time(judged: list, columns: list[str], method: str, threshold: float) -> Chart | None:
+def drift_over_time(judged: list, columns: list[str], method: str, threshold: float | None) -> Chart | None:
     """The drift statistic of each column per time bucket, for the busiest judged groups."""
     from ..checks.drift import compare
 

@@ -121,12 +121,25 @@ def _model_config(project: Project, model: str | None = None):
 
 
 def read_gate_results(project: Project) -> dict[str, Any]:
-    """Saved gate verdicts by artifact hash; entries that are not (hex digest -> mapping) are input errors: dropped."""
+    """Saved gate verdicts by artifact hash; entries that are not (hex digest -> mapping) are input errors: dropped.
+
+    Only `flowtide gate` on this machine writes them. A copy that git tracks came with a checkout (a pull
+    request can force-add it to claim that a model passed): it is not a verdict, and nothing is read.
+    """
     from ..validators import is_digest
 
+    path = project.root / ".flowtide" / GATE_RESULTS
     try:
-        saved = json.loads((project.root / ".flowtide" / GATE_RESULTS).read_bytes())
-    except (FileNotFoundError, ValueError):
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    if is_git_repo(project):
+        code, _ = _git_run(project, "ls-files", "--error-unmatch", "--", str(path.relative_to(project.root)))
+        if code == 0:
+            return {}
+    try:
+        saved = json.loads(raw)
+    except ValueError:
         return {}
     if not isinstance(saved, dict):
         return {}
