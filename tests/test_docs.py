@@ -187,6 +187,9 @@ def test_performance_figures_live_only_on_the_benchmarks_page():
         assert not found, f"{path.relative_to(ROOT)} has performance figures {found}: move them to docs/benchmarks.md"
     bench = (ROOT / "docs/benchmarks.md").read_text(encoding="utf-8")
     assert "make bench" in bench and "2-core" in bench  # the command and the machine caveat
+    areas = sorted(path.stem for path in (ROOT / "benchmarks").glob("[!_]*.py"))
+    listed = re.search(r"for one area: ([^)]*)\)", bench)[1]
+    assert re.findall(r"`(\w+)`", listed) == areas, "list every benchmarks/<area>.py on the benchmarks page"
 
 
 def test_every_relative_link_of_the_readme_resolves():
