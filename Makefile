@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS := dev,s3,mlflow,ray,onnx,examples
+EXTRAS := dev,s3,mlflow,ray,onnx,examples,river
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?= -n auto
 
