@@ -160,9 +160,11 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
         verdict = canary_verdict(project, model, groups, data.feedback, registry, judging[model].task.regression)
         if verdict is not None:
             analysis.verdicts.append(verdict)
-            report.findings.append(verdict_finding(verdict))
+            finding = verdict_finding(verdict)
+            finding.lead = True  # a canary's verdict is the decision the report is read for
+            report.findings.append(finding)
     _not_judged(project, registry, groups, judged_versions, report)
-    report.charts[:0] = time_charts(groups, data.feedback, judging, since, until)
+    report.charts[:0] = time_charts(groups, data.feedback, judging, since, until, settings.perf)
     drift_chart = drift_over_time(judged, settings.drift_columns, settings.method, settings.threshold)
     if drift_chart is not None:
         report.charts.insert(2, drift_chart)
@@ -340,6 +342,12 @@ def _summarise(
         report.title = "Monitor: " + "; ".join(f"{f.details['short']} for {f.target}" for f in unjudged[:3])
         if len(unjudged) > 3:
             report.title += f" and {len(unjudged) - 3} more"
+    elif not report.judged:  # nothing passed, warned or failed: a report that judged nothing never passes
+        report.title = "Monitor: nothing judged"
+        report.unjudged_reason = (
+            f"{len(data.predictions)} predictions in the window and no version that could be judged on them"
+            + ("" if project.config.model else " (flowtide.yaml has no model:)")
+        )
     else:
         report.title = "Monitor: no drift"
 

@@ -60,6 +60,7 @@ def judge_drift(
                     {"reference": result.chart["reference"], "live": result.chart["current"]},
                     x_label=column,
                     y_label="share",
+                    y_format=".0%",
                 )
             )
     if reference.get("predictions"):

@@ -19,10 +19,14 @@ def render_terminal(report: Report, console=None, *, all_findings: bool = False)
 
     console = console or Console(highlight=False)
     style = _COLOR[report.status]
-    console.print(
-        f"[bold {style}]{report.title}: {report.verdict}[/]" if report.verdict else f"[bold]{report.title}[/]"
-    )
-    shown = sorted_findings(report.findings)
+    console.print(f"[bold {style}]{report.title}: {report.verdict}[/]")
+    if report.verdict != "passed":
+        console.print(f"  {report.reason}", markup=False, highlight=False)
+    for f in (f for f in report.findings if f.lead):
+        word = str(f.details.get("verdict") or WORD_ONE[f.status]).upper()
+        console.print(f"[bold {_COLOR[f.status]}]{f.rule} {f.target}: {word}[/]")
+        console.print(f"  {f.message}", markup=False, highlight=False)
+    shown = [f for f in sorted_findings(report.findings) if not f.lead]
     hidden = 0
     if not all_findings and len(shown) > 15:
         kept = [f for f in shown if f.status != "pass"]
