@@ -277,11 +277,10 @@ def _judge_group(
     if version is None or version.stage not in _CURRENT_STAGES:
         _as_history(analysis, group, version, report.findings[first_finding:])
     latencies = sorted(r["latency_ms"] for r in group.rows if r["latency_ms"] is not None)
+    stage = version.stage if version is not None else "not in the registry"
     row = [
-        group.model,
-        group.version,
-        group.role,
-        version.stage if version is not None else "?",
+        f"{group.model} v{group.version}",
+        group.role if stage == group.role else f"{group.role}, {stage} now",
         len(group.rows),
         len(labels_of),
         round(live, 4) if live is not None else None,
@@ -296,10 +295,8 @@ def _versions_table(rows: list[list], metric_name: str) -> Table:
     return Table(
         "Served versions in the window",
         [
-            "model",
             "version",
             "role",
-            "stage now",
             "predictions",
             "labelled",
             f"live {metric_name}",
@@ -308,6 +305,8 @@ def _versions_table(rows: list[list], metric_name: str) -> Table:
             "drifting columns",
         ],
         rows,
+        under=["drifting columns"],
+        keep=["version"],
     )
 
 

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._text import WORD, WORD_ONE, counts, fmt, short, sorted_findings
+from ._text import WORD, WORD_ONE, counts, finding_columns, fmt, short, sorted_findings
 from .vega import to_svg
 
 if TYPE_CHECKING:
@@ -82,15 +82,17 @@ def to_html(report: Report) -> str:
         parts.append(
             f"<details {'open' if len(report.findings) <= 30 else ''}><summary><h2>All findings ({len(report.findings)})</h2></summary>"
         )
+        columns = finding_columns(report.findings)  # a column empty for every finding is left out
         parts.append(
-            "<div class='scroll'><table><thead><tr><th></th><th>target</th><th>rule</th><th>column</th>"
-            "<th>value</th><th>bound</th><th>message</th></tr></thead><tbody>"
+            "<div class='scroll'><table><thead><tr><th></th>"
+            + "".join(f"<th>{c}</th>" for c in columns)
+            + "<th>message</th></tr></thead><tbody>"
         )
         for f in sorted_findings(report.findings):
+            cells = "".join(f"<td>{e(short(getattr(f, c)))}</td>" for c in columns)
             parts.append(
                 f"<tr class='{f.status}'><td><span class='badge {f.status}'>{WORD_ONE[f.status]}</span></td>"
-                f"<td>{e(f.target)}</td><td>{e(f.rule)}</td><td>{e(f.column or '')}</td>"
-                f"<td>{e(short(f.value))}</td><td>{e(short(f.bound))}</td><td>{e(f.message)}</td></tr>"
+                f"{cells}<td>{e(f.message)}</td></tr>"
             )
         parts.append("</tbody></table></div></details>")
     parts.append("<footer>flowtide · self-contained report (no scripts, no external resources)</footer>")

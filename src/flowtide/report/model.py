@@ -37,6 +37,10 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list[Any]]
+    under: list[str] = field(default_factory=list)
+    """Columns of long text a terminal prints under their row instead of beside it."""
+    keep: list[str] = field(default_factory=list)
+    """Columns a terminal never wraps (ids, versions, hashes); numbers are never wrapped anyway."""
 
 
 @dataclass

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from .model import Chart
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
-WIDTH = 560
+WIDTH = 760
+FONT = "Arial, Liberation Sans, Helvetica, sans-serif"
+"""Metric-compatible families: the widths vl-convert measures are the widths a browser draws, so labels never overlap."""
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#9D755D", "#BAB0AC"]
 THRESHOLD_COLOR = "#C0392B"
 
@@ -31,7 +33,7 @@ def spec(chart: Chart) -> dict[str, Any]:
         "$schema": SCHEMA,
         "title": {"text": chart.title, "subtitle": chart.subtitle or None, "anchor": "start", "limit": WIDTH},
         "config": {
-            "font": "system-ui, -apple-system, Segoe UI, sans-serif",
+            "font": FONT,
             "axis": {"labelLimit": 160, "titleFontWeight": "normal"},
             "legend": {"labelLimit": 0, "orient": "bottom", "direction": "horizontal", "titleFontWeight": "normal"},
             "view": {"stroke": None},
@@ -67,7 +69,7 @@ def spec(chart: Chart) -> dict[str, Any]:
         "type": "nominal",
         "title": None,
         "sort": names,
-        "legend": {"columns": min(len(names), 3), "symbolLimit": 0},
+        "legend": {"columns": min(len(names), 3), "symbolLimit": 0, "columnPadding": 16},
     }
     tooltip = [{"field": "series"}, {"field": "x", "title": chart.x_label or "x"}, {"field": "value"}]
     if chart.kind == "line":
@@ -204,7 +206,7 @@ def to_svg(chart_spec: dict[str, Any]) -> str:
         raise FlowtideError(
             "the HTML report needs vl-convert-python to draw its charts", hint="pip install vl-convert-python"
         ) from exc
-    svg = vlc.vegalite_to_svg(chart_spec)
+    svg = vlc.vegalite_to_svg(chart_spec, allowed_base_urls=[])  # data is inline: nothing may be fetched
     # drop the XML prolog so the SVG can be inlined in HTML
     if svg.startswith("<?xml"):
         svg = svg[svg.index("?>") + 2 :].lstrip()
