@@ -27,7 +27,7 @@ def table(
 ):
     """The one table style: at the console's width, ``keep`` columns (ids, versions, hashes) and numbers never
     cut, columns empty in every row dropped, ``under`` columns (long messages) printed below their row."""
-    from flowtide.report.layout import RichTable
+    from flowtide.report.terminal import RichTable
 
     return RichTable(
         title, columns, [["" if c is None else str(c) for c in row] for row in rows], keep=keep, under=under

@@ -1,6 +1,6 @@
 """Tables laid out for a terminal of a given width: what a user copies is never cut, long text goes under the row.
 
-One style for every table flowtide prints (report findings, ``runs``, ``models``, ``monitor``): columns
+Plain text, no rich (the terminal rendering wraps it for rich). One style for every table flowtide prints (report findings, ``runs``, ``models``, ``monitor``): columns
 empty in every row are dropped; numbers and ``keep`` columns (ids, versions, hashes) are never wrapped or
 cut; other columns wrap onto continuation lines when the table is too wide; ``under`` columns (messages)
 are printed below their row, indented, wrapped to the width.
@@ -120,38 +120,3 @@ def render(
 ) -> str:
     """The table as plain text."""
     return "\n".join(line.text for line in layout(columns, rows, width, keep=keep, under=under))
-
-
-class RichTable:
-    """A table rich prints at the console's width (rich is imported by whoever prints it, never here)."""
-
-    def __init__(
-        self,
-        title: str | None,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[str]],
-        *,
-        keep: Iterable[str] = (),
-        under: Iterable[str] = (),
-        styles: dict[int, str] | None = None,
-    ) -> None:
-        self.title, self.columns, self.rows = title, list(columns), [list(r) for r in rows]
-        self.keep, self.under = list(keep), list(under)
-        self.styles = styles or {}
-        """row index -> a rich style for the row's first cell (a status word in its colour)."""
-
-    def __rich_console__(self, console, options):
-        from rich.text import Text
-
-        if self.title:
-            yield Text(self.title, style="bold")
-        present_first = any(row and row[0] for row in self.rows)
-        for line in layout(self.columns, self.rows, options.max_width, keep=self.keep, under=self.under):
-            text = Text(line.text, no_wrap=True, overflow="ignore", end="\n")
-            if line.kind == "header":
-                text.stylize("bold dim")
-            elif line.kind == "under":
-                text.stylize("dim")
-            elif line.row is not None and line.row in self.styles and present_first:
-                text.stylize(self.styles[line.row], 0, len(str(self.rows[line.row][0])))
-            yield text

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ._text import WORD_ONE, counts_line, finding_columns, fmt, short, sorted_findings
-from .layout import RichTable
+from .layout import layout
 
 if TYPE_CHECKING:
     from .model import Report
@@ -55,3 +56,38 @@ def _indented(console, text: str) -> None:
 
     for line in textwrap.wrap(text, max(console.width - 2, 20), initial_indent="  ", subsequent_indent="  "):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+class RichTable:
+    """A table rich prints at the console's width (rich is imported by whoever prints it, never here)."""
+
+    def __init__(
+        self,
+        title: str | None,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[str]],
+        *,
+        keep: Iterable[str] = (),
+        under: Iterable[str] = (),
+        styles: dict[int, str] | None = None,
+    ) -> None:
+        self.title, self.columns, self.rows = title, list(columns), [list(r) for r in rows]
+        self.keep, self.under = list(keep), list(under)
+        self.styles = styles or {}
+        """row index -> a rich style for the row's first cell (a status word in its colour)."""
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        if self.title:
+            yield Text(self.title, style="bold")
+        present_first = any(row and row[0] for row in self.rows)
+        for line in layout(self.columns, self.rows, options.max_width, keep=self.keep, under=self.under):
+            text = Text(line.text, no_wrap=True, overflow="ignore", end="\n")
+            if line.kind == "header":
+                text.stylize("bold dim")
+            elif line.kind == "under":
+                text.stylize("dim")
+            elif line.row is not None and line.row in self.styles and present_first:
+                text.stylize(self.styles[line.row], 0, len(str(self.rows[line.row][0])))
+            yield text
