@@ -130,6 +130,8 @@ def _time_format(xs: list[Any]) -> str:
     except ValueError:
         return "%m-%d %H:%M"
     span = max(times) - min(times) if times else 0
+    if span < 20:  # a replay or a test: seconds apart, so milliseconds tell the ticks apart
+        return "%H:%M:%S.%L"
     return "%H:%M:%S" if span < 600 else "%H:%M" if span < 86400 else "%m-%d %H:%M"
 
 
