@@ -14,7 +14,6 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from flowtide.pipeline.runs import RunRecord, save
-from flowtide.project import Project
 
 from ._serving import artifacts, replay, served_project, weather_rows
 from .conftest import git, run_cli
@@ -122,6 +121,6 @@ def _browse(site: Path, tmp_path: Path) -> None:
                     queue.append(target)
         browser.close()
     names = {p.name for p in visited}
-    assert {"index.html", "models.html", "runs.html", "monitor.html", "data.html", "monitor.html"} <= names
+    assert {"index.html", "models.html", "runs.html", "monitor.html", "data.html"} <= names
     assert any(p.parent.name == "reports" for p in visited)  # the latest monitor report, linked and opened
     assert errors == []
