@@ -77,6 +77,7 @@ def test_the_dashboard_is_built_from_what_the_project_keeps(tmp_path, weather_cs
     assert "v1" in models_page and "production by" in models_page  # who approved each promotion
     data_page = (site / "data.html").read_text()
     assert "cdcdcdcdcdcd" in data_page and "data v2" in data_page
+    assert data_page.index("data v2") < data_page.index("data v1")  # newest first, even within one second
     monitor_page = (site / "monitor.html").read_text()
     assert "monitor.performance minimum 0.5" in monitor_page  # the threshold drawn as a rule on live accuracy
     runs_page = (site / "runs.html").read_text()

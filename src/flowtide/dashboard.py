@@ -108,7 +108,7 @@ def lock_history(project: Project) -> list[dict[str, Any]]:
     except (OSError, subprocess.CalledProcessError):
         return []
     out = []
-    for line in log.splitlines():
+    for line in reversed(log.splitlines()):  # git log is newest first; commits in one second keep their order
         commit, stamp, *subject = line.split(" ", 2)
         shown = subprocess.run(
             ["git", "show", f"{commit}:{LOCK_FILE}"], cwd=project.root, capture_output=True, text=True
@@ -440,11 +440,10 @@ def _data(entries: list[dict[str, Any]]) -> str:
                 Chart(
                     "Source size at each commit of flowtide.lock",
                     "line",
-                    [_iso(e["time"]) for e in entries],
+                    [e["commit"][:10] for e in entries],  # one point per commit, even two in one second
                     sizes,
-                    x_label="commit time (UTC)",
+                    x_label="commit (oldest first)",
                     y_label="bytes",
-                    x_type="temporal",
                 )
             )
         )
