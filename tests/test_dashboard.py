@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from flowtide.pipeline.runs import RunRecord, save
+from flowtide.project import Project
 
 from ._serving import artifacts, replay, served_project, weather_rows
 from .conftest import git, run_cli
@@ -41,6 +42,13 @@ def _project(tmp_path, weather_csv, models) -> Path:
         (root / "flowtide.lock").write_text(json.dumps(lock))
         git("add", "flowtide.lock", cwd=root)
         git("commit", "-q", "-m", f"data v{n + 1}", cwd=root)
+    # a version trained on the second data version: its lineage links to that data version's row
+    from flowtide import registry
+
+    from ._models import train
+
+    train(root, weather_csv, "good", seed=5)
+    registry.register(Project.load(root))
     # three recorded runs with metrics
     for i, accuracy in enumerate((0.55, 0.61, 0.64)):
         started = time.time() - 3600 * (3 - i)
@@ -72,9 +80,10 @@ def test_the_dashboard_is_built_from_what_the_project_keeps(tmp_path, weather_cs
     result = run_cli("dashboard", "-C", root, "-o", site, "--json")
     assert result.code == 0, result.err
     built = json.loads(result.out)
-    assert built["counts"] == {"versions": 2, "runs": 3, "monitor runs": 2, "data versions": 2, "reports": 1}
+    assert built["counts"] == {"versions": 3, "runs": 3, "monitor runs": 2, "data versions": 2, "reports": 1}
     models_page = (site / "models.html").read_text()
     assert "v1" in models_page and "production by" in models_page  # who approved each promotion
+    assert "data/weather.csv <a href='data.html#h-cdcdcdcdcdcd'>" in models_page  # v3's data, by hash
     data_page = (site / "data.html").read_text()
     assert "cdcdcdcdcdcd" in data_page and "data v2" in data_page
     assert data_page.index("data v2") < data_page.index("data v1")  # newest first, even within one second
