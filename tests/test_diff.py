@@ -158,6 +158,7 @@ def test_diff_knows_directions_and_marks_regressions(tmp_path):
     assert "✅" not in md.splitlines()[0]
     page = tmp_path / "d.html"
     run_cli("diff", "--html", str(page), cwd=root)
+    assert "<tr class='warn'><td>metrics.json</td><td>accuracy</td>" in page.read_text()  # the regression's row
     assert "<header class='warn'>" in page.read_text() and "✓" not in page.read_text().split("</header>")[0]
 
 

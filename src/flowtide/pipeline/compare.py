@@ -154,7 +154,14 @@ def diff(
         kind="diff",
         title=f"Metrics and params: {label_a} → {label_b.strip()}",
         findings=findings,
-        tables=[Table("Metrics", ["file", "metric", label_a, label_b, "change", "judged"], rows)],
+        tables=[
+            Table(
+                "Metrics",
+                ["file", "metric", label_a, label_b, "change", "judged"],
+                rows,
+                statuses=["warn" if f.details.get("change") == "regression" else "" for f in findings],
+            )
+        ],
         summary={
             "a": label_a,
             "b": label_b.strip(),

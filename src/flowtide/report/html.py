@@ -76,7 +76,11 @@ def to_html(report: Report) -> str:
     for t in report.tables:
         parts.append(f"<h2>{e(t.title)}</h2><div class='scroll'><table><thead><tr>")
         parts.append("".join(f"<th>{e(str(c))}</th>" for c in t.columns) + "</tr></thead><tbody>")
-        parts += ["<tr>" + "".join(f"<td>{e(fmt(c))}</td>" for c in row) + "</tr>" for row in t.rows]
+        marks = t.statuses if len(t.statuses) == len(t.rows) else [""] * len(t.rows)
+        parts += [
+            f"<tr class='{e(mark or '')}'>" + "".join(f"<td>{e(fmt(c))}</td>" for c in row) + "</tr>"
+            for row, mark in zip(t.rows, marks, strict=True)
+        ]
         parts.append("</tbody></table></div>")
     if report.findings:
         parts.append(

@@ -41,6 +41,8 @@ class Table:
     """Columns of long text a terminal prints under their row instead of beside it."""
     keep: list[str] = field(default_factory=list)
     """Columns a terminal never wraps (ids, versions, hashes); numbers are never wrapped anyway."""
+    statuses: list[str] = field(default_factory=list)
+    """A status per row (``warn`` for a regression), shown as the row's colour; empty: none."""
 
 
 @dataclass
