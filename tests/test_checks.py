@@ -268,12 +268,18 @@ def test_drift_against_explicit_reference_and_html_histogram(weather_project, we
     assert drift["temp_max"]["details"]["verdict"] == "drift"
     assert drift["temp_max"]["details"]["method"] == "psi" and drift["temp_max"]["bound"] == 0.2
     text = html.read_text()
-    caption = "<span class='badge warn'>warn</span>temp_max (weather)</figcaption>"
+    caption = "<figure class='warn' aria-label='temp_max (weather)'><figcaption><span class='badge warn'>warn</span>"
     figure = text.split(caption, 1)[1].split("</figure>")[0]
-    assert "<svg" in figure and "reference" in figure and "current" in figure and "<rect" in figure
+    assert "<svg" in figure and ">reference</text>" in figure and ">current</text>" in figure
+    assert figure.count("mark-rect role-mark") == 1  # one bar mark: both series grouped under each bin
+    # the caption's counts are the data's: the bins drawn, and the rows outside the reference's range
+    spec = next(c["spec"] for c in json.loads(result.out)["charts"] if c["title"] == "temp_max (weather)")
+    bins = len({v["x"] for v in spec["data"]["values"]})
+    assert f"chart: {bins} equal-width bins" in spec["title"]["subtitle"]
     assert text.index("temp_max (weather)") < text.index("precipitation (weather)")  # drifting columns first
     assert text.count("<svg") == 4 and "<script" not in text
-    assert "http" not in text.replace("http://www.w3.org/2000/svg", "")  # self-contained
+    namespaces = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink")  # names, never fetched
+    assert "http" not in text.replace(namespaces[0], "").replace(namespaces[1], "")  # self-contained
     blocked = run_cli("check", "weather", "--reference", str(weather_csv), "--fail-on-drift", cwd=weather_project)
     assert blocked.code == 1
 

@@ -132,5 +132,5 @@ def test_psi_uses_fewer_bins_for_few_rows_so_small_samples_do_not_false_alarm():
     flagged = sum(compare(reference, rng.normal(0, 1, 30), "psi").drifted for _ in range(200))
     assert flagged <= 10  # with 10 fixed bins, 169 of these 200 would exceed 0.2
     result = compare(reference, rng.normal(0, 1, 30), "psi")
-    assert result.note == "2 bins for 30 rows"
+    assert result.note == "PSI over 2 quantile bins for 30 rows"  # not the chart's bins
     assert compare(reference, rng.normal(3, 1, 30), "psi").drifted

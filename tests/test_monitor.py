@@ -76,7 +76,14 @@ def test_a_worse_canary_is_rolled_back_by_act(tmp_path, weather_csv, models, sam
     verdicts = [f for f in report["findings"] if f["rule"] == "canary verdict"]
     assert len(verdicts) == 1
     assert verdicts[0]["message"].startswith("rollback: canary accuracy ")
+    assert verdicts[0]["lead"] is True
     assert report["actions"] == ["rolled back the canary weather v2 (archived)"]
+    # every rendering leads with the canary's verdict and its statistics
+    html = (project.root / ".flowtide" / "reports" / "monitor.html").read_text()
+    lead = html.split("<section class='lead warn'>", 1)[1].split("</section>")[0]
+    assert "<div class='lead-word'>rollback</div>" in lead and "<th>confidence bounds</th>" in lead
+    assert html.index("class='lead") < html.index("<section class='tiles'>")
+
     registry = Registry.load(project)
     assert registry.get("weather", 2).stage == "archived"
     assert registry.in_stage("weather", "production").version == 1
@@ -159,7 +166,7 @@ def test_no_predictions_is_not_judged_not_passed(production_only, tmp_path, monk
     assert summary.read_text().startswith("## ❔ Monitor: no predictions")
     html = (root / ".flowtide" / "reports" / "monitor.html").read_text()
     assert "<header class='unjudged'><div class='verdict'>?</div>" in html
-    assert "not judged · monitor" in html
+    assert "<b class='word'>not judged</b> · monitor" in html
     seconds = run_cli("monitor", "-C", root, "--md", "--window", "3600")  # a bare number counts seconds
     assert (seconds.code, seconds.out.splitlines()[0]) == (3, markdown.out.splitlines()[0])
     bad = run_cli("monitor", "-C", root, "--window", "soon")
@@ -447,3 +454,22 @@ def test_adwin_watches_each_input_column_and_the_live_error_rate(production_only
     assert decision.startswith("river ADWIN (delta 0.002) per column: mean changes only")
     (errors,) = [f for f in report["findings"] if f["rule"] == "live error rate"]
     assert errors["message"].startswith("ADWIN")
+
+
+def test_a_monitor_that_judged_nothing_is_not_judged_never_passed(tmp_path):
+    # no model: and no predictions: nothing to judge, so exit 3 and "not judged" with why, never "no drift: passed"
+    (tmp_path / "flowtide.yaml").write_text("project: empty\n")
+    result = run_cli("monitor", "-C", tmp_path, "--json")
+    assert result.code == 3
+    report = json.loads(result.out)
+    assert (report["verdict"], report["status"], report["title"]) == (
+        "not judged",
+        "unjudged",
+        "Monitor: nothing judged",
+    )
+    assert (
+        report["reason"]
+        == "0 predictions in the window and no version that could be judged on them (flowtide.yaml has no model:)"
+    )
+    terminal = run_cli("monitor", "-C", tmp_path)
+    assert terminal.out.startswith("Monitor: nothing judged: not judged\n") and "passed" not in terminal.out

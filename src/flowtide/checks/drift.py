@@ -221,7 +221,7 @@ def _compare_numeric(ref: dict, current, method: str, threshold: float, bins: in
             # PSI of two samples of one distribution is about (bins - 1) * (1/n + 1/m): few rows, fewer bins
             fitting = max(2, min(bins, 1 + int(0.05 * n * m / (n + m))))
             if fitting < bins:
-                note = f"{fitting} bins for {m} rows"
+                note = f"{method.upper()} over {fitting} quantile bins for {m} rows"
                 bins = fitting
         # quantile bins of the reference, with edges on the grid so both CDFs are exact there
         cut = np.unique(np.searchsorted(ref_cdf, np.arange(1, bins) / bins, side="left"))
@@ -282,6 +282,8 @@ def _numeric_chart(ref: dict, x) -> dict[str, Any]:
         "reference": np.clip(ref_share, 0.0, None).tolist(),
         "current": (cur / max(cur.sum(), 1)).tolist(),
         "outside": int(np.sum((x < edges[0]) | (x > edges[-1]))),
+        "outside_reference": int(np.sum((x < float(ref["min"])) | (x > float(ref["max"])))),
+        "rows": int(x.size),
     }
 
 

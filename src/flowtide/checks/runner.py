@@ -204,10 +204,12 @@ def drift_chart(target: str, result: DriftResult, block: bool = False) -> Chart:
         x: list[Any] = [(edges[i] + edges[i + 1]) / 2 for i in range(len(edges) - 1)]
     else:
         x = list(chart.get("categories", []))
-    outside = chart.get("outside")
     subtitle = result.describe()
-    if outside:
-        subtitle += f" · {outside} current values outside the reference range (counted in the end bins)"
+    outside, rows = chart.get("outside_reference"), chart.get("rows")
+    if outside and rows:
+        subtitle += f" · {outside} of {rows} current values outside the reference range"
+    if "edges" in chart:
+        subtitle += f" · chart: {len(x)} equal-width bins"
     return Chart(
         title=f"{result.column} ({target})",
         kind="histogram",
@@ -215,6 +217,7 @@ def drift_chart(target: str, result: DriftResult, block: bool = False) -> Chart:
         series={"reference": chart.get("reference", []), "current": chart.get("current", [])},
         x_label=result.column,
         y_label="share of rows",
+        y_format=".0%",
         status=("fail" if block else "warn") if result.drifted else "pass",
         subtitle=subtitle,
     )

@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("flowtide.cli.gc", "remove cache entries nothing references"),
     "fsck": ("flowtide.cli.fsck", "check every stored blob against its hash; quarantine and repair corrupt ones"),
     "doctor": ("flowtide.cli.doctor", "report the project's MLOps maturity and what is missing"),
+    "dashboard": (
+        "flowtide.cli.dashboard",
+        "build a static site of versions, runs, monitor results and data over time",
+    ),
     "ci": ("flowtide.cli.ci", "generate, check and simulate CI workflows"),
 }
 

@@ -17,15 +17,32 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]):
-    from rich.table import Table
+def table(
+    title: str | None,
+    columns: list[str],
+    rows: list[list[Any]],
+    *,
+    keep: list[str] | tuple[str, ...] = (),
+    under: list[str] | tuple[str, ...] = (),
+):
+    """The one table style: at the console's width, ``keep`` columns (ids, versions, hashes) and numbers never
+    cut, columns empty in every row dropped, ``under`` columns (long messages) printed below their row."""
+    from flowtide.report.terminal import RichTable
 
-    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for column in columns:
-        t.add_column(column)
-    for row in rows:
-        t.add_row(*("" if cell is None else str(cell) for cell in row))
-    return t
+    return RichTable(
+        title, columns, [["" if c is None else str(c) for c in row] for row in rows], keep=keep, under=under
+    )
+
+
+SHORT_COMMIT = 10
+"""Characters of a git commit shown in tables (what `git log --oneline` accepts back)."""
+DIRTY = "*"
+"""The one marker of a commit with uncommitted changes, in every table; DIRTY_NOTE explains it under the table."""
+DIRTY_NOTE = "* the working tree had uncommitted changes"
+
+
+def commit_label(commit: str | None, dirty: bool = False) -> str:
+    return (commit or "")[:SHORT_COMMIT] + (DIRTY if dirty and commit else "")
 
 
 def add_json_flag(parser) -> None:

@@ -45,13 +45,23 @@ class _RichBars:
 
 def _start():
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    from ._output import human_size
+
+    class _Speed(ProgressColumn):
+        """Transfer speed in binary units (rich's own column speaks MB/s)."""
+
+        def render(self, task):
+            speed = task.finished_speed or task.speed
+            return Text("?" if speed is None else f"{human_size(int(speed))}/s", style="progress.data.speed")
 
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        DownloadColumn(binary_units=True),  # MiB, as every other size flowtide prints (human_size)
+        _Speed(),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,

@@ -56,22 +56,43 @@ def run(args) -> int:
     if not names:
         print("no model versions registered yet in flowtide.registry; run `flowtide register` after training")
         return 0
-    out = []
+    import shutil
+
+    from flowtide.report.layout import render
+
+    from ._output import DIRTY_NOTE, commit_label
+
+    # plain text, the one table layout, without rich: `models` stays as quick to start as `register`
+    width = shutil.get_terminal_size().columns
+    out: list[str] = []
+    dirty = False
     for name in names:
         entry = state[name]
         count = entry["count"]
         shown = briefs(entry["rows"][-last:] if last else entry["rows"])
-        out.append(f"{name}: {count} version(s); production {_v(entry['production'])}, staging {_v(entry['staging'])}")
-        rows = [["version", "stage", "created", "hash", "gates", "metrics", "commit"]]
+        title = f"{name}: {count} version(s); production {_v(entry['production'])}, staging {_v(entry['staging'])}"
+        rows = []
         for v in shown:
             metrics = ", ".join(f"{k}={_num(val)}" for k, val in list(v["metrics"].items())[:3])
             gates = "passed" if v["gates_passed"] else "failed" if v["gates_evaluated"] else "not run"
-            commit = (v["commit"] or "")[:8] + ("+" if v["dirty"] else "")
-            rows.append([f"v{v['version']}", v["stage"], v["created"], v["hash"][:12], gates, metrics, commit])
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        out += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+            dirty = dirty or bool(v["dirty"])
+            rows.append(
+                [
+                    f"v{v['version']}",
+                    v["stage"],
+                    v["created"],
+                    v["hash"][:12],
+                    gates,
+                    commit_label(v["commit"], v["dirty"]),
+                    metrics,
+                ]
+            )
+        columns = ["version", "stage", "created", "hash", "gates", "commit", "metrics"]
+        out += [title, render(columns, rows, width, keep=["version", "created", "hash", "commit"], under=["metrics"])]
         if len(shown) < count:
-            out.append(f"  … {count - len(shown):,} older version(s): --all or --last N to see them")
+            out.append(f"… {count - len(shown):,} older version(s): --all or --last N to see them")
+    if dirty:
+        out.append(DIRTY_NOTE)
     sys.stdout.write("\n".join(out) + "\n")
     return 0
 

@@ -27,6 +27,13 @@ def configure(parser) -> None:
         metavar="SECONDS",
         help="how long to wait for another run in this project (default: until it ends; 0: fail at once)",
     )
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a 'still running' line every SECONDS a stage runs (default: 30; 10 in a terminal; 0: none)",
+    )
     add_json_flag(parser)
 
 
@@ -44,8 +51,12 @@ def run(args) -> int:
 
     project = load_project(args)
 
+    out = sys.stderr if args.json else sys.stdout
+
     def log(line: str) -> None:
-        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+        print(line, file=out, flush=True)
+
+    heartbeat = args.heartbeat if args.heartbeat is not None else (10.0 if out.isatty() else 30.0)
 
     try:
         result = run_pipeline(
@@ -57,6 +68,7 @@ def run(args) -> int:
             executor=args.executor,
             wait=args.wait,
             log=log,
+            heartbeat=heartbeat or None,
         )
     except StageError as exc:
         partial = getattr(exc, "result", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ._output import add_json_flag, console, load_project, print_json, table
+from ._output import DIRTY_NOTE, add_json_flag, commit_label, console, load_project, print_json, table
 
 DESCRIPTION = "List the recorded pipeline runs (newest first), or show one with `flowtide runs show ID`."
 
@@ -27,10 +27,9 @@ def _fmt(value) -> str:
 
 
 def _text(value) -> str:
-    """A value from a run record, shown as text: records committed by others are input, never rich markup."""
-    from rich.markup import escape
-
-    return escape(_fmt(value))
+    """A value from a run record, shown as text (tables print plain text: records committed by others are
+    input, never rich markup)."""
+    return _fmt(value)
 
 
 def run(args) -> int:
@@ -54,9 +53,11 @@ def _show(project, args, warnings: list[str]) -> int:
         return 0
     out = console()
     seconds = (record.finished or record.started) - record.started
-    commit = (record.git_commit or "")[:10] + (" (dirty)" if record.git_dirty else "")
+    commit = commit_label(record.git_commit, record.git_dirty)
     out.print(f"[bold]run {record.id}[/]  {record.status}  {_when(record.started)}  {seconds:.1f} s")
     out.print(f"commit: {commit or '(not in git)'}   executor: {record.executor}   kind: {record.kind}")
+    if record.git_dirty:
+        out.print(DIRTY_NOTE, style="dim")
     if record.url:
         out.print(f"CI run: {record.url}", markup=False)
     if record.message:
@@ -70,14 +71,16 @@ def _show(project, args, warnings: list[str]) -> int:
         ]
         for name, info in record.stages.items()
     ]
-    out.print(table("stages", ["stage", "status", "seconds", "why"], rows))
+    out.print(table("stages", ["stage", "status", "seconds", "why"], rows, under=["why"]))
     if record.metrics:
         out.print(table("metrics", ["metric", "value"], [[_text(k), _text(v)] for k, v in record.metrics.items()]))
     if record.params:
         out.print(table("params", ["param", "value"], [[_text(k), _text(v)] for k, v in record.params.items()]))
     if record.data:
         out.print(
-            table("data", ["source", "hash"], [[_text(k), _text((v or "")[:16])] for k, v in record.data.items()])
+            table(
+                "data", ["source", "hash"], [[_text(k), _text(v or "")] for k, v in record.data.items()], keep=["hash"]
+            )
         )
     return 0
 
@@ -101,15 +104,17 @@ def _list(project, args, warnings: list[str]) -> int:
     rows = []
     for r in records:
         ran = [n for n, s in r.stages.items() if s.get("status") in ("ran", "restored")]
-        commit = (r.git_commit or "")[:8] + ("*" if r.git_dirty else "")
+        commit = commit_label(r.git_commit, r.git_dirty)
         rows.append(
-            [r.id, _when(r.started), r.status, commit, _text(", ".join(ran))]
+            [r.id, _when(r.started)[:16], r.status, commit, _text(", ".join(ran))]
             + [_text(r.metrics[m]) if m in r.metrics else "" for m in metric_names]
             + ([r.url or "(local)"] if ci else [])
         )
     columns = ["run", "started", "status", "commit", "stages run", *map(_text, metric_names)]
-    grid = table(None, [*columns, *(["CI run"] if ci else [])], rows)
-    if ci:  # a URL is only useful whole (and clickable): the other columns wrap first
-        grid.columns[-1].min_width = max(len(row[-1]) for row in rows)
-    console().print(grid)
+    # a run id, a commit and a URL are only useful whole (and copyable): the other columns wrap first
+    grid = table(None, [*columns, *(["CI run"] if ci else [])], rows, keep=["run", "started", "commit", "CI run"])
+    out = console()
+    out.print(grid)
+    if any(r.git_dirty for r in records):
+        out.print(DIRTY_NOTE, style="dim")
     return 0

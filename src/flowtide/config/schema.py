@@ -314,6 +314,15 @@ class Monitor:
 
 
 @dataclass
+class MetricSpec:
+    """What a number in the stages' metrics files means, for `flowtide diff` and the dashboard."""
+
+    __pydantic_config__ = _FORBID
+    higher_is_better: bool
+    """true: a rise is an improvement (accuracy); false: a rise is a regression (rmse, loss)."""
+
+
+@dataclass
 class StoreConfig:
     __pydantic_config__ = _FORBID
     path: str = ".flowtide/cache"
@@ -380,6 +389,8 @@ class Config:
     """The params file stages read their `params:` keys from."""
     model: Model | None = None
     """The model the pipeline produces and the registry versions."""
+    metrics: dict[str, MetricSpec] = _d(dict)
+    """The direction of metrics, e.g. `loss: {higher_is_better: false}`: diff marks a change the wrong way as a regression. Default: what the gates say (`accuracy >= 0.8` means higher is better), then the well-known names (accuracy, f1_macro up; rmse, mae, mape, error_rate down)."""
     gates: list[str] = _d(list)
     """Quality rules a candidate must pass, e.g. "accuracy >= 0.8", "f1_macro >= production - 0.02" or
     "f1_macro >= baseline_f1_macro + 0.05" (another metric of the same run, such as a naive baseline)."""

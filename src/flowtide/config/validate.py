@@ -36,6 +36,7 @@ def check_semantics(config: Config) -> None:
     _check_checks(config)
     check_relative_path(config.params, "params file", config, "params")
     _check_gates(config)
+    _check_metric_directions(config)
     _check_deploy(config)
     _check_monitor(config)
     check_relative_path(config.store.path, "store path", config, "store", "path")
@@ -146,6 +147,39 @@ def _check_gates(config: Config) -> None:
             parse_rule(text, index)
         except RuleSyntaxError as exc:
             raise config.error(f"gate {text!r}: {exc}", "gates", index, hint=SYNTAX + ".") from None
+
+
+def _check_metric_directions(config: Config) -> None:
+    """A gate that contradicts ``metrics:`` (``loss >= 0.9`` with ``loss: {higher_is_better: false}``) is a mistake."""
+    for index, text in enumerate(config.gates):
+        rule = parse_rule(text, index)
+        spec = config.metrics.get(rule.metric)
+        if spec is None or rule.op not in (">=", ">", "<=", "<"):
+            continue
+        gate_higher = rule.op in (">=", ">")
+        if gate_higher != spec.higher_is_better:
+            raise config.error(
+                f"metrics.{rule.metric}.higher_is_better is {str(spec.higher_is_better).lower()}, "
+                f"but gate {text!r} asks for {'a minimum' if gate_higher else 'a maximum'}",
+                "metrics",
+                rule.metric,
+                "higher_is_better",
+                hint="Make the gate and the metric's direction agree.",
+            )
+
+
+def metric_directions(config: Config) -> dict[str, bool]:
+    """metric -> higher is better, from ``metrics:``, then the gates, then the live metrics' well-known names."""
+    out = {name: not lower for name, (_task, lower) in MONITOR_METRICS.items()}
+    for index, text in enumerate(config.gates):
+        try:
+            rule = parse_rule(text, index)
+        except RuleSyntaxError:
+            continue
+        if rule.op in (">=", ">", "<=", "<"):
+            out[rule.metric] = rule.op in (">=", ">")
+    out.update({name: spec.higher_is_better for name, spec in config.metrics.items()})
+    return out
 
 
 def _check_deploy(config: Config) -> None:

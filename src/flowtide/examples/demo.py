@@ -9,7 +9,7 @@ weather as feedback; ``flowtide monitor`` finds the seasonal drift and retrains
 gate, register, staging); the server hot-reloads the new version as a canary;
 the next months' traffic goes through both; ``monitor --act --approve`` judges
 the canary and, with you as the approver, promotes it. Reports are written and
-their paths printed. Each step is a function in ``STEPS``; any failure stops
+their paths printed; the project is kept (``--clean`` removes it). Each step is a function in ``STEPS``; any failure stops
 the demo with a non-zero exit.
 """
 
@@ -339,8 +339,10 @@ def run(project: Path, steps=STEPS, *, as_of: str = "2012-03") -> Demo:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flowtide.examples.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", metavar="DIR", help="build the project here (default: a temp dir, removed after)")
-    parser.add_argument("--keep", action="store_true", help="keep the temp project and print where it is")
+    parser.add_argument("--dir", metavar="DIR", help="build the project here (default: a new temp dir, kept)")
+    # the printed report paths are only worth printing if they outlive the demo: the project is kept by default
+    parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)  # the default now
+    parser.add_argument("--clean", action="store_true", help="remove the temp project when the demo ends")
     parser.add_argument("--as-of", default="2012-03", metavar="YYYY-MM", help="month the data source starts at")
     args = parser.parse_args(argv)
     temp = None
@@ -355,9 +357,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        if temp is not None and not args.keep:
+        if temp is not None and args.clean:
             shutil.rmtree(temp, ignore_errors=True)
-    print(f"\ndemo finished{f'; the project is in {project}' if args.keep or args.dir else ''}")
+    if temp is not None and args.clean:
+        print("\ndemo finished; its project was removed (--clean)")
+    else:
+        print(f"\ndemo finished; the project and its reports are kept in {project}")
+        print(f"  reports: {project / 'reports'} and {project / '.flowtide' / 'reports'}")
+        print(f"  dashboard: flowtide -C {project} dashboard --serve")
     return 0
 
 

@@ -9,6 +9,7 @@ other flowtide report. ``trigger`` retrains (respecting ``monitor.cooldown``),
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -182,6 +183,10 @@ def monitor(
                     Finding("info", project.config.project, "trigger", f"retraining: {outcome.message}")
                 )
     report.summary["seconds"] = round(time.perf_counter() - started, 3)
+    from . import history
+
+    with contextlib.suppress(OSError):  # the history is for the dashboard: its failure fails no monitor run
+        history.append(project, history.record(result, since=since, until=until))
     return result
 
 

@@ -159,9 +159,11 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
         verdict = canary_verdict(project, model, groups, data.feedback, registry, judging[model].task.regression)
         if verdict is not None:
             analysis.verdicts.append(verdict)
-            report.findings.append(verdict_finding(verdict))
+            finding = verdict_finding(verdict)
+            finding.lead = True  # a canary's verdict is the decision the report is read for
+            report.findings.append(finding)
     _not_judged(project, registry, groups, judged_versions, report)
-    report.charts[:0] = time_charts(groups, data.feedback, judging, since, until)
+    report.charts[:0] = time_charts(groups, data.feedback, judging, since, until, settings.perf)
     method = settings.policy.method if settings.policy.method in DISTANCE_METHODS else "psi"  # an effect size
     drift_chart = drift_over_time(judged, settings.drift_columns, method, None)
     if drift_chart is not None:
@@ -270,11 +272,10 @@ def _judge_group(
     if version is None or version.stage not in _CURRENT_STAGES:
         _as_history(analysis, group, version, report.findings[first_finding:])
     latencies = sorted(r["latency_ms"] for r in group.rows if r["latency_ms"] is not None)
+    stage = version.stage if version is not None else "not in the registry"
     row = [
-        group.model,
-        group.version,
-        group.role,
-        version.stage if version is not None else "?",
+        f"{group.model} v{group.version}",
+        group.role if stage == group.role else f"{group.role}, {stage} now",
         len(group.rows),
         len(labels_of),
         round(live, 4) if live is not None else None,
@@ -289,10 +290,8 @@ def _versions_table(rows: list[list], metric_name: str) -> Table:
     return Table(
         "Served versions in the window",
         [
-            "model",
             "version",
             "role",
-            "stage now",
             "predictions",
             "labelled",
             f"live {metric_name}",
@@ -301,6 +300,8 @@ def _versions_table(rows: list[list], metric_name: str) -> Table:
             "drifting columns",
         ],
         rows,
+        under=["drifting columns"],
+        keep=["version"],
     )
 
 
@@ -335,6 +336,12 @@ def _summarise(
         report.title = "Monitor: " + "; ".join(f"{f.details['short']} for {f.target}" for f in unjudged[:3])
         if len(unjudged) > 3:
             report.title += f" and {len(unjudged) - 3} more"
+    elif not report.judged:  # nothing passed, warned or failed: a report that judged nothing never passes
+        report.title = "Monitor: nothing judged"
+        report.unjudged_reason = (
+            f"{len(data.predictions)} predictions in the window and no version that could be judged on them"
+            + ("" if project.config.model else " (flowtide.yaml has no model:)")
+        )
     else:
         report.title = "Monitor: no drift"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..report import Chart
 from .performance import metric
@@ -11,10 +12,13 @@ TIME_BUCKETS = 12
 
 
 def _buckets(times: list[float]) -> tuple[float, float, list[str]]:
+    """Start, span and the bucket centres as ISO 8601 UTC times (distinct, so no axis repeats a tick)."""
     start, end = min(times), max(times)
     span = max(end - start, 1e-9)
-    fmt = "%H:%M:%S" if span < 3600 else ("%d %H:%M" if span < 7 * 86400 else "%m-%d")
-    labels = [time.strftime(fmt, time.gmtime(start + span * (i + 0.5) / TIME_BUCKETS)) for i in range(TIME_BUCKETS)]
+    labels = []
+    for i in range(TIME_BUCKETS):
+        t = start + span * (i + 0.5) / TIME_BUCKETS
+        labels.append(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z")
     return start, span, labels
 
 
@@ -43,19 +47,29 @@ def drift_over_time(judged: list, columns: list[str], method: str, threshold: fl
                 series[f"{column} v{group.version} {group.role}"] = values
     if not series:
         return None
-    return Chart(f"Input drift ({method}) over time", "line", labels, series, x_label="time (UTC)", y_label=method)
+    return Chart(
+        f"Input drift ({method}) over time",
+        "line",
+        labels,
+        series,
+        x_label="time (UTC)",
+        y_label=method,
+        x_type="temporal",
+        thresholds=[{"value": threshold, "label": f"drift threshold {threshold:g}"}],
+        subtitle="buckets with fewer than 20 predictions have no point",
+    )
 
 
-def time_charts(groups: dict, feedback: dict, judging: dict, since: float, until: float) -> list[Chart]:
-    """Predictions per time bucket, and each model's live metric (``judging[model].metric_name``) per bucket."""
+def time_charts(
+    groups: dict, feedback: dict, judging: dict, since: float, until: float, perf: Any = None
+) -> list[Chart]:
+    """Predictions per time bucket, and each model's live metric (``judging[model].metric_name``) per bucket,
+    with ``monitor.performance``'s bound drawn as a threshold."""
     times = [r["time"] for g in groups.values() for r in g.rows]
     if not times:
         return []
-    start, end = min(times), max(times)
-    span = max(end - start, 1e-9)
+    start, span, x = _buckets(times)
     n = TIME_BUCKETS
-    fmt = "%H:%M:%S" if span < 3600 else ("%d %H:%M" if span < 7 * 86400 else "%m-%d")
-    x = [time.strftime(fmt, time.gmtime(start + span * (i + 0.5) / n)) for i in range(n)]
     counts: dict[str, list[float]] = {}
     scores: dict[str, list[float | None]] = {}
     metric_names: set[str] = set()
@@ -74,10 +88,39 @@ def time_charts(groups: dict, feedback: dict, judging: dict, since: float, until
             values.append(round(value, 4) if value is not None else None)
         if any(v is not None for v in values):
             scores[name] = values
-    charts = [Chart("Predictions over time", "line", x, counts, x_label="time (UTC)", y_label="predictions")]
+    charts = [
+        Chart(
+            "Predictions over time",
+            "line",
+            x,
+            counts,
+            x_label="time (UTC)",
+            y_label="predictions",
+            x_type="temporal",
+            subtitle=f"{len(times):,} predictions in {n} buckets",
+        )
+    ]
     if scores:
         metric_name = metric_names.pop() if len(metric_names) == 1 else "metric"
+        thresholds = []
+        bound = None
+        if perf is not None and metric_name != "metric":
+            bound = perf.min if perf.min is not None else perf.max
+        if bound is not None:
+            word = "minimum" if perf.min is not None else "maximum"
+            thresholds.append({"value": bound, "label": f"monitor.performance {word} {bound:g}"})
+        empty = sum(v is None for vs in scores.values() for v in vs)
         charts.append(
-            Chart(f"Live {metric_name} over time", "line", x, scores, x_label="time (UTC)", y_label=metric_name)
+            Chart(
+                f"Live {metric_name} over time",
+                "line",
+                x,
+                scores,
+                x_label="time (UTC)",
+                y_label=metric_name,
+                x_type="temporal",
+                thresholds=thresholds,
+                subtitle=f"{empty} buckets without labelled predictions have no point" if empty else "",
+            )
         )
     return charts

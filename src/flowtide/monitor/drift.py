@@ -160,4 +160,5 @@ def _histogram(group: Any, column: ColumnDecision, profile: dict, values: list, 
         {"reference": chart["reference"], "live": chart["current"]},
         x_label=column.column,
         y_label="share",
+        y_format=".0%",
     )

@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -203,22 +204,33 @@ def run(
     wait: float | None = None,
     log: Log | None = None,
     record: bool = True,
+    heartbeat: float | None = None,
 ) -> RunResult:
     """Run the stale stages among ``stages`` (and their upstream) in topological order.
 
     ``wait``: seconds to wait for another run in this project (None: as long as it takes).
-    ``log`` receives one line per decision ("train: ran in 1.2 s (param train.lr changed: …)").
+    ``log`` receives one line per decision ("train: ran in 1.2 s (param train.lr changed: …)") and,
+    live, each line a stage prints ("train 0:12 | epoch 3"), when the executor can pass them on.
+    ``heartbeat``: every so many seconds a stage runs without ending, a "still running" line.
     """
     say = log or (lambda line: None)
+    args = (project, stages, force, dry, jobs, executor, say, record)
     try:
         with project.mutex("run", timeout=0), project.repository("run"):
-            return _Run(project, stages, force, dry, jobs, executor, say, record).go()
+            return _Run(*args, live=log is not None, heartbeat=heartbeat).go()
     except FlowtideError as exc:
         if not exc.message.startswith("run is busy") or wait == 0:
             raise
     say("waiting for another flowtide run in this project to finish…")
     with project.mutex("run", timeout=wait), project.repository("run"):
-        return _Run(project, stages, force, dry, jobs, executor, say, record).go()
+        return _Run(*args, live=log is not None, heartbeat=heartbeat).go()
+
+
+def clock(seconds: float) -> str:
+    """Elapsed time as people read it on a log line: 0:07, 12:30, 1:02:03."""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def stage_task(
@@ -245,7 +257,7 @@ def stage_task(
 
 
 class _Run:
-    def __init__(self, project, stages, force, dry, jobs, executor, say, record) -> None:
+    def __init__(self, project, stages, force, dry, jobs, executor, say, record, *, live=False, heartbeat=None) -> None:
         self.project = project
         self.graph = dag.build(project.config)
         self.selected = self.graph.select(stages)
@@ -266,6 +278,30 @@ class _Run:
         self.before = _snapshot(project, self.graph) if not (stages or force or dry) else None
         self.git = None  # a GitProbe, started with the first stage that acts
         self.finished: queue.SimpleQueue = queue.SimpleQueue()  # futures of stages that ended
+        self.live = live
+        self.heartbeat = heartbeat
+        self.stage_started: dict[str, float] = {}
+        self.streamed: set[str] = set()  # stages whose lines were shown as they were printed
+        self.say_lock = threading.Lock()  # lines come from the stages' reader threads too
+
+    def _output(self, name: str, line: str) -> None:
+        self.streamed.add(name)
+        elapsed = time.perf_counter() - self.stage_started.get(name, time.perf_counter())
+        with self.say_lock:
+            self.say(f"{name} {clock(elapsed)} | {line}")
+
+    def _wait(self, running: dict) -> Any:
+        """The next stage that ends; meanwhile a "still running" line every ``heartbeat`` seconds."""
+        if not self.heartbeat:
+            return self.finished.get()
+        while True:
+            try:
+                return self.finished.get(timeout=self.heartbeat)
+            except queue.Empty:
+                now = time.perf_counter()
+                with self.say_lock:
+                    for name, *_rest, started in running.values():
+                        self.say(f"{name}: still running ({clock(now - started)})")
 
     def _acting(self) -> None:
         if self.git is None and self.record_run:
@@ -298,7 +334,7 @@ class _Run:
                     else:
                         status[name] = outcome
                 if running:
-                    future = self.finished.get()
+                    future = self._wait(running)
                     name, state, reasons, _ = running.pop(future)
                     status[name] = self._finish(name, state, reasons, future)
                 elif pending and not any(
@@ -393,6 +429,9 @@ class _Run:
 
         if self.executor is None:
             self.executor = make_executor(self.executor_kind, self.jobs)
+            if self.live and hasattr(self.executor, "on_output"):
+                self.executor.on_output = self._output
+        self.stage_started[name] = time.perf_counter()
         task = stage_task(self.project, name, self.graph.stages[name], state)
         future = self.executor.submit(task)
         future.add_done_callback(self.finished.put)
@@ -449,7 +488,7 @@ class _Run:
         self._write_lock(name, entry)
         _index_put(self.project, entry)
         self.say(f"{name}: ran in {outcome.seconds:.2f} s")
-        if outcome.stdout.strip():
+        if outcome.stdout.strip() and name not in self.streamed:
             self.say("\n".join("  | " + line for line in outcome.stdout.rstrip().splitlines()[-20:]))
         return "ran"
 

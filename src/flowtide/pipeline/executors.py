@@ -20,10 +20,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import UsageError
 from . import processes
+
+if TYPE_CHECKING:
+    import subprocess
 
 TAIL_LINES = 20
 # no quotes, variables, redirections, globs or an env assignment in front: the shell would change nothing
@@ -122,6 +125,9 @@ class Executor(Protocol):
       an exception in the future means the executor itself broke.
     - ``close()`` waits for submitted tasks and releases what the executor holds.
     - Optionally ``cancel()``: stop running stages (the user interrupted the run).
+    - Optionally an ``on_output`` attribute: flowtide sets it to ``callback(stage, line)`` before the
+      first ``submit``; an executor that calls it with each line a stage prints, as it prints it, gives
+      `flowtide run` live output (otherwise the output is shown when the stage ends).
     """
 
     name: str
@@ -135,10 +141,41 @@ def tail(text: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def run_command(task: StageTask) -> TaskResult:
-    """Run a ``cmd`` stage through the shell from the project root."""
+OutputCallback = Callable[[str, str], None]
+"""(stage name, one line it printed, without its newline)"""
+
+
+def _pump(stream, chunks: list[str], stage: str, on_output: OutputCallback) -> None:
+    """Read a stage's pipe line by line as it is written, keeping everything and passing each line on."""
+    for line in iter(stream.readline, ""):
+        chunks.append(line)
+        with contextlib.suppress(Exception):  # a broken printer must not lose the stage's output
+            on_output(stage, line.rstrip("\n"))
+    stream.close()
+
+
+def _stream(proc: subprocess.Popen, stage: str, on_output: OutputCallback) -> tuple[str, str]:
+    """Like ``proc.communicate()``, but each line reaches ``on_output`` when the stage prints it."""
+    out: list[str] = []
+    err: list[str] = []
+    readers = [
+        threading.Thread(target=_pump, args=(proc.stdout, out, stage, on_output), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, err, stage, on_output), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    proc.wait()
+    for reader in readers:
+        reader.join()
+    return "".join(out), "".join(err)
+
+
+def run_command(task: StageTask, on_output: OutputCallback | None = None) -> TaskResult:
+    """Run a ``cmd`` stage through the shell from the project root (``on_output``: each line as it is printed)."""
     started = time.perf_counter()
     env = {**task.env, "FLOWTIDE_STAGE": task.name}
+    if on_output:  # a Python stage writing to a pipe buffers its prints until it exits: not when they are shown live
+        env.setdefault("PYTHONUNBUFFERED", "1")
     # a plain command line ("python src/train.py --fast") is exec'd directly: one process less than a shell
     argv: str | list[str] = task.cmd.split() if _PLAIN_COMMAND.match(task.cmd) else task.cmd
     try:
@@ -149,7 +186,7 @@ def run_command(task: StageTask) -> TaskResult:
         code = 127 if isinstance(exc, FileNotFoundError) else 126
         return TaskResult(task.name, False, code, time.perf_counter() - started, stderr_tail=message)
     try:
-        stdout, stderr = proc.communicate()
+        stdout, stderr = _stream(proc, task.name, on_output) if on_output else proc.communicate()
     finally:
         processes.end(proc)  # what is left of the group could still write the outputs
     seconds = time.perf_counter() - started
@@ -167,7 +204,23 @@ def run_command(task: StageTask) -> TaskResult:
 _CALL_LOCK = threading.Lock()  # a call changes cwd, sys.path and stdout: one at a time per process
 
 
-def run_call(task: StageTask) -> TaskResult:
+class _Lines(io.StringIO):
+    """A captured stream that also passes on each complete line as it is written."""
+
+    def __init__(self, stage: str, on_output: OutputCallback) -> None:
+        super().__init__()
+        self.stage, self.on_output, self.partial = stage, on_output, ""
+
+    def write(self, text: str) -> int:
+        n = super().write(text)
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            with contextlib.suppress(Exception):
+                self.on_output(self.stage, line)
+        return n
+
+
+def run_call(task: StageTask, on_output: OutputCallback | None = None) -> TaskResult:
     """Import ``module:function`` with the project root on sys.path and call it in this process."""
     import importlib
     import inspect
@@ -175,7 +228,11 @@ def run_call(task: StageTask) -> TaskResult:
 
     module_name, _, func_name = task.call.partition(":")
     started = time.perf_counter()
-    out, err = io.StringIO(), io.StringIO()
+    if on_output:
+        out: io.StringIO = _Lines(task.name, on_output)
+        err: io.StringIO = _Lines(task.name, on_output)
+    else:
+        out, err = io.StringIO(), io.StringIO()
     with _CALL_LOCK:
         before = set(sys.modules)
         shadowed = _unload_foreign(module_name, task.root)
@@ -256,8 +313,8 @@ def _unload_foreign(module_name: str, root: str) -> dict[str, Any]:
     return shadowed
 
 
-def run_task(task: StageTask) -> TaskResult:
-    return run_call(task) if task.call else run_command(task)
+def run_task(task: StageTask, on_output: OutputCallback | None = None) -> TaskResult:
+    return run_call(task, on_output) if task.call else run_command(task, on_output)
 
 
 def _write_log(task: StageTask, stdout: str, stderr: str) -> None:
@@ -279,6 +336,8 @@ class LocalExecutor:
     def __init__(self, jobs: int = 1) -> None:
         self._slots = threading.Semaphore(max(1, jobs))
         self._threads: list[threading.Thread] = []
+        self.on_output: OutputCallback | None = None
+        """Set by the run: each line a stage prints, as it prints it."""
 
     def submit(self, task: StageTask) -> TaskFuture:
         future = TaskFuture()
@@ -286,7 +345,7 @@ class LocalExecutor:
         def work() -> None:
             with self._slots:
                 try:
-                    value = run_task(task)
+                    value = run_task(task, self.on_output)
                 except BaseException as exc:
                     future._finish(error=exc)
                 else:

@@ -45,7 +45,8 @@ def _number(value: Any) -> Any:
 def chart(path: str, versions: dict[str, list[dict[str, Any]]]) -> Chart | None:
     """The series of every revision overlaid.
 
-    x is the first column, or all text columns joined ("fog/rain" for a confusion matrix in long
+    Two text columns and one number (``actual,predicted,count``) are a matrix: a heatmap per revision.
+    Otherwise x is the first column, or all text columns joined ("fog/rain" for a confusion matrix in long
     format); every numeric column is a series per revision. A numeric x gives a line chart.
     """
     first = next((rows for rows in versions.values() if rows), None)
@@ -60,6 +61,8 @@ def chart(path: str, versions: dict[str, list[dict[str, Any]]]) -> Chart | None:
         x_cols, y_cols = columns[:1], numeric[1:]
     if not y_cols:
         return None
+    if len(text) == 2 and len(numeric) == 1:
+        return _matrix(path, versions, text[0], text[1], numeric[0])
 
     def key(row: dict[str, Any]) -> Any:
         return "/".join(str(row.get(c)) for c in x_cols) if text else row.get(x_cols[0])
@@ -83,6 +86,25 @@ def chart(path: str, versions: dict[str, list[dict[str, Any]]]) -> Chart | None:
         series=series,
         x_label="/".join(x_cols),
         y_label=y_cols[0] if len(y_cols) == 1 else "value",
+    )
+
+
+def _matrix(path: str, versions: dict[str, list[dict[str, Any]]], row: str, col: str, value: str) -> Chart:
+    """Long format ``actual,predicted,count`` as a matrix per revision (a confusion matrix is a heatmap)."""
+    rows: list[str] = []
+    cols: list[str] = []
+    for data in versions.values():
+        for r in data:
+            if str(r.get(row)) not in rows:
+                rows.append(str(r.get(row)))
+            if str(r.get(col)) not in cols:
+                cols.append(str(r.get(col)))
+    series: dict[str, list[float | None]] = {}
+    for label, data in versions.items():
+        cells = {(str(r.get(row)), str(r.get(col))): _float(r.get(value)) for r in data}
+        series[label] = [cells.get((a, b)) for a in rows for b in cols]
+    return Chart(
+        title=path, kind="heatmap", x=cols, y=rows, series=series, x_label=col, y_label=value, y_label_rows=row
     )
 
 

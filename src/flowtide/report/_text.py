@@ -55,3 +55,19 @@ def fmt(value: Any) -> str:
 def short(value: Any, limit: int = 60) -> str:
     text = fmt(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+FINDING_COLUMNS = ("target", "rule", "column", "value", "bound")
+
+
+def finding_columns(findings: list[Finding]) -> list[str]:
+    """The finding fields worth a column: not empty for every finding (and ``target`` only when there are several)."""
+    shown = []
+    for name in FINDING_COLUMNS:
+        values = [getattr(f, name) for f in findings]
+        if name == "target":
+            if len(set(values)) > 1:
+                shown.append(name)
+        elif any(v not in (None, "") for v in values):
+            shown.append(name)
+    return shown

@@ -15,6 +15,9 @@ def to_dict(report: Report) -> dict[str, Any]:
     data["ok"] = report.ok
     data["judged"] = report.judged
     data["verdict"] = report.verdict
+    data["status"] = report.status
+    data["reason"] = report.reason
+    data["charts"] = [{**c, "spec": chart.spec()} for c, chart in zip(data["charts"], report.charts, strict=True)]
     return data
 
 

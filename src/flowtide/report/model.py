@@ -28,6 +28,8 @@ class Finding:
     value: Any = None
     bound: Any = None
     details: dict[str, Any] = field(default_factory=dict)
+    lead: bool = False
+    """Shown first, with its statistics, in every rendering (the canary verdict of a monitor report)."""
 
 
 @dataclass
@@ -35,21 +37,47 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list[Any]]
+    under: list[str] = field(default_factory=list)
+    """Columns of long text a terminal prints under their row instead of beside it."""
+    keep: list[str] = field(default_factory=list)
+    """Columns a terminal never wraps (ids, versions, hashes); numbers are never wrapped anyway."""
+    statuses: list[str] = field(default_factory=list)
+    """A status per row (``warn`` for a regression), shown as the row's colour; empty: none."""
 
 
 @dataclass
 class Chart:
-    """A histogram (bars per bin, one series per dataset), a line or a bar chart."""
+    """A chart's data: grouped bars per x (``bar``, ``histogram``), lines (``line``) or a matrix (``heatmap``).
+
+    ``series`` maps a name to one value per x (None: no data there, drawn as nothing, never as 0);
+    a heatmap's series is its matrix row by row (rows ``y``, columns ``x``), one panel per series.
+    :meth:`spec` is the Vega-Lite specification every rendering draws from.
+    """
 
     title: str
-    kind: Literal["histogram", "line", "bar"]
+    kind: Literal["histogram", "line", "bar", "heatmap"]
     x: list[Any]
-    series: dict[str, list[float]]
+    series: dict[str, list[float | None]]
     x_label: str = ""
     y_label: str = ""
     status: Status | None = None
     """The verdict the chart illustrates (fail/warn charts come first; pass charts stay out of Markdown)."""
     subtitle: str = ""
+    thresholds: list[dict[str, Any]] = field(default_factory=list)
+    """Horizontal rules: ``{"value": 0.2, "label": "threshold 0.2"}``."""
+    x_type: Literal["ordinal", "temporal"] = "ordinal"
+    """temporal: x values are ISO 8601 times (the axis picks readable, distinct ticks)."""
+    y: list[Any] = field(default_factory=list)
+    """A heatmap's row labels."""
+    y_label_rows: str = ""
+    """A heatmap's row axis title (its ``y_label`` names the cell values)."""
+    y_format: str = ""
+    """A d3 format for the value axis, e.g. ``.0%``."""
+
+    def spec(self) -> dict[str, Any]:
+        from .vega import spec
+
+        return spec(self)
 
 
 @dataclass
@@ -60,6 +88,8 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    unjudged_reason: str = ""
+    """Why a report that judged nothing could not (shown instead of the generic "nothing was judged")."""
 
     @property
     def ok(self) -> bool:
@@ -71,23 +101,45 @@ class Report:
 
     @property
     def judged(self) -> bool:
-        """False when something the report had to judge could not be (an ``unjudged`` finding)."""
-        return not any(f.status == "unjudged" for f in self.findings)
+        """False when something the report had to judge could not be (an ``unjudged`` finding), or when it
+        judged nothing at all (no finding passed, warned or failed): a report never passes for nothing."""
+        if any(f.status == "unjudged" for f in self.findings):
+            return False
+        return any(f.status in ("pass", "warn", "fail") for f in self.findings)
 
     @property
-    def verdict(self) -> str | None:
-        """ "failed", "not judged" (nothing failed, but something could not be judged) or "passed";
-        None for a report that judges nothing (a diff)."""
-        if not self.findings:
-            return None
+    def verdict(self) -> str:
+        """ "failed", "not judged" (nothing failed, but something could not be judged, or nothing was),
+        "warning" (nothing failed, something deserves a look) or "passed"."""
         if not self.ok:
             return "failed"
-        return "passed" if self.judged else "not judged"
+        if not self.judged:
+            return "not judged"
+        return "warning" if any(f.status == "warn" for f in self.findings) else "passed"
 
     @property
     def status(self) -> Status:
-        """The report's own status: fail, unjudged or pass."""
-        return "fail" if not self.ok else "pass" if self.judged else "unjudged"
+        """The report's own status: fail, unjudged, warn or pass."""
+        return {"failed": "fail", "not judged": "unjudged", "warning": "warn", "passed": "pass"}[self.verdict]  # type: ignore[return-value]
+
+    @property
+    def reason(self) -> str:
+        """Why the verdict is what it is, in one line (what failed, what could not be judged and why)."""
+        verdict = self.verdict
+        if verdict == "failed":
+            picked = self.failures
+        elif verdict == "not judged":
+            picked = [f for f in self.findings if f.status == "unjudged"]
+            if not picked:
+                notes = [f.message for f in self.findings if f.status == "info"]
+                return self.unjudged_reason or "nothing was judged" + (f": {notes[0]}" if notes else "")
+        elif verdict == "warning":
+            picked = [f for f in self.findings if f.status == "warn"]
+        else:
+            return f"{sum(f.status == 'pass' for f in self.findings)} of {len(self.findings)} rules passed"
+        first = picked[0]
+        text = f"{first.target}: {first.message}" if first.target else first.message
+        return text + (f" (and {len(picked) - 1} more)" if len(picked) > 1 else "")
 
     # -- renderings -------------------------------------------------------------
 
