@@ -164,8 +164,10 @@ def analyse(project: Project, data: Any, *, since: float, until: float) -> Analy
             report.findings.append(finding)
     _not_judged(project, registry, groups, judged_versions, report)
     report.charts[:0] = time_charts(groups, data.feedback, judging, since, until, settings.perf)
-    method = settings.policy.method if settings.policy.method in DISTANCE_METHODS else "psi"  # an effect size
-    drift_chart = drift_over_time(judged, settings.drift_columns, method, None)
+    distance = settings.policy.method in DISTANCE_METHODS
+    method = settings.policy.method if distance else "psi"  # under the tests PSI is shown as an effect size
+    threshold = (settings.policy.threshold or _default_threshold(method)) if distance else None
+    drift_chart = drift_over_time(judged, settings.drift_columns, method, threshold)
     if drift_chart is not None:
         report.charts.insert(2, drift_chart)
     _summarise(project, analysis, data, labelled_total, since, until)
@@ -440,3 +442,9 @@ def _not_judged(project: Project, registry: Any, groups: dict, judged: set, repo
                 details={"short": short},
             )
         )
+
+
+def _default_threshold(method: str) -> float:
+    from ..checks.drift import DEFAULT_THRESHOLDS
+
+    return DEFAULT_THRESHOLDS[method]

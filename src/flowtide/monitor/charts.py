@@ -55,7 +55,8 @@ def drift_over_time(judged: list, columns: list[str], method: str, threshold: fl
         x_label="time (UTC)",
         y_label=method,
         x_type="temporal",
-        thresholds=[{"value": threshold, "label": f"drift threshold {threshold:g}"}],
+        # a distance method decides by its threshold: drawn; under the tests PSI is an effect size, no line
+        thresholds=[{"value": threshold, "label": f"drift threshold {threshold:g}"}] if threshold is not None else [],
         subtitle="buckets with fewer than 20 predictions have no point",
     )
 
