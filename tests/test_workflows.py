@@ -743,7 +743,7 @@ def test_every_job_installs_this_flowtide_pinned_with_the_extras_it_needs(render
     from flowtide import __version__
 
     for case, expected in (
-        ("weather", f"flowtide=={__version__}"),
+        ("weather", f"'flowtide[sklearn]=={__version__}'"),  # a skops model: gate, monitor and serve load it
         ("store-app", f"'flowtide[onnx,s3]=={__version__}'"),  # s3:// remote, onnx model
     ):
         expected = f"python -m pip install --quiet uv==0.13.9\npython -m uv pip install --python python {expected}\n"

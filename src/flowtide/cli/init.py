@@ -48,6 +48,11 @@ def run(args) -> int:
         print(f"kept     {sentence}")
     for sentence in result.notes:
         print(f"note     {sentence}")
+    if args.example:
+        from flowtide.extras import install_line, missing
+
+        if missing("examples"):  # the example's stages train with scikit-learn and its demo serves
+            print(f"note     the example needs {', '.join(missing('examples'))}: {install_line('examples')}")
     what = f"example project {args.example!r}" if args.example else "flowtide project"
     print(f"{what} ready in {result.root}")
     if result.written:
