@@ -169,3 +169,28 @@ def test_the_core_install_runs_the_loop_and_names_the_extras(core_venv, tmp_path
         "error: flowtide serve needs starlette, uvicorn, prometheus-client, which are not installed\n"
         "Install it with: pip install 'flowtide[serve]'\n"
     )
+
+
+@pytest.mark.slow
+def test_model_tests_without_pytest_say_how_to_install_it(core_venv, tmp_path):
+    root = tmp_path / "p"
+    root.mkdir()
+    git("init", "-q", cwd=root)
+    assert _flowtide(core_venv, root, "init").returncode == 0
+    _project(root)
+    (root / "tests/test_model.py").write_text(
+        "import pytest\n\n\n@pytest.mark.model\ndef test_warm():\n    assert True\n"
+    )
+    config = root / "flowtide.yaml"
+    config.write_text(config.read_text().replace("storage: git}", "storage: git, tests: [tests/test_model.py]}"))
+    for step in ("pull", "run"):
+        assert _flowtide(core_venv, root, step).returncode == 0
+    gate = _flowtide(core_venv, root, "gate")
+    assert gate.returncode == 2, gate.stdout + gate.stderr
+    assert gate.stderr == (
+        "error: model.tests in flowtide.yaml are pytest files, and pytest is not installed in this environment "
+        f"({core_venv / 'bin' / 'python'}); the gate did not run and its previous verdict is unchanged\n"
+        "Install it with: pip install -r requirements.txt (it pins pytest==9.2.0); or run `flowtide gate "
+        "--no-tests` (a verdict without the model tests is not registrable).\n"
+    )
+    assert not (root / ".flowtide" / "gate.json").exists()
