@@ -169,6 +169,12 @@ def test_the_core_install_runs_the_loop_and_names_the_extras(core_venv, tmp_path
         "error: flowtide serve needs starlette, uvicorn, prometheus-client, which are not installed\n"
         "Install it with: pip install 'flowtide[serve]'\n"
     )
+    export = _flowtide(core_venv, root, "export", "mlflow", "--tracking-uri", "http://127.0.0.1:9")
+    assert (export.returncode, export.stderr) == (
+        2,
+        "error: flowtide export mlflow needs mlflow, which is not installed\n"
+        "Install it with: pip install 'flowtide[mlflow]'\n",
+    )
 
 
 @pytest.mark.slow
