@@ -24,7 +24,7 @@ def configure(parser) -> None:
 def run(args) -> int:
     import os
 
-    from flowtide.init import init
+    from flowtide.scaffold import init
 
     directory = args.directory
     if directory is None and args.project:
