@@ -169,6 +169,12 @@ def test_the_core_install_runs_the_loop_and_names_the_extras(core_venv, tmp_path
         "error: flowtide serve needs starlette, uvicorn, prometheus-client, which are not installed\n"
         "Install it with: pip install 'flowtide[serve]'\n"
     )
+    example = _flowtide(core_venv, tmp_path, "init", "--example", "weather", str(tmp_path / "weather"))
+    assert example.returncode == 0, example.stderr
+    assert (
+        "note     the example trains and serves with scikit-learn, skops, starlette, uvicorn, prometheus-client: "
+        "pip install 'flowtide[examples]'\n"
+    ) in example.stdout
     export = _flowtide(core_venv, root, "export", "mlflow", "--tracking-uri", "http://127.0.0.1:9")
     assert (export.returncode, export.stderr) == (
         2,

@@ -49,10 +49,12 @@ def run(args) -> int:
     for sentence in result.notes:
         print(f"note     {sentence}")
     if args.example:
-        from flowtide.extras import install_line, missing
+        from flowtide.extras import EXTRAS, install_line, missing
 
-        if missing("examples"):  # the example's stages train with scikit-learn and its demo serves
-            print(f"note     the example needs {', '.join(missing('examples'))}: {install_line('examples')}")
+        # the example's stages train with scikit-learn and save skops models, which flowtide serves
+        lacking = missing("examples", EXTRAS["sklearn"] + EXTRAS["serve"])
+        if lacking:
+            print(f"note     the example trains and serves with {', '.join(lacking)}: {install_line('examples')}")
     what = f"example project {args.example!r}" if args.example else "flowtide project"
     print(f"{what} ready in {result.root}")
     if result.written:
