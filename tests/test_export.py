@@ -16,7 +16,7 @@ from flowtide.formats import load_model
 from flowtide.project import Project
 from flowtide.registry import Registry
 
-from ._models import make_project, train
+from ._models import CONFIG, make_project, train
 from ._seaweedfs import free_ports
 from .conftest import fast_python_env, run_cli, run_process
 
@@ -247,6 +247,35 @@ def _mlflow_predict(url: str, uri: str, rows: list[dict], tmp_path_factory) -> d
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_version_whose_artifact_is_gone_is_not_sent(mlflow_server, tmp_path, weather_csv, tmp_path_factory):
+    from .conftest import git
+
+    root = tmp_path / "gone"
+    root.mkdir()
+    git("init", "-q", cwd=root)
+    # its own experiment and registered model: the server is shared with the other tests
+    root = make_project(
+        root, weather_csv, CONFIG.replace("project: weather", "project: gone").replace("name: weather", "name: gone")
+    )
+    train(root, weather_csv)
+    for step in (("gate",), ("register",)):
+        assert run_cli(*step, cwd=root).code == 0
+    project = Project.load(root)
+    version = Registry.load(project).get("gone", 1)
+    blob = project.store.path_of(version.hash)
+    os.chmod(blob, 0o644)
+    blob.unlink()
+    (root / "models/model.skops").unlink()
+    result = _export(root, mlflow_server, fast_python_env(tmp_path_factory))
+    assert (result["versions_created"], result["versions_missing"]) == ([], ["gone@v1"])
+    assert result["aliases"] == {"gone": {}}
+    # nothing half-sent: no run for the version in the project's experiment
+    rest = Rest(mlflow_server)
+    experiment = rest.get("experiments/get-by-name", experiment_name="gone")["experiment"]
+    runs = rest.post("runs/search", {"experiment_ids": [experiment["experiment_id"]]}).get("runs", [])
+    assert [_tags(r["data"]).get("flowtide.version") for r in runs if "flowtide.version" in _tags(r["data"])] == []
 
 
 def test_export_without_a_server_is_a_usage_error(git_repo, weather_csv, monkeypatch):

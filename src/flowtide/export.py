@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import FlowtideError, IntegrityError, ServeError, UsageError
+from .errors import FlowtideError, IntegrityError, ServeError, StoreError, UsageError
 from .extras import require
 from .registry import Registry
 
@@ -48,6 +48,8 @@ class ExportResult:
     runs_skipped: list[str] = field(default_factory=list)
     versions_created: list[str] = field(default_factory=list)
     versions_skipped: list[str] = field(default_factory=list)
+    versions_missing: list[str] = field(default_factory=list)
+    """Versions whose artifact is neither in the store nor the working copy: not sent (run `flowtide fetch`)."""
     aliases: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,18 +184,22 @@ def _export(project: Project, client, uri: str) -> ExportResult:
                 numbers[version.version] = known[tag]
                 result.versions_skipped.append(tag)
             else:
-                numbers[version.version] = _create_version(client, project, experiment_id, version, tag, registered)
+                try:
+                    numbers[version.version] = _create_version(client, project, experiment_id, version, tag, registered)
+                except StoreError:  # nothing sent for it: exported whole once `flowtide fetch` restores it
+                    result.versions_missing.append(tag)
+                    continue
                 result.versions_created.append(tag)
             client.set_model_version_tag(model, numbers[version.version], "flowtide.stage", version.stage)
         aliases: dict[str, int] = {}
         existing = client.get_registered_model(model).aliases or {}
         for stage in _ALIASES:
             current = registry.in_stage(model, stage)
-            if current is not None:
+            if current is not None and current.version in numbers:
                 if str(existing.get(stage)) != str(numbers[current.version]):
                     client.set_registered_model_alias(model, stage, numbers[current.version])
                 aliases[stage] = current.version
-            elif stage in existing:
+            elif current is None and stage in existing:
                 # only delete what exists: a failed delete is retried with back-off by the client
                 client.delete_registered_model_alias(model, stage)
         result.aliases[model] = aliases
@@ -215,20 +221,21 @@ def _create_version(
     """One MLflow run holding the version's lineage and artifact, then a model version pointing at it."""
     run_id = registered.get(tag)
     if run_id is None:
-        tags = {
-            VERSION_TAG: tag,
-            "mlflow.runName": tag,
-            "flowtide.hash": version.hash,
-            "flowtide.gates_passed": str(bool(version.gates.get("passed"))).lower(),
-        }
-        if version.commit:
-            tags["mlflow.source.git.commit"] = version.commit
-        created_ms = _ms(version.created)
-        run = client.create_run(experiment_id, start_time=created_ms, tags=tags, run_name=tag)
-        run_id = run.info.run_id
-        _log(client, run_id, version.params, version.metrics, created_ms)
         with tempfile.TemporaryDirectory(prefix="flowtide-mlflow-") as tmp:
+            # the MLflow model first: a version whose artifact is missing sends nothing
             model_dir = _save_mlflow_model(project, version, Path(tmp))
+            tags = {
+                VERSION_TAG: tag,
+                "mlflow.runName": tag,
+                "flowtide.hash": version.hash,
+                "flowtide.gates_passed": str(bool(version.gates.get("passed"))).lower(),
+            }
+            if version.commit:
+                tags["mlflow.source.git.commit"] = version.commit
+            created_ms = _ms(version.created)
+            run = client.create_run(experiment_id, start_time=created_ms, tags=tags, run_name=tag)
+            run_id = run.info.run_id
+            _log(client, run_id, version.params, version.metrics, created_ms)
             client.log_artifacts(run_id, str(model_dir), artifact_path="model")
         client.set_terminated(run_id, status="FINISHED", end_time=created_ms)
     source = f"{client.get_run(run_id).info.artifact_uri}/model"
