@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS := dev,s3,mlflow,ray,onnx,examples,river
+EXTRAS := all,dev
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?= -n auto
 
@@ -53,7 +53,7 @@ BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: pyproject.toml
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip uv
-	$(BENCH_VENV)/bin/uv pip install --python $(BENCH_VENV)/bin/python --quiet -e ".[bench,s3,mlflow]"
+	$(BENCH_VENV)/bin/uv pip install --python $(BENCH_VENV)/bin/python --quiet -e ".[bench,serve,sklearn,s3,mlflow,examples]"
 	@touch $@
 
 bench: $(BENCH_VENV)/.installed

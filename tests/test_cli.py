@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -65,6 +66,26 @@ def test_my_commands_have_help_and_json(command):
     assert module.DESCRIPTION.split()[0] in text
     if command != "schema":
         assert "--json" in text
+
+
+def _parsers(parser, path):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, f"{path} {name}")
+
+
+def test_every_command_and_subcommand_has_a_description():
+    found = {}
+    for name in COMMANDS:
+        parser, _module = command_parser(name)
+        for path, each in _parsers(parser, f"flowtide {name}"):
+            found[path] = each.description
+    assert {"flowtide ci generate", "flowtide ci check", "flowtide ci simulate", "flowtide runs show"} <= set(found)
+    assert [path for path, text in found.items() if not text or len(text.split()) < 5] == []
+    # a description says more than the one-line help of the command table
+    assert found["flowtide ci simulate"] != found["flowtide ci"]
 
 
 def test_outside_a_project_pull_says_how_to_start(tmp_path):

@@ -36,7 +36,7 @@ def test_the_demo_runs_the_whole_loop(tmp_path):
     assert "monitor --act:" not in out
     assert "GET /models: production v1, canary v2 (it keeps its share of traffic until the feedback decides)" in out
     # the example as shipped: its default params and real gates, and the retrain learned from labelled traffic
-    from flowtide.init import EXAMPLES
+    from flowtide.scaffold import EXAMPLES
 
     assert (project / "params.yaml").read_bytes() == (EXAMPLES / "weather" / "params.yaml").read_bytes()
     config = (project / "flowtide.yaml").read_text()

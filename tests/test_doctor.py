@@ -134,7 +134,7 @@ def test_ci_that_could_not_install_a_pinned_flowtide_is_not_level_2(tmp_path):
     assert report["summary"]["level"] == 2
     good = next(f for f in report["findings"] if f["rule"] == "pinned install")["message"]
     assert good == (
-        f"CI installs flowtide[s3]=={__version__} (the package index, the default); the tools in requirements "
+        f"CI installs flowtide[s3,sklearn]=={__version__} (the package index, the default); the tools in requirements "
         "files are pinned"
     )
 
@@ -145,9 +145,9 @@ def test_a_wheel_ci_installs_from_must_be_committed(tmp_path):
     root = _weather(tmp_path)
     git("init", "-q", cwd=root)
     wheel = "wheels/flowtide-0.1.0-py3-none-any.whl"
-    _level_2_with(root, f"store: {{remote: s3://bucket/weather}}\nci: {{install: '{wheel}[s3]'}}\n")
+    _level_2_with(root, f"store: {{remote: s3://bucket/weather}}\nci: {{install: '{wheel}[s3,sklearn]'}}\n")
     assert (
-        "python -m uv pip install --python python './wheels/flowtide-0.1.0-py3-none-any.whl[s3]'"
+        "python -m uv pip install --python python './wheels/flowtide-0.1.0-py3-none-any.whl[s3,sklearn]'"
         in (root / ".github/workflows/train.yml").read_text()
     )
     _, report = _doctor(root)
@@ -215,6 +215,6 @@ def test_an_install_without_the_extras_the_project_needs_is_named(tmp_path):
     root = _weather(tmp_path)
     _level_2_with(root, f"store: {{remote: s3://bucket/weather}}\nci: {{install: 'flowtide=={__version__}'}}\n")
     assert _missing(_doctor(root)[1])["pinned install"].startswith(
-        f"ci.install 'flowtide=={__version__}' lacks the extra(s) s3 this project needs (remote store, sources, "
-        "executor or model format): add [s3]"
+        f"ci.install 'flowtide=={__version__}' lacks the extra(s) s3, sklearn this project needs (remote store, "
+        "sources, executor or model format): add [s3,sklearn]"
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from flowtide.config import load_config
-from flowtide.init import _SKIP_NAMES, init
 from flowtide.makefile import make_env
+from flowtide.scaffold import _SKIP_NAMES, init
 
 from .conftest import git, run_cli
 

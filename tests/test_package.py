@@ -83,7 +83,21 @@ def test_dockerfile_and_pinned_requirements(bundle):
     assert pins["scikit-learn"] == metadata.version("scikit-learn")
     assert pins["skops"] == metadata.version("skops")
     assert pins["flowtide"] == metadata.version("flowtide")
-    assert "mlflow" not in pins and "pytest" not in pins
+    assert pins["starlette"] == metadata.version("starlette") and pins["uvicorn"] == metadata.version("uvicorn")
+    # the image serves a skops model: nothing for training, tracking, other formats, S3, Ray or the examples
+    for absent in ("mlflow", "pytest", "ray", "s3fs", "skl2onnx", "onnxruntime", "vega_datasets", "pyarrow", "typer"):
+        assert absent not in pins, absent
+
+
+def test_serving_requirements_follow_the_model_format():
+    from flowtide.package import requirements
+
+    onnx = dict(line.split("==") for line in requirements("onnx"))
+    assert onnx["onnxruntime"] == metadata.version("onnxruntime") and "starlette" in onnx
+    assert "scikit-learn" not in onnx and "skops" not in onnx and "skl2onnx" not in onnx
+    python = dict(line.split("==") for line in requirements("python"))
+    assert {"flowtide", "starlette", "uvicorn", "prometheus-client", "polars"} <= set(python)
+    assert "scikit-learn" not in python and "onnxruntime" not in python
 
 
 def test_tampered_store_blob_is_repaired_from_the_working_copy_or_refused(tmp_path, weather_csv):

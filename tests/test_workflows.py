@@ -701,7 +701,7 @@ def test_the_emitter_round_trips_tricky_strings(text):
 @pytest.mark.slow
 def test_the_live_weather_example_validates(tmp_path):
     """The example project as shipped today (it evolves; the golden copy above is frozen)."""
-    from flowtide.init import EXAMPLES
+    from flowtide.scaffold import EXAMPLES
 
     root = tmp_path / "live"
     root.mkdir()
@@ -746,7 +746,7 @@ def test_every_job_installs_this_flowtide_pinned_with_the_extras_it_needs(render
     from flowtide import __version__
 
     for case, expected in (
-        ("weather", f"flowtide=={__version__}"),
+        ("weather", f"'flowtide[sklearn]=={__version__}'"),  # a skops model: gate, monitor and serve load it
         ("store-app", f"'flowtide[onnx,s3]=={__version__}'"),  # s3:// remote, onnx model
     ):
         expected = f"python -m pip install --quiet uv==0.13.9\npython -m uv pip install --python python {expected}\n"
@@ -873,7 +873,7 @@ def test_the_template_pins_this_flowtide_and_the_tools_flowtide_is_tested_with()
     import tomllib
 
     from flowtide import __version__
-    from flowtide.init import EXAMPLES, TEMPLATES
+    from flowtide.scaffold import EXAMPLES, TEMPLATES
     from flowtide.workflows.install import TOOLS, tool_requirements
 
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
@@ -888,7 +888,7 @@ def test_the_template_pins_this_flowtide_and_the_tools_flowtide_is_tested_with()
 
 def test_make_install_keeps_an_installed_flowtide_and_installs_the_pinned_tools(tmp_path):
     """The template's `make install` where flowtide is already installed (as CI does first): no index needed."""
-    from flowtide.init import init
+    from flowtide.scaffold import init
 
     root = tmp_path / "p"
     init(root)

@@ -22,7 +22,7 @@ _API: dict[str, str] = {
     "Lock": "flowtide.lock",
     "Store": "flowtide.store",
     "pull": "flowtide.data.pull",
-    "init": "flowtide.init",
+    "init": "flowtide.scaffold",
 }
 
 __all__ = ["__version__", *_API]

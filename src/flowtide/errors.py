@@ -5,7 +5,8 @@
     FlowtideError                 exit 1 unless a subclass says otherwise
     ├── UsageError                exit 2: bad arguments, unknown names
     │   ├── ConfigError           exit 2: flowtide.yaml / params.yaml wrong (file:line:col)
-    │   └── PluginError           exit 2: an unknown component name, or a plugin that fails to load
+    │   ├── PluginError           exit 2: an unknown component name, or a plugin that fails to load
+    │   └── MissingExtra          exit 2: an optional part is not installed (names the `pip install` line)
     ├── SourceError               a source could not be fetched (names source and URL)
     ├── StoreError                a blob is missing or unreadable
     │   └── IntegrityError        bytes do not match their recorded hash
@@ -76,6 +77,23 @@ class PluginError(UsageError):
         self.group = group
         self.name = name
         super().__init__(message, hint=hint)
+
+
+class MissingExtra(UsageError):
+    """An optional part of flowtide (serving, a model format, S3, MLflow, Ray) lacks its libraries.
+
+    The hint is the exact command that installs them: ``pip install 'flowtide[EXTRA]'``.
+    """
+
+    def __init__(self, extra: str, what: str, packages: list[str]) -> None:
+        self.extra = extra
+        self.what = what
+        self.packages = packages
+        verb = "is" if len(packages) == 1 else "are"
+        super().__init__(
+            f"{what} needs {', '.join(packages)}, which {verb} not installed",
+            hint=f"Install it with: pip install 'flowtide[{extra}]'",
+        )
 
 
 class SourceError(FlowtideError):

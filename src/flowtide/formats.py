@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import IntegrityError, ServeError, StoreError, UsageError
+from .extras import require
 from .hashing import hash_bytes
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ class SkopsFormat:
     suffix = ".skops"
 
     def load(self, data: bytes, path: Path, spec: ModelSpec) -> Predictor:
+        require("sklearn", f"model format skops ({spec.label})")
         import skops.io
 
         from . import skops_trust
@@ -256,10 +258,9 @@ class OnnxFormat:
     suffix = ".onnx"
 
     def load(self, data: bytes, path: Path, spec: ModelSpec) -> Predictor:
-        try:
-            import onnxruntime
-        except ImportError as exc:
-            raise ServeError("model format onnx needs onnxruntime", hint='pip install "flowtide[onnx]"') from exc
+        require("onnx", f"model format onnx ({spec.label})", ["onnxruntime"])
+        import onnxruntime
+
         try:
             session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
         except Exception as exc:
@@ -423,10 +424,12 @@ def save_sklearn(
     from .atomic import atomic_write
 
     if format == "skops":
+        require("sklearn", "saving a model as skops")
         import skops.io
 
         atomic_write(path, skops.io.dumps(estimator))
     elif format == "onnx":
+        require("onnx", "saving a model as onnx", ["skl2onnx"])
         from skl2onnx import to_onnx
         from skl2onnx.common.data_types import FloatTensorType
 

@@ -50,14 +50,28 @@ class Bundle:
         }
 
 
+# what serving a model of each built-in format needs beyond the core and the `serve` extra: an ONNX
+# model needs only the runtime (skl2onnx, in the onnx extra, is for training and pulls in scikit-learn)
+_SERVING_EXTRAS = {"skops": ("serve", "sklearn"), "onnx": ("serve",), "python": ("serve",)}
+_SERVING_EXTRA_PACKAGES = {"onnx": ("onnxruntime",)}
+_MARKER = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
+
+
 def requirements(model_format: str) -> list[str]:
-    """``name==version`` pins of flowtide and its runtime dependencies, as installed here."""
+    """``name==version`` pins, as installed here, of flowtide and what the image needs to serve ``model_format``.
+
+    The core, the ``serve`` extra and the format's own libraries (scikit-learn and skops for skops,
+    onnxruntime for onnx); not MLflow, Ray, S3 or the training-only libraries.
+    """
     from importlib import metadata
 
     pins = {"flowtide": metadata.version("flowtide")}
-    wanted = [r for r in metadata.requires("flowtide") or [] if "extra ==" not in r]
-    if model_format == "onnx":
-        wanted.append("onnxruntime")
+    extras = _SERVING_EXTRAS.get(model_format, ("serve",))
+    wanted = list(_SERVING_EXTRA_PACKAGES.get(model_format, ()))
+    for requirement in metadata.requires("flowtide") or []:
+        marker = _MARKER.search(requirement)
+        if marker is None or marker.group(1) in extras:
+            wanted.append(requirement)
     from . import plugins
 
     if plugins.has(plugins.FORMATS, model_format):  # a format from another package: the image needs that package

@@ -17,12 +17,29 @@ DESCRIPTION = (
 
 def configure(parser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    gen = sub.add_parser("generate", help="write .github/workflows/*.yml and .github/dependabot.yml from flowtide.yaml")
+    gen = sub.add_parser(
+        "generate",
+        help="write .github/workflows/*.yml and .github/dependabot.yml from flowtide.yaml",
+        description="Write the workflows (ci, data, train, deploy and, with a model, monitor) into "
+        ".github/workflows/ (and .github/dependabot.yml, so their pinned actions stay current) from flowtide.yaml; "
+        "files that would not change are left alone. Commit them.",
+    )
     add_json_flag(gen)
-    chk = sub.add_parser("check", help="exit 1 when the workflows are out of date or invalid (actionlint)")
+    chk = sub.add_parser(
+        "check",
+        help="exit 1 when the workflows are out of date or invalid (actionlint)",
+        description="Compare .github/workflows/ with what `flowtide ci generate` would write (a short diff per "
+        "file) and validate them with actionlint and zizmor when installed; exit 1 when a file is missing, edited "
+        "or invalid.",
+    )
     add_json_flag(chk)
     chk.add_argument("--no-lint", action="store_true", help="do not run actionlint even if it is installed")
-    sim = sub.add_parser("simulate", help="which workflows and jobs an event fires; --run executes them with act")
+    sim = sub.add_parser(
+        "simulate",
+        help="which workflows and jobs an event fires; --run executes them with act",
+        description="Say which workflows and jobs an event (push, pull_request, schedule, workflow_dispatch) "
+        "fires for the changed paths and branch; with --run, execute them locally with nektos/act, offline.",
+    )
     sim.add_argument("event", choices=["push", "pull_request", "schedule", "workflow_dispatch"])
     sim.add_argument("--paths", nargs="+", metavar="PATH", help="changed files (for push / pull_request paths filters)")
     sim.add_argument(

@@ -30,6 +30,11 @@ def run(args) -> int:
         f"{len(result.runs_created)} new run(s), {len(result.runs_skipped)} already there; "
         f"{len(result.versions_created)} new model version(s), {len(result.versions_skipped)} already there"
     )
+    if result.versions_missing:
+        print(
+            f"  not sent (artifact in neither the store nor the working copy): {', '.join(result.versions_missing)}; "
+            "run `flowtide fetch` and export again"
+        )
     for model, aliases in result.aliases.items():
         shown = ", ".join(f"{stage}=v{v}" for stage, v in aliases.items()) or "no aliases"
         print(f"  {model}: {shown}")

@@ -28,7 +28,7 @@ def configure(parser) -> None:
 def run(args) -> int:
     import os
 
-    from flowtide.init import init
+    from flowtide.scaffold import init
 
     directory = args.directory
     if directory is None and args.project:
@@ -52,6 +52,13 @@ def run(args) -> int:
         print(f"kept     {sentence}")
     for sentence in result.notes:
         print(f"note     {sentence}")
+    if args.example:
+        from flowtide.extras import EXTRAS, install_line, missing
+
+        # the example's stages train with scikit-learn and save skops models, which flowtide serves
+        lacking = missing("examples", EXTRAS["sklearn"] + EXTRAS["serve"])
+        if lacking:
+            print(f"note     the example trains and serves with {', '.join(lacking)}: {install_line('examples')}")
     what = f"example project {args.example!r}" if args.example else "flowtide project"
     print(f"{what} ready in {result.root}")
     if result.written:

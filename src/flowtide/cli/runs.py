@@ -13,7 +13,12 @@ def configure(parser) -> None:
     parser.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="show the N newest runs (0: all)")
     add_json_flag(parser)
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    show = sub.add_parser("show", help="show one run: params, metrics, stages, data, commit")
+    show = sub.add_parser(
+        "show",
+        help="show one run: params, metrics, stages, data, commit",
+        description="Show one recorded run: its params, metrics, stages (ran, restored or skipped), "
+        "data hashes and git commit.",
+    )
     show.add_argument("run_id", metavar="ID", help="a run id, a unique prefix of one, or `latest`")
     add_json_flag(show)
 

@@ -396,6 +396,10 @@ class FsspecReader:
         except ImportError as exc:  # pragma: no cover - fsspec is a dependency
             raise SourceError(request.name, request.url, f"fsspec is not installed: {exc}") from None
         del fsspec
+        if request.url.startswith(("s3://", "s3a://")):
+            from ..extras import require
+
+            require("s3", f"source {request.name!r} ({request.url})")
         try:
             fs, fs_path = url_to_fs(request.url)
         except (ImportError, ValueError) as exc:
@@ -403,7 +407,7 @@ class FsspecReader:
                 request.name,
                 request.url,
                 f"no filesystem for this URL: {exc}",
-                hint="Install the fsspec backend for this scheme (e.g. `pip install flowtide[s3]` for s3://).",
+                hint="Install the fsspec backend for this scheme (for s3://: pip install 'flowtide[s3]').",
             ) from None
 
         def once() -> ReadResult:

@@ -43,7 +43,7 @@ def vega_csv() -> Path:
 
     spec = find_spec("vega_datasets")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the vega_datasets package is not installed (pip install vega_datasets)")
+        raise FileNotFoundError("the vega_datasets package is not installed (pip install 'flowtide[examples]')")
     return Path(next(iter(spec.submodule_search_locations))) / "_data" / CSV_NAME
 
 
@@ -53,7 +53,7 @@ def penguins_csvs() -> tuple[Path, Path]:
 
     spec = find_spec("palmerpenguins")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the palmerpenguins package is not installed (pip install palmerpenguins)")
+        raise FileNotFoundError("the palmerpenguins package is not installed (pip install 'flowtide[examples]')")
     data = Path(next(iter(spec.submodule_search_locations))) / "data"
     return data / "penguins.csv", data / "penguins-raw.csv"
 

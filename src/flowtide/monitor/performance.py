@@ -45,6 +45,9 @@ def metric(name: str, outputs: list, labels: list) -> float | None:
         correct = sum(1 for o, y in zip(outputs, labels, strict=True) if o == y) / len(labels)
         return correct if name == "accuracy" else 1 - correct
     if name in ("f1_macro", "f1"):
+        from ..extras import require
+
+        require("sklearn", f"the {name} metric")
         from sklearn.metrics import f1_score
 
         return float(f1_score([str(y) for y in labels], [str(o) for o in outputs], average="macro"))

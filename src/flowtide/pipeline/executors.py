@@ -404,13 +404,15 @@ def _ray_task(task: StageTask) -> TaskResult:
 
 
 def import_ray():
-    try:
-        import ray
-    except ImportError:
+    from ..extras import install_line, missing
+
+    if missing("ray"):
         raise UsageError(
-            "the ray executor needs Ray, which is not installed",
-            hint="Install the extra: pip install 'flowtide[ray]', or use --executor local.",
-        ) from None
+            "the ray executor needs ray, which is not installed",
+            hint=f"Install it with: {install_line('ray')}, or use --executor local.",
+        )
+    import ray
+
     return ray
 
 

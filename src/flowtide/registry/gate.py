@@ -248,11 +248,35 @@ def _save(project: Project, artifact: str, report: Report, metrics: dict[str, An
         atomic_write(project.state_dir / GATE_RESULTS, json.dumps(results, indent=1, sort_keys=True, default=str))
 
 
+def _require_pytest(project: Project) -> None:
+    """Model tests run with pytest, which is the project's tool, not flowtide's: say how to install it."""
+    from importlib.util import find_spec
+
+    if find_spec("pytest") is not None:
+        return
+    pinned = None
+    for path in sorted(project.root.glob("requirements*.txt")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            words = line.split("#", 1)[0].split()
+            if words and words[0].lower().startswith("pytest=="):
+                pinned = (path.name, words[0])
+                break
+        if pinned:
+            break
+    how = f"pip install -r {pinned[0]} (it pins {pinned[1]})" if pinned else "pip install pytest"
+    raise UsageError(
+        f"model.tests in flowtide.yaml are pytest files, and pytest is not installed in this environment "
+        f"({sys.executable}); the gate did not run and its previous verdict is unchanged",
+        hint=f"Install it with: {how}; or run `flowtide gate --no-tests` (a verdict without the model tests is not registrable).",
+    )
+
+
 def run_model_tests(project: Project, tests: list[str]) -> Finding:
     """Run ``pytest -m model`` on the declared files in a subprocess; one Finding with the failures."""
     for rel in tests:
         if not project.resolve(rel, "model test path").exists():
             raise project.config.error(f"model test path {rel!r} does not exist", "model", "tests")
+    _require_pytest(project)
     rule = "pytest -m model " + " ".join(tests)
     with tempfile.TemporaryDirectory(prefix="flowtide-gate-") as tmp:
         junit = Path(tmp) / "junit.xml"

@@ -92,6 +92,9 @@ class Remote:
         options: dict[str, Any] = {}
         protocol = url.split("://", 1)[0] if "://" in url else "file"
         if protocol in ("s3", "s3a"):
+            from ..extras import require
+
+            require("s3", f"remote store {url}")
             options = s3_options(endpoint_url, env)
         elif protocol == "file" or "://" not in url:
             options = {"auto_mkdir": True}
@@ -100,7 +103,7 @@ class Remote:
         except ImportError as exc:
             raise StoreError(
                 f"remote {url}: the filesystem for {protocol}:// is not installed ({exc})",
-                hint="Install flowtide with the matching extra, e.g. `pip install flowtide[s3]`.",
+                hint="Install flowtide with the matching extra (for s3://: pip install 'flowtide[s3]').",
             ) from None
         except ValueError as exc:
             raise StoreError(

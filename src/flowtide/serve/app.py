@@ -385,6 +385,9 @@ def create_app(
     still accepts labels only for request ids this deployment issued). ``threads``: how many
     predictions run at once (default: the cores, at most 4).
     """
+    from ..extras import require
+
+    require("serve", "serving (create_app)")
     if watch is None:
         from .follow import RegistryWatch
 

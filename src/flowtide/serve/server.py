@@ -95,6 +95,9 @@ def run_server(
     announce=None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn handles both and drains in-flight requests)."""
+    from ..extras import require
+
+    require("serve", "flowtide serve")
     import uvicorn
 
     sock = bind(host, port)

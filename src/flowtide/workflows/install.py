@@ -83,6 +83,8 @@ def extras(config: Config) -> list[str]:
         needed.add("ray")
     if config.model is not None and config.model.format == "onnx":
         needed.add("onnx")
+    if config.model is not None and config.model.format == "skops":  # gate, monitor and serve load the model
+        needed.add("sklearn")
     return sorted(needed)
 
 

@@ -8,6 +8,9 @@ ruff.toml beside a pytest or ruff configuration they would override; a user's
 Makefile only gains, in a marked block, the targets the workflows call and it
 lacks; .gitignore only gains the lines it lacks. The result lists what was
 written, updated, kept and skipped, and why.
+
+(The module is ``scaffold``, not ``init``: a submodule named like a public
+function would replace ``flowtide.init`` once imported.)
 """
 
 from __future__ import annotations
