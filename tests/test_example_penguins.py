@@ -130,6 +130,10 @@ def test_the_penguins_example_end_to_end(tmp_path_factory, monkeypatch):
         # traffic: every bird of the next season, asked about and then weighed (numeric feedback)
         source.set_as_of("2009-12")
         season = [b for b in _birds(source) if str(b["date"]) >= "2009-01-01" and b["body_mass_g"] is not None]
+        # in the file the birds come colony by colony (species cluster in time); requests do not
+        import random
+
+        random.Random(7).shuffle(season)
         for i, b in enumerate(season):
             rid = f"bird-{b['id']}"
             reply = httpx.post(
@@ -151,6 +155,8 @@ def test_the_penguins_example_end_to_end(tmp_path_factory, monkeypatch):
         assert "regression" in json.dumps(report)
         (decision,) = [f for f in report["findings"] if f["rule"] == "drift decision"]
         assert "at most 5% of 30d periods without a change trigger a retrain" in decision["message"], decision
+        drift = {f["column"]: f["status"] for f in report["findings"] if f["rule"] == "input drift"}
+        assert drift == {"bill_length_mm": "pass", "flipper_length_mm": "pass"}, report["findings"]
 
         # the retrain learns from the new season and the labelled traffic, and passes the relative gate
         _ok(root, "pull")

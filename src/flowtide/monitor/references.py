@@ -13,8 +13,10 @@ if TYPE_CHECKING:
     from ..project import Project
 
 
-def _reference_path(project: Project, version: Any) -> tuple[Path, str | None, str] | None:
-    """The data ``version`` was trained on (from its lineage in the store), else the current reference file."""
+def _reference_path(project: Project, version: Any) -> tuple[Path, str | None, str, str] | None:
+    """(file, its hash, where it came from, the data path) of the data ``version`` was trained on (from its
+    lineage in the store: a blob named by its hash, so its format comes from the data path), else the current
+    reference file."""
     model = project.config.model
     if model is None or not model.reference:
         return None
@@ -22,10 +24,10 @@ def _reference_path(project: Project, version: Any) -> tuple[Path, str | None, s
     rel = source.path if source else model.reference
     digest = (version.data or {}).get(rel) if version is not None else None
     if digest and project.store.has(digest):
-        return project.store.path_of(digest), digest, f"training data of v{version.version} ({rel})"
+        return project.store.path_of(digest), digest, f"training data of v{version.version} ({rel})", rel
     path = project.root / rel
     if path.is_file():
-        return path, None, f"current {rel}"
+        return path, None, f"current {rel}", rel
     return None
 
 
@@ -55,10 +57,10 @@ class References:
         found = _reference_path(self.project, version)
         if found is None:
             return None
-        path, digest, origin = found
-        fmt = detect_format(path)
+        path, digest, origin, rel = found
         model = self.project.config.model
         suite = self.project.config.checks.get(model.reference) if model and model.reference else None
+        fmt = detect_format(rel, suite.format if suite else None)  # a store blob has no extension
         nulls = suite.null_values if suite else NULL_VALUES
         profile = cached_profile(self.project, Reference(path, digest, origin), fmt, self.columns, nulls)
         out = {"origin": origin, "columns": profile["columns"], "predictions": None}
