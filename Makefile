@@ -9,7 +9,7 @@ PYTEST_ARGS ?= -n auto
 # Some environments set this; without bytecode caches every process (and every stage) compiles from source.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install lint format test demo bench all clean help
+.PHONY: install lint format test demo bench all clean help browser
 
 help:
 	@echo "make install   create .venv and install flowtide with extras [$(EXTRAS)]"
@@ -42,7 +42,15 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks docs
 	$(BIN)/ruff format src tests benchmarks docs
 
-test: install
+# The dashboard test drives a real browser: Debian's chromium, launched by Playwright (never `playwright
+# install`, which downloads). Installed here when missing, as root or with sudo.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	} || { echo "make test needs Debian's chromium: apt-get install chromium" >&2; exit 1; }
+
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install
