@@ -319,8 +319,6 @@ class Store:
                 self.add_file(path, digest)
             return
         tmp_dir = private_dir(self.tmp_dir)
-        for prefix in {digest[:2] for digest in missing}:
-            (self.root / prefix).mkdir(exist_ok=True)
         staged: list[tuple[str, str, os.stat_result | None]] = []  # (temp path, digest, stat if hashed)
         try:
             large = []
@@ -331,19 +329,40 @@ class Store:
                     staged.append(done)
             if large:
                 staged.extend(self._stage_large(large, tmp_dir, jobs))
-            _sync_staged(tmp_dir, [tmp for tmp, _, _ in staged])
-            for index, (tmp, digest, st) in enumerate(staged):
+        except BaseException:
+            for tmp, _, _ in staged:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise
+        self.commit_staged(staged)
+
+    def commit_staged(self, staged: list[tuple[str, str, os.stat_result | None]]) -> None:
+        """Name a batch of written, not yet synced, read-only temp files (temp path, digest, stat if hashed).
+
+        Bytes durable first (one sync for the batch), then the renames, then the
+        names durable: see the module docstring. Temp files are gone afterwards,
+        named or (on an error) removed. A stat means the bytes were hashed on the
+        way in, so the blob is recorded as verified.
+        """
+        if not staged:
+            return
+        done = 0
+        try:
+            prefixes = {digest[:2] for _, digest, _ in staged}
+            for prefix in prefixes:
+                (self.root / prefix).mkdir(parents=True, exist_ok=True)
+            _sync_staged(self.tmp_dir, [tmp for tmp, _, _ in staged])
+            for tmp, digest, st in staged:
                 os.replace(tmp, self.path_of(digest))
-                staged[index] = ("", digest, st)
+                done += 1
                 if st is not None:
-                    self._record(digest, st)  # rename keeps inode and mtime: the stamp still holds
+                    self._record(digest, st)  # a rename keeps inode and mtime: the stamp still holds
             _sync_staged(self.root, [])  # the new names are on disk before a lock can name them
         finally:
-            for tmp, _, _ in staged:
-                if tmp:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp)
-        self.save_verified()
+            for tmp, _, _ in staged[done:]:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            self.save_verified()
 
     def _present(self, prefixes: Iterable[str]) -> set[str]:
         """The digests stored under these two-character prefixes: one directory listing each."""
