@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         register = []
         for _ in range(args.repeat):
             register.append(timed([*FLOWTIDE, "register"], repo))
-        latest = size  # versions make_repo wrote (a repeated register of the same bytes adds none)
+        latest = size - 1  # versions make_repo wrote, below the one in production (re-registering adds none)
         promote = []
         for i in range(args.repeat):
             promote.append(timed([*FLOWTIDE, "promote", "weather", str(latest - i), "--to", "staging"], repo))
