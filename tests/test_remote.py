@@ -317,12 +317,8 @@ def test_prediction_segments_ship_and_are_read_back_through_s3(s3, tmp_path):
     assert (copied / "r1" / "r1.00001.db").read_bytes() == local.read_bytes()
 
 
-@pytest.mark.parametrize("known_sizes", [False, True], ids=["streamed", "small-read-whole"])
-def test_download_many_commits_a_batch_and_keeps_what_arrived_when_one_blob_is_bad(s3, tmp_path, known_sizes):
-    """20 blobs: one durable batch; a corrupt remote object is refused and the 19 good ones are named.
-
-    With the sizes the lock records (as fetch passes them), small blobs are read whole, many GETs at a time.
-    """
+def test_download_many_commits_a_batch_and_keeps_what_arrived_when_one_blob_is_bad(s3, tmp_path):
+    """20 blobs: one durable batch; a corrupt remote object is refused and the 19 good ones are named."""
     project, _ = s3_project(tmp_path / "proj", s3)
     store = project.store
     digests = []
@@ -336,8 +332,7 @@ def test_download_many_commits_a_batch_and_keeps_what_arrived_when_one_blob_is_b
     remote.fs.pipe_file(remote.key(bad), b"flipped bits")
     clone = Store(tmp_path / "clone-cache")
     with pytest.raises(IntegrityError, match=f"blob {bad[:12]} downloaded from .* is corrupted"):
-        sizes = {d: store.path_of(d).stat().st_size for d in digests} if known_sizes else None
-        download_many(remote, clone, digests, jobs=4, sizes=sizes)
+        download_many(remote, clone, digests, jobs=4)
     assert sorted(clone.digests()) == sorted(d for d in digests if d != bad)
     for digest in clone.digests():
         assert clone.read_bytes(digest) == store.read_bytes(digest)

@@ -396,24 +396,7 @@ class Store:
                 f"{path} changed while it was being stored: it hashes to {actual[:12]}, not {digest[:12]}",
                 hint="Let whatever writes it finish, then run the command again.",
             )
-        return self._write_staged(data, digest, tmp_dir)
-
-    def stage_bytes(self, data: bytes, digest: str, *, origin: str) -> tuple[str, str, os.stat_result]:
-        """Stage downloaded bytes as blob ``digest`` (for :meth:`commit_staged`) after proving they hash to it."""
-        self.path_of(digest)  # a hash becomes a file name: refuse anything else
-        actual = hash_bytes(data)
-        if actual != digest:
-            raise IntegrityError(
-                f"blob {digest[:12]} downloaded from {origin} is corrupted: its {len(data)} bytes hash to "
-                f"{actual[:12]}; refused, the local store is unchanged",
-                hint="Re-push it from a clone whose local copy is intact (`flowtide push`), or delete the remote object.",
-            )
-        return self._write_staged(data, digest, private_dir(self.tmp_dir), prefix="fetch")
-
-    def _write_staged(
-        self, data: bytes, digest: str, tmp_dir: Path, prefix: str = "blob"
-    ) -> tuple[str, str, os.stat_result]:
-        tmp = os.path.join(tmp_dir, f"{prefix}.{owner()}.{digest}.part")
+        tmp = os.path.join(tmp_dir, f"blob.{owner()}.{digest}.part")
         # created read-only (the blob's final mode, no chmod); O_EXCL: never write into someone else's file
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o444)
         try:

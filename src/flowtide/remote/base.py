@@ -235,41 +235,6 @@ class Remote:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def download_small(self, store: Store, digests: list[str]) -> Iterator[tuple[str, tuple | BaseException]]:
-        """Fetch small blobs many requests at a time (fsspec's ``cat``: concurrent GETs on one event loop,
-        no thread per blob), each verified by hash and written to a staged temp file of the store.
-
-        Yields (digest, staged tuple for :meth:`Store.commit_staged`) or (digest, the error for that blob).
-        """
-        keys = {self.key(d): d for d in digests}
-        try:
-            got = self.fs.cat(list(keys), on_error="return")
-        except Exception as exc:  # the whole call failed (e.g. credentials): every blob reports it
-            error = self._fail("download", exc)
-            for digest in digests:
-                yield digest, error
-            return
-        if not isinstance(got, dict):  # one path: fsspec returns its bytes
-            got = {next(iter(keys)): got}
-        by_key = {self.fs._strip_protocol(k): v for k, v in got.items()}
-        for key, digest in keys.items():
-            data = got.get(key, by_key.get(self.fs._strip_protocol(key)))
-            if isinstance(data, FileNotFoundError) or data is None:
-                yield (
-                    digest,
-                    StoreError(
-                        f"blob {digest[:12]} is not on the remote {self.url_of(digest)}",
-                        hint="Run `flowtide push` from a clone that has it (the lock references it but nobody pushed it).",
-                    ),
-                )
-            elif isinstance(data, BaseException):
-                yield digest, self._fail(f"download of blob {digest[:12]}", data, digest)
-            else:
-                try:
-                    yield digest, store.stage_bytes(bytes(data), digest, origin=self.url_of(digest))
-                except FlowtideError as exc:
-                    yield digest, exc
-
     def download_staged(
         self, store: Store, digest: str, advance: Callable[[int], None] | None = None, *, fsync: bool = False
     ) -> tuple[str, int, os.stat_result]:

@@ -24,11 +24,6 @@ if TYPE_CHECKING:
 _BATCH = 16
 """From this many blobs on, a download commits them as one batch (see ``Store.commit_staged``)."""
 
-_SMALL = 1 << 20
-"""Blobs up to this size (as the lock records it) are fetched in groups, read whole."""
-_SMALL_GROUP = 64
-"""Blobs per group: at most 64 MiB held in memory at once."""
-
 __all__ = ["TransferResult", "auto_push", "download_many", "upload_many"]
 
 
@@ -98,34 +93,10 @@ def download_many(
         staged.append((tmp, digest, st))
         return size
 
-    # blobs known to be small are fetched many requests at a time, read whole (fsspec's cat)
-    small = [d for d in todo if 0 < (sizes or {}).get(d, 0) <= _SMALL]
-    large = [d for d in todo if d not in set(small)]
-    errors: list[BaseException] = []
     try:
-        for start in range(0, len(small), _SMALL_GROUP):
-            group = small[start : start + _SMALL_GROUP]
-            for digest, got in remote.download_small(store, group):
-                if isinstance(got, BaseException):
-                    errors.append(got)
-                    continue
-                staged.append(got)
-                result.transferred.append(digest)
-                result.bytes += got[2].st_size
-                if advance is not None:
-                    advance(got[2].st_size)
-        try:
-            result.bytes += _parallel(large, one, jobs, result.transferred)
-        except BaseException as exc:
-            errors.insert(0, exc)
+        result.bytes = _parallel(todo, one, jobs, result.transferred)
     finally:
         store.commit_staged(staged)
-    result.transferred.sort()
-    if errors:
-        first = errors[0]
-        if len(errors) > 1 and isinstance(first, FlowtideError):
-            first.message += f" (and {len(errors) - 1} more blob(s) failed)"
-        raise first
     return result
 
 
