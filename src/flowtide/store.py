@@ -357,7 +357,9 @@ class Store:
                 done += 1
                 if st is not None:
                     self._record(digest, st)  # a rename keeps inode and mtime: the stamp still holds
-            _sync_staged(self.root, [])  # the new names are on disk before a lock can name them
+            if not _syncfs(self.root):  # the new names are on disk before a lock can name them
+                for prefix in prefixes:
+                    _sync_staged(self.root / prefix, [])
         finally:
             for tmp, _, _ in staged[done:]:
                 with contextlib.suppress(OSError):
