@@ -1,13 +1,17 @@
 """Hashing and storing data side by side: `flowtide pull` vs `dvc add` / `dvc status`.
 
 Two data sets in temporary git repos: one large file (1 GiB by default) and
-10,000 small files. flowtide pulls them from a local path source (first pull:
-hash, store, materialise, lock; no-op re-pull: stat only); DVC tracks the same
-bytes with `dvc add` (first) and answers `dvc status` / a repeated `dvc add`
-(no-op). Whole processes are timed, as a user sees them. DVC comes from
+10,000 small files. flowtide pulls the large one from a local path and over
+HTTP (first pull: hash, store, materialise, lock; no-op re-pull: stat only, or
+an ETag); DVC tracks the same bytes with `dvc add` / `dvc import-url` and
+answers `dvc status` / `dvc update` (no-op). Whole processes are timed, as a user sees them. DVC comes from
 .venv-bench (`make .venv-bench/.installed`); without it its columns are skipped.
 
-    python -m benchmarks.hashing [--size-mib 1024] [--files 10000] [--repeat 3]
+    python -m benchmarks.hashing [--size-mib 1024] [--files 10000] [--rounds 3] [--only http|local|big|small]
+
+Every figure alternates the tools round by round (benchmarks/_alternate.py) and
+prints the physical limit beside the peer: `cp` / `cp -r` / `curl -o` of the
+same bytes, which hash nothing and sync nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,80 +106,6 @@ def make_small(directory: Path, count: int) -> None:
         (sub / f"f{i:05d}.csv").write_bytes(f"id,value\n{i},{i * 7 % 1000}\n".encode() + os.urandom(64).hex().encode())
 
 
-# --- flowtide ------------------------------------------------------------------------
-
-
-def flowtide_case(work: Path, files: dict[str, Path], as_dir: bool) -> dict[str, float]:
-    """A local-path source and `flowtide pull` (first, then no-op); many files go through the store API."""
-    project = work / "flowtide"
-    _git_init(project)
-    if as_dir:
-        return flowtide_store_add(project, next(iter(files.values())).parents[1])
-    sources = {name: {"url": str(src), "path": f"data/{name}"} for name, src in files.items()}
-    (project / "flowtide.yaml").write_text(json.dumps({"project": "bench", "sources": sources}))
-    (project / ".flowtide").mkdir()
-    cmd = [sys.executable, "-m", "flowtide", "pull", "--no-progress", "--no-check"]
-    first = _run(cmd, project)
-    noop = [_run(cmd, project) for _ in range(ARGS.repeat)]
-    return {"first": first, "noop": statistics.median(noop)}
-
-
-_STORE_ADD = """
-import os, sys
-from pathlib import Path
-from flowtide.project import Project
-project = Project.load(sys.argv[1])
-src = Path(sys.argv[2])
-store, cache = project.store, project.stat_cache
-items = []
-for dirpath, dirnames, filenames in os.walk(src):
-    dirnames.sort()
-    for name in sorted(filenames):
-        path = os.path.join(dirpath, name)
-        items.append((path, cache.hash(path)[0]))
-store.add_files(items)  # what a directory stage output does
-cache.save()
-"""
-
-
-def flowtide_store_add(project: Path, src: Path) -> dict[str, float]:
-    """Many files: hash each (stat cache) and add it to the store once: what a directory pull costs."""
-    (project / "flowtide.yaml").write_text("project: bench\n")
-    (project / ".flowtide").mkdir()
-    cmd = [sys.executable, "-c", _STORE_ADD, str(project), str(src)]
-    first = _run(cmd, project)
-    noop = [_run(cmd, project) for _ in range(ARGS.repeat)]
-    return {"first": first, "noop": statistics.median(noop)}
-
-
-# --- DVC -------------------------------------------------------------------------------
-
-
-def dvc_case(work: Path, files: dict[str, Path], dvc: str, as_dir: bool) -> dict[str, float]:
-    project = work / "dvc"
-    _git_init(project)
-    _run([dvc, "init", "-q"], project)
-    _run([dvc, "config", "core.analytics", "false"], project)
-    data = project / "data"
-    data.mkdir()
-    if as_dir:
-        src_dir = next(iter(files.values())).parents[1]
-        shutil.copytree(src_dir, data / "small")
-        targets = ["data/small"]
-    else:
-        targets = []
-        for name, src in files.items():
-            shutil.copyfile(src, data / name)
-            targets.append(f"data/{name}")
-    first = _run([dvc, "add", "-q", *targets], project)
-    status = [_run([dvc, "status", "-q"], project) for _ in range(ARGS.repeat)]
-    readd = [_run([dvc, "add", "-q", *targets], project) for _ in range(ARGS.repeat)]
-    return {"first": first, "noop": statistics.median(status), "readd": statistics.median(readd)}
-
-
-# --- over HTTP: `flowtide pull` vs `dvc import-url` / `dvc update` ---------------------------------
-
-
 class _FileServer:
     """Serves one file on 127.0.0.1 with a strong ETag, Last-Modified and 304s (sendfile for speed)."""
 
@@ -233,122 +162,201 @@ class _FileServer:
         self._server.server_close()
 
 
-def http_case(work: Path, big: Path, dvc: str | None) -> tuple[dict[str, float], dict[str, float] | None]:
+# --- the figures: one callable per tool, each preparing a fresh target and timing only the command ---
+
+
+_STORE_ADD = """
+import os, sys
+from pathlib import Path
+from flowtide.project import Project
+project = Project.load(sys.argv[1])
+src = Path(sys.argv[2])
+store, cache = project.store, project.stat_cache
+items = []
+for dirpath, dirnames, filenames in os.walk(src):
+    dirnames.sort()
+    for name in sorted(filenames):
+        path = os.path.join(dirpath, name)
+        items.append((path, cache.hash(path)[0]))
+store.add_files(items)  # what a directory stage output does
+cache.save()
+"""
+
+FLOWTIDE_PULL = [sys.executable, "-m", "flowtide", "pull", "--no-progress", "--no-check"]
+
+
+def _fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    _git_init(path)
+    return path
+
+
+def _flowtide_project(path: Path, sources: dict | None) -> Path:
+    project = _fresh(path)
+    config = {"project": "bench", **({"sources": sources} if sources else {})}
+    (project / "flowtide.yaml").write_text(json.dumps(config))
+    (project / ".flowtide").mkdir()
+    return project
+
+
+def _dvc_project(path: Path, dvc: str) -> Path:
+    project = _fresh(path)
+    _run([dvc, "init", "-q"], project)
+    _run([dvc, "config", "core.analytics", "false"], project)
+    return project
+
+
+def figures_local(work: Path, big: Path, small: Path, dvc: str | None) -> list:
+    """Local data: the 1 GiB first pull / `dvc add` / `cp`, the no-op, and 10,000 small files into the store."""
+    from ._alternate import alternate
+
+    out = []
+
+    def ft_big_first() -> float:
+        project = _flowtide_project(work / "ft", {"big": {"url": str(big), "path": "data/big.bin"}})
+        return _run(FLOWTIDE_PULL, project)
+
+    def dvc_big_first() -> float:
+        project = _dvc_project(work / "dvc", dvc)
+        (project / "data").mkdir()
+        shutil.copyfile(big, project / "data" / "big.bin")
+        return _run([dvc, "add", "-q", "data/big.bin"], project)
+
+    def cp_big() -> float:
+        dest = work / "cp"
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        return _run(["cp", str(big), str(dest / "big.bin")], work)
+
+    runs = {"flowtide": ft_big_first, **({"dvc add": dvc_big_first} if dvc else {}), "cp (limit)": cp_big}
+    out.append(alternate(f"1 file {big.stat().st_size >> 20} MiB, first pull", runs, ARGS.rounds))
+    # no-op: the projects the last round left behind
+    runs = {"flowtide": lambda: _run(FLOWTIDE_PULL, work / "ft")}
+    if dvc:
+        runs["dvc status"] = lambda: _run([dvc, "status", "-q"], work / "dvc")
+    out.append(alternate(f"1 file {big.stat().st_size >> 20} MiB, no-op re-pull", runs, ARGS.rounds))
+    for name in ("ft", "dvc", "cp"):
+        shutil.rmtree(work / name, ignore_errors=True)
+
+    def ft_small() -> float:
+        project = _flowtide_project(work / "ft", None)
+        return _run([sys.executable, "-c", _STORE_ADD, str(project), str(small)], project)
+
+    def dvc_small() -> float:
+        project = _dvc_project(work / "dvc", dvc)
+        (project / "data").mkdir()
+        shutil.copytree(small, project / "data" / "small")
+        return _run([dvc, "add", "-q", "data/small"], project)
+
+    def cp_small() -> float:
+        shutil.rmtree(work / "cp", ignore_errors=True)
+        return _run(["cp", "-r", str(small), str(work / "cp")], work)
+
+    def b3sum_small() -> float | None:
+        b3sum = shutil.which("b3sum")
+        if not b3sum:
+            return None
+        files = [str(p) for p in sorted(small.rglob("*.csv"))]
+        return _run([b3sum, "--no-names", *files], work)
+
+    count = sum(1 for _ in small.rglob("*.csv"))
+    runs = {"flowtide": ft_small, **({"dvc add": dvc_small} if dvc else {}), "cp -r (limit)": cp_small}
+    if shutil.which("b3sum"):
+        runs["b3sum (limit)"] = b3sum_small
+    out.append(alternate(f"{count:,} small files into the store", runs, ARGS.rounds))
+    runs = {"flowtide": lambda: _run([sys.executable, "-c", _STORE_ADD, str(work / "ft"), str(small)], work / "ft")}
+    if dvc:
+        runs["dvc status"] = lambda: _run([dvc, "status", "-q"], work / "dvc")
+        runs["dvc add (again)"] = lambda: _run([dvc, "add", "-q", "data/small"], work / "dvc")
+    out.append(alternate(f"{count:,} small files, no-op", runs, ARGS.rounds))
+    for name in ("ft", "dvc", "cp"):
+        shutil.rmtree(work / name, ignore_errors=True)
+    return out
+
+
+def figures_http(work: Path, big: Path, dvc: str | None) -> list:
+    """Over HTTP from 127.0.0.1: first pull vs `dvc import-url` vs `curl -o`; no-op vs `dvc update` (ETag)."""
+    from ._alternate import alternate
+
+    out = []
+    mib = big.stat().st_size >> 20
     with _FileServer(big) as url:
-        project = work / "flowtide"
-        _git_init(project)
-        source = {"url": url, "path": f"data/{big.name}"}
-        (project / "flowtide.yaml").write_text(json.dumps({"project": "bench", "sources": {"big": source}}))
-        cmd = [sys.executable, "-m", "flowtide", "pull", "--no-progress", "--no-check"]
-        ours = {"first": _run(cmd, project), "noop": statistics.median(_run(cmd, project) for _ in range(ARGS.repeat))}
-        shutil.rmtree(project, ignore_errors=True)
-        theirs = None
-        if dvc:
-            project = work / "dvc"
-            _git_init(project)
-            _run([dvc, "init", "-q"], project)
+
+        def ft_first() -> float:
+            project = _flowtide_project(work / "ft", {"big": {"url": url, "path": "data/big.bin"}})
+            return _run(FLOWTIDE_PULL, project)
+
+        def dvc_first() -> float:
+            project = _dvc_project(work / "dvc", dvc)
             (project / "data").mkdir()
-            first = _run([dvc, "import-url", "-q", url, f"data/{big.name}"], project)
-            update = [dvc, "update", "-q", f"data/{big.name}.dvc"]
-            theirs = {"first": first, "noop": statistics.median(_run(update, project) for _ in range(ARGS.repeat))}
-            shutil.rmtree(project, ignore_errors=True)
-    return ours, theirs
+            return _run([dvc, "import-url", "-q", url, "data/big.bin"], project)
 
+        def curl() -> float | None:
+            if not shutil.which("curl"):
+                return None
+            shutil.rmtree(work / "curl", ignore_errors=True)
+            (work / "curl").mkdir(parents=True)
+            return _run(["curl", "-s", "-f", "-o", str(work / "curl" / "big.bin"), url], work)
 
-# --- report ------------------------------------------------------------------------------
-
-
-def _fmt(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds:.2f} s" if seconds >= 0.1 else f"{seconds * 1000:.0f} ms"
-
-
-def _ratio(a: float | None, b: float | None) -> str:
-    return "-" if a is None or b is None or a == 0 else f"{b / a:.1f}x"
+        runs = {"flowtide": ft_first, **({"dvc import-url": dvc_first} if dvc else {}), "curl -o (limit)": curl}
+        out.append(alternate(f"1 file {mib} MiB over HTTP, first pull", runs, ARGS.rounds))
+        runs = {"flowtide": lambda: _run(FLOWTIDE_PULL, work / "ft")}
+        if dvc:
+            runs["dvc update"] = lambda: _run([dvc, "update", "-q", "data/big.bin.dvc"], work / "dvc")
+        out.append(alternate(f"1 file {mib} MiB over HTTP, no-op (ETag)", runs, ARGS.rounds))
+    for name in ("ft", "dvc", "curl"):
+        shutil.rmtree(work / name, ignore_errors=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     global ARGS
+    from ._alternate import table
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hashing", description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the large file (MiB)")
     parser.add_argument("--files", type=int, default=10_000, help="number of small files")
-    parser.add_argument("--repeat", type=int, default=3, help="no-op runs (median reported)")
-    parser.add_argument("--only", choices=["big", "small", "http"], help="run one data set")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per figure (median reported)")
+    parser.add_argument("--only", choices=["big", "small", "http", "local"], help="run one data set")
     ARGS = parser.parse_args(argv)
     dvc = _dvc()
-    rows = []
+    comparisons = []
     with tempfile.TemporaryDirectory(prefix="flowtide-bench-hash-") as tmp:
         tmp = Path(tmp)
         warm_up(tmp, dvc)
-        cases = []
-        if ARGS.only in (None, "big", "http"):
-            big = tmp / "src" / "big.bin"
-            make_big(big, ARGS.size_mib)
-            cases.append((f"1 file, {ARGS.size_mib} MiB", {"big.bin": big}, False))
-        if ARGS.only in (None, "small"):
-            small = tmp / "src" / "small"
-            make_small(small, ARGS.files)
-            files = {f"s{p.parent.name}_{p.name}": p for p in sorted(small.rglob("*.csv"))}
-            cases.append((f"{ARGS.files:,} small files", files, True))
-        http_rows = []
-        if ARGS.only in (None, "big", "http"):
-            big = tmp / "src" / "big.bin"
-            if not big.exists():
-                make_big(big, ARGS.size_mib)
-            ours, theirs = http_case(tmp / "http", big, dvc)
-            http_rows.append((f"1 file, {ARGS.size_mib} MiB", ours, theirs))
-            print("done: http", file=sys.stderr, flush=True)
-            if ARGS.only == "http":
-                cases = []
-        for label, files, as_dir in cases:
-            work = tmp / label.replace(" ", "_").replace(",", "")
-            ours = flowtide_case(work, files, as_dir)
-            shutil.rmtree(work / "flowtide", ignore_errors=True)
-            theirs = dvc_case(work, files, dvc, as_dir) if dvc else None
-            shutil.rmtree(work, ignore_errors=True)
-            rows.append((label, ours, theirs))
-            print(f"done: {label}", file=sys.stderr, flush=True)
+        big, small = tmp / "src" / "big.bin", tmp / "src" / "small"
+        make_big(big, ARGS.size_mib)
+        make_small(small, ARGS.files)
+        if ARGS.only in (None, "http"):
+            comparisons += figures_http(tmp / "http", big, dvc)
+            print(table(comparisons[-2:]), file=sys.stderr, flush=True)
+        if ARGS.only in (None, "big", "small", "local"):
+            local = figures_local(tmp / "local", big, small, dvc)
+            if ARGS.only == "big":
+                local = local[:2]
+            elif ARGS.only == "small":
+                local = local[2:]
+            comparisons += local
     print()
-    print("flowtide pull vs DVC (whole processes, warm page cache; ratio = DVC time / flowtide time)")
-    header = f"{'data':<22} {'step':<16} {'flowtide':>10} {'dvc':>10} {'ratio':>7}"
-    print(header)
-    print("-" * len(header))
-    for label, ours, theirs in rows:
-        t = theirs or {}
-        print(
-            f"{label:<22} {'first pull/add':<16} {_fmt(ours['first']):>10} {_fmt(t.get('first')):>10} {_ratio(ours['first'], t.get('first')):>7}"
-        )
-        print(
-            f"{'':<22} {'no-op (status)':<16} {_fmt(ours['noop']):>10} {_fmt(t.get('noop')):>10} {_ratio(ours['noop'], t.get('noop')):>7}"
-        )
-        print(
-            f"{'':<22} {'no-op (re-add)':<16} {_fmt(ours['noop']):>10} {_fmt(t.get('readd')):>10} {_ratio(ours['noop'], t.get('readd')):>7}"
-        )
-    if http_rows:
-        print()
-        print(
-            "over HTTP from 127.0.0.1: `flowtide pull` vs `dvc import-url` (first) / `dvc update` (no-op, both send the ETag)"
-        )
-        print(header)
-        print("-" * len(header))
-        for label, ours, theirs in http_rows:
-            t = theirs or {}
-            for step, key in (("first pull/import", "first"), ("no-op (update)", "noop")):
-                print(
-                    f"{label if key == 'first' else '':<22} {step:<16} {_fmt(ours[key]):>10} {_fmt(t.get(key)):>10} "
-                    f"{_ratio(ours[key], t.get(key)):>7}"
-                )
-    if not dvc:
-        print("\nDVC columns skipped: no .venv-bench/bin/dvc (build it with `make .venv-bench/.installed`).")
     print(
-        "\nlarge file: flowtide `pull` of a local-path source (hash + store + materialise + lock, all fsynced) "
-        "vs `dvc add`; no-op = re-pull vs `dvc status` and a repeated `dvc add`.\n"
-        "small files: flowtide's store API (stat cache + Store.add_files, each blob fsynced; sources are single "
-        "files today) vs `dvc add` of the directory."
+        table(
+            comparisons,
+            title="flowtide pull / store vs DVC and the physical limit (whole processes, warm page cache; "
+            "peer ÷ flowtide > 1: flowtide is faster; a limit row's ratio is limit ÷ flowtide)",
+        )
+    )
+    if not dvc:
+        print("\nDVC rows skipped: no .venv-bench/bin/dvc (build it with `make .venv-bench/.installed`).")
+    print(
+        "\nlarge file: `flowtide pull` of a local-path / HTTP source (hash, store with fsync, materialise, lock) vs "
+        "`dvc add` / `dvc import-url`; the limit is `cp` / `curl -o` of the same bytes (no hash, no fsync).\n"
+        "small files: flowtide's store API (stat cache + Store.add_files, the batch made durable before it is "
+        "named) vs `dvc add` of the directory; the limit is `cp -r` (and `b3sum` when installed)."
     )
     return 0
 
 
-ARGS = argparse.Namespace(repeat=3)
+ARGS = argparse.Namespace(rounds=3)
 
 if __name__ == "__main__":
     sys.exit(main())

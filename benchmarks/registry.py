@@ -3,11 +3,12 @@
 Each size gets a temporary git repo holding the same N versions twice: as
 flowtide.registry events (with realistic metrics, params, data and gate
 results) plus a tag per version, and as GTO's annotated semver tags. Whole
-processes are timed, start-up included. Then `flowtide register` and
+processes are timed, start-up included, the tools alternating round by round
+(benchmarks/_alternate.py). Then `flowtide register` and
 `flowtide promote` whole-process times on the 1,000-version registry.
 GTO comes from .venv-bench (skipped with a note when absent).
 
-    python -m benchmarks.registry [--sizes 100,1000,10000] [--repeat 5] [--gto-timeout 120]
+    python -m benchmarks.registry [--sizes 100,1000,10000] [--repeat 3] [--gto-timeout 120]
 """
 
 from __future__ import annotations
@@ -147,37 +148,48 @@ def fmt(seconds: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3, help="alternating rounds (listing) / runs (writes)")
     parser.add_argument("--gto-timeout", type=float, default=120.0, help="give up on gto after this many seconds")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    rows = []
     notes = []
+    from ._alternate import alternate, table
+
+    def run(argv: list[str], repo: Path, timeout: float = 600):
+        def once() -> float | None:
+            try:
+                return timed(argv, repo, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                notes.append(f"{' '.join(argv[-2:])} in {repo.name}: gave up after {timeout:.0f} s")
+                return None
+
+        return once
+
     with tempfile.TemporaryDirectory(prefix="flowtide-bench-registry-") as tmp:
         repos = {}
+        comparisons = []
         for n in sizes:
             repo = make_repo(Path(tmp) / f"r{n}", n)
             repos[n] = repo
-            listing = best([*FLOWTIDE, "models"], repo, args.repeat)
-            as_json = best([*FLOWTIDE, "models", "--json"], repo, args.repeat)
-            tags = best(["git", "tag", "-l"], repo, args.repeat)
-            gto = None
+            runs = {"flowtide": run([*FLOWTIDE, "models"], repo)}
             command = gto_show(repo)
             if command is None:
-                notes.append("gto: .venv-bench with gto not found (make .venv-bench/.installed); its column is n/a")
+                notes.append("gto: .venv-bench with gto not found (make .venv-bench/.installed); its row is empty")
             else:
-                try:
-                    gto = timed(command, repo, timeout=args.gto_timeout)  # one run: it is slow at scale
-                except subprocess.TimeoutExpired:
-                    notes.append(f"gto show at {n:,} versions: gave up after {args.gto_timeout:.0f} s")
-            rows.append((n, listing, as_json, gto, tags))
-        print(f"\n`flowtide models` vs `gto show` vs `git tag -l` (whole process, best of {args.repeat})")
+                runs["gto show"] = run(command, repo, args.gto_timeout)
+            runs["git tag -l"] = run(["git", "tag", "-l"], repo)
+            comparisons.append(alternate(f"list {n:,} versions", runs, args.repeat))
+            comparisons.append(
+                alternate(
+                    f"list {n:,} versions (--json)",
+                    {"flowtide": run([*FLOWTIDE, "models", "--json"], repo)},
+                    args.repeat,
+                )
+            )
+            print(table(comparisons[-2:]), file=sys.stderr, flush=True)
         print(
-            f"{'versions':>9}  {'flowtide models':>16}  {'models --json':>14}  {'gto show':>10}  {'git tag -l':>10}  gto / flowtide"
+            table(comparisons, title="`flowtide models` vs `gto show` vs `git tag -l` (whole processes, alternating)")
         )
-        for n, listing, as_json, gto, tags in rows:
-            ratio = f"{gto / listing:.1f}x" if gto else "n/a"
-            print(f"{n:>9,}  {fmt(listing):>16}  {fmt(as_json):>14}  {fmt(gto):>10}  {fmt(tags):>10}  {ratio}")
 
         # write paths on a 1,000-version registry (or the closest size)
         size = min(sizes, key=lambda s: abs(s - 1000))
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         register = []
         for _ in range(args.repeat):
             register.append(timed([*FLOWTIDE, "register"], repo))
-        latest = size + args.repeat
+        latest = size - 1  # versions make_repo wrote, below the one in production (re-registering adds none)
         promote = []
         for i in range(args.repeat):
             promote.append(timed([*FLOWTIDE, "promote", "weather", str(latest - i), "--to", "staging"], repo))

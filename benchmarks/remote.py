@@ -4,7 +4,9 @@ Run with the bench venv (dvc and dvc-s3 live there): ``.venv-bench/bin/python -m
 Two data sets: 1,000 small files (1–8 KiB) and one big file (1 GiB; ``--size MIB``
 shrinks it). Every command runs as its own process (wall time includes start-up),
 with the same parallelism (``--jobs``), against one local ``weed server``; a
-fetch / pull starts from an empty cache in a fresh copy of the committed files.
+fetch / pull starts from an empty cache in a fresh copy of the committed files,
+and every push goes to a fresh prefix. Each figure alternates the two tools round
+by round (benchmarks/_alternate.py): medians, the per-round ratio, the load average.
 """
 
 from __future__ import annotations
@@ -135,42 +137,85 @@ def dvc_clone(src: Path, dest: Path) -> None:
 # --- the run --------------------------------------------------------------------------
 
 
-def measure(data: Path, slug: str, base: Path, endpoint: str, env: dict, jobs: int, have_dvc: bool) -> dict:
-    """One round: both tools push to their own fresh prefix and fetch into a fresh clone; DVC first."""
-    times: dict[str, float] = {}
+def _set_remote(root: Path, remote: str, env: dict[str, str], dvc: bool) -> None:
+    """Point a project at a fresh remote prefix: the next push has everything to upload."""
+    if dvc:
+        timed([sys.executable, "-m", "dvc", "remote", "modify", "bench", "url", remote], root, env)
+        return
+    config = root / "flowtide.yaml"
+    text = config.read_text()
+    start = text.index("remote: '") + len("remote: '")
+    config.write_text(text[:start] + remote + text[text.index("'", start) :])
+
+
+def figures(data: Path, label: str, base: Path, endpoint: str, env: dict, jobs: int, have_dvc: bool, rounds: int):
+    """push, push again, fetch into an empty cache, fetch again: each figure alternates the tools."""
+    from ._alternate import alternate
+
     j = ["-j", str(jobs)]
-    if have_dvc:
-        dv, dvc_c = base / f"dvc-{slug}", base / f"dvc-{slug}-clone"
-        dvc_project(dv, data, f"s3://bench/dvc-{slug}", endpoint, env)
-        dvc_clone(dv, dvc_c)
-        dvc = [sys.executable, "-m", "dvc"]
-        times["dvc push"] = timed([*dvc, "push", *j], dv, env)
-        times["dvc push again"] = timed([*dvc, "push", *j], dv, env)
-        times["dvc pull"] = timed([*dvc, "pull", *j], dvc_c, env)
-        times["dvc pull again"] = timed([*dvc, "pull", *j], dvc_c, env)
-    ft, ftc = base / f"ft-{slug}", base / f"ft-{slug}-clone"
-    flowtide_project(ft, data, f"s3://bench/ft-{slug}", endpoint, jobs)
-    flowtide_clone(ft, ftc)
+    slug = data.stem
     flowtide = [sys.executable, "-m", "flowtide"]
-    times["push"] = timed([*flowtide, "push", *j], ft, env)
-    times["push again"] = timed([*flowtide, "push", *j], ft, env)
-    times["fetch"] = timed([*flowtide, "fetch", *j], ftc, env)
-    times["fetch again"] = timed([*flowtide, "fetch", *j], ftc, env)
+    dvc = [sys.executable, "-m", "dvc"]
+    ft, ftc = base / f"ft-{slug}", base / f"ft-{slug}-clone"
+    dv, dvc_c = base / f"dvc-{slug}", base / f"dvc-{slug}-clone"
+    flowtide_project(ft, data, f"s3://bench/ft-{slug}-0", endpoint, jobs)
     if have_dvc:
-        _same_bytes(ftc / data.name, base / f"dvc-{slug}-clone" / data.name)
-        for directory in (dv, dvc_c):
-            shutil.rmtree(directory, ignore_errors=True)
-    for directory in (ft, ftc):  # keep the disk bounded across rounds
+        dvc_project(dv, data, f"s3://bench/dvc-{slug}-0", endpoint, env)
+    pushes = {"flowtide": 0, "dvc": 0}
+
+    def push(tool: str):
+        def run() -> float:
+            pushes[tool] += 1
+            root = ft if tool == "flowtide" else dv
+            _set_remote(root, f"s3://bench/{tool}-{slug}-{pushes[tool]}", env, tool == "dvc")
+            return timed([*(flowtide if tool == "flowtide" else dvc), "push", *j], root, env)
+
+        return run
+
+    def again(root: Path, cmd: list[str]):
+        return lambda: timed([*cmd, *j], root, env)
+
+    def fetch(tool: str):
+        def run() -> float:
+            clone = ftc if tool == "flowtide" else dvc_c
+            shutil.rmtree(clone, ignore_errors=True)
+            (flowtide_clone if tool == "flowtide" else dvc_clone)(ft if tool == "flowtide" else dv, clone)
+            return timed(
+                [*(flowtide if tool == "flowtide" else dvc), "fetch" if tool == "flowtide" else "pull", *j], clone, env
+            )
+
+        return run
+
+    def pick(ours, theirs):
+        return {"flowtide": ours, **({"dvc": theirs} if have_dvc else {})}
+
+    out = [
+        alternate(f"push, {label}", pick(push("flowtide"), push("dvc")), rounds, warmup=False),
+        alternate(
+            f"push again (no-op), {label}", pick(again(ft, [*flowtide, "push"]), again(dv, [*dvc, "push"])), rounds
+        ),
+        alternate(f"fetch / pull, {label}, empty cache", pick(fetch("flowtide"), fetch("dvc")), rounds, warmup=False),
+        alternate(
+            f"fetch / pull again (no-op), {label}",
+            pick(again(ftc, [*flowtide, "fetch"]), again(dvc_c, [*dvc, "pull"])),
+            rounds,
+        ),
+    ]
+    if have_dvc:
+        _same_bytes(ftc / data.name, dvc_c / data.name)
+    for directory in (ft, ftc, dv, dvc_c):  # keep the disk bounded
         shutil.rmtree(directory, ignore_errors=True)
-    return times
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._alternate import table
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=1024, help="size of the big file in MiB (default 1024)")
     parser.add_argument("--files", type=int, default=1000, help="number of small files (default 1000)")
     parser.add_argument("--jobs", type=int, default=8, help="parallel transfers for both tools")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds per data set; the table shows the best")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per figure (median reported)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
 
@@ -183,35 +228,27 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="flowtide-bench-remote-"))
     server, endpoint = start_weed(base)
     env = {**os.environ, **CREDENTIALS, "DVC_NO_ANALYTICS": "1"}
-    rows: list[tuple[str, float, float | None]] = []
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # both tools run from compiled bytecode, as on a user's machine
+    comparisons = []
     try:
         small, big = base / "input" / "small", base / "input" / "big.bin"
         make_small(small, args.files)
         make_big(big, args.size)
         cases = [(f"{args.files:,} small files", small), (f"one {args.size:,} MiB file", big)]
         for label, data in cases:
-            best: dict[str, float] = {}
-            for rep in range(args.repeat):  # the best of N: a shared machine adds noise, never speed
-                times = measure(data, f"{data.stem}-{rep}", base, endpoint, env, args.jobs, have_dvc)
-                for key, value in times.items():
-                    best[key] = min(best.get(key, value), value)
-            rows += [
-                (f"push, {label}", best["push"], best.get("dvc push")),
-                (f"push again (no-op), {label}", best["push again"], best.get("dvc push again")),
-                (f"fetch / pull, {label}, empty cache", best["fetch"], best.get("dvc pull")),
-                (f"fetch / pull again (no-op), {label}", best["fetch again"], best.get("dvc pull again")),
-            ]
+            comparisons += figures(data, label, base, endpoint, env, args.jobs, have_dvc, args.rounds)
+            print(table(comparisons[-4:]), file=sys.stderr, flush=True)
     finally:
         server.stop()
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    print(f"\nremote store on SeaweedFS (127.0.0.1), -j {args.jobs}, wall time per command in seconds\n")
-    width = max(len(r[0]) for r in rows)
-    print(f"{'operation':<{width}}  {'flowtide':>9}  {'dvc':>9}  {'dvc / flowtide':>14}")
-    for name, ours, theirs in rows:
-        ratio = f"{theirs / ours:.2f}x" if theirs else "n/a"
-        theirs_s = f"{theirs:9.2f}" if theirs is not None else f"{'n/a':>9}"
-        print(f"{name:<{width}}  {ours:9.2f}  {theirs_s}  {ratio:>14}")
+    print(
+        "\n"
+        + table(
+            comparisons,
+            title=f"remote store on SeaweedFS (127.0.0.1), -j {args.jobs}, whole processes (dvc ÷ flowtide > 1: flowtide is faster)",
+        )
+    )
     return 0
 
 

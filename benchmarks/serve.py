@@ -5,7 +5,9 @@ worker each, on 127.0.0.1, driven by the same load (wrk when installed, else an
 async httpx client), bounded in time: requests/s at concurrency 8 and 64, p50 /
 p99 latency (p50 at concurrency 1 too), CPU per request (utime+stime of the
 server's process tree), RSS of the tree after the load, time to first answer.
-Run: ``python -m benchmarks.serve [--seconds 5]``.
+Both servers stay up and the load alternates between them round by round
+(benchmarks/_alternate.py), so a busy machine slows both alike.
+Run: ``python -m benchmarks.serve [--seconds 5] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -288,46 +290,95 @@ class HealthProbe:
         return {"health_p50": ordered[len(ordered) // 2], "health_max": ordered[-1]}
 
 
-def measure(
-    name: str, proc: subprocess.Popen, url: str, body: bytes, seconds: float, tmp: Path, health: str | None = None
-) -> dict:
-    use_wrk = shutil.which("wrk") is not None
-    result: dict = {"server": name}
-    for concurrency in (1, 8, 64):
-        before = cpu_seconds(proc.pid)
-        with HealthProbe(health) as probe:
-            run = wrk(url, body, concurrency, seconds, tmp) if use_wrk else async_load(url, body, concurrency, seconds)
-        run.update(probe.summary())
-        used = cpu_seconds(proc.pid) - before
-        run["cpu_ms_per_request"] = used / max(run["requests"], 1) * 1000
-        result[concurrency] = run
-    result["rss_mib"] = rss_mib(proc.pid)
-    result["load"] = "wrk" if use_wrk else "httpx"
-    return result
-
-
 def main(argv: list[str] | None = None) -> int:
+    from ._alternate import Comparison, alternate, table
+
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds of load per concurrency level")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds of load per concurrency level and round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per concurrency level")
     parser.add_argument("--flowtide-only", action="store_true", help="skip the mlflow comparison")
     parser.add_argument(
         "--model", choices=("logistic", "forest"), default="logistic", help="flowtide's model (mlflow: logistic)"
     )
     args = parser.parse_args(argv)
-    results = []
+    servers: dict[str, dict] = {}  # tool -> proc, url, body, health, first answer
+    procs: list[subprocess.Popen] = []
+    use_wrk = shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory(prefix="flowtide-bench-serve-") as tmp_name:
         tmp = Path(tmp_name)
-        project = flowtide_project(tmp / "project", args.model)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/predict/weather"
-        body = json.dumps(ROW).encode()
-        proc, first = start(
-            [sys.executable, "-m", "flowtide", "serve", "-C", str(project), "--port", str(port)], url, body
-        )
         try:
-            health = f"http://127.0.0.1:{port}/health"
-            result = measure("flowtide serve (canary 10% + log)", proc, url, body, args.seconds, tmp, health)
-            result["first_answer_s"] = first
+            project = flowtide_project(tmp / "project", args.model)
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/predict/weather"
+            body = json.dumps(ROW).encode()
+            argv_ = [sys.executable, "-m", "flowtide", "serve", "-C", str(project), "--port", str(port)]
+            proc, first = start(argv_, url, body)
+            procs.append(proc)
+            servers["flowtide"] = {"proc": proc, "url": url, "body": body, "first": first,
+                                   "health": f"http://127.0.0.1:{port}/health"}  # fmt: skip
+            model_dir = None
+            try:
+                if not args.flowtide_only:
+                    model_dir = mlflow_model(tmp / "mlflow")
+            except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+                print(f"mlflow is not usable here ({exc}); flowtide figures only", file=sys.stderr)
+            if model_dir is not None:
+                port = free_port()
+                url = f"http://127.0.0.1:{port}/invocations"
+                body = json.dumps({"dataframe_records": [ROW]}).encode()
+                # mlflow execs `uvicorn` by name: the interpreter's bin directory must be on PATH
+                env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+                argv_ = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "--env-manager",
+                         "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
+                proc, first = start(argv_, url, body, env=env)
+                procs.append(proc)
+                servers["mlflow models serve"] = {
+                    "proc": proc,
+                    "url": url,
+                    "body": body,
+                    "first": first,
+                    "health": None,
+                }
+            comparisons = []
+            for concurrency in (1, 8, 64):
+                side: dict[str, dict[str, list[float]]] = {
+                    t: {"p50": [], "p99": [], "cpu": [], "err": []} for t in servers
+                }
+
+                def load(tool: str, concurrency: int = concurrency, side=side):
+                    def run() -> float:
+                        server = servers[tool]
+                        before = cpu_seconds(server["proc"].pid)
+                        with HealthProbe(server["health"]) as probe:
+                            if use_wrk:
+                                got = wrk(server["url"], server["body"], concurrency, args.seconds, tmp)
+                            else:
+                                got = async_load(server["url"], server["body"], concurrency, args.seconds)
+                        got.update(probe.summary())
+                        used = cpu_seconds(server["proc"].pid) - before
+                        side[tool]["p50"].append(got["p50"] / 1000)
+                        side[tool]["p99"].append(got["p99"] / 1000)
+                        side[tool]["cpu"].append(used / max(got["requests"], 1) * 1000)  # s per 1,000 requests
+                        side[tool]["err"].append(got["errors"])
+                        return 1000 / max(got["rps"], 1e-9)  # seconds per 1,000 requests
+
+                    return run
+
+                throughput = alternate(f"1,000 requests at c={concurrency}", {t: load(t) for t in servers}, args.rounds)
+                comparisons.append(throughput)
+                for key, label in (("p50", "p50 latency"), ("p99", "p99 latency"), ("cpu", "CPU per 1,000 requests")):
+                    comparisons.append(
+                        Comparison(
+                            f"{label} at c={concurrency}",
+                            list(servers),
+                            {t: side[t][key][len(side[t][key]) - len(throughput.samples[t]) :] for t in servers},
+                            throughput.load,
+                        )
+                    )
+                errors = {t: int(sum(side[t]["err"])) for t in servers}
+                if any(errors.values()):
+                    print(f"errors at c={concurrency}: {errors}", file=sys.stderr)
+            rss = {t: rss_mib(server["proc"].pid) for t, server in servers.items()}
             logged = subprocess.run(
                 [
                     sys.executable,
@@ -338,75 +389,25 @@ def main(argv: list[str] | None = None) -> int:
                 capture_output=True,
                 text=True,
             ).stdout.strip()
-            result["logged"] = logged
-            results.append(result)
         finally:
-            proc.terminate()
-            proc.wait(30)
-        model_dir = None
-        try:
-            if not args.flowtide_only:
-                model_dir = mlflow_model(tmp / "mlflow")
-        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-            print(f"mlflow is not usable here ({exc}); flowtide figures only", file=sys.stderr)
-        if model_dir is not None:
-            port = free_port()
-            url = f"http://127.0.0.1:{port}/invocations"
-            body = json.dumps({"dataframe_records": [ROW]}).encode()
-            # mlflow execs `uvicorn` by name: the interpreter's bin directory must be on PATH
-            env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-            argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "--env-manager", "local",
-                    "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
-            proc, first = start(argv, url, body, env=env)
-            try:
-                result = measure("mlflow models serve", proc, url, body, args.seconds, tmp)
-                result["first_answer_s"] = first
-                results.append(result)
-            finally:
+            for proc in procs:
                 proc.terminate()
                 try:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    report(results)
-    return 0
-
-
-def report(results: list[dict]) -> None:
-    header = (
-        f"{'server':<36} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10} {'errors':>6}"
-        f" {'/health p50':>11} {'/health max':>11}"
+    print(
+        table(
+            comparisons,
+            title="serving, one worker each, both servers up and the load alternating between them "
+            "(peer ÷ flowtide > 1: flowtide is faster / cheaper); flowtide serves with a 10% canary and its prediction log on",
+        )
     )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        for c in (1, 8, 64):
-            run = r[c]
-            health = (
-                f" {run['health_p50']:>11.2f} {run['health_max']:>11.2f}"
-                if "health_p50" in run
-                else f" {'':>11} {'':>11}"
-            )
-            print(
-                f"{r['server']:<36} {c:>3} {run['rps']:>9.0f} {run['p50']:>8.2f} {run['p99']:>8.2f} {run['cpu_ms_per_request']:>10.2f} {run['errors']:>6}"
-                + health
-            )
-    print()
-    for r in results:
-        extra = f", {r['logged']} predictions logged" if "logged" in r else ""
-        print(
-            f"{r['server']}: RSS {r['rss_mib']:.0f} MiB, first answer {r['first_answer_s']:.2f} s after start (load: {r['load']}){extra}"
-        )
-    if len(results) == 2:
-        ours, theirs = results
-        print()
-        for c in (8, 64):
-            print(f"throughput ratio at c={c}: {ours[c]['rps'] / max(theirs[c]['rps'], 1e-9):.1f}x")
-        print(f"p50 at c=1: {ours[1]['p50']:.2f} ms vs {theirs[1]['p50']:.2f} ms")
-        print(
-            f"CPU per request at c=8: {ours[8]['cpu_ms_per_request']:.2f} ms vs {theirs[8]['cpu_ms_per_request']:.2f} ms"
-        )
-        print(f"RSS: {ours['rss_mib']:.0f} MiB vs {theirs['rss_mib']:.0f} MiB")
+    for tool, server in servers.items():
+        extra = f", {logged} predictions logged" if tool == "flowtide" else ""
+        print(f"{tool}: RSS {rss[tool]:.0f} MiB, first answer {server['first']:.2f} s after start "
+              f"(load: {'wrk' if use_wrk else 'httpx'}){extra}")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from flowtide.errors import IntegrityError
 from flowtide.hashing import hash_bytes, hash_file
 from flowtide.project import Project
 from flowtide.remote import Remote, download_many, upload_many
+from flowtide.store import Store
 from flowtide.transfer import fetch, push, references
 
 from .conftest import GIT_ENV, git, run_cli, run_process
@@ -313,3 +315,27 @@ def test_prediction_segments_ship_and_are_read_back_through_s3(s3, tmp_path):
     assert s3.fs().find(f"{base}/predictions") == [f"{base}/predictions/r1/r1.00001.db"]
     copied = fetch_remote_segments(project)
     assert (copied / "r1" / "r1.00001.db").read_bytes() == local.read_bytes()
+
+
+def test_download_many_commits_a_batch_and_keeps_what_arrived_when_one_blob_is_bad(s3, tmp_path):
+    """20 blobs: one durable batch; a corrupt remote object is refused and the 19 good ones are named."""
+    project, _ = s3_project(tmp_path / "proj", s3)
+    store = project.store
+    digests = []
+    for i in range(20):
+        with store.writer() as blob:
+            blob.write(f"blob {i}\n".encode() * (i + 1))
+        digests.append(blob.digest)
+    remote = Remote.from_project(project)
+    upload_many(remote, store, digests, jobs=4)
+    bad = sorted(digests)[7]
+    remote.fs.pipe_file(remote.key(bad), b"flipped bits")
+    clone = Store(tmp_path / "clone-cache")
+    with pytest.raises(IntegrityError, match=f"blob {bad[:12]} downloaded from .* is corrupted"):
+        download_many(remote, clone, digests, jobs=4)
+    assert sorted(clone.digests()) == sorted(d for d in digests if d != bad)
+    for digest in clone.digests():
+        assert clone.read_bytes(digest) == store.read_bytes(digest)
+        assert clone.path_of(digest).stat().st_mode & 0o777 == 0o444
+    assert set(Store(clone.root)._records()) == set(digests) - {bad}  # hashed while they streamed in
+    assert [p.name for p in clone.tmp_dir.iterdir()] == [".gitignore"]  # no temp file left behind

@@ -110,3 +110,51 @@ def test_killed_writer_leaves_no_blob(tmp_path):
     assert list(store.digests()) == []
     # only an anonymous temp file is left behind, never a blob under a hash name
     assert [p.suffix for p in store.tmp_dir.iterdir() if p.name != ".gitignore"] == [".part"]
+
+
+def _many(tmp_path, count=30, big=()):
+    files = []
+    for i in range(count):
+        path = tmp_path / "out" / f"part-{i:02d}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(os.urandom(2 << 20) if i in big else f"row {i}\n".encode())
+        files.append((path, hash_bytes(path.read_bytes())))
+    return files
+
+
+def test_add_files_in_one_batch_records_each_blob_as_verified(tmp_path):
+    store = Store(tmp_path / "cache")
+    files = _many(tmp_path, big={3})  # one file above the read-whole size: copied in the kernel
+    store.add_files(files)
+    for path, digest in files:
+        blob = store.path_of(digest)
+        assert blob.read_bytes() == path.read_bytes() and blob.stat().st_mode & 0o777 == 0o444
+    fresh = Store(tmp_path / "cache")  # the small blobs were hashed on the way in: no second hash
+    recorded = fresh._records()
+    assert set(recorded) == {digest for i, (_, digest) in enumerate(files) if i != 3}
+    assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]
+
+
+def test_add_files_refuses_a_file_that_changed_after_it_was_hashed(tmp_path):
+    store = Store(tmp_path / "cache")
+    files = _many(tmp_path)
+    files[7][0].write_bytes(b"rewritten meanwhile\n")
+    with pytest.raises(IntegrityError, match=r"part-07.txt changed while it was being stored"):
+        store.add_files(files)
+    assert list(store.digests()) == []  # nothing of the batch is named: its files were not yet durable
+    assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]
+
+
+def test_add_files_replaces_a_corrupt_blob_and_skips_present_ones(tmp_path):
+    store = Store(tmp_path / "cache")
+    files = _many(tmp_path)
+    store.add_files(files[:5])
+    bad = store.path_of(files[0][1])
+    os.chmod(bad, 0o644)
+    bad.write_bytes(b"bit rot")
+    kept = store.path_of(files[1][1]).stat().st_ino
+    store.add_files(files)
+    assert store.read_bytes(files[0][1]) == files[0][0].read_bytes()
+    assert store.path_of(files[1][1]).stat().st_ino == kept
+    assert len(list(store.quarantine_dir.iterdir())) == 1
+    assert sorted(store.digests()) == sorted(digest for _, digest in files)

@@ -42,14 +42,19 @@ def hash_chunks(chunks: Iterable[bytes]) -> tuple[str, int]:
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     """Return (hex digest, size) of a file's bytes."""
-    size = os.stat(path).st_size
-    hasher = new_hasher(size)
-    if size >= _MT_THRESHOLD:
-        hasher.update_mmap(os.fspath(path))
-        return hasher.hexdigest(), size
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:  # raw reads: no buffered file object (its isatty and seek calls cost more than a small file's hash)
+        size = os.fstat(fd).st_size
+        hasher = new_hasher(size)
+        if size >= _MT_THRESHOLD:
+            hasher.update_mmap(os.fspath(path))
+            return hasher.hexdigest(), size
+        size = 0
+        while chunk := os.read(fd, CHUNK):
             hasher.update(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
     return hasher.hexdigest(), size
 
 

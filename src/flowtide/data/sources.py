@@ -259,11 +259,19 @@ class HttpReader:
 
     def _stream_into_store(self, request: ReadRequest, response, expected: int | None) -> tuple[str, int]:
         advance = counter(request.on_progress, expected, f"pull {request.name}")
+        encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+        # without a content encoding the raw chunks are the bytes: no decoder, no re-chunking copy
+        chunks = response.iter_bytes(1 << 20) if encoded else response.iter_raw()
+        unreported = 0
         with request.store.writer(expected or 0) as blob:
-            for chunk in response.iter_bytes(1 << 20):
+            for chunk in chunks:
                 blob.write(chunk)
-                if advance is not None:
-                    advance(len(chunk))
+                unreported += len(chunk)
+                if advance is not None and unreported >= 1 << 20:  # progress per MiB, whatever the chunk size
+                    advance(unreported)
+                    unreported = 0
+            if advance is not None and unreported:
+                advance(unreported)
             received = response.num_bytes_downloaded
             if expected is not None and received != expected:
                 # raising inside the writer discards the partial blob

@@ -228,6 +228,23 @@ class Remote:
 
     def download(self, store: Store, digest: str, advance: Callable[[int], None] | None = None) -> int:
         """Stream one blob into the local store, re-hashing it; refuse bytes that do not match."""
+        tmp, size, _ = self.download_staged(store, digest, advance, fsync=True)
+        try:
+            target = store.path_of(digest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)  # same directory tree as the store: an atomic rename
+            return size
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def download_staged(
+        self, store: Store, digest: str, advance: Callable[[int], None] | None = None, *, fsync: bool = False
+    ) -> tuple[str, int, os.stat_result]:
+        """Stream one blob into a read-only temp file of the store, verified by hash: (temp path, size, its stat).
+
+        Not yet named, nor (unless ``fsync``) durable: :meth:`Store.commit_staged` does both for a batch.
+        """
         fd, tmp = temp_file(private_dir(store.tmp_dir), "fetch", ".part")
         try:
             hasher = new_hasher()
@@ -244,7 +261,10 @@ class Remote:
                 except Exception as exc:
                     raise self._fail(f"download of blob {digest[:12]}", exc, digest) from exc
                 out.flush()
-                os.fsync(out.fileno())
+                if fsync:
+                    os.fsync(out.fileno())
+                os.fchmod(out.fileno(), 0o444)
+                st = os.fstat(out.fileno())
             actual = hasher.hexdigest()
             if actual != digest:
                 raise IntegrityError(
@@ -252,14 +272,11 @@ class Remote:
                     f"its {size} bytes hash to {actual[:12]}; refused, the local store is unchanged",
                     hint="Re-push it from a clone whose local copy is intact (`flowtide push`), or delete the remote object.",
                 )
-            target = store.path_of(digest)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)  # same directory tree as the store: an atomic rename
-            return size
-        finally:
+        except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            raise
+        return os.fspath(tmp), size, st
 
     def _read(self, digest: str) -> Iterator[bytes]:
         if self.is_s3:
@@ -423,9 +440,24 @@ def _callback(advance: Callable[[int], None] | None):
 
 
 def _drain(chunks: Iterable[bytes], out: Any, hasher: Any, advance: Callable[[int], None] | None) -> int:
-    """Hash ``chunks`` and write them to ``out`` on a helper thread, so network reads and disk writes overlap."""
+    """Hash ``chunks`` and write them to ``out`` on a helper thread, so network reads and disk writes overlap.
+
+    A blob that arrives in one chunk (most small files) is written directly: no thread to start.
+    """
+    import itertools
     import queue
     import threading
+
+    chunks = iter(chunks)
+    first = next(chunks, b"")
+    second = next(chunks, None)
+    if second is None:
+        hasher.update(first)
+        out.write(first)
+        if advance is not None and first:
+            advance(len(first))
+        return len(first)
+    chunks = itertools.chain((first, second), chunks)
 
     pending: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
     failed: list[BaseException] = []
