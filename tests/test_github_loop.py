@@ -4,7 +4,7 @@ One scenario, in order, on a repository made by `flowtide init --example weather
 
 - every job gets a new, empty virtualenv (`ci simulate --run`'s setup-python stand-in) and installs
   flowtide through the workflow's own install step, from a wheel built from this checkout
-  (`ci.install: wheels/flowtide-….whl[s3]`), never from the test's environment;
+  (`ci.install: wheels/flowtide-….whl[s3,sklearn]`), never from the test's environment;
 - the example's real gates and model tests; a bare git remote as `origin`; SeaweedFS as the remote
   store (S3, credentials passed to act as secrets); the example's HTTP data source on 127.0.0.1;
 - a `flowtide serve --follow` server on 127.0.0.1 follows the bare remote under light load for the
@@ -277,12 +277,12 @@ def test_the_loop_closes_on_github(tmp_path, wheel, s3_server):
         assert "log_segment: 3s" in text
         text += (
             f"\nstore:\n  remote: s3://{bucket}/weather\n  endpoint_url: {s3_server.endpoint_url}\n"
-            f"ci:\n  install: wheels/{wheel.name}[s3]\n"
+            f"ci:\n  install: wheels/{wheel.name}[s3,sklearn]\n"
         )
         config.write_text(text)
         assert run_cli("-C", root, "ci", "generate").code == 0
         assert (
-            f"python -m uv pip install --python python './wheels/{wheel.name}[s3]'"
+            f"python -m uv pip install --python python './wheels/{wheel.name}[s3,sklearn]'"
             in (root / ".github/workflows/train.yml").read_text()
         )
         git("add", "-A", cwd=root)

@@ -19,6 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "s3": ("s3fs",),
     "mlflow": ("mlflow",),
     "ray": ("ray",),
+    "river": ("river",),
     "examples": ("vega_datasets", "palmerpenguins", "sklearn", "skops", "starlette", "uvicorn", "prometheus_client"),
 }
 
