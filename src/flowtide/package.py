@@ -96,8 +96,8 @@ WORKDIR {APP_DIR}
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN useradd --system --home-dir {APP_DIR} flowtide && chown -R flowtide {APP_DIR}
-USER flowtide
+RUN useradd --system --uid 10001 --home-dir {APP_DIR} flowtide && chown -R 10001 {APP_DIR}
+USER 10001
 EXPOSE {PORT}
 CMD ["flowtide", "serve", "-C", "{APP_DIR}", "--host", "0.0.0.0", "--port", "{PORT}", "--interval", "0"]
 """
