@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "build a static site of versions, runs, monitor results and data over time",
     ),
     "ci": ("flowtide.cli.ci", "generate, check and simulate CI workflows"),
+    "completion": ("flowtide.cli.completion", "print a bash or zsh completion script"),
 }
 
 _DESCRIPTION = "flowtide: continuous training, testing, deployment and monitoring on git and plain files."
