@@ -225,3 +225,14 @@ def test_root_files_become_pages_with_links_that_stay_inside_the_manual(tmp_path
     (tmp_path / "LICENSE").write_text("Apache License\n")
     assert hooks.root_page("LICENSE", True, root=tmp_path) == "# License\n\n```text\nApache License\n\n```\n"
     assert "not in this checkout" in hooks.root_page("CHANGELOG.md", False, root=tmp_path)
+
+
+def test_the_platforms_are_stated_where_the_package_metadata_states_them():
+    import tomllib
+
+    classifiers = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["classifiers"]
+    oses = sorted(c for c in classifiers if c.startswith("Operating System"))
+    assert oses == ["Operating System :: MacOS", "Operating System :: POSIX :: Linux"]
+    start = (ROOT / "docs/getting-started.md").read_text(encoding="utf-8")
+    assert "**Platforms: Linux and macOS.**" in start and "Windows is not supported" in start
+    assert "import fcntl" in (ROOT / "src/flowtide/project.py").read_text()  # the lock the statement is about
