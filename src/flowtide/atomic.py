@@ -31,7 +31,8 @@ _OWNER = re.compile(r"\.([0-9a-f]{8})-(\d+)-(\d+)\.")
 _owner: str | None = None
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """fsync a directory (its entries: a rename or a new file in it), ignoring filesystems that refuse."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -184,9 +185,9 @@ def atomic_writer(
             os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
         if fsync:
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             if where != target.parent:
-                _fsync_dir(where)
+                fsync_dir(where)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

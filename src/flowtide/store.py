@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .atomic import atomic_copy, atomic_write, copy_fileobj, owner, private_dir, temp_file
+from .atomic import atomic_copy, atomic_write, copy_fileobj, fsync_dir, owner, private_dir, temp_file
 from .errors import IntegrityError, StoreError
 from .hashing import CHUNK, hash_bytes, hash_file, new_hasher
 from .validators import is_digest
@@ -517,13 +517,7 @@ def _sync_staged(directory: str | os.PathLike[str], paths: list[str]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(directory)
 
 
 _libc_syncfs = None

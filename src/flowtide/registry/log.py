@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import _fsync_dir
+from ..atomic import fsync_dir
 from ..errors import FlowtideError, UsageError
 from ..validators import NAME_RULE, is_digest, is_name, path_problem
 
@@ -604,7 +604,7 @@ def _append(project: Project, event: dict[str, Any]) -> None:
     finally:
         os.close(fd)
     if created:
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 def _latest_number(raw: bytes, path: Path, model: str) -> int:
