@@ -176,7 +176,8 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]):
     try:
         return pl.DataFrame({c: [row.get(c) for row in rows] for c in columns}, strict=False)
     except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
-        raise ServeError(f"input rows do not make a table of the model's columns: {exc}") from None
+        # the inputs' fault (they passed validation, so their columns are untyped): the server answers 422
+        raise ValueError(f"input rows do not make a table of the model's columns: {exc}") from None
 
 
 class SkopsFormat:
