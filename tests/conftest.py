@@ -127,6 +127,35 @@ def s3_server(tmp_path_factory):
     server.stop()
 
 
+# --- flowtide as a user installs it: a wheel of this checkout, in fresh virtualenvs ---
+
+ROOT = Path(__file__).resolve().parents[1]
+UV = Path(sys.executable).parent / "uv"
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """flowtide's wheel, built once per session from this checkout (never the test environment's flowtide)."""
+    out = tmp_path_factory.mktemp("wheel")
+    assert UV.exists(), "uv is installed with the dev environment (make install)"
+    proc = subprocess.run(
+        [str(UV), "build", "--wheel", "--out-dir", str(out), str(ROOT)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    (built,) = out.glob("flowtide-*.whl")
+    return built
+
+
+def fresh_venv(directory: Path, *requirements: str) -> Path:
+    """A new virtualenv at ``directory`` with ``requirements`` installed by uv (in that order); returns its root."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(directory)], check=True, timeout=120)
+    python = directory / "bin" / "python"
+    for requirement in requirements:
+        args = ["-r", requirement[3:]] if requirement.startswith("-r ") else [requirement]
+        subprocess.run([str(UV), "pip", "install", "--quiet", "--python", str(python), *args], check=True, timeout=900)
+    return directory
+
+
 # --- pipeline: one trained weather model per session, reused by registry/serving tests ---
 
 

@@ -24,10 +24,8 @@ import httpx
 import pytest
 
 from ._models import make_project, train
-from .conftest import run_cli
+from .conftest import fresh_venv, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
-UV = Path(sys.executable).parent / "uv"
 ROW = {"precipitation": 0.0, "temp_max": 25.0, "temp_min": 14.0, "wind": 2.0}
 
 
@@ -58,20 +56,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_the_bundle_serves_from_its_own_requirements_and_command(bundle, tmp_path):
-    dist = tmp_path / "dist"
-    subprocess.run([str(UV), "build", "--quiet", "--wheel", "--out-dir", str(dist), str(ROOT)], check=True, timeout=600)
-    (wheel,) = dist.glob("flowtide-*.whl")
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
+def test_the_bundle_serves_from_its_own_requirements_and_command(bundle, tmp_path, wheel):
     # the image installs requirements.txt from the index; flowtide==VERSION is not published yet, so its
     # wheel goes first and the pin is satisfied by it (everything else comes exactly as pinned)
     requirements = (bundle / "requirements.txt").read_text()
     assert re.search(r"^flowtide==", requirements, re.M) and "starlette==" in requirements
-    install = [str(UV), "pip", "install", "--quiet", "--python", str(python)]
-    subprocess.run([*install, str(wheel)], check=True, timeout=600)
-    subprocess.run([*install, "-r", str(bundle / "requirements.txt")], check=True, timeout=900)
+    venv = fresh_venv(tmp_path / "venv", str(wheel), f"-r {bundle / 'requirements.txt'}")
 
     # the Dockerfile's CMD, exactly, with its WORKDIR mapped to the bundle and its port to a free one
     text = (bundle / "Dockerfile").read_text()

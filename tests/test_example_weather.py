@@ -47,6 +47,15 @@ def _traffic(project: Project, first: str, last: str, callers: int = 3) -> int:
     return n
 
 
+def _scaffold(root, source: DataSource) -> None:
+    """The weather example as `init` writes it, with its real gates, pulling from ``source``."""
+    assert _ok(None, "init", "--example", "weather", root).code == 0
+    config = root / "flowtide.yaml"
+    text = config.read_text()
+    assert all(g in text for g in GATES) and "tests: [tests/test_model.py]" in text  # the real gates
+    config.write_text(text.replace("http://127.0.0.1:8765/seattle-weather.csv", source.url))
+
+
 def _ok(root, *args: str):
     result = run_cli("-C", root, *args)
     assert result.code == 0, f"flowtide {' '.join(args)}: {result.out}{result.err}"
@@ -67,11 +76,7 @@ def test_the_example_passes_its_own_gates_first_and_on_a_retrain(tmp_path_factor
     root = tmp_path_factory.mktemp("example") / "weather"
     source = DataSource(port=0, as_of=first).start()
     try:
-        assert _ok(None, "init", "--example", "weather", root).code == 0
-        config = root / "flowtide.yaml"
-        text = config.read_text()
-        assert all(g in text for g in GATES) and "tests: [tests/test_model.py]" in text  # the real gates
-        config.write_text(text.replace("http://127.0.0.1:8765/seattle-weather.csv", source.url))
+        _scaffold(root, source)
         _ok(root, "pull")
         assert (root / "data" / "raw" / "traffic.csv").read_text() == "precipitation,temp_max,temp_min,wind,weather\n"
         git("add", "-A", cwd=root)
@@ -113,11 +118,7 @@ def test_run_then_gate_passes_with_the_defaults_at_months_across_2012_to_2015(tm
     source = DataSource(port=0, as_of=AS_OF[0]).start()
     seen = {}
     try:
-        assert _ok(None, "init", "--example", "weather", root).code == 0
-        config = root / "flowtide.yaml"
-        text = config.read_text()
-        assert all(g in text for g in GATES) and "tests: [tests/test_model.py]" in text  # the real gates
-        config.write_text(text.replace("http://127.0.0.1:8765/seattle-weather.csv", source.url))
+        _scaffold(root, source)
         for month in AS_OF:
             source.set_as_of(month)
             _ok(root, "pull")

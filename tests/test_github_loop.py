@@ -49,18 +49,6 @@ FEATURES = ("precipitation", "temp_max", "temp_min", "wind")
 # --- the pieces ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory) -> Path:
-    """flowtide's wheel, built from this checkout (what `ci.install` points the workflows at)."""
-    out = tmp_path_factory.mktemp("wheel")
-    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    assert uv, "uv is installed with the dev environment (make install)"
-    proc = subprocess.run([uv, "build", "--wheel", "--out-dir", str(out), str(ROOT)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    (built,) = out.glob("flowtide-*.whl")
-    return built
-
-
 def _days(first: str, last: str) -> list[dict]:
     from flowtide.examples.datasource import vega_csv
 

@@ -11,15 +11,11 @@ import json
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import git
-
-ROOT = Path(__file__).resolve().parents[1]
-UV = Path(sys.executable).parent / "uv"
+from .conftest import fresh_venv, git
 
 # what the core must not bring: the extras' libraries, the unused ones, and the project's own test runner
 NOT_IN_CORE = (
@@ -44,17 +40,9 @@ NOT_IN_CORE = (
 
 
 @pytest.fixture(scope="module")
-def core_venv(tmp_path_factory):
+def core_venv(tmp_path_factory, wheel):
     """A venv with only `flowtide` (no extras) from a wheel of this checkout."""
-    tmp = tmp_path_factory.mktemp("core")
-    dist = tmp / "dist"
-    subprocess.run([str(UV), "build", "--quiet", "--wheel", "--out-dir", str(dist), str(ROOT)], check=True, timeout=600)
-    (wheel,) = dist.glob("flowtide-*.whl")
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    subprocess.run([str(UV), "pip", "install", "--quiet", "--python", str(python), str(wheel)], check=True, timeout=600)
-    return venv
+    return fresh_venv(tmp_path_factory.mktemp("core") / "venv", str(wheel))
 
 
 def _installed(venv: Path) -> set[str]:
