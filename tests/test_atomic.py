@@ -65,3 +65,21 @@ def test_atomic_copy(tmp_path):
     atomic_copy(src, dst)
     assert dst.read_bytes() == src.read_bytes()
     assert sorted(p.name for p in dst.parent.iterdir()) == ["dst"]
+
+
+def test_append_line_cuts_a_torn_tail_and_keeps_an_unterminated_record(tmp_path):
+    """The one JSON-lines append the registry and the monitor history share: a crash's torn last line is cut
+    off before the next record (which it would otherwise swallow); a whole record missing its newline stays."""
+    import json
+
+    from flowtide.atomic import append_line
+
+    log = tmp_path / "log.jsonl"
+    append_line(log, b'{"n": 1}\n')
+    with open(log, "ab") as handle:
+        handle.write(b'{"n": 2, "cut')  # killed mid-write
+    append_line(log, b'{"n": 3}\n', fsync=False)
+    assert [json.loads(line)["n"] for line in log.read_text().splitlines()] == [1, 3]
+    log.write_bytes(log.read_bytes().rstrip(b"\n"))  # a hand edit dropped the final newline
+    append_line(log, b'{"n": 4}\n')
+    assert [json.loads(line)["n"] for line in log.read_text().splitlines()] == [1, 3, 4]

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -43,6 +43,57 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def is_json_object_line(line: str) -> bool:
+    """True when ``line`` is one complete JSON object (what every JSON-lines log of flowtide holds)."""
+    import json
+
+    try:
+        return isinstance(json.loads(line), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def append_line(
+    path: str | os.PathLike[str],
+    line: bytes,
+    *,
+    complete: Callable[[str], bool] = is_json_object_line,
+    fsync: bool = True,
+) -> None:
+    """Append one record (``line``, newline-terminated) to a log: O(1) in the log's size.
+
+    One ``write`` of the whole line (then ``fsync``), so a crash leaves at most a torn *last*
+    line without its newline. Before writing, such a line is either cut off (``complete`` says
+    it is not a record: the remains of an interrupted append) or given its newline (a record a
+    hand edit left unterminated). Readers skip a torn last line. A short write (a full disk) is
+    undone, so the log stays what it was. Callers serialise writers (the repository lock).
+    """
+    path = Path(path)
+    created = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            tail = os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20)))
+            if not tail.endswith(b"\n"):
+                start = tail.rfind(b"\n") + 1
+                # (a last line longer than the 1 MiB read is no interrupted record of ours: it stays)
+                if (start or size == len(tail)) and not complete(tail[start:].decode("utf-8", "replace")):
+                    os.ftruncate(fd, size - (len(tail) - start))
+                else:
+                    line = b"\n" + line
+        written = os.write(fd, line)
+        if written != len(line):
+            os.ftruncate(fd, os.fstat(fd).st_size - written)
+            raise OSError(f"could not append to {path.name}: only {written} of {len(line)} bytes were written")
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created and fsync:
+        fsync_dir(path.parent)
 
 
 # --- owned temporary files ---------------------------------------------------------

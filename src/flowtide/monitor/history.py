@@ -1,13 +1,13 @@
 """Monitor results over time: one JSON line per `flowtide monitor` run in .flowtide/monitor/history.jsonl.
 
 The dashboard draws live performance, traffic and drift across runs from it. Appending is one
-``write`` of one line (a torn last line, from a killed run, is skipped when read back).
+``write`` of one line (:func:`flowtide.atomic.append_line`: a torn last line from a killed run is
+skipped when read back and cut off by the next append).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,14 +49,12 @@ def record(result: MonitorResult, *, since: float, until: float) -> dict[str, An
 
 
 def append(project: Project, entry: dict[str, Any]) -> None:
+    """One line per run; a torn last line a killed run left is cut off first, so it cannot swallow this one."""
+    from ..atomic import append_line
+
     path = history_path(project)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, sort_keys=True, default=str) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
+    append_line(path, (json.dumps(entry, sort_keys=True, default=str) + "\n").encode(), fsync=False)
 
 
 def read(project: Project) -> list[dict[str, Any]]:

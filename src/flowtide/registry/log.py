@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import fsync_dir
+from ..atomic import append_line, is_json_object_line
 from ..errors import FlowtideError, UsageError
 from ..validators import NAME_RULE, is_digest, is_name, path_problem
 
@@ -533,7 +533,7 @@ def _parse_events(raw: bytes, path: Path) -> list[dict[str, Any]]:
         ) from None
     # split on newlines only: str.splitlines() would also cut at U+2028 and friends inside a JSON string
     numbered = [(number, line) for number, line in enumerate(text.split("\n"), 1) if line.strip()]
-    if numbered and not text.endswith("\n") and _torn(numbered[-1][1]):
+    if numbered and not text.endswith("\n") and not is_json_object_line(numbered[-1][1]):
         numbered.pop()  # an append that a crash interrupted: that event never happened
     events: list = []
     try:
@@ -566,45 +566,10 @@ def _dump_event(event: dict[str, Any]) -> str:
     return json.dumps(event, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _torn(line: str) -> bool:
-    """A last line (no newline after it) that is not a JSON object: the remains of an interrupted append."""
-    try:
-        return not isinstance(json.loads(line), dict)
-    except (ValueError, RecursionError):
-        return True
-
-
 def _append(project: Project, event: dict[str, Any]) -> None:
-    """Append one event as one line: O(1) in the registry's size, durable (fsync) before returning.
-
-    Callers hold the repository lock, so no other flowtide writes meanwhile. A last
-    line without its newline is either a hand edit that dropped the final newline
-    (kept: a newline is added) or the torn remains of an interrupted append (cut off).
-    """
-    path = project.root / REGISTRY_FILE
-    line = (_dump_event(event) + "\n").encode("utf-8")
-    created = not path.exists()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size:
-            tail = os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20)))
-            if not tail.endswith(b"\n"):
-                start = tail.rfind(b"\n") + 1
-                # (a last line longer than the 1 MiB read is no interrupted event of ours: it stays)
-                if (start or size == len(tail)) and _torn(tail[start:].decode("utf-8", "replace")):
-                    os.ftruncate(fd, size - (len(tail) - start))
-                else:
-                    line = b"\n" + line
-        written = os.write(fd, line)
-        if written != len(line):  # a full disk: undo the partial line, so the file stays what it was
-            os.ftruncate(fd, os.fstat(fd).st_size - written)
-            raise OSError(f"could not append to {path.name}: only {written} of {len(line)} bytes were written")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        fsync_dir(path.parent)
+    """Append one event as one line (:func:`flowtide.atomic.append_line`: durable, O(1) in the registry's
+    size, a torn last line left by a crash cut off first). Callers hold the repository lock."""
+    append_line(project.root / REGISTRY_FILE, (_dump_event(event) + "\n").encode("utf-8"))
 
 
 def _latest_number(raw: bytes, path: Path, model: str) -> int:
