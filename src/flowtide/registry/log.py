@@ -15,6 +15,7 @@ import bisect
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -293,13 +294,24 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
     full_name = f"registry-full-{_SUMMARY_VERSION}"
 
     def everything() -> dict[str, Any]:
+        from ..hashing import new_hasher
+
         raw = path.read_bytes()
         inode = os.stat(path).st_ino
-        models = _replay_tail(project.state_dir / "tmp" / f"{full_name}.json", path, raw, inode)
+        hasher, hashed = new_hasher(len(raw)), 0
+
+        def digest_to(end: int) -> str:
+            """BLAKE3 of raw[:end], ``end`` never decreasing: the memo's check and the new memo hash the bytes once."""
+            nonlocal hashed
+            hasher.update(memoryview(raw)[hashed:end])
+            hashed = end
+            return hasher.hexdigest()
+
+        models = _replay_tail(project.state_dir / "tmp" / f"{full_name}.json", path, raw, inode, digest_to)
         if models is None:
             registry = Registry(path, _parse_events(raw, path))
             models = {model: _model_summary(registry, model, registry.versions(model)) for model in registry.models()}
-        return {"inode": inode, "covered": len(raw), "digest": _digest(raw), "models": models}
+        return {"inode": inode, "covered": len(raw), "digest": digest_to(len(raw)), "models": models}
 
     def load_full() -> dict[str, dict[str, Any]]:
         data = cached_by_stat(project.root, path, full_name, everything, expect=dict)
@@ -343,12 +355,6 @@ def _brief_json(v: Version) -> str:
     return json.dumps(brief(v), sort_keys=True, default=str)
 
 
-def _digest(raw: bytes) -> str:
-    from ..hashing import hash_bytes
-
-    return hash_bytes(raw)
-
-
 def _full_ok(data: Any) -> bool:
     return (
         isinstance(data, dict)
@@ -358,7 +364,9 @@ def _full_ok(data: Any) -> bool:
     )
 
 
-def _replay_tail(memo_path: Path, path: Path, raw: bytes, inode: int) -> dict[str, dict[str, Any]] | None:
+def _replay_tail(
+    memo_path: Path, path: Path, raw: bytes, inode: int, digest_to: Callable[[int], str]
+) -> dict[str, dict[str, Any]] | None:
     """The full summary brought up to ``raw`` by replaying only the lines appended since the last memo, or None.
 
     The previous memo is input like anything under .flowtide/: it is used only when it
@@ -373,7 +381,7 @@ def _replay_tail(memo_path: Path, path: Path, raw: bytes, inode: int) -> dict[st
     if not _full_ok(old) or old.get("inode") != inode or not 0 < old["covered"] <= len(raw):
         return None
     covered = old["covered"]
-    if raw[covered - 1 : covered] != b"\n" or old.get("digest") != _digest(raw[:covered]):
+    if raw[covered - 1 : covered] != b"\n" or old.get("digest") != digest_to(covered):
         return None
     entries = old["models"]
     try:
