@@ -64,8 +64,10 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/uv pip install --python $(BENCH_VENV)/bin/python --quiet -e ".[bench,serve,sklearn,s3,mlflow,examples]"
 	@touch $@
 
+# Every area, side by side, recorded to benchmarks/results/latest.md (the benchmarks page includes it as it is);
+# `make bench BENCH_ARGS=checks` runs one area and records nothing.
 bench: $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks $(if $(BENCH_ARGS),$(BENCH_ARGS),--record benchmarks/results/latest.md)
 
 all: lint test
 

@@ -2,38 +2,130 @@
 
 Each module runs in its own process (``python -m benchmarks.<area>``) so one
 area's imports and memory do not colour another's figures.
+
+``--record FILE`` also writes what every area printed, with the command, the
+commit, the machine and the load average, to FILE (Markdown). ``make bench``
+records the whole run to ``benchmarks/results/latest.md``, which the manual's
+benchmarks page includes as it is: the published table is always one run's
+output, never figures copied by hand.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
+import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+USAGE = "usage: python -m benchmarks [--record FILE] [AREA...]"
 
 
 def areas() -> list[str]:
     return sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_"))
 
 
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+def _run(area: str) -> tuple[int, str, float, tuple[float, float]]:
+    """Run one area, echoing its output line by line; return its exit code, its output, seconds and load."""
+    before, start = _load(), time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-u", "-m", f"benchmarks.{area}"],
+        cwd=HERE.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    lines = []
+    assert child.stdout is not None
+    for line in child.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        lines.append(line)
+    code = child.wait()
+    return code, "".join(lines), time.perf_counter() - start, (before, _load())
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _memory_gib() -> str:
+    try:
+        return f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
+    except (ValueError, OSError, AttributeError):
+        return "unknown memory"
+
+
+def record(path: Path, command: str, results: list[tuple[str, int, str, float, tuple[float, float]]]) -> None:
+    """Write the run as Markdown: where and how it ran, then each area's output verbatim."""
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"Produced by `{command}` on {when}, commit `{commit}`{dirty}.",
+        f"Machine: {os.cpu_count()} cores, {_memory_gib()}, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}.",
+        "",
+        "| area | result | wall time | load average before → after |",
+        "|---|---|---|---|",
+    ]
+    for area, code, _output, seconds, (before, after) in results:
+        verdict = "ran" if code == 0 else f"**failed** (exit {code})"
+        lines.append(f"| `{area}` | {verdict} | {seconds:.0f} s | {before:.1f} → {after:.1f} |")
+    for area, _code, output, _seconds, _load_pair in results:
+        lines += ["", f"### `benchmarks.{area}`", "", "```text", output.rstrip("\n"), "```"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     known = areas()
     if argv and argv[0] in ("-h", "--help"):
-        print(f"usage: python -m benchmarks [AREA...]\nareas: {', '.join(known)}")
+        print(f"{USAGE}\nareas: {', '.join(known)}")
         return 0
+    target = None
+    if "--record" in argv:
+        at = argv.index("--record")
+        if at + 1 >= len(argv):
+            print(f"--record needs a file\n{USAGE}", file=sys.stderr)
+            return 2
+        target = Path(argv[at + 1])
+        del argv[at : at + 2]
     chosen = argv or known
     unknown = [a for a in chosen if a not in known]
     if unknown:
         print(f"unknown benchmark {unknown[0]!r}; areas: {', '.join(known)}", file=sys.stderr)
         return 2
-    failed = []
+    results = []
     for area in chosen:
         print(f"\n##### benchmarks.{area} #####", flush=True)
-        code = subprocess.call([sys.executable, "-m", f"benchmarks.{area}"], cwd=HERE.parent)
-        if code != 0:
-            failed.append(area)
+        code, output, seconds, load = _run(area)
+        results.append((area, code, output, seconds, load))
+    if target is not None:
+        command = "make bench" if not argv else f"python -m benchmarks {' '.join(chosen)}"
+        record(target, command, results)
+        print(f"\nrecorded to {target}")
+    failed = [area for area, code, *_ in results if code != 0]
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
         return 1
