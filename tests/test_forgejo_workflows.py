@@ -113,7 +113,7 @@ def test_self_contained_pinned_and_without_github_only_parts(rendered, case):
                 assert (env["GIT_AUTHOR_NAME"], env["GIT_AUTHOR_EMAIL"]) == (BOT_NAME, BOT_EMAIL)
         # what inlining leaves is tidy: no literal-only expression, no `inputs.*` a trigger does not declare
         assert not re.search(r"\$\{\{\s*'", text), rel
-        dispatched = set(((workflow["on"].get("workflow_dispatch") or {}).get("inputs") or {}))
+        dispatched = set((workflow["on"].get("workflow_dispatch") or {}).get("inputs") or {})
         assert set(re.findall(r"inputs\.([\w-]+)", text)) <= dispatched, rel
 
 
