@@ -313,3 +313,27 @@ def test_never():
     assert never("'' != '' && steps.commit.outputs.changed != 'true'")
     assert not never("false && a || b")
     assert not never(None)
+
+
+def test_run_links_point_at_forgejos_run_pages(tmp_path):
+    """Forgejo's run pages are /actions/runs/RUN_NUMBER (the per-repository index), not the instance-wide run id."""
+    from flowtide.pipeline.runs import ci_run_url
+    from flowtide.project import Project
+    from flowtide.registry.lineage import actor
+
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "FORGEJO_ACTIONS": "true",
+        "GITHUB_SERVER_URL": "https://code.example.org",
+        "GITHUB_REPOSITORY": "team/weather",
+        "GITHUB_RUN_ID": "48213",
+        "GITHUB_RUN_NUMBER": "17",
+        "GITHUB_RUN_ATTEMPT": "2",
+        "GITHUB_ACTOR": "alice",
+    }
+    assert ci_run_url(env) == "https://code.example.org/team/weather/actions/runs/17"
+    (tmp_path / "flowtide.yaml").write_text("project: p\n")
+    said = actor(Project.load(tmp_path, env=env))
+    assert (said["by"], said["run_url"]) == ("alice", "https://code.example.org/team/weather/actions/runs/17")
+    github = {k: v for k, v in env.items() if k != "FORGEJO_ACTIONS"}
+    assert ci_run_url(github) == "https://code.example.org/team/weather/actions/runs/48213"
