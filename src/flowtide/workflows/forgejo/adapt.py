@@ -164,7 +164,7 @@ def ci(workflow: dict, config: Config) -> dict:
             "github.repository && steps.diff.outputs.markdown != ''",
             "env": {
                 "BODY": "${{ steps.diff.outputs.markdown }}",
-                "TOKEN": "${{ secrets.GITHUB_TOKEN }}",
+                "TOKEN": "${{ github.token }}",
                 "API": "${{ github.api_url }}",
                 "REPO": "${{ github.repository }}",
                 "NUMBER": "${{ github.event.pull_request.number }}",
