@@ -306,3 +306,17 @@ def drop_calls(workflow: dict) -> dict:
             continue
         on[key] = value
     return {**workflow, "on": on}
+
+
+def tidy(jobs: dict) -> dict:
+    """A checkout `ref` that inlining left empty (train.yml pushed: no commit handed over) is left out."""
+    out = {}
+    for job_id, job in jobs.items():
+        steps = []
+        for step in job.get("steps") or []:
+            options = step.get("with")
+            if _uses(step).startswith("actions/checkout@") and isinstance(options, dict) and options.get("ref") == "":
+                step = {**step, "with": {k: v for k, v in options.items() if k != "ref"}}
+            steps.append(step)
+        out[job_id] = {**job, "steps": steps} if "steps" in job else job
+    return out

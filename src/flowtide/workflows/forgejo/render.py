@@ -43,7 +43,7 @@ def render(config: Config) -> dict[str, str]:
     callable_ = {**github, "deploy.yml": adapt.for_inlining(github["deploy.yml"])}
     files = {}
     for name, workflow in github.items():
-        jobs = prune(resolve_top_level(workflow, flatten({**callable_, name: workflow}, name)))
+        jobs = adapt.tidy(prune(resolve_top_level(workflow, flatten({**callable_, name: workflow}, name))))
         out = adapt.drop_calls(workflow)
         out = {Comment(_NOTE): None, **{k: (jobs if k == "jobs" else v) for k, v in out.items()}}
         files[f"{WORKFLOW_DIR}/{name}"] = dump(out, header=HEADER)
