@@ -342,8 +342,8 @@ class CI:
     """How `flowtide ci generate` writes the GitHub Actions workflows."""
 
     __pydantic_config__ = _FORBID
-    provider: Literal["github"] = "github"
-    """The CI system the workflows are generated for (GitHub Actions)."""
+    provider: Literal["github", "forgejo"] = "github"
+    """The CI system the workflows are generated for: github (GitHub Actions, .github/workflows) or forgejo (Forgejo or Gitea Actions, .forgejo/workflows; see docs/forgejo.md)."""
     token: Literal["default", "app"] = "default"
     """app: pushes use a GitHub App token (secrets FLOWTIDE_APP_ID / FLOWTIDE_APP_PRIVATE_KEY)."""
     default_branch: str = "main"

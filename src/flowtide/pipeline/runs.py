@@ -140,6 +140,8 @@ class GitProbe:
 def ci_run_url(env: Mapping[str, str]) -> str | None:
     """The URL of the GitHub Actions workflow run this process is part of; None outside CI."""
     run_id, repository = env.get("GITHUB_RUN_ID", ""), env.get("GITHUB_REPOSITORY", "")
+    if env.get("FORGEJO_ACTIONS") == "true":  # Forgejo numbers its run pages per repository
+        run_id = env.get("GITHUB_RUN_NUMBER", "")
     server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
     if env.get("GITHUB_ACTIONS") != "true" or not run_id.isdigit():
         return None

@@ -66,9 +66,11 @@ def actor(project: Project) -> dict[str, Any]:
             out["triggered_by"] = triggering
         if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
             server = env.get("GITHUB_SERVER_URL") or "https://github.com"
-            url = f"{server.rstrip('/')}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+            forgejo = env.get("FORGEJO_ACTIONS") == "true"  # Forgejo numbers its run pages per repository
+            run = env.get("GITHUB_RUN_NUMBER", "") if forgejo else env["GITHUB_RUN_ID"]
+            url = f"{server.rstrip('/')}/{env['GITHUB_REPOSITORY']}/actions/runs/{run}"
             attempt = env.get("GITHUB_RUN_ATTEMPT")
-            if attempt and attempt != "1":
+            if attempt and attempt != "1" and not forgejo:
                 url += f"/attempts/{attempt}"
             out["run_url"] = url
         if env.get("GITHUB_WORKFLOW"):

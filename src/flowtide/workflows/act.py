@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from flowtide.errors import UsageError
 
-from .generate import WORKFLOW_DIR
+from .generate import workflow_dir
 from .simulate import Simulation, load_workflows
 
 if TYPE_CHECKING:
@@ -230,7 +230,7 @@ def act_command(
         act,
         event,
         "-W",
-        f"{WORKFLOW_DIR}/{workflow_file}",
+        f"{workflow_dir(project.config)}/{workflow_file}",
         "-P",
         f"{project.config.ci.runs_on}=-self-hosted",
         "--action-offline-mode",
@@ -248,7 +248,7 @@ def act_command(
     ]
     import json
 
-    for uses in remote_actions(load_workflows(project.root)):
+    for uses in remote_actions(load_workflows(project.root, workflow_dir(project.config))):
         repo, _, ref = uses.partition("@")
         directory = standins / repo.replace("/", "__")
         directory.mkdir(parents=True, exist_ok=True)

@@ -55,9 +55,13 @@ def short_diff(old: str | None, new: str, name: str, limit: int = _DIFF_LINES) -
 def check(project: Project, *, lint: bool = True) -> Report:
     """A report with one finding per workflow (up to date or not) plus actionlint's findings."""
     report = Report(kind="ci-check", title="workflows")
-    expected = dependabot.keep_newer_pins(project.root, render(project.config))
+    if project.config.ci.provider == "forgejo":  # no Dependabot on Forgejo
+        expected, extra = render(project.config), {}
+    else:
+        expected = dependabot.keep_newer_pins(project.root, render(project.config))
+        extra = {dependabot.DEPENDABOT: dependabot.render()}
     stale = 0
-    for rel, text in {**expected, dependabot.DEPENDABOT: dependabot.render()}.items():
+    for rel, text in {**expected, **extra}.items():
         path = project.root / rel
         try:
             current: str | None = path.read_text(encoding="utf-8")

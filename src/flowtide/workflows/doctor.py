@@ -16,7 +16,7 @@ from typing import Any
 from flowtide.config import CONFIG_FILE
 from flowtide.report import Finding, Report, Table
 
-from .generate import WORKFLOW_DIR, WORKFLOW_FILES
+from .generate import WORKFLOW_DIR, WORKFLOW_FILES, workflow_dir
 
 _USES = re.compile(r"^\s*(?:-\s*)?uses:\s*['\"]?([^\s'\"#]+)", re.M)
 _PINNED = re.compile(r"@[0-9a-f]{40}$")
@@ -170,7 +170,7 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
             "no tests: add tests/test_*.py (`flowtide init` writes a starter) and run them in CI via `make test`",
         )
     ]
-    directory = root / WORKFLOW_DIR
+    directory = root / (workflow_dir(config) if config is not None else WORKFLOW_DIR)
     files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]) if directory.is_dir() else []
     # without a model there is nothing to monitor, and `ci generate` writes no monitor.yml
     wanted = [name for name in WORKFLOW_FILES if name != "monitor.yml" or getattr(config, "model", True) is not None]
@@ -197,7 +197,7 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
             stale = [f.target for f in check(Project.load(root), lint=False).findings if f.status == "fail"]
             fix = f"{', '.join(stale)} out of date with flowtide.yaml: run `flowtide ci generate`"
         except ConfigError as exc:  # flowtide.yaml asks for workflows flowtide refuses to write
-            stale, fix = [WORKFLOW_DIR], f"flowtide.yaml cannot generate them: {exc.message}"
+            stale, fix = [workflow_dir(config)], f"flowtide.yaml cannot generate them: {exc.message}"
         findings.append(_piece(2, not stale, "workflows up to date", "workflows match flowtide.yaml", fix))
     unpinned: list[str] = []
     for path in files:
@@ -219,7 +219,7 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
             + " — `flowtide ci generate` writes pinned ones",
         )
     )
-    findings.append(_approval(files))
+    findings.append(_approval(files, forgejo=getattr(getattr(config, "ci", None), "provider", "") == "forgejo"))
     findings.append(_fork_code_with_secrets(files))
     return findings
 
@@ -316,8 +316,12 @@ def _fork_code_with_secrets(files: list[Path]) -> Finding:
     )
 
 
-def _approval(files: list[Path]) -> Finding:
-    """Every job that promotes to production must run in a GitHub Environment (required reviewers)."""
+def _approval(files: list[Path], *, forgejo: bool = False) -> Finding:
+    """Every job that promotes to production must wait for a person.
+
+    On GitHub it runs in an Environment (given required reviewers there); Forgejo has no such
+    protection, so there the job must check that an approver dispatched it (``forgejo.adapt``).
+    """
     unprotected: list[str] = []
     promoting = 0
     for path in files:
@@ -327,20 +331,40 @@ def _approval(files: list[Path]) -> Finding:
             text = " ".join(str((s or {}).get("run", "")) for s in job.get("steps") or [])
             if "--to production" in text or str(job_id) == "production":
                 promoting += 1
-                if not job.get("environment"):
+                if not (_approved_dispatch(job) if forgejo else job.get("environment")):
                     unprotected.append(f"{path.name}: {job_id}")
     ok = promoting > 0 and not unprotected
     if promoting == 0:
         fix = "no workflow promotes to production: `flowtide ci generate` writes deploy.yml with an approval job"
+    elif forgejo:
+        fix = (
+            f"production job without the approver check ({', '.join(unprotected)}): anyone who can start it "
+            "releases — `flowtide ci generate` writes one that only an approver's dispatch passes"
+        )
     else:
         fix = (
             f"production job without `environment:` ({', '.join(unprotected)}): nobody approves the release — "
             "`flowtide ci generate`, then add required reviewers to the `production` environment on GitHub"
         )
-    return _piece(
-        2,
-        ok,
-        "approval on production",
-        "production jobs run in a GitHub environment (give it required reviewers on GitHub)",
-        fix,
+    good = (
+        "production jobs run only when an approver (FLOWTIDE_APPROVERS) dispatches them from the default branch"
+        if forgejo
+        else "production jobs run in a GitHub environment (give it required reviewers on GitHub)"
     )
+    return _piece(2, ok, "approval on production", good, fix)
+
+
+def _approved_dispatch(job: dict) -> bool:
+    """A Forgejo production job: dispatched only, and its first steps fail unless the actor is an approver."""
+    from .forgejo import APPROVERS_VARIABLE
+
+    if "workflow_dispatch" not in str(job.get("if", "")):
+        return False
+    for step in job.get("steps") or []:
+        step = step or {}
+        env = step.get("env") or {}
+        if str(step.get("uses", "")):
+            return False  # an action ran before the approval
+        if env.get("ACTOR") == "${{ github.actor }}" and APPROVERS_VARIABLE in str(env.get("APPROVERS", "")):
+            return True
+    return False

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowtide.errors import UsageError
 
-from .generate import WORKFLOW_DIR
+from .generate import WORKFLOW_DIR, workflow_dir
 
 if TYPE_CHECKING:
     from flowtide.project import Project
@@ -149,13 +149,12 @@ def _job_lines(jobs: list[JobPlan], depth: int) -> list[str]:
     return out
 
 
-def load_workflows(root: Path) -> dict[str, dict]:
-    """Every workflow file under .github/workflows, parsed as YAML 1.2 (so `on:` stays a string)."""
+def load_workflows(root: Path, directory: str = WORKFLOW_DIR) -> dict[str, dict]:
+    """Every workflow file under ``directory`` (.github/workflows), parsed as YAML 1.2 (so `on:` stays a string)."""
     from flowtide.config import cached_by_stat
 
     found: dict[str, dict] = {}
-    directory = root / WORKFLOW_DIR
-    for path in sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]):
+    for path in sorted([*(root / directory).glob("*.yml"), *(root / directory).glob("*.yaml")]):
         # parsed once per file version, like the config: a warm simulate imports no YAML parser
         data = cached_by_stat(root, path, f"workflow-{path.name}", functools.partial(_parse, path))
         if isinstance(data, dict):
@@ -233,10 +232,11 @@ def simulate(
         raise UsageError(f"unknown event {event!r}", hint=f"Use one of: {', '.join(EVENTS)}.")
     default = project.config.ci.default_branch
     branch = branch or default
-    workflows = load_workflows(project.root)
+    directory = workflow_dir(project.config)
+    workflows = load_workflows(project.root, directory)
     if not workflows:
         raise UsageError(
-            f"no workflows in {project.root / WORKFLOW_DIR}", hint="Run `flowtide ci generate` to write them."
+            f"no workflows in {project.root / directory}", hint="Run `flowtide ci generate` to write them."
         )
     if workflow is not None:
         wanted = workflow if workflow.endswith((".yml", ".yaml")) else f"{workflow}.yml"
