@@ -159,7 +159,9 @@ def interpolate(value: Any, context: dict[str, Any], where: Where, path: tuple) 
         whole = _WHOLE.match(value)
         if whole:
             return _lookup(context, whole.group(1), where, path)
-        text = _INTERP.sub(lambda m: _to_text(_lookup(context, m.group(1), where, path), m.group(1), where, path), value)
+        text = _INTERP.sub(
+            lambda m: _to_text(_lookup(context, m.group(1), where, path), m.group(1), where, path), value
+        )
         return text.replace("\\${", "${")
     if isinstance(value, list):
         return [interpolate(item, context, where, (*path, i)) for i, item in enumerate(value)]
@@ -221,7 +223,9 @@ def read_pipeline(root: Path, params: dict[str, Any]) -> tuple[list[DvcStage], l
         _vars(body.get("vars"), root, where, (*base, "vars"), local)
         if "foreach" in body or "matrix" in body:
             for suffix, extra in _iterations(body, local, where, base):
-                definition = body.get("do", {}) if "foreach" in body else {k: v for k, v in body.items() if k != "matrix"}
+                definition = (
+                    body.get("do", {}) if "foreach" in body else {k: v for k, v in body.items() if k != "matrix"}
+                )
                 inner = (*base, "do") if "foreach" in body else base
                 out.append(_stage(f"{name}@{suffix}", definition, {**local, **extra}, where, inner, root))
         else:
@@ -259,7 +263,10 @@ def _iterations(body: dict, context: dict, where: Where, base: tuple) -> list[tu
     keys = list(matrix)
     result = []
     for combo in itertools.product(*(list(enumerate(matrix[k])) for k in keys)):
-        parts = [str(value) if isinstance(value, (str, int, float)) else f"{key}{i}" for key, (i, value) in zip(keys, combo, strict=True)]
+        parts = [
+            str(value) if isinstance(value, (str, int, float)) else f"{key}{i}"
+            for key, (i, value) in zip(keys, combo, strict=True)
+        ]
         result.append(("-".join(parts), {"item": {k: v for k, (_, v) in zip(keys, combo, strict=True)}}))
     return result
 
@@ -353,7 +360,11 @@ def read_lock(root: Path) -> tuple[dict[str, dict[str, Any]], Where | None]:
     for name, entry in (data.get("stages") or {}).items():
         if not isinstance(entry, dict):
             raise where.error(f"stage {name!r} must be a mapping", "stages", name)
-        parsed: dict[str, Any] = {"cmd": entry.get("cmd"), "params": entry.get("params") or {}, "line": where.line("stages", name)}
+        parsed: dict[str, Any] = {
+            "cmd": entry.get("cmd"),
+            "params": entry.get("params") or {},
+            "line": where.line("stages", name),
+        }
         for kind in ("deps", "outs"):
             items: dict[str, dict[str, Any]] = {}
             for index, item in enumerate(entry.get(kind) or []):
@@ -391,11 +402,15 @@ def read_dvc_file(root: Path, rel: str) -> list[Tracked]:
     if deps:
         dep = deps[0] if isinstance(deps[0], dict) else {}
         if isinstance(dep.get("repo"), dict):
-            notes.append(f"{rel}: `dvc import` from {dep['repo'].get('url')}: kept as a tracked file (flowtide fetches no DVC repos)")
+            notes.append(
+                f"{rel}: `dvc import` from {dep['repo'].get('url')}: kept as a tracked file (flowtide fetches no DVC repos)"
+            )
         elif isinstance(dep.get("path"), str) and _URL.match(dep["path"]):
             url = dep["path"]
         elif isinstance(dep.get("path"), str):
-            url = check_path(dep["path"] if not base else f"{base}/{dep['path']}", where, "import-url path", "deps", 0, "path")
+            url = check_path(
+                dep["path"] if not base else f"{base}/{dep['path']}", where, "import-url path", "deps", 0, "path"
+            )
     tracked = []
     for index, out in enumerate(data["outs"]):
         if not isinstance(out, dict):
@@ -405,7 +420,9 @@ def read_dvc_file(root: Path, rel: str) -> list[Tracked]:
             why = path_problem(raw)
             if why:
                 raise where.error(f"out path {raw!r} {why}", "outs", index, "path", hint=ESCAPE_HINT)
-        path = check_path(raw if not base or not isinstance(raw, str) else f"{base}/{raw}", where, "out path", "outs", index, "path")
+        path = check_path(
+            raw if not base or not isinstance(raw, str) else f"{base}/{raw}", where, "out path", "outs", index, "path"
+        )
         md5 = out.get("md5")
         if md5 is not None and (not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}(\.dir)?", md5)):
             raise where.error(f"md5 {md5!r} is not an MD5 hex digest", "outs", index, "md5")

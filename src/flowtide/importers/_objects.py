@@ -103,9 +103,7 @@ def _matches(path: Path, md5: str, legacy: bool) -> tuple[bool, str, str, int]:
     return actual == md5 or (legacy and lf == md5), actual, blake, size
 
 
-def prove_file(
-    cache: Path, md5: str, legacy: bool, workspace: Path, what: str, *, cached: bool = True
-) -> Blob:
+def prove_file(cache: Path, md5: str, legacy: bool, workspace: Path, what: str, *, cached: bool = True) -> Blob:
     """The blob for ``md5``: DVC's cache object (or, when it is absent, the working-tree file) proven by MD5.
 
     A cache object with other bytes is an IntegrityError naming it; an object found nowhere is a StoreError.

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _USES = re.compile(r"iterative/setup-cml|iterative/cml\b")
-_RUN = re.compile(r"(^|[\s;&|:'\"-])cml(-send-comment|-publish|-runner|\s+(comment|publish|runner|pr|tensorboard|send-comment|check|asset|workflow))\b")
+_RUN = re.compile(
+    r"(^|[\s;&|:'\"-])cml(-send-comment|-publish|-runner|\s+(comment|publish|runner|pr|tensorboard|send-comment|check|asset|workflow))\b"
+)
 _FILES = (".github/workflows/*.yml", ".github/workflows/*.yaml", ".gitlab-ci.yml", "bitbucket-pipelines.yml")
 
 POINTER = (

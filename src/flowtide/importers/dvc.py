@@ -71,7 +71,9 @@ def import_dvc(root: str | os.PathLike[str], *, force: bool = False, dry_run: bo
 
     root = Path(root).resolve()
     if not (root / "dvc.yaml").is_file() and not (root / ".dvc").is_dir():
-        raise UsageError(f"{root} is not a DVC project (no dvc.yaml, no .dvc/)", hint="Run this at the DVC repository's root.")
+        raise UsageError(
+            f"{root} is not a DVC project (no dvc.yaml, no .dvc/)", hint="Run this at the DVC repository's root."
+        )
     if (root / CONFIG_FILE).exists() and not force and not dry_run:
         raise UsageError(
             f"{CONFIG_FILE} already exists in {root}; not overwritten",
@@ -130,7 +132,9 @@ def import_dvc(root: str | os.PathLike[str], *, force: bool = False, dry_run: bo
             md5 = out.get("md5")
             if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}(\.dir)?", md5):
                 raise ConfigError(f"{where}: md5 {md5!r} is not an MD5 hex digest", file="dvc.lock", line=out["line"])
-            proven[path] = prove(cache, path, md5, out.get("hash") != "md5", root, where, cached=path not in stage.uncached)
+            proven[path] = prove(
+                cache, path, md5, out.get("hash") != "md5", root, where, cached=path not in stage.uncached
+            )
         up_to_date.append(stage)
     if stage_configs:
         config["stages"] = stage_configs
@@ -159,7 +163,12 @@ def import_dvc(root: str | os.PathLike[str], *, force: bool = False, dry_run: bo
     lock_out = Lock()
     for name, source in sources.items():
         entry = proven[source["path"]].entry()
-        lock_out.sources[name] = {"url": source["url"], "path": source["path"], "hash": entry["hash"], "size": entry["size"]}
+        lock_out.sources[name] = {
+            "url": source["url"],
+            "path": source["path"],
+            "hash": entry["hash"],
+            "size": entry["size"],
+        }
     values = read_params(project) if any(s.params for s in parsed.stages.values()) else {}
     for name in [*tracking, *(s.name for s in up_to_date)]:
         stage = parsed.stages[name]
@@ -171,7 +180,11 @@ def import_dvc(root: str | os.PathLike[str], *, force: bool = False, dry_run: bo
     project.stat_cache.save()
     lock_out.save(root / LOCK_FILE, tmp_dir=project.tmp_dir)
     from ..atomic import atomic_write
+    from ..gitignore import ignore, stage_outputs
 
+    # DVC's own .gitignore lines already keep most data out of git; what they miss is added (and flowtide's state)
+    ignore(root, [".flowtide", *(s["path"] for s in sources.values())], "flowtide's local state and stored data")
+    ignore(root, stage_outputs(parsed.stages.values()), "stage outputs: their bytes live in the flowtide store")
     atomic_write(root / CONFIG_FILE, result.config_text, tmp_dir=project.tmp_dir)
     result.written = True
     return result
