@@ -81,7 +81,7 @@ def _dvc(args) -> int:
     for use in result.cml:
         print(f"CML: {use}")
     if result.cml:
-        from flowtide.importers.cml import POINTER
+        from flowtide.workflows.cml import POINTER
 
         print(POINTER)
     if result.written:

@@ -2,7 +2,8 @@
 
 dvc     dvc.yaml + params.yaml + dvc.lock + ``*.dvc`` → flowtide.yaml, flowtide.lock, the store
 gto     GTO's git tags (``name@vX.Y.Z``, ``name#stage#N``) → flowtide.registry events
-cml     CML steps in CI files, pointed at ``flowtide ci generate``
+(CML steps in CI files are found by :mod:`flowtide.workflows.cml`, which `import dvc` and `doctor` point at
+``flowtide ci generate``.)
 
 Neither DVC nor GTO is imported: flowtide does not depend on them.
 """
@@ -17,8 +18,6 @@ _API: dict[str, str] = {
     "DvcImport": "dvc",
     "import_gto": "gto",
     "GtoImport": "gto",
-    "find_cml": "cml",
-    "CmlUse": "cml",
 }
 
 __all__ = list(_API)

@@ -67,7 +67,7 @@ class DvcImport:
 
 def import_dvc(root: str | os.PathLike[str], *, force: bool = False, dry_run: bool = False) -> DvcImport:
     """Import the DVC project at ``root``; ``dry_run``: prove and report, write nothing."""
-    from .cml import find_cml
+    from ..workflows.cml import find_cml
 
     root = Path(root).resolve()
     if not (root / "dvc.yaml").is_file() and not (root / ".dvc").is_dir():

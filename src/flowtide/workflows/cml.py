@@ -1,4 +1,4 @@
-"""CML in a repository's CI files: where ``iterative/setup-cml`` is used or ``cml ...`` runs.
+"""CML in a repository's CI files: where ``iterative/setup-cml`` is used or ``cml ...`` runs (for `doctor` and `import dvc`).
 
 flowtide has no CML importer: its own workflows (``flowtide ci generate``) do what
 CML's hand-written steps did (metrics diff as a PR comment, reports as job
