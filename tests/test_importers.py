@@ -113,11 +113,27 @@ jobs:
 """
 
 
-@pytest.fixture(scope="session")
-def dvc_bin(tmp_path_factory) -> Path:
-    """dvc and gto, installed by uv into a fresh virtualenv (their bin directory)."""
-    venv = fresh_venv(tmp_path_factory.mktemp("dvc-tools") / "venv", "dvc>=3.50", "gto>=1.7")
-    return venv / "bin"
+# Runs DVC's and GTO's command lines (the functions their console scripts call) in one process: a `dvc`
+# or `gto` start-up costs 1-3 s of imports, and the repository takes a dozen commands.
+DRIVER = """\
+import json, subprocess, sys
+from dvc.cli import main as dvc
+from gto.cli import app as gto
+for kind, *args in json.loads(sys.argv[1]):
+    if kind == "dvc":
+        code = dvc(args)
+    elif kind == "gto":
+        try:
+            code = gto(args, standalone_mode=False) and 0
+        except SystemExit as exc:
+            code = exc.code
+    elif kind == "git":
+        code = subprocess.run(["git", *args]).returncode
+    else:
+        code = f"unknown step {kind}"
+    if code:
+        sys.exit(f"{kind} {' '.join(args)} failed: {code}")
+"""
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -126,33 +142,55 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="session")
-def dvc_repo(tmp_path_factory, dvc_bin) -> tuple[Path, str]:
-    """The DVC + GTO repository (read-only: copy it) and the URL its import-url came from."""
-    served = tmp_path_factory.mktemp("served")
+def dvc_repo(tmp_path_factory, worker_id) -> tuple[Path, str]:
+    """The DVC + GTO repository (read-only: copy it) and the URL its import-url came from.
+
+    Built once per test session, also under pytest-xdist: the first worker builds it under a file lock
+    in the session's shared temp directory, the others wait and use it.
+    """
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    done = shared / "dvc-repo.json"
+    with open(shared / "dvc-repo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            root, url = _build_dvc_repo(shared / "dvc-repo", shared / "dvc-tools")
+            done.write_text(json.dumps([str(root), url]))
+    root, url = json.loads(done.read_text())
+    return Path(root), url
+
+
+def _build_dvc_repo(base: Path, tools: Path) -> tuple[Path, str]:
+    venv = fresh_venv(tools, "dvc>=3.50", "gto>=1.7")
+    served = base / "served"
+    served.mkdir(parents=True)
     (served / "remote.csv").write_text("x,y\n1,1\n2,4\n")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _Quiet(*a, directory=str(served)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/remote.csv"
-    root = tmp_path_factory.mktemp("dvc-project") / "proj"
+    root = base / "proj"
     root.mkdir()
-    env = {**os.environ, **GIT_ENV, "PATH": f"{dvc_bin}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    env = {**os.environ, **GIT_ENV, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
 
-    def sh(*args: str) -> None:
-        proc = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, f"{' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
+    def run(*steps: list[str]) -> None:
+        proc = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", DRIVER, json.dumps(steps)],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
 
     try:
         git("init", "-q", "-b", "main", cwd=root)
-        sh("dvc", "init", "-q")
-        (root / "data").mkdir()
+        (root / "data" / "imgs" / "sub").mkdir(parents=True)
         (root / "src").mkdir()
         (root / "data" / "raw.csv").write_text("a,b\n1,2\n3,4\n")
-        (root / "data" / "imgs").mkdir()
         (root / "data" / "imgs" / "1.txt").write_text("x\n")
-        (root / "data" / "imgs" / "sub").mkdir()
         (root / "data" / "imgs" / "sub" / "2.txt").write_text("y\n")
-        sh("dvc", "add", "-q", "data/raw.csv", "data/imgs")
-        sh("dvc", "import-url", "-q", url, "data/remote.csv")
         (root / "params.yaml").write_text(PARAMS)
         (root / "dvc.yaml").write_text(DVC_YAML)
         (root / "src" / "prepare.py").write_text(PREPARE)
@@ -160,17 +198,24 @@ def dvc_repo(tmp_path_factory, dvc_bin) -> tuple[Path, str]:
         (root / "src" / "report.py").write_text(REPORT)
         (root / ".github" / "workflows").mkdir(parents=True)
         (root / ".github" / "workflows" / "train.yml").write_text(CML_WORKFLOW)
-        sh("dvc", "repro", "-q")
-        git("add", "-A", cwd=root)
-        git("commit", "-qm", "pipeline", cwd=root)
-        sh("gto", "register", "small")  # v0.0.1
-        sh("gto", "assign", "small", "--version", "v0.0.1", "--stage", "prod")
+        run(
+            ["dvc", "init", "-q"],
+            ["dvc", "add", "-q", "data/raw.csv", "data/imgs"],
+            ["dvc", "import-url", "-q", url, "data/remote.csv"],
+            ["dvc", "repro", "-q"],
+            ["git", "add", "-A"],
+            ["git", "commit", "-qm", "pipeline"],
+            ["gto", "register", "small"],  # v0.0.1
+            ["gto", "assign", "small", "--version", "v0.0.1", "--stage", "prod"],
+        )
         (root / "params.yaml").write_text(PARAMS.replace("small: {n: 2}", "small: {n: 3}"))
-        sh("dvc", "repro", "-q")
-        git("add", "-A", cwd=root)
-        git("commit", "-qm", "a bigger small model", cwd=root)
-        sh("gto", "register", "small", "--bump-minor")  # v0.1.0
-        sh("gto", "assign", "small", "--version", "v0.1.0", "--stage", "staging")
+        run(
+            ["dvc", "repro", "-q"],
+            ["git", "add", "-A"],
+            ["git", "commit", "-qm", "a bigger small model"],
+            ["gto", "register", "small", "--bump-minor"],  # v0.1.0
+            ["gto", "assign", "small", "--version", "v0.1.0", "--stage", "staging"],
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -255,6 +300,9 @@ def test_import_dvc_then_gto_on_a_real_repository(project, dvc_repo):
     assert "CML: .github/workflows/train.yml:8: - uses: iterative/setup-cml@v2" in done.out
     assert "CML: .github/workflows/train.yml:11: cml comment create report.md" in done.out
     assert "flowtide ci generate" in done.out
+    # what git sees: the two new files and, for flowtide's own state, a line or two of .gitignore; no data
+    changed = git("status", "--porcelain", "--untracked-files=all", cwd=project).splitlines()
+    assert sorted(line.split()[-1] for line in changed) == [".gitignore", "flowtide.lock", "flowtide.yaml"], changed
 
     # every locked blob is in the store, and holds exactly the bytes DVC recorded (MD5) under flowtide's hash
     lock = Lock.load(project / "flowtide.lock")
@@ -408,7 +456,8 @@ def test_a_stage_dvc_would_rerun_is_left_stale_for_flowtide_too(project):
     assert stale == {"train-small": ["never run"], "train-big": ["never run"]}
 
 
-def test_gto_stages_without_a_counterpart_must_be_mapped(project, dvc_bin):
+def test_gto_stages_without_a_counterpart_must_be_mapped(project, dvc_repo):
+    dvc_bin = dvc_repo[0].parent.parent / "dvc-tools" / "bin"
     env = {**os.environ, **GIT_ENV, "PATH": f"{dvc_bin}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run(
         ["gto", "assign", "small", "--version", "v0.1.0", "--stage", "dev"],
@@ -423,3 +472,68 @@ def test_gto_stages_without_a_counterpart_must_be_mapped(project, dvc_bin):
     assert not (project / "flowtide.registry").exists()
     mapped = run_cli("import", "gto", "--stage", "dev=skip", cwd=project)
     assert mapped.code == 0 and "appended 4 event(s)" in mapped.out
+
+
+# --- formats without running DVC: layouts and grammar this DVC release no longer writes, by hand ---
+
+
+def test_matrix_and_foreach_names_and_wdir_paths_are_dvcs(tmp_path):
+    from flowtide.errors import ConfigError
+    from flowtide.importers._dvcfiles import read_pipeline
+
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n"
+        "  train:\n"
+        "    matrix: {model: [cnn, xgb], lr: [0.1, 1], cfg: [{a: 1}]}\n"
+        "    wdir: sub\n"
+        "    cmd: ['echo ${item.model}', 'echo ${item.lr}']\n"
+        "    deps: [../shared.txt]\n"
+        '    outs: ["out-${item.model}-${item.lr}.txt"]\n'
+        "  ev:\n"
+        "    foreach: [{name: x}, {name: y}]\n"
+        "    do:\n      cmd: echo ${item.name} ${seed}\n"
+    )
+    stages, _ = read_pipeline(tmp_path, {"seed": 3})
+    # the names `dvc stage list` prints (DVC 3.67) for the same file
+    assert [s.dvc_name for s in stages] == [
+        "train@cnn-0.1-cfg0",
+        "train@cnn-1-cfg0",
+        "train@xgb-0.1-cfg0",
+        "train@xgb-1-cfg0",
+        "ev@0",
+        "ev@1",
+    ]
+    first = stages[0]
+    assert (first.name, first.cmd, first.deps, first.outs) == (
+        "train-cnn-0.1-cfg0",
+        "cd sub && echo cnn && echo 0.1",
+        ["shared.txt"],
+        ["sub/out-cnn-0.1.txt"],
+    )
+    assert stages[-1].cmd == "echo y 3"
+    (tmp_path / "dvc.yaml").write_text("stages:\n  s:\n    wdir: sub\n    cmd: x\n    deps: [../../etc/passwd]\n")
+    with pytest.raises(ConfigError) as caught:
+        read_pipeline(tmp_path, {})
+    assert str(caught.value).startswith(
+        "dvc.yaml:5: path '../../etc/passwd' escapes the project directory (from wdir sub)"
+    )
+
+
+def test_a_dvc2_cache_and_its_crlf_md5_are_read(tmp_path):
+    """DVC 2 kept objects in .dvc/cache/xx/… and hashed text with CRLF read as LF; .dvc files had no `hash:` field."""
+    from flowtide.lock import Lock
+    from flowtide.store import Store
+
+    data = b"a,b\r\n1,2\r\n"
+    lf_md5 = hashlib.md5(data.replace(b"\r\n", b"\n"), usedforsecurity=False).hexdigest()
+    (tmp_path / ".dvc" / "cache" / lf_md5[:2]).mkdir(parents=True)
+    (tmp_path / ".dvc" / "cache" / lf_md5[:2] / lf_md5[2:]).write_bytes(data)
+    (tmp_path / "data.csv.dvc").write_text(f"outs:\n- md5: {lf_md5}\n  size: {len(data)}\n  path: data.csv\n")
+    done = run_cli("import", "dvc", cwd=tmp_path)
+    assert done.code == 0, done.err
+    assert "restored: data.csv (from the store)" in done.out
+    assert (tmp_path / "data.csv").read_bytes() == data
+    lock = Lock.load(tmp_path / "flowtide.lock")
+    assert Store(tmp_path / ".flowtide" / "cache").read_bytes(lock.sources["data"]["hash"]) == data
+    assert run_cli("pull", cwd=tmp_path).code == 0  # the tracked file is its own source: unchanged
+    assert Lock.load(tmp_path / "flowtide.lock").sources == lock.sources

@@ -60,6 +60,8 @@ class DvcStage:
     """Keys of params.yaml."""
     params_files: list[str] = field(default_factory=list)
     """Other params files a stage reads (flowtide reads one params file: these become whole-file deps)."""
+    wdir: str = "."
+    """The stage's working directory (its paths in dvc.lock are relative to it)."""
     uncached: set[str] = field(default_factory=set)
     """Outs declared with ``cache: false`` (not in DVC's cache; their bytes are only in the working tree)."""
     notes: list[str] = field(default_factory=list)
@@ -117,6 +119,20 @@ def check_path(value: Any, where: Where, what: str, *path: Any) -> str:
     if norm in (".", "") or norm.startswith("../"):
         raise where.error(f"{what} {value!r} must name a file or directory inside the project", *path)
     return norm
+
+
+def inside(base: str, value: Any, where: Where, what: str, *path: Any) -> str:
+    """``value``, relative to the project directory ``base`` (a stage's wdir), as a normalised project path.
+
+    ``..`` is allowed only where it stays inside the project (``wdir: src`` with ``../data``);
+    anything that leads out, or is absolute, is a ConfigError naming the file and line.
+    """
+    if base == "." or not isinstance(value, str) or value.startswith(("/", "\\")) or ":" in value[1:2]:
+        return check_path(value, where, what, *path)
+    joined = os.path.normpath(f"{base}/{value}".replace("\\", "/")).replace(os.sep, "/")
+    if joined == ".." or joined.startswith("../"):
+        raise where.error(f"{what} {value!r} escapes the project directory (from wdir {base})", *path, hint=ESCAPE_HINT)
+    return check_path(joined, where, what, *path)
 
 
 # --- interpolation -------------------------------------------------------------------
@@ -303,8 +319,7 @@ def _stage(dvc_name: str, body: dict, context: dict, where: Where, base: tuple, 
         wdir = check_path(wdir, where, "wdir", *base, "wdir")
 
     def join(rel: str, *path: Any) -> str:
-        full = rel if wdir == "." else f"{wdir}/{rel}"
-        return check_path(full, where, "path", *path)
+        return inside(wdir, rel, where, "path", *path)
 
     cmd = body.get("cmd")
     if isinstance(cmd, list) and all(isinstance(c, str) for c in cmd) and cmd:
@@ -314,6 +329,7 @@ def _stage(dvc_name: str, body: dict, context: dict, where: Where, base: tuple, 
     else:
         raise where.error(f"stage {dvc_name!r} has no `cmd:`", *base)
     stage.lock_cmd = cmd
+    stage.wdir = wdir
     stage.cmd = text if wdir == "." else f"cd {wdir} && {text}"
     for index, dep in enumerate(body.get("deps") or []):
         stage.deps.append(join(dep, *base, "deps", index))
@@ -370,11 +386,27 @@ def read_lock(root: Path) -> tuple[dict[str, dict[str, Any]], Where | None]:
             for index, item in enumerate(entry.get(kind) or []):
                 if not isinstance(item, dict):
                     raise where.error(f"{kind} entry must be a mapping", "stages", name, kind, index)
-                rel = check_path(item.get("path"), where, f"{kind[:-1]} path", "stages", name, kind, index)
+                rel = item.get("path")
+                if not isinstance(rel, str) or not rel or rel.startswith("/") or "\0" in rel or ":" in rel[1:2]:
+                    check_path(rel, where, f"{kind[:-1]} path", "stages", name, kind, index)  # raises
+                # relative to the stage's wdir, which only dvc.yaml knows: joined and checked by the importer
                 items[rel] = {**item, "line": where.line("stages", name, kind, index)}
             parsed[kind] = items
         stages[str(name)] = parsed
     return stages, where
+
+
+def in_project(entry: dict[str, Any] | None, wdir: str, where: Where | None) -> dict[str, Any] | None:
+    """A dvc.lock stage with its deps and outs keyed by project path (dvc.lock writes them relative to ``wdir``)."""
+    if entry is None or where is None:
+        return entry
+    joined: dict[str, Any] = {}
+    for kind in ("deps", "outs"):
+        joined[kind] = {
+            inside(wdir, rel, Where(where.file, {(): (item["line"], 1)}), f"{kind[:-1]} path"): item
+            for rel, item in entry[kind].items()
+        }
+    return {**entry, **joined}
 
 
 # --- *.dvc files ------------------------------------------------------------------------

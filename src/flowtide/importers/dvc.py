@@ -84,7 +84,7 @@ def import_dvc(root: str | os.PathLike[str], *, force: bool = False, dry_run: bo
         data, _ = files.read_yaml(root, "params.yaml")
         params = data if isinstance(data, dict) else {}
     stages, notes = files.read_pipeline(root, params) if (root / "dvc.yaml").is_file() else ([], [])
-    lock, _ = files.read_lock(root)
+    lock, lock_where = files.read_lock(root)
     tracked = [t for rel in files.find_dvc_files(root) for t in files.read_dvc_file(root, rel)]
     cache = cache_dir(root)
     result = DvcImport(config_text="", notes=notes)
@@ -121,11 +121,12 @@ def import_dvc(root: str | os.PathLike[str], *, force: bool = False, dry_run: bo
     for stage in stages:
         stage_configs[stage.name] = _stage_config(stage)
         result.notes += stage.notes
-        reasons = _dvc_reasons(root, stage, lock.get(stage.dvc_name), params)
+        entry = files.in_project(lock.get(stage.dvc_name), stage.wdir, lock_where)
+        reasons = _dvc_reasons(root, stage, entry, params)
         if reasons:
             result.stale[stage.name] = reasons
             continue
-        entry = lock[stage.dvc_name]
+        assert entry is not None
         for path in [*stage.outs, *stage.metrics, *stage.plots]:
             out = entry["outs"][path]
             where = f"{path} (stage {stage.dvc_name}, dvc.lock:{out['line']})"
@@ -143,7 +144,17 @@ def import_dvc(root: str | os.PathLike[str], *, force: bool = False, dry_run: bo
         config["model"] = model
     result.stages = list(stage_configs)
     result.config_text = _dump(config)
-    parsed = parse_config(result.config_text, CONFIG_FILE)  # what flowtide will read back: any problem shows now
+    try:  # what flowtide will read back: any problem shows now, before anything is written
+        parsed = parse_config(result.config_text, CONFIG_FILE)
+        from ..pipeline.dag import build
+
+        build(parsed)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"the flowtide.yaml this import would write is not valid: {exc.message}",
+            hint="Nothing was written. It comes from dvc.yaml: fix the stage it names there (the DVC project "
+            "would fail the same way), then import again.",
+        ) from None
     blobs = {blob.hash: blob for v in proven.values() for blob in v.blobs.values()}
     result.blobs, result.bytes = len(blobs), sum(b.size for b in blobs.values())
     if dry_run:
