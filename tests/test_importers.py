@@ -416,14 +416,44 @@ def test_a_missing_cache_object_without_a_working_copy_is_an_error(project):
             "path: ../../secret",
             "data/raw.csv.dvc:5: out path '../../secret' escapes the project directory",
         ),
-        ("dvc.yaml", "    foreach: [a, b]\n", "    foreach: [a, b\n", "dvc.yaml:"),
+        (
+            "dvc.yaml",
+            "    foreach: [a, b]\n",
+            "    foreach: [a, b\n",
+            "dvc.yaml:29:7: invalid YAML: expected ',' or ']'",
+        ),
         ("dvc.yaml", "${item.n}", "${item.size}", "dvc.yaml:16: ${item.size} is not defined"),
+        (
+            "dvc.yaml",
+            "    deps:\n      - src/prepare.py\n      - data/raw.csv\n",
+            "    deps: 5\n",
+            "dvc.yaml:6: deps must be a list, not int",
+        ),
+        (
+            "dvc.lock",
+            None,
+            "schema: '2.0'\nstages:\n  prepare:\n    cmd: x\n    outs: {a: 1}\n",
+            "dvc.lock:5: outs must be a list, not dict",
+        ),
+        (
+            "dvc.lock",
+            None,
+            "stages:\n  prepare:\n    cmd: x\n    outs:\n    - path: /etc/passwd\n      md5: 0\n",
+            "dvc.lock:5: out path '/etc/passwd' must be a relative path inside the project",
+        ),
+        ("data/raw.csv.dvc", None, "outs: data.csv\n", "data/raw.csv.dvc: not a DVC file: expected an `outs:` list"),
+        (
+            "data/raw.csv.dvc",
+            None,
+            "outs:\n- md5: nothex\n  path: raw.csv\n",
+            "data/raw.csv.dvc:2: md5 'nothex' is not an MD5 hex digest",
+        ),
     ],
 )
 def test_hostile_or_broken_dvc_files_are_refused_with_file_and_line(project, file, old, new, expected):
     text = (project / file).read_text()
-    assert old in text
-    (project / file).write_text(text.replace(old, new, 1))
+    assert old is None or old in text
+    (project / file).write_text(new if old is None else text.replace(old, new, 1))
     done = run_cli("import", "dvc", cwd=project)
     assert done.code == 2, done.out
     assert done.err.startswith(f"error: {expected}"), done.err
@@ -537,3 +567,19 @@ def test_a_dvc2_cache_and_its_crlf_md5_are_read(tmp_path):
     assert Store(tmp_path / ".flowtide" / "cache").read_bytes(lock.sources["data"]["hash"]) == data
     assert run_cli("pull", cwd=tmp_path).code == 0  # the tracked file is its own source: unchanged
     assert Lock.load(tmp_path / "flowtide.lock").sources == lock.sources
+
+
+def test_a_gto_artifact_path_leading_out_is_refused_with_file_and_line(project):
+    assert run_cli("import", "dvc", cwd=project).code == 0
+    dvc_yaml = project / "dvc.yaml"
+    dvc_yaml.write_text(dvc_yaml.read_text() + "  evil:\n    path: ../../etc/passwd\n")
+    git("commit", "-qam", "declare a hostile artifact", cwd=project)
+    git("tag", "-a", "evil@v1.0.0", "-m", "Registering artifact evil version v1.0.0", cwd=project)
+    commit = git("rev-parse", "HEAD", cwd=project)
+    line = dvc_yaml.read_text().splitlines().index("    path: ../../etc/passwd") + 1
+    done = run_cli("import", "gto", cwd=project)
+    assert done.code == 2
+    assert done.err.startswith(
+        f"error: dvc.yaml at {commit[:10]}:{line}: artifact 'evil' path '../../etc/passwd' escapes the project directory"
+    ), done.err
+    assert not (project / "flowtide.registry").exists()

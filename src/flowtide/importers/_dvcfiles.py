@@ -188,6 +188,15 @@ def interpolate(value: Any, context: dict[str, Any], where: Where, path: tuple) 
     return value
 
 
+def as_list(value: Any, where: Where, what: str, *path: Any) -> list:
+    """A YAML list (absent: empty); anything else is a ConfigError at its line."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise where.error(f"{what} must be a list, not {type(value).__name__}", *path)
+    return value
+
+
 def _vars(entries: Any, root: Path, where: Where, path: tuple, context: dict[str, Any]) -> None:
     """Merge a ``vars:`` list (mappings, or params files ``file.yaml`` / ``file.yaml:key1,key2``) into context."""
     if entries is None:
@@ -331,7 +340,7 @@ def _stage(dvc_name: str, body: dict, context: dict, where: Where, base: tuple, 
     stage.lock_cmd = cmd
     stage.wdir = wdir
     stage.cmd = text if wdir == "." else f"cd {wdir} && {text}"
-    for index, dep in enumerate(body.get("deps") or []):
+    for index, dep in enumerate(as_list(body.get("deps"), where, "deps", *base, "deps")):
         stage.deps.append(join(dep, *base, "deps", index))
     for kind in ("outs", "metrics", "plots"):
         for rel, options, path in _entries(body.get(kind), where, (*base, kind)):
@@ -341,7 +350,7 @@ def _stage(dvc_name: str, body: dict, context: dict, where: Where, base: tuple, 
                 stage.uncached.add(full)
             if options.get("persist"):
                 stage.notes.append(f"{dvc_name}: out {full} has `persist: true`; flowtide replaces outs on each run")
-    for index, param in enumerate(body.get("params") or []):
+    for index, param in enumerate(as_list(body.get("params"), where, "params", *base, "params")):
         if isinstance(param, str):
             stage.params.append(param)
             continue
@@ -350,7 +359,9 @@ def _stage(dvc_name: str, body: dict, context: dict, where: Where, base: tuple, 
         for file, keys in param.items():
             rel = join(file, *base, "params", index)
             if rel == "params.yaml":
-                stage.params.extend(k for k in (keys or []) if isinstance(k, str))
+                stage.params.extend(
+                    k for k in as_list(keys, where, "params keys", *base, "params", index) if isinstance(k, str)
+                )
                 if not keys:
                     stage.notes.append(f"{dvc_name}: every key of params.yaml is a param")
                     stage.params = ["*"]
@@ -376,14 +387,17 @@ def read_lock(root: Path) -> tuple[dict[str, dict[str, Any]], Where | None]:
     for name, entry in (data.get("stages") or {}).items():
         if not isinstance(entry, dict):
             raise where.error(f"stage {name!r} must be a mapping", "stages", name)
+        params = entry.get("params") or {}
+        if not isinstance(params, dict) or not all(isinstance(v, dict) or v is None for v in params.values()):
+            raise where.error("params must map each params file to its values", "stages", name, "params")
         parsed: dict[str, Any] = {
             "cmd": entry.get("cmd"),
-            "params": entry.get("params") or {},
+            "params": params,
             "line": where.line("stages", name),
         }
         for kind in ("deps", "outs"):
             items: dict[str, dict[str, Any]] = {}
-            for index, item in enumerate(entry.get(kind) or []):
+            for index, item in enumerate(as_list(entry.get(kind), where, kind, "stages", name, kind)):
                 if not isinstance(item, dict):
                     raise where.error(f"{kind} entry must be a mapping", "stages", name, kind, index)
                 rel = item.get("path")
@@ -428,7 +442,7 @@ def read_dvc_file(root: Path, rel: str) -> list[Tracked]:
     if not isinstance(data, dict) or not isinstance(data.get("outs"), list):
         raise where.error("not a DVC file: expected an `outs:` list")
     base = os.path.dirname(rel)
-    deps = data.get("deps") or []
+    deps = as_list(data.get("deps"), where, "deps", "deps")
     url = None
     notes = []
     if deps:

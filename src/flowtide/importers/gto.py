@@ -416,14 +416,16 @@ def _dvc_record(root: Path, tag: GitTag, path: str) -> tuple[str | None, bool]:
     shown = _show_yaml(root, tag.commit, f"{path}.dvc")
     if shown is not None:
         data, _ = shown
-        for out in data.get("outs") or [] if isinstance(data, dict) else []:
+        for out in (data.get("outs") or []) if isinstance(data, dict) else []:
             if isinstance(out, dict) and isinstance(out.get("md5"), str):
                 return _md5(out)
     shown = _show_yaml(root, tag.commit, "dvc.lock")
     if shown is not None:
         data, _ = shown
-        for entry in (data.get("stages") or {}).values() if isinstance(data, dict) else []:
-            for out in (entry or {}).get("outs") or []:
+        stages = data.get("stages") if isinstance(data, dict) else None
+        for entry in stages.values() if isinstance(stages, dict) else []:
+            outs = entry.get("outs") if isinstance(entry, dict) else None
+            for out in outs if isinstance(outs, list) else []:
                 if isinstance(out, dict) and out.get("path") == path:
                     return _md5(out)
     return None, False
