@@ -361,6 +361,8 @@ def test_import_dvc_then_gto_on_a_real_repository(project, dvc_repo):
     assert v1.count(b"# split") == 2 and store.read_bytes(rows[2]["hash"]).count(b"# split") == 3
     text = run_cli("models", cwd=project)
     assert "production" in text.out and "staging" in text.out
+    shown = run_cli("models", "show", "small", "1", cwd=project)
+    assert shown.code == 0 and "small@v0.0.1" in shown.out and "imported from GTO tag small#prod#1" in shown.out
 
     # idempotent: a second import adds nothing
     registry = (project / "flowtide.registry").read_bytes()
