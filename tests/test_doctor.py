@@ -218,3 +218,22 @@ def test_an_install_without_the_extras_the_project_needs_is_named(tmp_path):
         f"ci.install 'flowtide=={__version__}' lacks the extra(s) s3, sklearn this project needs (remote store, "
         "sources, executor or model format): add [s3,sklearn]"
     )
+
+
+def test_a_dvc_project_with_cml_steps_is_pointed_at_import_and_ci_generate(tmp_path):
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "cml.yaml").write_text(
+        "on: [pull_request]\njobs:\n  report:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: iterative/setup-cml@v2\n      - run: |\n          echo ok\n          cml comment create report.md\n"
+    )
+    (workflows / "plain.yml").write_text("on: [push]\njobs:\n  t:\n    steps:\n      - run: echo cmlx comment\n")
+    code, report = _doctor(tmp_path)
+    assert code == 0
+    missing = _missing(report)
+    assert missing["project"] == "no flowtide.yaml: run `flowtide import dvc` (this is a DVC project)"
+    assert missing["CML"].startswith(
+        "CML steps (.github/workflows/cml.yaml:6, .github/workflows/cml.yaml:9): `flowtide ci generate` writes"
+    )

@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "build a static site of versions, runs, monitor results and data over time",
     ),
     "ci": ("flowtide.cli.ci", "generate, check and simulate CI workflows"),
+    "import": ("flowtide.cli.imports", "import a DVC project (pipeline, data, cache) or GTO's registry tags"),
     "completion": ("flowtide.cli.completion", "print a bash or zsh completion script"),
 }
 

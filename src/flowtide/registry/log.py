@@ -580,6 +580,23 @@ def _append(project: Project, event: dict[str, Any]) -> None:
     append_line(project.root / REGISTRY_FILE, (_dump_event(event) + "\n").encode("utf-8"))
 
 
+def append_events(project: Project, events: list[dict[str, Any]]) -> None:
+    """Append events written elsewhere (an importer's), each held to the rules a read applies, all or none.
+
+    The log with the new lines must replay (no version registered twice); callers hold the "registry" mutex.
+    """
+    path = project.root / REGISTRY_FILE
+    for event in events:
+        problem = _event_problem(event)
+        if problem:
+            key, value, what = problem
+            raise UsageError(f"refusing to append a registry event: {key} {value!r} {what}")
+    existing = Registry.read(path).events
+    Registry(path, [*existing, *events])  # raises ConfigError on a version registered twice
+    for event in events:
+        _append(project, event)
+
+
 def _latest_number(raw: bytes, path: Path, model: str) -> int:
     """The highest version of ``model``: the last register line for it (versions only grow).
 

@@ -50,7 +50,9 @@ def doctor(root: str | Path) -> Report:
             config is not None,
             "project",
             f"{CONFIG_FILE} found",
-            f"no {CONFIG_FILE}: run `flowtide init` (or `flowtide init --example weather` to see one)",
+            f"no {CONFIG_FILE}: run `flowtide import dvc` (this is a DVC project)"
+            if (root / "dvc.yaml").is_file() or (root / ".dvc").is_dir()
+            else f"no {CONFIG_FILE}: run `flowtide init` (or `flowtide init --example weather` to see one)",
         )
     )
     if config is not None:
@@ -184,6 +186,12 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
             f"missing {', '.join(missing)}: run `flowtide ci generate`",
         )
     )
+    from .cml import POINTER, find_cml
+
+    cml = find_cml(root)
+    if cml:
+        where = ", ".join(f"{use.file}:{use.line}" for use in cml[:3]) + (" …" if len(cml) > 3 else "")
+        findings.append(_piece(2, False, "CML", "", f"CML steps ({where}): {POINTER}", warn=True))
     if config is not None:
         findings.append(_install(root, config))
         findings.append(_state(config))
