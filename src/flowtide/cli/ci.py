@@ -9,9 +9,9 @@ import sys
 from ._output import add_json_flag, load_project, print_json
 
 DESCRIPTION = (
-    "Generate the GitHub Actions workflows (ci, data, train, deploy, monitor) from flowtide.yaml, check that "
-    "they are up to date and valid, and simulate which workflows and jobs an event fires (optionally running "
-    "them locally with nektos/act)."
+    "Generate the CI files from flowtide.yaml (GitHub Actions workflows ci, data, train, deploy, monitor; or "
+    "GitLab's .gitlab-ci.yml, with ci.provider: gitlab), check that they are up to date and valid, and simulate "
+    "which workflows and jobs an event fires (optionally running them locally with nektos/act or gitlab-ci-local)."
 )
 
 
@@ -47,7 +47,10 @@ def configure(parser) -> None:
     )
     sim.add_argument("--branch", metavar="NAME", help="branch pushed to, or the PR's base (default: ci.default_branch)")
     sim.add_argument(
-        "--workflow", metavar="NAME", help="only this workflow (e.g. train or train.yml); the one dispatched"
+        "--workflow",
+        metavar="NAME",
+        help="only this workflow (e.g. train or train.yml); the one dispatched; on GitLab: data or monitor, the "
+        "FLOWTIDE_SCHEDULE of the scheduled or manual pipeline",
     )
     sim.add_argument(
         "--input", action="append", default=[], metavar="KEY=VALUE", help="workflow_dispatch input (repeatable)"
@@ -73,7 +76,20 @@ def configure(parser) -> None:
         help="with --run: jobs use the Python on PATH instead of a fresh virtualenv each (as a new runner has)",
     )
     add_json_flag(sim)
+    sim.add_argument(
+        "--manual",
+        action="append",
+        default=[],
+        metavar="JOB",
+        help="with --run on GitLab: play this manual job too (e.g. production: the approval; repeatable)",
+    )
     for p in (gen, chk, sim):
+        p.add_argument(
+            "--provider",
+            choices=["github", "gitlab", "forgejo"],
+            default=None,
+            help="the CI system (default: ci.provider in flowtide.yaml)",
+        )
         p.add_argument(
             "-C", "--project", dest="project", metavar="DIR", default=argparse.SUPPRESS, help="run as if started in DIR"
         )
@@ -84,9 +100,9 @@ def run(args) -> int:
 
 
 def _generate(args) -> int:
-    from flowtide.workflows.generate import generate
+    from flowtide.workflows.provider import generate
 
-    result = generate(load_project(args))
+    result = generate(load_project(args), provider=args.provider)
     if args.json:
         print_json(result.to_dict())
         return 0
@@ -98,15 +114,17 @@ def _generate(args) -> int:
         print(f"kept    {rel} (yours: it has no flowtide header)")
     if not result.changed and not result.removed:
         print(f"{len(result.unchanged)} files already up to date")
-    if not any(rel.endswith("/monitor.yml") for rel in result.files):
+    if any(rel.startswith(".github/") for rel in result.files) and not any(
+        rel.endswith("/monitor.yml") for rel in result.files
+    ):
         print("no monitor.yml: flowtide.yaml declares no model to monitor; it is written once a model: section exists")
     return 0
 
 
 def _check(args) -> int:
-    from flowtide.workflows.check import check
+    from flowtide.workflows.provider import check
 
-    report = check(load_project(args), lint=not args.no_lint)
+    report = check(load_project(args), provider=args.provider, lint=not args.no_lint)
     if args.json:
         sys.stdout.write(report.to_json())
         return 0 if report.ok else 1
@@ -125,8 +143,8 @@ def _check(args) -> int:
 
 def _simulate(args) -> int:
     from flowtide.errors import UsageError
-    from flowtide.workflows.act import run as run_act
-    from flowtide.workflows.simulate import simulate
+    from flowtide.workflows.provider import resolve, simulate
+    from flowtide.workflows.provider import run as run_locally
 
     project = load_project(args)
     inputs = {}
@@ -140,26 +158,29 @@ def _simulate(args) -> int:
         from flowtide.workflows.simulate import changed_paths
 
         paths = [*(paths or []), *changed_paths(project, args.since)]
-    result = simulate(project, args.event, paths=paths, branch=args.branch, workflow=args.workflow)
+    provider = resolve(project.config, args.provider)
+    result = simulate(project, args.event, provider=provider, paths=paths, branch=args.branch, workflow=args.workflow)
     if args.run:
         secrets = {}
         for name in args.secret:
             if name not in os.environ:
                 raise UsageError(f"--secret {name}: no environment variable {name} to take its value from")
             secrets[name] = os.environ[name]
-        run_act(project, result, inputs=inputs, isolate=args.isolate, fresh_python=args.fresh_python, secrets=secrets)
+        options = {"manual": args.manual} if provider == "gitlab" else {"fresh_python": args.fresh_python}
+        run_locally(project, result, provider=provider, inputs=inputs, isolate=args.isolate, secrets=secrets, **options)
     if args.json:
         print_json(result.to_dict())
     else:
         for line in result.lines():
             print(line)
         for record in result.runs:
-            print(f"--- act {args.event} {record['workflow']}: exit {record['returncode']}")
+            tool = "gitlab-ci-local" if provider == "gitlab" else "act"
+            print(f"--- {tool} {args.event} {record['workflow']}: exit {record['returncode']}")
             print(record["output"], end="")
         if not result.fired:
             print(f"no workflow fires on {args.event}")
         if args.run and args.isolate and not result.ok:
-            from flowtide.workflows.act import can_unshare
+            from flowtide.workflows.act import can_unshare  # gitlab-ci-local runs isolated the same way
 
             if can_unshare():
                 print(
