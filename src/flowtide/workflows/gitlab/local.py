@@ -54,6 +54,8 @@ def _origin(root: Path) -> str:
             f"{root} has no git remote `origin` for the bot's commits to go to",
             hint="Add one (a bare repository works: `git remote add origin ../project.git`).",
         )
+    if "://" not in url and ":" not in url.split("/", 1)[0]:  # a path: gitlab-ci-local would copy it as a file
+        url = (root / url).resolve().as_uri()
     return url
 
 
@@ -73,8 +75,7 @@ def _variables_file(path: Path, variables: dict[str, str]) -> None:
 def command(project: Project, clone: Path, home: Path, *, manual: list[str] | None = None) -> list[str]:
     args = [
         binary(project.root),
-        "--cwd",
-        str(clone),
+        # run in the clone (subprocess cwd): gitlab-ci-local takes only a relative --cwd
         "--home",
         str(home),
         "--shell-isolation",
@@ -130,7 +131,9 @@ def run(
             subprocess.run(["git", "checkout", "--quiet", "-B", simulation.branch, "HEAD"], cwd=clone, check=True)
             variables_file = work / f"variables-{number}.yml"
             _variables_file(variables_file, variables)
-            args = [*command(project, clone, work / "home", manual=manual), "--variables-file", str(variables_file)]
+            # beside the clone, not in it (each job's copy would carry it); gitlab-ci-local wants it relative
+            relative = os.path.relpath(variables_file, clone)
+            args = [*command(project, clone, work / "home", manual=manual), "--variables-file", relative]
             proc = subprocess.run(
                 isolated(args) if isolate else args,
                 cwd=clone,

@@ -324,10 +324,8 @@ fi
             tags=bool(model),
         )
     )
-    failed = scripts.commit(
-        [RUNS_DIR], f"train: keep the run records of a failed job {scripts.SKIP_CI}", "reports/records.env", "RECORDS"
-    )
-    paths = ["reports/"] + ([model.path] if model else [])
+    # the run records go along even when the job fails: train-records commits them then
+    paths = ["reports/", f"{RUNS_DIR}/"] + ([model.path] if model else [])
     job: dict[Any, Any] = {
         "extends": ".flowtide",
         "stage": "train",
@@ -339,14 +337,6 @@ fi
     if variables:
         job["variables"] = variables
     job["script"] = script
-    job[Comment("only the records (flowtide.runs/): a failed job's lock, registry and outputs are not committed")] = (
-        None
-    )
-    # after_script is a shell of its own: it defines the functions again
-    job["after_script"] = [
-        scripts.FUNCTIONS,
-        f'if [ "$CI_JOB_STATUS" = failed ]; then\n  git reset --quiet\n  {failed}\nfi\n',
-    ]
     job["artifacts"] = {
         "when": "always",
         "expire_in": "1 week",
@@ -354,6 +344,29 @@ fi
         "reports": {"dotenv": "reports/train.env"},
     }
     return job
+
+
+def _train_records(config: Config) -> dict[str, Any]:
+    """After a failed training job: commit its run records (flowtide.runs/), which its artifacts carry."""
+    return {
+        "extends": ".flowtide",
+        "stage": "train",
+        Comment("only the records: a failed job's lock, registry and outputs are not committed"): None,
+        "rules": _train_rules(config, when="on_failure"),
+        "needs": [{"job": "train", "artifacts": True}],
+        "before_script": [scripts.FUNCTIONS],
+        "script": [
+            "# the records on top of the branch as it is now (the artifacts are files git does not track yet)\n"
+            'bot_git fetch --quiet "$FLOWTIDE_REMOTE" "$CI_COMMIT_BRANCH"\n'
+            "git checkout --quiet --force FETCH_HEAD\n",
+            scripts.commit(
+                [RUNS_DIR],
+                f"train: keep the run records of a failed job {scripts.SKIP_CI}",
+                "reports/records.env",
+                "FLOWTIDE_RECORDS",
+            ),
+        ],
+    }
 
 
 def _staging(config: Config) -> dict[str, Any]:
@@ -443,6 +456,7 @@ def build(config: Config) -> dict[str, Any]:
         jobs["monitor"] = _monitor(config)
     jobs["pull"] = _pull(config)
     jobs["train"] = _train(config)
+    jobs["train-records"] = _train_records(config)
     if config.model is not None:
         jobs["staging"] = _staging(config)
         jobs["production"] = _production(config)
