@@ -41,7 +41,7 @@ def _config(case: str, extra: str = ""):
 
 def _project(tmp_path: Path, case: str = "weather", provider: bool = True) -> Path:
     root = tmp_path / case
-    root.mkdir()
+    root.mkdir(parents=True)
     text = (WORKFLOWS / case / "flowtide.yaml").read_text(encoding="utf-8")
     if provider:
         text = (
@@ -347,3 +347,50 @@ def test_the_metrics_note_is_created_once_then_updated(tmp_path):
         server.shutdown()
         server.server_close()
     assert shutil.which("bash")
+
+
+# --- flowtide doctor ----------------------------------------------------------------------------
+
+
+def _doctor(root: Path) -> dict[str, str]:
+    result = run_cli("-C", root, "doctor", "--json")
+    return {f["rule"]: f["status"] for f in json.loads(result.out)["findings"] if f["details"].get("level") == 2}
+
+
+def test_doctor_grades_a_gitlab_project_as_it_grades_a_github_one(tmp_path):
+    github, gitlab = _project(tmp_path / "a", provider=False), _project(tmp_path / "b")
+    for root in (github, gitlab):
+        (root / "tests").mkdir()
+        (root / "tests" / "test_x.py").write_text("def test_x():\n    assert True\n")
+        assert run_cli("-C", root, "ci", "generate").code == 0
+    on_github, on_gitlab = _doctor(github), _doctor(gitlab)
+    assert set(on_gitlab) == set(on_github) - {"pinned actions", "no fork code with secrets"} | {
+        "pinned images",
+        "no secret in the file",
+    }
+    assert set(on_gitlab.values()) == set(on_github.values()) == {"pass"}
+    # what each piece catches when a hand edit breaks it
+    path = gitlab / GITLAB_FILE
+    text = path.read_text()
+    edited = text.replace("      when: manual\n", "").replace(
+        "  FLOWTIDE_SOURCES:\n", "  FLOWTIDE_PUSH_TOKEN: glpat-oops\n  FLOWTIDE_SOURCES:\n"
+    )
+    edited = edited.replace(
+        "extends: .flowtide\n  stage: staging\n", "extends: .flowtide\n  image: python:3.11\n  stage: staging\n"
+    )
+    path.write_text(edited)
+    broken = _doctor(gitlab)
+    assert {rule for rule, status in broken.items() if status != "pass"} == {
+        "workflows up to date",
+        "pinned images",
+        "approval on production",
+        "no secret in the file",
+    }
+    report = json.loads(run_cli("-C", gitlab, "doctor", "--json").out)
+    messages = {f["rule"]: f["message"] for f in report["findings"]}
+    assert "images not pinned by digest (staging: python:3.11)" in messages["pinned images"]
+    assert "(variables: FLOWTIDE_PUSH_TOKEN)" in messages["no secret in the file"]
+    assert (
+        "production job without a manual run in the environment `production` (production)"
+        in messages["approval on production"]
+    )

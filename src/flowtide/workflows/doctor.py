@@ -158,6 +158,12 @@ def _pipeline(root: Path, config: Any) -> list[Finding]:
     ]
 
 
+def _provider(root: Path, config: Any) -> str:
+    if config is not None:
+        return config.ci.provider
+    return "gitlab" if (root / ".gitlab-ci.yml").is_file() and not (root / WORKFLOW_DIR).is_dir() else "github"
+
+
 def _cicd(root: Path, config: Any) -> list[Finding]:
     tests = root / "tests"
     has_tests = tests.is_dir() and any(tests.rglob("test_*.py"))
@@ -170,6 +176,8 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
             "no tests: add tests/test_*.py (`flowtide init` writes a starter) and run them in CI via `make test`",
         )
     ]
+    if _provider(root, config) == "gitlab":
+        return findings + _gitlab(root, config)
     directory = root / WORKFLOW_DIR
     files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]) if directory.is_dir() else []
     # without a model there is nothing to monitor, and `ci generate` writes no monitor.yml
@@ -222,6 +230,18 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
     findings.append(_approval(files))
     findings.append(_fork_code_with_secrets(files))
     return findings
+
+
+def _gitlab(root: Path, config: Any) -> list[Finding]:
+    """The same grades for a GitLab project (`.gitlab-ci.yml`); without a flowtide.yaml, only that a file exists."""
+    if config is None:
+        from .gitlab.pipeline import GITLAB_FILE
+
+        return [_piece(2, False, "workflows", "", f"{GITLAB_FILE} found, but no flowtide.yaml generated it")]
+    from .gitlab.grade import findings
+
+    graded = findings(root, config)
+    return [graded[0], _install(root, config), _state(config), *graded[1:]]
 
 
 def _install(root: Path, config: Any) -> Finding:
