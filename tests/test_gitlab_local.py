@@ -4,7 +4,8 @@ A repository made by `flowtide init --example weather`, switched to `ci.provider
 `ci.install` naming a wheel of this checkout (committed, as the pipeline installs it) and a bare git
 remote as `origin`. A scheduled data pipeline (`FLOWTIDE_SCHEDULE=data`) runs pull → train → staging:
 every job makes its own virtualenv and installs flowtide from the wheel, the bot commits go to the
-remote with `[skip ci]`, and the production job waits (manual) until it is played: the approval.
+remote with `[skip ci]`. The production job is manual; here it is played (`--manual production`,
+the approval), so it promotes the version staging handed on and records who approved it.
 """
 
 from __future__ import annotations
@@ -98,20 +99,22 @@ def test_the_data_pipeline_pulls_trains_and_deploys_to_staging(tmp_path, wheel, 
     # a runner writes bytecode: each job's stages import scikit-learn compiled once, not from source each time
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     # the data source listens on this namespace's 127.0.0.1: no network namespace
-    run(project, plan, env=env, isolate=False, timeout=500)
+    run(project, plan, env=env, isolate=False, manual=["production"], timeout=500)
     (record,) = plan.runs
     output = record["output"]
     (tmp_path / "gitlab-ci-local.log").write_text(output)
     assert record["returncode"] == 0, output[-6000:]
-    for job in ("pull", "train", "staging"):
+    for job in ("pull", "train", "staging", "production"):
         assert f"PASS  {job}" in output, output[-6000:]
-    assert "PASS  production" not in output  # manual: nobody approved it
+    assert "train-records" not in output  # on failure only
     assert "registered weather v1" in output
+    assert "no version of weather is in production yet: v1 goes on to the production job (approval)" in output
 
     # the bot's commits on the remote, each with [skip ci], on top of the human's
     log = _remote_log(remote)
     assert log[len(log) - len(human) :] == human
     assert log[: len(log) - len(human)] == [
+        f"{BOT}|deploy: weather v1 to production [skip ci]",
         f"{BOT}|deploy: weather v1 to staging [skip ci]",
         f"{BOT}|train: register weather [skip ci]",
         f"{BOT}|data: update flowtide.lock [skip ci]",
@@ -122,4 +125,6 @@ def test_the_data_pipeline_pulls_trains_and_deploys_to_staging(tmp_path, wheel, 
     assert "weather" in lock and source.url in lock
     assert (root / "data/raw/weather.csv").is_file()
     models = json.loads(run_cli("-C", root, "models", "weather", "--json").out)
-    assert [(v["version"], v["stage"]) for v in models["weather"]] == [(1, "staging")]
+    assert [(v["version"], v["stage"]) for v in models["weather"]] == [(1, "production")]
+    registry = (root / "flowtide.registry").read_text()
+    assert "approved by maintainers in pipeline" in registry  # gitlab-ci-local's GITLAB_USER_LOGIN

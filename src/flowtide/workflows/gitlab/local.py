@@ -101,13 +101,15 @@ def run(
     env: dict[str, str] | None = None,
     isolate: bool = True,
     manual: list[str] | None = None,
+    jobs: list[str] | None = None,
     timeout: float = 900,
     **_: object,
 ) -> Simulation:
     """Run every fired pipeline with gitlab-ci-local; append one record per pipeline to ``simulation.runs``.
 
     ``inputs`` and ``secrets`` become CI/CD variables; ``manual`` names manual jobs to play
-    (`production`: the approval, given here by whoever runs this); ``isolate`` runs it in a
+    (`production`: the approval, given here by whoever runs this); ``jobs`` runs only those jobs
+    (without the jobs they need); ``isolate`` runs it in a
     network namespace with only loopback when the OS allows it.
     """
     if not shutil.which("rsync"):
@@ -133,7 +135,7 @@ def run(
             _variables_file(variables_file, variables)
             # beside the clone, not in it (each job's copy would carry it); gitlab-ci-local wants it relative
             relative = os.path.relpath(variables_file, clone)
-            args = [*command(project, clone, work / "home", manual=manual), "--variables-file", relative]
+            args = [*command(project, clone, work / "home", manual=manual), "--variables-file", relative, *(jobs or [])]
             proc = subprocess.run(
                 isolated(args) if isolate else args,
                 cwd=clone,
