@@ -173,8 +173,8 @@ def _simulate(args) -> int:
     else:
         for line in result.lines():
             print(line)
+        tool = "gitlab-ci-local" if provider == "gitlab" else "act"
         for record in result.runs:
-            tool = "gitlab-ci-local" if provider == "gitlab" else "act"
             print(f"--- {tool} {args.event} {record['workflow']}: exit {record['returncode']}")
             print(record["output"], end="")
         if not result.fired:
@@ -184,8 +184,8 @@ def _simulate(args) -> int:
 
             if can_unshare():
                 print(
-                    "note: act ran in a network namespace with only its own loopback; if a step must reach a "
-                    "server on this machine's 127.0.0.1, re-run with --no-isolate",
+                    f"note: {tool} ran in a network namespace with only its own loopback (no package index "
+                    "either); if a step must reach a server on this machine's 127.0.0.1, re-run with --no-isolate",
                     file=sys.stderr,
                 )
     return 0 if result.ok else 1
