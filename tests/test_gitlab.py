@@ -394,3 +394,12 @@ def test_doctor_grades_a_gitlab_project_as_it_grades_a_github_one(tmp_path):
         "production job without a manual run in the environment `production` (production)"
         in messages["approval on production"]
     )
+
+
+def test_init_in_a_gitlab_project_writes_its_pipeline_not_githubs(tmp_path):
+    root = _project(tmp_path)
+    result = run_cli("init", root)
+    assert result.code == 0, result.err
+    assert "wrote    .gitlab-ci.yml" in result.out
+    assert not (root / ".github").exists()
+    assert run_cli("-C", root, "ci", "check", "--no-lint").code == 0
