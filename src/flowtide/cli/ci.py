@@ -19,15 +19,16 @@ def configure(parser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     gen = sub.add_parser(
         "generate",
-        help="write .github/workflows/*.yml and .github/dependabot.yml from flowtide.yaml",
+        help="write the CI files from flowtide.yaml (.github/workflows/*.yml, or .gitlab-ci.yml with ci.provider: gitlab)",
         description="Write the workflows (ci, data, train, deploy and, with a model, monitor) into "
         ".github/workflows/ (and .github/dependabot.yml, so their pinned actions stay current) from flowtide.yaml; "
-        "files that would not change are left alone. Commit them.",
+        "with ci.provider: gitlab (or --provider gitlab), .gitlab-ci.yml instead. Files that would not change are "
+        "left alone. Commit them.",
     )
     add_json_flag(gen)
     chk = sub.add_parser(
         "check",
-        help="exit 1 when the workflows are out of date or invalid (actionlint)",
+        help="exit 1 when the CI files are out of date or invalid (actionlint, zizmor; check-jsonschema for GitLab)",
         description="Compare .github/workflows/ with what `flowtide ci generate` would write (a short diff per "
         "file) and validate them with actionlint and zizmor when installed; exit 1 when a file is missing, edited "
         "or invalid.",
@@ -36,7 +37,7 @@ def configure(parser) -> None:
     chk.add_argument("--no-lint", action="store_true", help="do not run actionlint even if it is installed")
     sim = sub.add_parser(
         "simulate",
-        help="which workflows and jobs an event fires; --run executes them with act",
+        help="which workflows and jobs an event fires; --run executes them with act (gitlab-ci-local for GitLab)",
         description="Say which workflows and jobs an event (push, pull_request, schedule, workflow_dispatch) "
         "fires for the changed paths and branch; with --run, execute them locally with nektos/act, offline.",
     )
