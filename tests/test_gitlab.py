@@ -196,6 +196,7 @@ def test_switching_provider_removes_only_flowtides_github_workflows(tmp_path):
     switched = run_cli("-C", root, "ci", "generate")
     assert switched.code == 0
     assert "removed .github/workflows/train.yml (no longer generated from flowtide.yaml)" in switched.out
+    assert "removed .github/dependabot.yml (no longer generated from flowtide.yaml)" in switched.out
     assert not (root / ".github/workflows/train.yml").exists() and own.is_file()
     assert run_cli("-C", root, "ci", "check", "--no-lint").code == 0
 

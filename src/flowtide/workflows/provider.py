@@ -59,9 +59,16 @@ def generated(root: Path, provider: str) -> list[str]:
             return []
         return [pipeline.GITLAB_FILE] if text.startswith(f"# {pipeline.HEADER}\n") else []
     if provider == "github":
+        from . import dependabot
         from .generate import left_over
 
-        return left_over(root, {})
+        ours = left_over(root, {})
+        try:
+            text: str | None = (root / dependabot.DEPENDABOT).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = None
+        # flowtide's dependabot.yml only keeps the workflows' action pins current: it goes with them
+        return [*ours, dependabot.DEPENDABOT] if ours and text is not None and dependabot.is_ours(text) else ours
     return []
 
 
