@@ -9,7 +9,7 @@ PYTEST_ARGS ?= -n auto
 # Some environments set this; without bytecode caches every process (and every stage) compiles from source.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install lint format test demo bench all clean help browser
+.PHONY: install lint format test demo bench all clean help browser tools
 
 help:
 	@echo "make install   create .venv and install flowtide with extras [$(EXTRAS)]"
@@ -50,7 +50,24 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	} || { echo "make test needs Debian's chromium: apt-get install chromium" >&2; exit 1; }
 
-test: install browser
+# tests/test_gitlab_local.py runs GitLab pipelines with npm's gitlab-ci-local (shell executor, no Docker):
+# its last release that runs on Debian's Node 20, into .tools/ (never global), and rsync, which it copies
+# each job's files with. Installed here when missing, as root or with sudo.
+GITLAB_CI_LOCAL := 4.60.1
+.tools/node_modules/.bin/gitlab-ci-local:
+	@command -v npm >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	} || { echo "make test needs npm: apt-get install nodejs npm" >&2; exit 1; }
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error gitlab-ci-local@$(GITLAB_CI_LOCAL)
+
+tools: .tools/node_modules/.bin/gitlab-ci-local
+	@command -v rsync >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq rsync >/dev/null; \
+	} || { echo "make test needs rsync: apt-get install rsync" >&2; exit 1; }
+
+test: install browser tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install
@@ -72,4 +89,4 @@ bench: $(BENCH_VENV)/.installed
 all: lint test
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .tools .pytest_cache .ruff_cache

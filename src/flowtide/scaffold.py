@@ -111,10 +111,16 @@ def init(
 
 
 def _write_workflows(root: Path, config: Config, result: InitResult) -> None:
-    """The GitHub Actions workflows (.github/workflows), generated from the flowtide.yaml just written."""
+    """The CI files of `ci.provider` (GitHub Actions workflows by default), generated from the flowtide.yaml."""
     from .workflows import dependabot
     from .workflows.generate import WORKFLOW_DIR, WORKFLOW_FILES, render
 
+    if config.ci.provider != "github":
+        from .workflows import provider
+
+        for rel, text in provider.render(config).items():
+            _write(root, rel, text.encode("utf-8"), False, result)
+        return
     files = render(config)
     for rel, text in {**files, dependabot.DEPENDABOT: dependabot.render()}.items():
         _write(root, rel, text.encode("utf-8"), False, result)

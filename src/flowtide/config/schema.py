@@ -339,11 +339,11 @@ class StoreConfig:
 
 @dataclass
 class CI:
-    """How `flowtide ci generate` writes the GitHub Actions workflows."""
+    """How `flowtide ci generate` writes the CI files (GitHub Actions, GitLab CI or Forgejo Actions)."""
 
     __pydantic_config__ = _FORBID
-    provider: Literal["github", "forgejo"] = "github"
-    """The CI system the workflows are generated for: github (GitHub Actions, .github/workflows) or forgejo (Forgejo or Gitea Actions, .forgejo/workflows; see docs/forgejo.md)."""
+    provider: Literal["github", "gitlab", "forgejo"] = "github"
+    """The CI system the files are generated for: github (.github/workflows/), gitlab (.gitlab-ci.yml) or forgejo (.forgejo/workflows/); `flowtide ci generate --provider` overrides it."""
     token: Literal["default", "app"] = "default"
     """app: pushes use a GitHub App token (secrets FLOWTIDE_APP_ID / FLOWTIDE_APP_PRIVATE_KEY)."""
     default_branch: str = "main"
@@ -370,6 +370,8 @@ class CI:
     """timeout-minutes of the training job."""
     smoke: str | None = "flowtide run"
     """The pipeline smoke run in ci.yml (e.g. a command on a sample of the data); null to skip it."""
+    image: str | None = None
+    """GitLab: the container image every job runs in, pinned by digest (python:3.11@sha256:<64 hex>); null: no `image:`, jobs run in the runner's shell (or its default image)."""
 
 
 @dataclass
@@ -401,7 +403,7 @@ class Config:
     store: StoreConfig = _d(StoreConfig)
     """The content-addressed store: local cache and optional remote."""
     ci: CI = _d(CI)
-    """Settings of the generated GitHub Actions workflows."""
+    """Settings of the generated CI files (GitHub Actions, GitLab CI, Forgejo Actions)."""
     executor: str = "local"
     """Where stages run: local processes, Ray (extra `ray`), or an executor an installed package registers (entry-point group flowtide.executors)."""
     env: list[str] = _d(list)

@@ -1,8 +1,9 @@
-"""Generated CI workflows (GitHub Actions): generate, check, simulate with act, and the maturity doctor.
+"""Generated CI files (GitHub Actions, GitLab CI): generate, check, simulate and run locally, and the doctor.
 
-The submodules are the API: ``generate.generate/render``, ``check.check``,
-``simulate.simulate``, ``act.run`` and ``doctor.doctor``; each workflow's builder is a
-module of ``github/``. Nothing is re-exported here under a submodule's name, so
+The submodules are the API: ``provider`` picks the CI system (`ci.provider`, or ``provider=``)
+and dispatches to its ``render/generate/check/simulate/run``; GitHub's are ``generate``,
+``check``, ``simulate`` and ``act`` (each workflow's builder a module of ``github/``), GitLab's
+are in ``gitlab/``; ``doctor.doctor`` grades either. Nothing is re-exported here under a submodule's name, so
 ``import flowtide.workflows.generate`` always yields the module.
 """
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from flowtide.report import Finding, Report
 
 from . import dependabot
-from .generate import left_over, render
+from .generate import left_over, render, workflow_dir
 
 if TYPE_CHECKING:
     from flowtide.project import Project
@@ -84,7 +84,7 @@ def check(project: Project, *, lint: bool = True) -> Report:
                 details={"diff": short_diff(current, text, rel)},
             )
         )
-    for rel in left_over(project.root, expected):
+    for rel in left_over(project.root, expected, workflow_dir(project.config)):
         stale += 1
         report.findings.append(
             Finding("fail", rel, "up-to-date", "no longer generated from flowtide.yaml; run `flowtide ci generate`")

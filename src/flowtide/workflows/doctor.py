@@ -160,6 +160,16 @@ def _pipeline(root: Path, config: Any) -> list[Finding]:
     ]
 
 
+def _provider(root: Path, config: Any) -> str:
+    if config is not None:
+        return config.ci.provider
+    if (root / WORKFLOW_DIR).is_dir():
+        return "github"
+    if (root / ".gitlab-ci.yml").is_file():
+        return "gitlab"
+    return "forgejo" if (root / ".forgejo/workflows").is_dir() else "github"
+
+
 def _cicd(root: Path, config: Any) -> list[Finding]:
     tests = root / "tests"
     has_tests = tests.is_dir() and any(tests.rglob("test_*.py"))
@@ -172,7 +182,10 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
             "no tests: add tests/test_*.py (`flowtide init` writes a starter) and run them in CI via `make test`",
         )
     ]
-    directory = root / (workflow_dir(config) if config is not None else WORKFLOW_DIR)
+    provider = _provider(root, config)
+    if provider == "gitlab":
+        return findings + _gitlab(root, config)
+    directory = root / (".forgejo/workflows" if provider == "forgejo" else WORKFLOW_DIR)
     files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]) if directory.is_dir() else []
     # without a model there is nothing to monitor, and `ci generate` writes no monitor.yml
     wanted = [name for name in WORKFLOW_FILES if name != "monitor.yml" or getattr(config, "model", True) is not None]
@@ -227,9 +240,21 @@ def _cicd(root: Path, config: Any) -> list[Finding]:
             + " — `flowtide ci generate` writes pinned ones",
         )
     )
-    findings.append(_approval(files, forgejo=getattr(getattr(config, "ci", None), "provider", "") == "forgejo"))
+    findings.append(_approval(files, forgejo=provider == "forgejo"))
     findings.append(_fork_code_with_secrets(files))
     return findings
+
+
+def _gitlab(root: Path, config: Any) -> list[Finding]:
+    """The same grades for a GitLab project (`.gitlab-ci.yml`); without a flowtide.yaml, only that a file exists."""
+    if config is None:
+        from .gitlab.pipeline import GITLAB_FILE
+
+        return [_piece(2, False, "workflows", "", f"{GITLAB_FILE} found, but no flowtide.yaml generated it")]
+    from .gitlab.grade import findings
+
+    graded = findings(root, config)
+    return [graded[0], _install(root, config), _state(config), *graded[1:]]
 
 
 def _install(root: Path, config: Any) -> Finding:

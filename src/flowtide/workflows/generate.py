@@ -68,17 +68,17 @@ def generate(project: Project, *, write: bool = True) -> GenerateResult:
             result.changed.append(rel)
         else:
             result.unchanged.append(rel)
-    for rel in left_over(project.root, result.files):
+    for rel in left_over(project.root, result.files, workflow_dir(project.config)):
         if write:
             (project.root / rel).unlink()
         result.removed.append(rel)
     return result
 
 
-def left_over(root: Path, files: dict[str, str]) -> list[str]:
-    """Workflow files flowtide generated (its header says so) that ``files`` no longer has; a user's are not."""
-    # every provider's directory: switching ci.provider removes the workflows flowtide wrote for the other
-    names = [f"{directory}/{name}" for directory in (WORKFLOW_DIR, ".forgejo/workflows") for name in WORKFLOW_FILES]
+def left_over(root: Path, files: dict[str, str], directory: str = WORKFLOW_DIR) -> list[str]:
+    """Workflow files flowtide generated (its header says so) under ``directory`` that ``files`` no longer has; a
+    user's are not. Files of another provider's directory are ``provider.generate``'s to remove."""
+    names = [f"{directory}/{name}" for name in WORKFLOW_FILES]
     return [rel for rel in names if rel not in files and (_read(root / rel) or "").startswith(f"# {HEADER}\n")]
 
 
