@@ -9,7 +9,7 @@ PYTEST_ARGS ?= -n auto
 # Some environments set this; without bytecode caches every process (and every stage) compiles from source.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install lint format test demo bench all clean help browser tools
+.PHONY: install lint format test demo bench all clean help browser system tools tools
 
 help:
 	@echo "make install   create .venv and install flowtide with extras [$(EXTRAS)]"
@@ -42,32 +42,34 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks docs
 	$(BIN)/ruff format src tests benchmarks docs
 
-# The dashboard test drives a real browser: Debian's chromium, launched by Playwright (never `playwright
-# install`, which downloads). Installed here when missing, as root or with sudo.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# What the tests need beyond PyPI, from Debian, installed here when missing (as root or with sudo), in one
+# apt-get call: the dashboard test drives a real browser, Debian's chromium, launched by Playwright (never
+# `playwright install`, which downloads); tests/test_gitlab_local.py runs gitlab-ci-local (npm, so nodejs and
+# npm), which copies each job's files with rsync.
+system:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v rsync >/dev/null 2>&1 || missing="$$missing rsync"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	[ -z "$$missing" ] || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
-	} || { echo "make test needs Debian's chromium: apt-get install chromium" >&2; exit 1; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	} || { echo "make test needs$$missing: apt-get install$$missing" >&2; exit 1; }
 
-# tests/test_gitlab_local.py runs GitLab pipelines with npm's gitlab-ci-local (shell executor, no Docker):
-# its last release that runs on Debian's Node 20, into .tools/ (never global), and rsync, which it copies
-# each job's files with. Installed here when missing, as root or with sudo.
+browser: system
+
+# npm's gitlab-ci-local (shell executor, no Docker): its last release that runs on Debian's Node 20, into .tools/
+# (never global). Its re2 dependency has no prebuilt binary it can fetch here (they are on GitHub), so npm compiles
+# it: a few minutes on 2 cores, which `make test` spends while uv installs .venv.
 GITLAB_CI_LOCAL := 4.60.1
-.tools/node_modules/.bin/gitlab-ci-local:
-	@command -v npm >/dev/null 2>&1 || { \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
-	} || { echo "make test needs npm: apt-get install nodejs npm" >&2; exit 1; }
+.tools/node_modules/.bin/gitlab-ci-local: | system
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error gitlab-ci-local@$(GITLAB_CI_LOCAL)
 
 tools: .tools/node_modules/.bin/gitlab-ci-local
-	@command -v rsync >/dev/null 2>&1 || { \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq rsync >/dev/null; \
-	} || { echo "make test needs rsync: apt-get install rsync" >&2; exit 1; }
 
-test: install browser tools
+# the set-up steps that wait on the network or a compiler run side by side
+test:
+	@$(MAKE) --no-print-directory -j2 install tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install
