@@ -21,6 +21,7 @@ import pytest
 from flowtide.config import parse_config
 from flowtide.errors import ConfigError
 from flowtide.project import Project
+from flowtide.workflows.generate import WORKFLOW_FILES
 from flowtide.workflows.gitlab import scripts
 from flowtide.workflows.gitlab.pipeline import GITLAB_FILE, HEADER, render
 from flowtide.workflows.gitlab.simulate import evaluate
@@ -198,6 +199,27 @@ def test_switching_provider_removes_only_flowtides_github_workflows(tmp_path):
     assert "removed .github/workflows/train.yml (no longer generated from flowtide.yaml)" in switched.out
     assert "removed .github/dependabot.yml (no longer generated from flowtide.yaml)" in switched.out
     assert not (root / ".github/workflows/train.yml").exists() and own.is_file()
+    assert run_cli("-C", root, "ci", "check", "--no-lint").code == 0
+
+
+def test_switching_between_github_and_forgejo_keeps_the_chosen_ones_files_and_removes_the_others(tmp_path):
+    root = _project(tmp_path, provider=False)
+    assert run_cli("-C", root, "ci", "generate").code == 0
+    config = root / "flowtide.yaml"
+    plain = config.read_text()
+    config.write_text(plain + "ci: {provider: forgejo}\n")
+    to_forgejo = run_cli("-C", root, "ci", "generate")
+    assert to_forgejo.code == 0, to_forgejo.err
+    assert sorted(p.name for p in (root / ".forgejo/workflows").iterdir()) == sorted(WORKFLOW_FILES)
+    assert not (root / ".github").exists()  # flowtide's workflows and dependabot.yml went, and their empty directories
+    assert run_cli("-C", root, "ci", "check", "--no-lint").code == 0
+    # trying GitHub out only writes; the configured provider's files stay
+    assert run_cli("-C", root, "ci", "generate", "--provider", "github").code == 0
+    assert (root / ".github/workflows/data.yml").is_file() and (root / ".forgejo/workflows/data.yml").is_file()
+    config.write_text(plain)
+    back = run_cli("-C", root, "ci", "generate")
+    assert back.code == 0 and "removed .forgejo/workflows/data.yml" in back.out
+    assert not (root / ".forgejo").exists() and (root / ".github/workflows/data.yml").is_file()
     assert run_cli("-C", root, "ci", "check", "--no-lint").code == 0
 
 

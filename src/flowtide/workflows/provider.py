@@ -120,9 +120,22 @@ def generate(project: Project, *, provider: str | None = None, write: bool = Tru
     if name == project.config.ci.provider:
         for rel in _others(project.root, name):
             if write:
-                (project.root / rel).unlink()
+                _remove(project.root, rel)
             result.removed.append(rel)
     return result
+
+
+def _remove(root: Path, rel: str) -> None:
+    """Delete a file flowtide generated, and the directories it leaves empty (.forgejo/workflows, .forgejo)."""
+    path = root / rel
+    path.unlink(missing_ok=True)
+    for parent in path.parents:
+        if parent == root:
+            break
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
 
 
 def check(project: Project, *, provider: str | None = None, lint: bool = True) -> Report:
