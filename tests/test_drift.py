@@ -203,3 +203,25 @@ def test_profile_histogram_equals_a_bin_index_per_value():
     bins = np.clip(np.floor((x - edges[0]) / width).astype(np.int64), 0, edges.size - 2)
     assert profile["hist_counts"] == np.bincount(bins, minlength=edges.size - 1).tolist()
     assert profile["n"] == 5_002 and profile["nulls"] == 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 999, 1000, 1001, 4_321])
+def test_profile_grid_equals_numpy_inverted_cdf_quantiles(n):
+    from flowtide.checks import drift as module
+
+    rng = np.random.default_rng(n)
+    x = np.sort(np.round(rng.normal(0, 1, n), 2))
+    levels = np.linspace(0.0, 1.0, module.GRID_POINTS + 1)
+    expected = np.quantile(x, levels, method="inverted_cdf")
+    assert np.array_equal(module._inverted_cdf_sorted(x, levels), expected)
+    assert profile_values(x)["grid"] == np.unique(expected).tolist()
+
+
+def test_profile_moments_equal_numpys():
+    x = np.sort(np.random.default_rng(11).gamma(2.0, 3.0, 10_001))  # the profile sums the sorted values
+    profile = profile_values(x)
+    centred = x - x.mean()
+    assert profile["mean"] == float(x.mean())
+    assert profile["std"] == float(x.std(ddof=1))
+    assert profile["kurtosis"] == pytest.approx(float((centred**4).mean() / (centred**2).mean() ** 2), rel=1e-13)
+    assert profile_values(np.array([2.0, 2.0]))["kurtosis"] == 3.0 and profile_values(np.array([5.0]))["std"] == 0.0

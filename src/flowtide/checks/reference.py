@@ -202,10 +202,10 @@ def profile(
         columns = dict.fromkeys(names)
     elif not isinstance(columns, dict):
         columns = dict.fromkeys(columns)
-    out = {
-        name: profile_values(values, "categorical" if isinstance(values, ValueCounts) else "numeric")
-        for name, values in iter_columns(path, fmt, columns, null_values)
-    }
+    out = map_columns(  # one column read while the previous one is profiled
+        lambda name, values: profile_values(values, "categorical" if isinstance(values, ValueCounts) else "numeric"),
+        iter_columns(path, fmt, columns, null_values),
+    )
     return {"version": PROFILE_VERSION, "columns": out}
 
 
