@@ -314,7 +314,7 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
         return {"inode": inode, "covered": len(raw), "digest": digest_to(len(raw)), "models": models}
 
     def load_full() -> dict[str, dict[str, Any]]:
-        data = cached_by_stat(project.root, path, full_name, everything, expect=dict)
+        data = cached_by_stat(project.root, path, full_name, everything, expect=dict, plain=True)
         if not _full_ok(data):  # not what everything() writes
             data = everything()
         return {model: _Entry(entry) for model, entry in data["models"].items()}
@@ -331,7 +331,7 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
         return out
 
     name = f"registry-recent-{_SUMMARY_VERSION}"
-    data = cached_by_stat(project.root, path, name, recent, expect=dict)
+    data = cached_by_stat(project.root, path, name, recent, expect=dict, plain=True)
     if not all(_entry_ok(entry, ("json", "rows")) for entry in data.values()):
         data = recent()
     return data
