@@ -508,6 +508,7 @@ def _drift(tmp: Path, args) -> None:
     print(f"\ndrift: 15 columns, {n:,} reference rows vs {n:,} current rows (same distribution)", flush=True)
     comparisons = [_drift_figure(f"drift {n:,} rows x 15", tools, ref, cur, args.rounds, 1800)]
     print(table(comparisons, ours="flowtide drift"), flush=True)
+    print("  " + "; ".join(f"{tool}: {note}" for tool, note in comparisons[0].notes.items()), flush=True)
     for path in (ref, cur):
         path.unlink()
     big = args.drift_big_rows
@@ -525,6 +526,7 @@ def _drift(tmp: Path, args) -> None:
             )
         )
         print(table(comparisons[-1:], ours="flowtide drift"), flush=True)
+        print("  " + "; ".join(f"{tool}: {note}" for tool, note in comparisons[-1].notes.items()), flush=True)
         for path in (ref, cur):
             path.unlink()
     print(
