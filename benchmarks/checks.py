@@ -400,7 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rows", type=int, nargs="*", default=[1_000_000, 5_000_000], help="table sizes (default 1M and 5M)"
     )
-    parser.add_argument("--drift-rows", type=int, default=1_000_000)
+    parser.add_argument("--drift-rows", type=int, default=1_000_000, help="drift vs Evidently at this size")
+    parser.add_argument(
+        "--drift-big-rows", type=int, default=10_000_000, help="drift of flowtide alone at this size (0: skip)"
+    )
+    parser.add_argument("--drift-only", action="store_true", help="only the drift figures")
     parser.add_argument("--pairs", type=int, default=10, help="same-distribution pairs for the false-positive rate")
     parser.add_argument(
         "--fp-rows",
@@ -424,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     tools = ["flowtide", *(peer for peer in PEERS if peer not in args.skip)]
     with tempfile.TemporaryDirectory(prefix="flowtide-bench-checks-") as tmp:
         tmp = Path(tmp)
+        if args.drift_only:
+            _drift(tmp, args)
+            return 0
         (tmp / ".flowtide").mkdir(exist_ok=True)
         agree = _planted(tmp, tools)
         print("\ndata checks: one suite (1 id, 10 numeric, 5 categorical columns; 47 rules), read + validate;")
@@ -459,20 +466,69 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if agree else 1
 
 
+def _drift_figure(label: str, tools: list[str], ref: Path, cur: Path, rounds: int, timeout: float):
+    """One drift figure, the tools alternating round by round, each run a fresh process (peak RSS its own)."""
+    from ._alternate import alternate
+
+    peaks: dict[str, list[float]] = {}
+    flagged: dict[str, int] = {}
+
+    def run(tool: str):
+        def once() -> float | None:
+            result = _measure_once(tool, str(ref), str(cur), timeout=timeout)
+            if "seconds" not in result:
+                print(f"  {tool}: {result.get('skip') or result.get('error')}", flush=True)
+                return None
+            peaks.setdefault(tool, []).append(result["peak_mb"])
+            flagged[tool] = result["result"]["flagged"]
+            return result["seconds"]
+
+        return once
+
+    comparison = alternate(label, {tool: run(tool) for tool in tools}, rounds, warmup=False)
+    for tool in tools:
+        if tool in peaks:
+            comparison.notes[tool] = (
+                f"peak {sorted(peaks[tool])[len(peaks[tool]) // 2]:,.0f} MB, flagged {flagged[tool]}/15"
+            )
+    return comparison
+
+
 def _drift(tmp: Path, args) -> None:
+    from ._alternate import table
+
     n = args.drift_rows
     ref, cur = tmp / "ref.parquet", tmp / "cur.parquet"
     write_table(n, 1, ref)
     write_table(n, 2, cur)
-    print(f"\ndrift: 15 columns, {n:,} reference rows vs {n:,} current rows (same distribution)")
-    measure("flowtide drift+profile", str(ref), str(cur))
-    full = measure("flowtide drift+profile", str(ref), str(cur))
-    base = measure("flowtide drift", str(ref), str(cur))
-    print(_row("flowtide (profile stored)", base, None, f"flagged {base.get('result', {}).get('flagged')}/15"))
-    print(_row("flowtide (profile + drift)", full, base, f"flagged {full.get('result', {}).get('flagged')}/15"))
+    _measure_once("flowtide drift+profile", str(ref), str(cur))  # stores the reference profile
+    tools = ["flowtide drift", "flowtide drift+profile"]
     if "evidently" not in args.skip:
-        ev = measure("evidently", str(ref), str(cur), timeout=900)
-        print(_row("evidently", ev, base, f"flagged {ev.get('result', {}).get('flagged')}/15"))
+        tools.append("evidently")
+    print(f"\ndrift: 15 columns, {n:,} reference rows vs {n:,} current rows (same distribution)", flush=True)
+    comparisons = [_drift_figure(f"drift {n:,} rows x 15", tools, ref, cur, args.rounds, 1800)]
+    print(table(comparisons, ours="flowtide drift"), flush=True)
+    print("  " + "; ".join(f"{tool}: {note}" for tool, note in comparisons[0].notes.items()), flush=True)
+    for path in (ref, cur):
+        path.unlink()
+    big = args.drift_big_rows
+    if big:
+        # Evidently needs ~85 s and several GB at 1M rows (pandas frames of both tables): at 10M it
+        # would take a quarter of an hour and more memory than this machine has, so only flowtide runs here
+        ref, cur = tmp / "ref_big.parquet", tmp / "cur_big.parquet"
+        write_table(big, 1, ref)
+        write_table(big, 2, cur)
+        _measure_once("flowtide drift+profile", str(ref), str(cur))
+        print(f"\ndrift: 15 columns, {big:,} vs {big:,} rows (target: <= 5 s and <= 1 GB with the profile stored)")
+        comparisons.append(
+            _drift_figure(
+                f"drift {big:,} rows x 15", ["flowtide drift", "flowtide drift+profile"], ref, cur, args.rounds, 1800
+            )
+        )
+        print(table(comparisons[-1:], ours="flowtide drift"), flush=True)
+        print("  " + "; ".join(f"{tool}: {note}" for tool, note in comparisons[-1].notes.items()), flush=True)
+        for path in (ref, cur):
+            path.unlink()
     print(
         f"\nfalse-positive rate: {args.pairs} pairs of same-distribution samples, {args.fp_rows:,} rows each, 15 columns"
         " (nominal 5% for p-value tests at alpha 0.05)"

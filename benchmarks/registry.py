@@ -1,14 +1,15 @@
-"""The registry side by side: `flowtide models` vs `gto show` vs `git tag -l` at 100 / 1,000 / 10,000 versions.
+"""The registry side by side: `flowtide models` vs `gto show` vs `git tag -l` at 100 to 100,000 versions.
 
 Each size gets a temporary git repo holding the same N versions twice: as
 flowtide.registry events (with realistic metrics, params, data and gate
 results) plus a tag per version, and as GTO's annotated semver tags. Whole
 processes are timed, start-up included, the tools alternating round by round
-(benchmarks/_alternate.py). Then `flowtide register` and
+(benchmarks/_alternate.py); the cold figure is the first listing after a write
+(a promote line appended), when the listing memos are stale. Then `flowtide register` and
 `flowtide promote` whole-process times on the 1,000-version registry.
 GTO comes from .venv-bench (skipped with a note when absent).
 
-    python -m benchmarks.registry [--sizes 100,1000,10000] [--repeat 3] [--gto-timeout 120]
+    python -m benchmarks.registry [--sizes 100,1000,10000,100000] [--repeat 3] [--gto-timeout 120]
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def fmt(seconds: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--sizes", default="100,1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=3, help="alternating rounds (listing) / runs (writes)")
     parser.add_argument("--gto-timeout", type=float, default=120.0, help="give up on gto after this many seconds")
     args = parser.parse_args(argv)
@@ -162,6 +163,21 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 notes.append(f"{' '.join(argv[-2:])} in {repo.name}: gave up after {timeout:.0f} s")
                 return None
+
+        return once
+
+    def cold(repo: Path, n: int):
+        """The first `flowtide models` after a promotion, in a fresh process (its memos are stale). The promote
+        line is appended as `flowtide promote` appends it, without running promote (which replays the log)."""
+        turn = iter(range(1, 1_000_000))
+
+        def once() -> float | None:
+            version = max(1, n - 1 - next(turn) % max(1, n - 1))
+            event = {"at": "2026-01-01T00:00:00Z", "by": "bench", "event": "promote", "forced": False}
+            event.update({"model": "weather", "reason": None, "to": "staging", "version": version})
+            with open(repo / "flowtide.registry", "a") as handle:
+                handle.write(json.dumps(event, sort_keys=True, separators=(",", ":")) + "\n")
+            return timed([*FLOWTIDE, "models"], repo)
 
         return once
 
@@ -186,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
                     args.repeat,
                 )
             )
-            print(table(comparisons[-2:]), file=sys.stderr, flush=True)
+            comparisons.append(
+                alternate(f"list {n:,} versions, cold (after a write)", {"flowtide": cold(repo, n)}, args.repeat)
+            )
+            print(table(comparisons[-3:]), file=sys.stderr, flush=True)
         print(
             table(comparisons, title="`flowtide models` vs `gto show` vs `git tag -l` (whole processes, alternating)")
         )

@@ -134,3 +134,94 @@ def test_psi_uses_fewer_bins_for_few_rows_so_small_samples_do_not_false_alarm():
     result = compare(reference, rng.normal(0, 1, 30), "psi")
     assert result.note == "PSI over 2 quantile bins for 30 rows"  # not the chart's bins
     assert compare(reference, rng.normal(3, 1, 30), "psi").drifted
+
+
+# --- the sorted fast path equals the computation it replaced ---------------------
+
+
+def _unsorted_reference(ref: dict, values) -> dict:
+    """The statistics as computed before the values were sorted: every value searched in the grid,
+    np.quantile, a bin index per value (kept here verbatim as the oracle)."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    grid, m = np.asarray(ref["grid"]), x.size
+    idx = np.searchsorted(grid, x, side="left")
+    cur_cdf = np.cumsum(np.bincount(idx, minlength=grid.size + 1))[: grid.size] / m
+    lo, hi = float(ref["min"]), float(ref["max"])
+    q_lo, q_hi = np.quantile(x, [0.001, 0.999])
+    lo, hi = min(lo, float(q_lo)), max(hi, float(q_hi))
+    edges = np.linspace(lo, hi, 25) if hi > lo else np.array([lo - 0.5, hi + 0.5])
+    width = (edges[-1] - edges[0]) / (edges.size - 1)
+    bins = np.clip(np.floor((x - edges[0]) / width).astype(np.int64), 0, edges.size - 2)
+    counts = np.bincount(bins, minlength=edges.size - 1)
+    return {
+        "cur_cdf": cur_cdf,
+        "edges": edges.tolist(),
+        "current": (counts / max(counts.sum(), 1)).tolist(),
+        "outside": int(np.sum((x < edges[0]) | (x > edges[-1]))),
+        "outside_reference": int(np.sum((x < float(ref["min"])) | (x > float(ref["max"])))),
+        "below": float(np.sum(grid[0] - x[x < grid[0]])),
+        "above": float(np.sum(x[x > grid[-1]] - grid[-1])),
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sorted_fast_path_equals_the_unsorted_computation(seed):
+    from flowtide.checks import drift as module
+
+    rng = np.random.default_rng(seed)
+    reference_values = np.round(rng.gamma(2.0, 3.0, 4_000), 1)  # ties on the grid
+    current = np.round(rng.gamma(2.0, 3.6, 3_001 + seed), 1)
+    current[::97] = np.nan
+    current[5] = 1e6  # far beyond the reference: a tail and the chart's range
+    ref = profile_values(reference_values)
+    old = _unsorted_reference(ref, current)
+    x = module.sorted_numbers(pl.Series(current).fill_nan(None) if seed % 2 else current.tolist())
+    assert np.array_equal(np.searchsorted(x, np.asarray(ref["grid"]), side="right") / x.size, old["cur_cdf"])
+    chart = module._numeric_chart(ref, x)
+    for key in ("edges", "current", "outside", "outside_reference"):
+        assert chart[key] == old[key], key
+    assert [module._quantile_sorted(x, q) for q in (0.001, 0.5, 0.999)] == np.quantile(x, [0.001, 0.5, 0.999]).tolist()
+    grid = np.asarray(ref["grid"])
+    ref_cdf = np.asarray(ref["cdf"])
+    inner = float(np.sum(np.abs(ref_cdf[:-1] - old["cur_cdf"][:-1]) * np.diff(grid)))
+    expected = (inner + (old["below"] + old["above"]) / x.size) / ref["std"]
+    assert compare(ref, current, "wasserstein").statistic == pytest.approx(expected, rel=1e-12)
+    # the statistics themselves: KS from the CDFs, PSI from the quantile bins
+    d = float(np.max(np.abs(ref_cdf - old["cur_cdf"])))
+    assert compare(ref, current, "ks").statistic == ks_pvalue(d, ref["n"], x.size)
+    assert compare(ref, current, "ks").chart["ks_statistic"] == d
+
+
+def test_profile_histogram_equals_a_bin_index_per_value():
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.normal(0, 1, 5_000), [np.nan, -40.0, 40.0]])
+    profile = profile_values(values)
+    x = values[~np.isnan(values)]
+    edges = np.asarray(profile["hist_edges"])
+    width = (edges[-1] - edges[0]) / (edges.size - 1)
+    bins = np.clip(np.floor((x - edges[0]) / width).astype(np.int64), 0, edges.size - 2)
+    assert profile["hist_counts"] == np.bincount(bins, minlength=edges.size - 1).tolist()
+    assert profile["n"] == 5_002 and profile["nulls"] == 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 999, 1000, 1001, 4_321])
+def test_profile_grid_equals_numpy_inverted_cdf_quantiles(n):
+    from flowtide.checks import drift as module
+
+    rng = np.random.default_rng(n)
+    x = np.sort(np.round(rng.normal(0, 1, n), 2))
+    levels = np.linspace(0.0, 1.0, module.GRID_POINTS + 1)
+    expected = np.quantile(x, levels, method="inverted_cdf")
+    assert np.array_equal(module._inverted_cdf_sorted(x, levels), expected)
+    assert profile_values(x)["grid"] == np.unique(expected).tolist()
+
+
+def test_profile_moments_equal_numpys():
+    x = np.sort(np.random.default_rng(11).gamma(2.0, 3.0, 10_001))  # the profile sums the sorted values
+    profile = profile_values(x)
+    centred = x - x.mean()
+    assert profile["mean"] == float(x.mean())
+    assert profile["std"] == float(x.std(ddof=1))
+    assert profile["kurtosis"] == pytest.approx(float((centred**4).mean() / (centred**2).mean() ** 2), rel=1e-13)
+    assert profile_values(np.array([2.0, 2.0]))["kurtosis"] == 3.0 and profile_values(np.array([5.0]))["std"] == 0.0

@@ -630,15 +630,13 @@ def test_a_memo_that_does_not_describe_this_file_is_not_built_upon(tmp_path):
     registry = root / "flowtide.registry"
     registry.write_text("".join(_register_line(v) + "\n" for v in range(1, 4)))
     _cli_ok("models", "--json", cwd=root)
-    (memo,) = (root / ".flowtide" / "tmp").glob("registry-full-*.json")
-    stamp, flag, body = memo.read_text().split("\n", 2)
-    forged = json.loads(body)
-    forged["models"]["weather"]["json"][0] = forged["models"]["weather"]["json"][0].replace(
-        '"candidate"', '"production"'
-    )
+    (memo,) = (root / ".flowtide" / "tmp").glob("registry-full-*.lines")
+    stamp, header, *records = memo.read_text().split("\n")
+    forged = json.loads(header)
+    records[0] = records[0].replace('"candidate"', '"production"')
     forged["models"]["weather"]["production"] = 1
     for tamper in ({}, {"digest": "0" * 64}, {"inode": forged["inode"] + 1}):
-        memo.write_text(f"{stamp}\n{flag}\n{json.dumps({**forged, **tamper})}")
+        memo.write_text("\n".join([stamp, json.dumps({**forged, **tamper}), *records]))
         with open(registry, "a") as handle:
             handle.write('{"event":"promote","model":"weather","version":2,"to":"staging"}\n')
         stages = {r["version"]: r["stage"] for r in json.loads(_cli_ok("models", "--json", cwd=root).out)["weather"]}

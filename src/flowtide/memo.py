@@ -68,13 +68,24 @@ def read_unstamped(file: str | os.PathLike[str], expect=None) -> Any:
     return value
 
 
-def write(file: str | os.PathLike[str], line: str, value: Any, classes: Mapping[str, type] | None = None) -> bool:
-    """Memoise ``value`` under stamp ``line``; False (and nothing written) if it has parts a memo cannot hold."""
+def write(
+    file: str | os.PathLike[str],
+    line: str,
+    value: Any,
+    classes: Mapping[str, type] | None = None,
+    *,
+    plain: bool = False,
+) -> bool:
+    """Memoise ``value`` under stamp ``line``; False (and nothing written) if it has parts a memo cannot hold.
+
+    ``plain``: the caller vouches that ``value`` is only dicts with string keys, lists, strings, numbers,
+    booleans and None (the registry listing: 100,000 records), so the walk that tags tuples and
+    dataclasses is skipped; json still refuses anything it cannot encode."""
     from .atomic import atomic_write
 
     flags = [False]
     try:
-        encoded = _encode(value, classes or {}, flags)
+        encoded = value if plain else _encode(value, classes or {}, flags)
         body = json.dumps(encoded, separators=(",", ":"), ensure_ascii=False)
     except (_Unfit, ValueError, TypeError, RecursionError):
         return False

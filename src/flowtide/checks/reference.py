@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import UsageError
 from ..validators import is_digest
 from . import _read
-from .drift import PROFILE_VERSION, profile_values
+from .drift import PROFILE_VERSION, ValueCounts, profile_values
 
 
 @dataclass
@@ -109,6 +109,67 @@ def load_columns(
         return lf.select(exprs).collect(engine="streaming")
 
 
+def iter_columns(
+    path: Path,
+    fmt: str,
+    columns: dict[str, str | None],
+    null_values: list[str] | tuple[str, ...] = _read.NULL_VALUES,
+    kinds: dict[str, str] | None = None,
+):
+    """(name, values) for each of ``columns`` present in the file, typed as :func:`load_columns` types them:
+    a numeric column's values as a Series, a categorical one's already counted (:class:`ValueCounts`).
+
+    ``kinds`` (name -> numeric / categorical, e.g. from a profile) overrides the kind read from the
+    declared type and the file's schema. A Parquet file is read one column at a time and a categorical
+    column counted inside the scan, so drift on 15 columns of 10M rows holds one column, not the table;
+    a CSV (or JSON lines) file is parsed once and each column handed over and dropped from the table.
+    """
+    from .drift import count_frame
+
+    def kind(name: str, dtype) -> str:
+        return (kinds or {}).get(name) or kind_of(dtype, columns[name])
+
+    if fmt == "parquet":
+        from .engine import _typed
+
+        lf = _read.scan(path, fmt, null_values=null_values)
+        schema = lf.collect_schema()
+        for name, declared in columns.items():
+            if name not in schema:
+                continue
+            typed = lf.select(_typed(name, schema[name], declared)[0].alias(name))
+            if kind(name, typed.collect_schema()[name]) == "categorical":
+                yield name, count_frame(typed, name)
+            else:
+                yield name, typed.collect(engine="streaming").get_column(name)
+        return
+    frame = load_columns(path, fmt, columns, null_values)
+    for name in list(frame.columns):
+        series = frame.drop_in_place(name)
+        yield name, count_frame(series.to_frame(), name) if kind(name, series.dtype) == "categorical" else series
+
+
+def map_columns(fn, items) -> dict[str, Any]:
+    """{name: fn(name, values)} over ``items`` ((name, values) pairs, e.g. :func:`iter_columns`), each ``fn``
+    running in a worker thread while this thread reads the next column: sorting 10M numbers (numpy) and
+    decoding the next column (polars) both release the GIL, so the two overlap on two cores. At most one
+    column waits, so memory stays at about two columns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out: dict[str, Any] = {}
+    with ThreadPoolExecutor(1, thread_name_prefix="flowtide-drift") as pool:
+        pending = None
+        for name, values in items:
+            submitted = (name, pool.submit(fn, name, values))
+            del values
+            if pending is not None:
+                out[pending[0]] = pending[1].result()
+            pending = submitted
+        if pending is not None:
+            out[pending[0]] = pending[1].result()
+    return out
+
+
 def kind_of(dtype, declared: str | None) -> str:
     if declared in ("int", "float", "date", "datetime"):
         return "numeric"
@@ -141,8 +202,11 @@ def profile(
         columns = dict.fromkeys(names)
     elif not isinstance(columns, dict):
         columns = dict.fromkeys(columns)
-    frame = load_columns(path, fmt, columns, null_values)
-    return {"version": PROFILE_VERSION, "columns": profile_frame(frame, columns)}
+    out = map_columns(  # one column read while the previous one is profiled
+        lambda name, values: profile_values(values, "categorical" if isinstance(values, ValueCounts) else "numeric"),
+        iter_columns(path, fmt, columns, null_values),
+    )
+    return {"version": PROFILE_VERSION, "columns": out}
 
 
 def cached_profile(

@@ -31,13 +31,15 @@ def config_classes() -> dict[str, type]:
     return classes
 
 
-def cached_by_stat(root: Path, path: Path, name: str, compute, *, use_cache: bool = True, classes=None, expect=None):
+def cached_by_stat(
+    root: Path, path: Path, name: str, compute, *, use_cache: bool = True, classes=None, expect=None, plain=False
+):
     """Return ``compute()``, memoised on disk by ``path``'s (inode, size, mtime_ns, ctime_ns).
 
     Used for anything derived purely from one file's bytes (the parsed config,
     params). The memo is plain JSON under ``.flowtide/tmp`` (see memo.py): a
     stale, malformed or checked-in memo is ignored and recomputed, never executed.
-    ``classes`` are the dataclasses the value may contain; ``expect`` its type.
+    ``classes`` are the dataclasses the value may contain; ``expect`` its type; ``plain`` see :func:`memo.write`.
     """
     from .. import memo
 
@@ -52,5 +54,5 @@ def cached_by_stat(root: Path, path: Path, name: str, compute, *, use_cache: boo
             return value
     value = compute()
     if use_cache and (root / STATE_DIR).is_dir():
-        memo.write(cache, line, value, classes)
+        memo.write(cache, line, value, classes, plain=plain)
     return value

@@ -251,7 +251,7 @@ class Registry:
         return None
 
 
-_SUMMARY_VERSION = 5  # bump when BRIEF_FIELDS or the summary's shape changes
+_SUMMARY_VERSION = 6  # bump when BRIEF_FIELDS or the summary's shape changes
 BRIEF_FIELDS = (
     "version",
     "stage",
@@ -286,12 +286,14 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
     by replaying only the new lines over it (:func:`_replay_tail`), so the first
     listing after a write does not replay the whole history.
     """
+    from .. import memo
     from ..config import cached_by_stat
 
     path = project.root / REGISTRY_FILE
     if not path.exists():
         return {}
     full_name = f"registry-full-{_SUMMARY_VERSION}"
+    full_memo = project.state_dir / "tmp" / f"{full_name}.lines"
 
     def everything() -> dict[str, Any]:
         from ..hashing import new_hasher
@@ -307,16 +309,21 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
             hashed = end
             return hasher.hexdigest()
 
-        models = _replay_tail(project.state_dir / "tmp" / f"{full_name}.json", path, raw, inode, digest_to)
+        models = _replay_tail(full_memo, path, raw, inode, digest_to)
         if models is None:
             registry = Registry(path, _parse_events(raw, path))
             models = {model: _model_summary(registry, model, registry.versions(model)) for model in registry.models()}
         return {"inode": inode, "covered": len(raw), "digest": digest_to(len(raw)), "models": models}
 
     def load_full() -> dict[str, dict[str, Any]]:
-        data = cached_by_stat(project.root, path, full_name, everything, expect=dict)
-        if not _full_ok(data):  # not what everything() writes
+        line = memo.stamp(path, full_name)
+        found = _read_full_memo(full_memo)
+        if found is not None and found[0] == line:
+            data = found[1]
+        else:
             data = everything()
+            if project.state_dir.is_dir():
+                _write_full_memo(full_memo, line, data)
         return {model: _Entry(entry) for model, entry in data["models"].items()}
 
     if full:
@@ -331,7 +338,7 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
         return out
 
     name = f"registry-recent-{_SUMMARY_VERSION}"
-    data = cached_by_stat(project.root, path, name, recent, expect=dict)
+    data = cached_by_stat(project.root, path, name, recent, expect=dict, plain=True)
     if not all(_entry_ok(entry, ("json", "rows")) for entry in data.values()):
         data = recent()
     return data
@@ -355,6 +362,45 @@ def _brief_json(v: Version) -> str:
     return json.dumps(brief(v), sort_keys=True, default=str)
 
 
+def _write_full_memo(file: Path, line: str, data: dict[str, Any]) -> None:
+    """The full listing memo: its stamp, one JSON line of everything but the records, then one record per line
+    (model after model). The records are JSON already: as lines they are neither escaped into JSON strings
+    on writing nor unescaped on reading, which at 100,000 versions cost seconds."""
+    from ..atomic import atomic_write
+
+    header = {**data, "models": {m: {k: v for k, v in e.items() if k != "json"} for m, e in data["models"].items()}}
+    records = "\n".join(record for entry in data["models"].values() for record in entry["json"])
+    text = f"{line}\n{json.dumps(header, separators=(',', ':'))}\n{records}"
+    try:
+        atomic_write(file, text.encode("utf-8"), fsync=False)
+    except OSError:
+        pass  # a read-only checkout still lists; it just replays again next time
+
+
+def _read_full_memo(file: Path) -> tuple[str, dict[str, Any]] | None:
+    """(stamp, data) of a full listing memo, or None when it is absent or not what :func:`_write_full_memo`
+    writes. Like every memo it is input: the caller checks the stamp, or the covered bytes' digest."""
+    try:
+        raw = file.read_bytes()
+        first = raw.index(b"\n")
+        second = raw.index(b"\n", first + 1)
+        data = json.loads(raw[first + 1 : second])
+        body = raw[second + 1 :]
+        records = body.decode("utf-8").split("\n") if body else []
+        offset = 0
+        for entry in data["models"].values():
+            count = entry["count"]
+            if type(count) is not int or count < 0:
+                return None
+            entry["json"] = records[offset : offset + count]
+            offset += count
+        if offset != len(records) or not _full_ok(data):
+            return None
+        return raw[:first].decode("utf-8"), data
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+
+
 def _full_ok(data: Any) -> bool:
     return (
         isinstance(data, dict)
@@ -375,10 +421,9 @@ def _replay_tail(
     while replaying (a version registered twice, an odd event), means None and a
     full replay, which reports problems with their line numbers.
     """
-    from .. import memo
-
-    old = memo.read_unstamped(memo_path, expect=dict)
-    if not _full_ok(old) or old.get("inode") != inode or not 0 < old["covered"] <= len(raw):
+    found = _read_full_memo(memo_path)
+    old = found[1] if found is not None else None
+    if old is None or old.get("inode") != inode or not 0 < old["covered"] <= len(raw):
         return None
     covered = old["covered"]
     if raw[covered - 1 : covered] != b"\n" or old.get("digest") != digest_to(covered):
