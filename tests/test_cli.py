@@ -102,7 +102,7 @@ def test_dash_c_runs_in_another_directory(tmp_path):
 
 
 def test_help_imports_no_more_than_argparse_needs():
-    """Start-up is part of speed: `flowtide --help` loads the CLI table and argparse, not typing or a library."""
+    """Start-up is part of speed: `flowtide --help` loads the CLI table, not argparse, typing or a library."""
     import subprocess
     import sys
 
@@ -110,7 +110,23 @@ def test_help_imports_no_more_than_argparse_needs():
         "import sys; from flowtide.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "print('loaded:' + ','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'typing', 'pydantic', 'polars', 'numpy', 'rich', 'httpx', 'ruamel', 'yaml'})))"
+        "{'argparse', 'typing', 'pydantic', 'polars', 'numpy', 'rich', 'httpx', 'ruamel', 'yaml'})))"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "loaded:"
+
+
+@pytest.mark.parametrize("columns", ["40", "63", "64", "80", "120", "250"])
+def test_the_help_is_argparses_text_at_every_width(monkeypatch, capsys, columns):
+    """`flowtide --help` prints a kept copy of argparse's help (no parser built) where argparse would print the
+    same, and lets argparse print it in a terminal narrower than that: what a user sees is argparse's own."""
+    from flowtide.cli import _HELP_MIN_COLUMNS, _top_parser, help_text, main
+
+    monkeypatch.setenv("COLUMNS", columns)
+    expected = _top_parser().format_help()
+    assert (help_text() == expected) is (int(columns) >= _HELP_MIN_COLUMNS)
+    try:
+        code = main(["--help"])
+    except SystemExit as exit_:  # argparse's own --help exits
+        code = exit_.code
+    assert code == 0 and capsys.readouterr().out == expected

@@ -1,16 +1,19 @@
 """The command line: a thin edge that parses arguments, calls the library, renders.
 
-Start-up is part of speed: this module imports only argparse; each command's
-module is imported when that command runs, and heavy libraries only inside
-the functions that need them.
+Start-up is part of speed: `flowtide --help` imports nothing beyond this module
+(its text is argparse's, kept here; a test holds the two equal), every other
+command imports argparse and then its own module, and heavy libraries load only
+inside the functions that need them.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
+
+TYPE_CHECKING = False  # typing itself is an import `--help` need not pay for
+if TYPE_CHECKING:
+    import argparse
 
 # command -> (module, one-line help). Listed here so `flowtide --help` imports nothing else.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -62,7 +65,54 @@ COMMANDS: dict[str, tuple[str, str]] = {
 _DESCRIPTION = "flowtide: continuous training, testing, deployment and monitoring on git and plain files."
 
 
+# what argparse prints for `flowtide --help` above the commands (RawDescriptionHelpFormatter: the same at any width
+# a terminal has in practice); tests/test_cli.py compares the whole text with argparse's at several widths
+_HELP_HEAD = f"""usage: flowtide [-h] [--version] [-C DIR] [--debug] [COMMAND]
+
+{_DESCRIPTION}
+
+positional arguments:
+  COMMAND
+
+options:
+  -h, --help            show this help message and exit
+  --version             show program's version number and exit
+  -C DIR, --project DIR
+                        run as if started in DIR
+  --debug               show tracebacks
+"""
+
+
+def _epilog() -> str:
+    width = max(len(name) for name in COMMANDS) + 2
+    table = "\n".join(f"  {name:<{width}}{text}" for name, (_, text) in COMMANDS.items())
+    return f"commands:\n{table}\n\nRun `flowtide COMMAND --help` for a command's options."
+
+
+_HELP_MIN_COLUMNS = 64
+"""Narrower than this, argparse wraps the options differently: it prints the help itself."""
+
+
+def _columns() -> int:
+    """The width argparse formats for (its COLUMNS, else the terminal's; 80 when neither is known)."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 80
+
+
+def help_text() -> str:
+    """`flowtide --help`, without building the parser (argparse alone costs more than Python's own start-up)."""
+    return f"{_HELP_HEAD}\n{_epilog()}\n"
+
+
 def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    import argparse
+
     default = None if top else argparse.SUPPRESS
     parser.add_argument(
         "-C",
@@ -81,12 +131,12 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
 
 
 def _top_parser() -> argparse.ArgumentParser:
-    width = max(len(name) for name in COMMANDS) + 2
-    table = "\n".join(f"  {name:<{width}}{text}" for name, (_, text) in COMMANDS.items())
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="flowtide",
         description=_DESCRIPTION,
-        epilog=f"commands:\n{table}\n\nRun `flowtide COMMAND --help` for a command's options.",
+        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=True,
     )
@@ -104,6 +154,9 @@ def _version() -> str:
 
 
 def command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    import argparse
+    import importlib
+
     module_name, text = COMMANDS[name]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"flowtide {name}", description=getattr(module, "DESCRIPTION", text))
@@ -114,6 +167,9 @@ def command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in (["--help"], ["-h"]) and _columns() >= _HELP_MIN_COLUMNS:
+        sys.stdout.write(help_text())
+        return 0
     top = _top_parser()
     ns = top.parse_args(argv)
     if not ns.command:
