@@ -93,6 +93,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._root = os.fspath(self.root)
         self.tmp_dir = self.root / "tmp"
         self.quarantine_dir = self.root / QUARANTINE_DIR
         self._verified: dict[str, list[int]] | None = None
@@ -106,6 +107,12 @@ class Store:
                 hint="It came from a hand-edited or crafted flowtide.lock / flowtide.registry: restore that file from git.",
             )
         return self.root / digest[:2] / digest[2:]
+
+    def _name(self, digest: str) -> str:
+        """``path_of`` as a plain string (no Path objects: the batch paths name 10,000 blobs at a time)."""
+        if not is_digest(digest):
+            self.path_of(digest)  # raises the StoreError
+        return f"{self._root}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str) -> bool:
         return self.path_of(digest).is_file()
@@ -299,7 +306,7 @@ class Store:
             self._adopt(tmp, digest)
         return digest, size
 
-    def add_files(self, items: Iterable[tuple[str | os.PathLike[str], str]], *, jobs: int = 8) -> None:
+    def add_files(self, items: Iterable[tuple[str | os.PathLike[str], str]], *, jobs: int = 8) -> set[str]:
         """Add many (path, hash) pairs at once, e.g. the files of a directory output.
 
         One pass: the blobs present are found by listing their prefix directories
@@ -307,6 +314,7 @@ class Store:
         missing ones are staged (small files read once, hashed and checked against
         their hash, written; large ones copied in the kernel, in threads), made
         durable by one :func:`_sync_staged`, then renamed into place.
+        Returns the digests that were not in the store before (a corrupt blob replaced is not new).
         """
         items = [(os.fspath(path), digest) for path, digest in items]
         present = self._present({digest[:2] for _, digest in items})
@@ -316,13 +324,13 @@ class Store:
         missing: dict[str, str] = {}
         for path, digest in items:
             if digest not in present and digest not in missing:
-                self.path_of(digest)  # a hash becomes a file name: refuse anything else
+                self._name(digest)  # a hash becomes a file name: refuse anything else
                 missing[digest] = path
         if len(missing) < _BATCH:
             for digest, path in missing.items():
                 self.add_file(path, digest)
-            return
-        tmp_dir = private_dir(self.tmp_dir)
+            return set(missing)
+        tmp_dir = os.fspath(private_dir(self.tmp_dir))
         staged: list[tuple[str, str, os.stat_result | None]] = []  # (temp path, digest, stat if hashed)
         try:
             large = []
@@ -339,6 +347,7 @@ class Store:
                     os.unlink(tmp)
             raise
         self.commit_staged(staged)
+        return set(missing)
 
     def commit_staged(self, staged: list[tuple[str, str, os.stat_result | None]]) -> None:
         """Name a batch of written, not yet synced, read-only temp files (temp path, digest, stat if hashed).
@@ -353,11 +362,13 @@ class Store:
         done = 0
         try:
             prefixes = {digest[:2] for _, digest, _ in staged}
+            self.root.mkdir(parents=True, exist_ok=True)
             for prefix in prefixes:
-                (self.root / prefix).mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(f"{self._root}/{prefix}")
             _sync_staged(self.tmp_dir, [tmp for tmp, _, _ in staged])
             for tmp, digest, st in staged:
-                os.replace(tmp, self.path_of(digest))
+                os.replace(tmp, self._name(digest))
                 done += 1
                 if st is not None:
                     self._record(digest, st)  # a rename keeps inode and mtime: the stamp still holds
