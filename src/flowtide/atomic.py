@@ -57,12 +57,14 @@ class Writeback:
     A blob must be on disk before it is named, so a large one ends with an ``fsync``.
     Without help that fsync starts the whole disk write at the end: the kernel holds
     gigabytes of dirty pages before it writes any on its own, so a 1 GiB download
-    first fills the page cache, then waits seconds for the disk. Calling
-    :meth:`wrote` after each write hands every full step to the disk at once
-    (``SYNC_FILE_RANGE_WRITE``: start the write, do not wait), so the disk works
-    while the network or the copy goes on and the final fsync finds little left.
-    It changes no guarantee: the fsync still decides durability. Elsewhere
-    (no ``sync_file_range``) it does nothing.
+    first fills the page cache, then waits seconds for the disk. :meth:`wrote`,
+    called after each write, hands every full step to the disk
+    (``SYNC_FILE_RANGE_WRITE``: start the write, do not wait for it) from a helper
+    thread, because on a busy disk even starting a write can block, and the
+    download or copy must not wait for that. The disk then works while the bytes
+    still arrive, and the final fsync finds little left. It changes no guarantee:
+    the fsync still decides durability. :meth:`close` (before the fsync and before
+    the file is closed) ends the helper. Where there is no ``sync_file_range`` it does nothing.
     """
 
     def __init__(self, fd: int, step: int = WRITEBACK_STEP) -> None:
@@ -70,16 +72,48 @@ class Writeback:
         self.step = step
         self.started = 0
         self.call = _sync_file_range()
+        self._thread = None
+        self._wanted = 0
+        self._done = 0
+        self._wake = None
 
     def wrote(self, end: int) -> None:
         """The file now holds ``end`` bytes (flushed to the kernel): start the write of the full steps."""
         if self.call is None or end - self.started < self.step:
             return
-        try:
-            self.call(self.fd, self.started, end - self.started, _SYNC_FILE_RANGE_WRITE)
-        except OSError:  # not supported here (some filesystems): the fsync does it all
-            self.call = None
         self.started = end
+        if self._thread is None:
+            import threading
+
+            self._wake = threading.Condition()
+            self._thread = threading.Thread(target=self._run, name="flowtide-writeback", daemon=True)
+            self._thread.start()
+        with self._wake:
+            self._wanted = end
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._wanted == self._done:
+                    self._wake.wait()
+                wanted = self._wanted
+            if wanted < 0:
+                return
+            try:
+                self.call(self.fd, self._done, wanted - self._done, _SYNC_FILE_RANGE_WRITE)
+            except OSError:  # not supported here (some filesystems): the fsync does it all
+                self.call = None
+            self._done = wanted
+
+    def close(self) -> None:
+        """Stop starting writes (call before the fsync and before closing the file)."""
+        if self._thread is not None:
+            with self._wake:
+                self._wanted = -1
+                self._wake.notify()
+            self._thread.join()
+            self._thread = None
 
 
 def _sync_file_range():
@@ -368,13 +402,17 @@ def copy_fileobj(source: IO, out: IO, *, writeback: bool = False) -> None:
 
     ``writeback``: the copy will be fsynced; start the disk write as it goes (:class:`Writeback`).
     """
+    started = Writeback(out.fileno()) if writeback else None
     try:
-        _kernel_copy(source, out, Writeback(out.fileno()) if writeback else None)
+        _kernel_copy(source, out, started)
     except OSError:
         source.seek(0)
         out.seek(0)
         out.truncate()
         shutil.copyfileobj(source, out, 1 << 20)
+    finally:
+        if started is not None:
+            started.close()
 
 
 def _kernel_copy(source: IO, out: IO, writeback: Writeback | None = None) -> None:

@@ -496,6 +496,8 @@ def _drain(
     finally:
         pending.put(None)
         writer.join()
+        if started is not None:
+            started.close()
     if failed:
         raise failed[0]
     return size
