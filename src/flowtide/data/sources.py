@@ -263,16 +263,16 @@ class HttpReader:
         encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
         # without a content encoding the raw chunks are the bytes: no decoder, no re-chunking copy
         chunks = response.iter_bytes(1 << 20) if encoded else response.iter_raw()
-        unreported = 0
+        reported = 0
         with request.store.writer(expected or 0) as blob:
             for chunk in chunks:
                 blob.write(chunk)
-                unreported += len(chunk)
-                if advance is not None and unreported >= 1 << 20:  # progress per MiB, whatever the chunk size
-                    advance(unreported)
-                    unreported = 0
-            if advance is not None and unreported:
-                advance(unreported)
+                # progress once per MiB boundary crossed, whatever the chunk sizes (socket reads vary)
+                if advance is not None and blob.size >> 20 > reported >> 20:
+                    advance(blob.size - reported)
+                    reported = blob.size
+            if advance is not None and blob.size > reported:
+                advance(blob.size - reported)
             received = response.num_bytes_downloaded
             if expected is not None and received != expected:
                 # raising inside the writer discards the partial blob
