@@ -11,7 +11,8 @@ answers `dvc status` / `dvc update` (no-op). Whole processes are timed, as a use
 
 Every figure alternates the tools round by round (benchmarks/_alternate.py) and
 prints the physical limit beside the peer: `cp` / `cp -r` / `curl -o` of the
-same bytes, which hash nothing and sync nothing.
+same bytes, which hash nothing and sync nothing. Every first pull / add starts after a
+`sync` and a pause (`--settle`, see ``_settle``), so no tool pays for the one before it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ def _dvc() -> str | None:
     if candidate.exists():
         return str(candidate)
     return shutil.which("dvc")
+
+
+def _settle() -> None:
+    """Start every timed command from the same disk state: nothing dirty, no deletions just made.
+
+    Without it a tool pays for the one before it: the previous round's 1 GiB that `cp`, `curl`
+    or DVC left in the page cache (they do not fsync) is written back while the next tool's
+    fsync waits behind it; and on this machine's ext4 (no journal) creating files right after
+    deleting thousands walks every inode freed in the last 5–10 s (`recently_deleted` in the
+    kernel's inode allocator: 0.8 s vs 6 s for 10,000 files, measured with perf). Each
+    tool's set-up deletes its previous tree, so every timed command follows a sync and a pause.
+    """
+    os.sync()
+    time.sleep(ARGS.settle)
 
 
 def _run(argv: list[str], cwd: Path, *, timeout: float = 1800) -> float:
@@ -214,18 +229,21 @@ def figures_local(work: Path, big: Path, small: Path, dvc: str | None) -> list:
 
     def ft_big_first() -> float:
         project = _flowtide_project(work / "ft", {"big": {"url": str(big), "path": "data/big.bin"}})
+        _settle()
         return _run(FLOWTIDE_PULL, project)
 
     def dvc_big_first() -> float:
         project = _dvc_project(work / "dvc", dvc)
         (project / "data").mkdir()
         shutil.copyfile(big, project / "data" / "big.bin")
+        _settle()
         return _run([dvc, "add", "-q", "data/big.bin"], project)
 
     def cp_big() -> float:
         dest = work / "cp"
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
+        _settle()
         return _run(["cp", str(big), str(dest / "big.bin")], work)
 
     runs = {"flowtide": ft_big_first, **({"dvc add": dvc_big_first} if dvc else {}), "cp (limit)": cp_big}
@@ -240,16 +258,19 @@ def figures_local(work: Path, big: Path, small: Path, dvc: str | None) -> list:
 
     def ft_small() -> float:
         project = _flowtide_project(work / "ft", None)
+        _settle()
         return _run([sys.executable, "-c", _STORE_ADD, str(project), str(small)], project)
 
     def dvc_small() -> float:
         project = _dvc_project(work / "dvc", dvc)
         (project / "data").mkdir()
         shutil.copytree(small, project / "data" / "small")
+        _settle()
         return _run([dvc, "add", "-q", "data/small"], project)
 
     def cp_small() -> float:
         shutil.rmtree(work / "cp", ignore_errors=True)
+        _settle()
         return _run(["cp", "-r", str(small), str(work / "cp")], work)
 
     def b3sum_small() -> float | None:
@@ -284,11 +305,13 @@ def figures_http(work: Path, big: Path, dvc: str | None) -> list:
 
         def ft_first() -> float:
             project = _flowtide_project(work / "ft", {"big": {"url": url, "path": "data/big.bin"}})
+            _settle()
             return _run(FLOWTIDE_PULL, project)
 
         def dvc_first() -> float:
             project = _dvc_project(work / "dvc", dvc)
             (project / "data").mkdir()
+            _settle()
             return _run([dvc, "import-url", "-q", url, "data/big.bin"], project)
 
         def curl() -> float | None:
@@ -296,6 +319,7 @@ def figures_http(work: Path, big: Path, dvc: str | None) -> list:
                 return None
             shutil.rmtree(work / "curl", ignore_errors=True)
             (work / "curl").mkdir(parents=True)
+            _settle()
             return _run(["curl", "-s", "-f", "-o", str(work / "curl" / "big.bin"), url], work)
 
         runs = {"flowtide": ft_first, **({"dvc import-url": dvc_first} if dvc else {}), "curl -o (limit)": curl}
@@ -318,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=10_000, help="number of small files")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per figure (median reported)")
     parser.add_argument("--only", choices=["big", "small", "http", "local"], help="run one data set")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="seconds of pause after a sync before each timed first pull / add"
+    )
     ARGS = parser.parse_args(argv)
     dvc = _dvc()
     comparisons = []
@@ -356,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-ARGS = argparse.Namespace(rounds=3)
+ARGS = argparse.Namespace(rounds=3, settle=5.0)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -158,3 +158,21 @@ def test_add_files_replaces_a_corrupt_blob_and_skips_present_ones(tmp_path):
     assert store.path_of(files[1][1]).stat().st_ino == kept
     assert len(list(store.quarantine_dir.iterdir())) == 1
     assert sorted(store.digests()) == sorted(digest for _, digest in files)
+
+
+@pytest.mark.skipif(os.uname().sysname != "Linux", reason="sync_file_range is Linux's")
+def test_large_blobs_start_their_disk_write_while_being_written(tmp_path):
+    """The writer and the copy into the store hand every full step to the disk as they go, bytes unchanged."""
+    from flowtide.atomic import WRITEBACK_STEP
+
+    store = Store(tmp_path / "cache")
+    data = b"".join(i.to_bytes(4, "little") * (1 << 18) for i in range(40))  # 40 MiB, no two MiB alike
+    with store.writer() as w:
+        for start in range(0, len(data), 1 << 20):
+            w.write(data[start : start + (1 << 20)])
+    assert w._writeback.started == 2 * WRITEBACK_STEP  # two full 16 MiB steps started, the tail left to fsync
+    assert w.digest == hash_bytes(data) and store.read_bytes(w.digest) == data
+    src = tmp_path / "big.bin"
+    src.write_bytes(data[::-1])
+    digest, size = store.add_file(src)
+    assert (digest, size) == (hash_bytes(data[::-1]), len(data)) and store.read_bytes(digest) == data[::-1]

@@ -49,7 +49,15 @@ def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
         if size >= _MT_THRESHOLD:
             hasher.update_mmap(os.fspath(path))
             return hasher.hexdigest(), size
-        size = 0
+        first = b""
+        if size < CHUNK:
+            # a small file in one read: asking for one byte more than its size sees the end of the
+            # file in the same call (no second, empty read) and allocates no 1 MiB buffer
+            first = os.read(fd, size + 1)
+            if len(first) == size:
+                return hasher.update(first).hexdigest(), size
+        hasher.update(first)  # it grew or shrank meanwhile: read on to the end as for a large file
+        size = len(first)
         while chunk := os.read(fd, CHUNK):
             hasher.update(chunk)
             size += len(chunk)

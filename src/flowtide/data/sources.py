@@ -197,6 +197,7 @@ class HttpReader:
         if request.validators.get("last_modified"):
             headers["If-Modified-Since"] = request.validators["last_modified"]
         timeout = httpx.Timeout(request.timeout)
+        _widen_socket_reads()
         guard = _OriginGuard(request.url, request.headers)
         with httpx.Client(timeout=timeout, follow_redirects=True, event_hooks={"request": [guard]}) as client:
             return with_retries(request, lambda: self._once(client, request, headers, guard))
@@ -262,22 +263,42 @@ class HttpReader:
         encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
         # without a content encoding the raw chunks are the bytes: no decoder, no re-chunking copy
         chunks = response.iter_bytes(1 << 20) if encoded else response.iter_raw()
-        unreported = 0
+        reported = 0
         with request.store.writer(expected or 0) as blob:
             for chunk in chunks:
                 blob.write(chunk)
-                unreported += len(chunk)
-                if advance is not None and unreported >= 1 << 20:  # progress per MiB, whatever the chunk size
-                    advance(unreported)
-                    unreported = 0
-            if advance is not None and unreported:
-                advance(unreported)
+                # progress once per MiB boundary crossed, whatever the chunk sizes (socket reads vary)
+                if advance is not None and blob.size >> 20 > reported >> 20:
+                    advance(blob.size - reported)
+                    reported = blob.size
+            if advance is not None and blob.size > reported:
+                advance(blob.size - reported)
             received = response.num_bytes_downloaded
             if expected is not None and received != expected:
                 # raising inside the writer discards the partial blob
                 raise RetryableError(f"truncated body: got {received} of {expected} bytes")
             blob.commit()
         return blob.digest, blob.size
+
+
+SOCKET_READ = 1 << 20
+
+
+def _widen_socket_reads() -> None:
+    """Let httpcore read the socket up to 1 MiB at a time instead of 64 KiB.
+
+    Each read passes through httpcore and h11 in Python (about 0.1 ms of CPU per
+    read, measured): at 64 KiB that is 16,384 trips per GiB and a third of the
+    pull's CPU; at 1 MiB the per-read work is spread over 16x the bytes. A read
+    still returns what the socket has, so small responses are unaffected. This is
+    httpcore's class attribute (it has no public knob): if it is gone, nothing changes.
+    """
+    try:
+        from httpcore._sync.http11 import HTTP11Connection
+    except ImportError:  # pragma: no cover - another httpcore layout
+        return
+    if isinstance(getattr(HTTP11Connection, "READ_NUM_BYTES", None), int):
+        HTTP11Connection.READ_NUM_BYTES = max(HTTP11Connection.READ_NUM_BYTES, SOCKET_READ)
 
 
 class _OriginGuard:

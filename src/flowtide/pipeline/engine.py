@@ -495,10 +495,10 @@ class _Run:
     def _save(self, path: str, now: dict[str, Any]) -> None:
         store = self.project.store
         if "files" in now:
-            new = [(self.project.root / path / rel, child["hash"]) for rel, child in now["files"].items()]
-            new = [(file, digest) for file, digest in new if not store.has(digest)]
-            store.add_files(new)
-            self.new_blobs.update(digest for _, digest in new)
+            # (add_files finds the blobs already present by listing their prefix directories, not a stat each)
+            base = os.path.join(self.project.root, path)
+            files = [(os.path.join(base, rel), child["hash"]) for rel, child in now["files"].items()]
+            self.new_blobs.update(store.add_files(files))
         elif not store.has(now["hash"]):
             store.add_file(self.project.root / path, now["hash"])
             self.new_blobs.add(now["hash"])

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import private_dir, temp_file
+from ..atomic import Writeback, private_dir, temp_file
 from ..errors import FlowtideError, IntegrityError, StoreError
 from ..hashing import new_hasher
 from ..validators import is_digest
@@ -250,7 +250,7 @@ class Remote:
             hasher = new_hasher()
             with os.fdopen(fd, "wb") as out:
                 try:
-                    size = _drain(self._read(digest), out, hasher, advance)
+                    size = _drain(self._read(digest), out, hasher, advance, writeback=fsync)
                 except FileNotFoundError:
                     raise StoreError(
                         f"blob {digest[:12]} is not on the remote {self.url_of(digest)}",
@@ -439,10 +439,13 @@ def _callback(advance: Callable[[int], None] | None):
     return Forward()
 
 
-def _drain(chunks: Iterable[bytes], out: Any, hasher: Any, advance: Callable[[int], None] | None) -> int:
+def _drain(
+    chunks: Iterable[bytes], out: Any, hasher: Any, advance: Callable[[int], None] | None, *, writeback: bool = False
+) -> int:
     """Hash ``chunks`` and write them to ``out`` on a helper thread, so network reads and disk writes overlap.
 
     A blob that arrives in one chunk (most small files) is written directly: no thread to start.
+    ``writeback``: ``out`` will be fsynced; start the disk write as the bytes arrive (:class:`Writeback`).
     """
     import itertools
     import queue
@@ -462,12 +465,19 @@ def _drain(chunks: Iterable[bytes], out: Any, hasher: Any, advance: Callable[[in
     pending: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
     failed: list[BaseException] = []
 
+    started = Writeback(out.fileno()) if writeback else None
+
     def write() -> None:
+        written = 0
         while (chunk := pending.get()) is not None:
             if failed:
                 continue  # keep draining so the reader never blocks on a full queue
             try:
                 out.write(chunk)
+                written += len(chunk)
+                if started is not None and written - started.started >= started.step:
+                    out.flush()
+                    started.wrote(written)
             except BaseException as exc:
                 failed.append(exc)
 
@@ -486,6 +496,8 @@ def _drain(chunks: Iterable[bytes], out: Any, hasher: Any, advance: Callable[[in
     finally:
         pending.put(None)
         writer.join()
+        if started is not None:
+            started.close()
     if failed:
         raise failed[0]
     return size
