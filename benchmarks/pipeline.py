@@ -76,7 +76,7 @@ def env() -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out.update(GIT_ENV)
     out["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "flowtide-bench-pycache")
-    bindir = str(ROOT / ".venv" / "bin")
+    bindir = str(Path(sys.executable).parent)  # the bench venv's (flowtide and its peers live there)
     out["PATH"] = bindir + os.pathsep + out.get("PATH", "")
     return out
 
@@ -96,7 +96,7 @@ def best_of(argv: list[str], cwd: Path, repeat: int, **kw) -> float:
 
 
 def flowtide_cmd() -> list[str]:
-    script = ROOT / ".venv" / "bin" / "flowtide"
+    script = Path(sys.executable).parent / "flowtide"
     return [str(script)] if script.exists() else [sys.executable, "-m", "flowtide"]
 
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOWTIDE = [str(ROOT / ".venv" / "bin" / "python"), "-m", "flowtide"]
+FLOWTIDE = [sys.executable, "-m", "flowtide"]  # the bench venv's flowtide, as `make bench` installs it
 GTO_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         promote = []
         for i in range(args.repeat):
             promote.append(timed([*FLOWTIDE, "promote", "weather", str(latest - i), "--to", "staging"], repo))
-        bare = best([str(ROOT / ".venv" / "bin" / "python"), "-c", "pass"], repo, args.repeat)
+        bare = best([sys.executable, "-c", "pass"], repo, args.repeat)
         print(f"\nwrite paths on {size:,} versions (whole process, best of {args.repeat}; bare python {fmt(bare)})")
         print(f"  flowtide register  {fmt(min(register))}   (target < 150 ms)")
         print(f"  flowtide promote   {fmt(min(promote))}   (target < 150 ms)")
