@@ -231,7 +231,11 @@ def async_load(url: str, body: bytes, concurrency: int, seconds: float) -> dict:
                 nonlocal errors
                 while time.perf_counter() < stop:
                     t = time.perf_counter()
-                    response = await client.post(url, content=body, headers={"content-type": "application/json"})
+                    try:
+                        response = await client.post(url, content=body, headers={"content-type": "application/json"})
+                    except httpx.TransportError:  # a dropped connection is an error of the server under test
+                        errors += 1
+                        continue
                     latencies.append(time.perf_counter() - t)
                     errors += response.status_code != 200
 

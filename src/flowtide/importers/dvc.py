@@ -20,6 +20,7 @@ from typing import Any
 
 from ..config import CONFIG_FILE, LOCK_FILE, parse_config, parse_yaml
 from ..errors import ConfigError, UsageError
+from ..pipeline.fingerprint import lookup
 from ..validators import NAME, path_problem
 from . import _dvcfiles as files
 from ._objects import Verified, cache_dir, digests, dir_md5, prove
@@ -242,7 +243,7 @@ def _dvc_reasons(root: Path, stage: files.DvcStage, entry: dict[str, Any] | None
     for file, values in (entry.get("params") or {}).items():
         current = params if file == "params.yaml" else _params_file(root, file)
         for key, value in (values or {}).items():
-            if _lookup(current, key) != value:
+            if lookup(current, key) != value:  # a missing key is a sentinel, equal to no value
                 reasons.append(f"param {key} changed since dvc.lock")
     declared = {*stage.outs, *stage.metrics, *stage.plots}
     if set(entry["outs"]) != declared:
@@ -255,20 +256,6 @@ def _params_file(root: Path, rel: str) -> dict[str, Any]:
         return {}
     data, _ = parse_yaml((root / rel).read_bytes(), rel)
     return data if isinstance(data, dict) else {}
-
-
-_MISSING = object()
-
-
-def _lookup(params: dict[str, Any], dotted: str) -> Any:
-    if dotted in params:
-        return params[dotted]
-    node: Any = params
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
 
 
 def _stage_config(stage: files.DvcStage) -> dict[str, Any]:
