@@ -31,3 +31,14 @@ def test_the_runner_refuses_unknown_areas_and_a_record_without_a_file(capsys):
     assert main(["--record"]) == 2
     assert main(["nope"]) == 2
     assert "unknown benchmark 'nope'" in capsys.readouterr().err
+
+
+def test_make_bench_records_the_run_that_the_benchmarks_page_includes():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "--record benchmarks/results/latest.md" in makefile
+    page = (ROOT / "docs/benchmarks.md").read_text(encoding="utf-8")
+    assert '--8<-- "benchmarks/results/latest.md"' in page
+    record = (ROOT / "benchmarks/results/latest.md").read_text(encoding="utf-8")
+    assert record.startswith("Produced ") and "`make bench`" in record.splitlines()[0]
+    areas = sorted(path.stem for path in (ROOT / "benchmarks").glob("[!_]*.py"))
+    assert re.findall(r"^### `benchmarks\.(\w+)`$", record, re.M) == areas, "the record holds every area's output"
