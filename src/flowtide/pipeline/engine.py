@@ -289,6 +289,7 @@ class _Run:
         self.started = time.time()
         self.before = _snapshot(project, self.graph) if not (stages or force or dry) else None
         self.git = None  # a GitProbe, started with the first stage that acts
+        self.runs_db = None  # runs.db, opened in the background from then on (an OpenedDB)
         self.finished: queue.SimpleQueue = queue.SimpleQueue()  # futures of stages that ended
         self.live = live
         self.heartbeat = heartbeat
@@ -317,9 +318,10 @@ class _Run:
 
     def _acting(self) -> None:
         if self.git is None and self.record_run:
-            from .runs import GitProbe
+            from .runs import GitProbe, OpenedDB, db_path
 
             self.git = GitProbe(self.project.root)
+            self.runs_db = OpenedDB(db_path(self.project))
 
     # -- scheduling -----------------------------------------------------------
 
@@ -356,6 +358,9 @@ class _Run:
         except BaseException:  # Ctrl-C or a bug: the stages' process groups end with this run, not after it
             if self.executor is not None and hasattr(self.executor, "cancel"):
                 self.executor.cancel()
+            if self.runs_db is not None:
+                with contextlib.suppress(Exception):
+                    self.runs_db.close()
             raise
         finally:
             if self.executor is not None:
@@ -597,9 +602,11 @@ class _Run:
                 data={name: entry.get("hash") for name, entry in lock.sources.items()},
                 message=str(self.failure[1].message) if self.failure else None,
             )
-            save(self.project, record)
+            save(self.project, record, opened=self.runs_db)
             result.run_id = record.id
             result.record = record
+        elif self.runs_db is not None:
+            self.runs_db.close()
         if self.new_blobs and self.project.config.store.remote:  # (importing remote costs more than a no-op run)
             from ..remote import auto_push
 
