@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from .atomic import write_if_changed
+from .atomic import atomic_writer, fsync_dir
 from .errors import ConfigError
 from .hashing import ALGORITHM
 from .validators import NAME_RULE, all_digests, all_paths_ok, is_digest, is_name, path_problem
@@ -101,8 +101,32 @@ class Lock:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def save(self, path: str | os.PathLike[str], *, tmp_dir: str | os.PathLike[str] | None = None) -> bool:
-        """Write atomically if the content changed; return whether it did."""
-        return write_if_changed(path, self.dumps(), tmp_dir=tmp_dir)
+        """Write atomically if the content changed; return whether it did.
+
+        Two fsyncs: the new file's bytes before its rename, then the lock's directory (the new
+        name). The temp file's own directory is not synced: a crash can at worst leave the temp
+        name behind there, and the next command sweeps it (``Project.remove_leftovers``).
+        """
+        data = self.dumps().encode("utf-8")
+        target = Path(path)
+        try:
+            if target.stat().st_size == len(data) and target.read_bytes() == data:
+                return False
+        except FileNotFoundError:
+            pass
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        with atomic_writer(target, "wb", fsync=False, tmp_dir=tmp_dir) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)  # (atomic_writer sets the same mode after this: set it before the sync)
+            os.fsync(handle.fileno())
+        fsync_dir(target.parent)
+        return True
 
     def blobs(self) -> set[str]:
         """Every hash this lock references (sources and stage outputs)."""

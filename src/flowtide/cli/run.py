@@ -46,9 +46,17 @@ def run(args) -> int:
         if names is not None:
             print("".join(f"{name}: up to date\n" for name in names) + "Everything is up to date.")
             return 0
-    from flowtide.errors import StageError
+    from flowtide.errors import FlowtideError, StageError
     from flowtide.pipeline.engine import run as run_pipeline
 
+    # a run always makes .flowtide/ (its mutexes live there): made first, the config it loads is memoised
+    # already by the first run of a fresh clone, and the next command needs no pydantic
+    try:
+        from flowtide.config import STATE_DIR, find_root
+
+        (find_root(args.project) / STATE_DIR).mkdir(exist_ok=True)
+    except (FlowtideError, OSError):
+        pass  # (load_project says what is wrong)
     project = load_project(args)
 
     out = sys.stderr if args.json else sys.stdout

@@ -3,8 +3,19 @@
 A stage is skipped when its fingerprint (command + dep hashes + params + env)
 equals the one in flowtide.lock and its outs still hold the recorded bytes; it
 is restored from the store when an earlier run recorded that fingerprint; it
-runs otherwise. The lock is rewritten after every successful stage, so a
-failure leaves it at the last good state.
+runs otherwise.
+
+The lock is written once, when the run ends, however it ends: after the last
+stage, after a stage failed (the stages that finished before it keep their new
+entries, the failed one keeps its old), and on Ctrl-C or any other exception
+(in a ``finally``). It is fsynced with its directory then, once. What a crash of
+the machine (or ``kill -9``) in the middle of a run leaves is the lock of the
+previous run, durable: the stages that finished in the crashed run look stale
+and run again (or are restored from the store, whose blobs are durable): the
+safe direction, more work and never a lock that names outputs that are not
+there. Writing (and syncing) it after every stage cost a rewrite and three
+fsyncs per stage, which on a slow disk was most of what a rerun adds to the
+stages' own time.
 """
 
 from __future__ import annotations
@@ -270,6 +281,7 @@ class _Run:
         self.say = say
         self.record_run = record and not dry
         self.lock = project.read_lock()
+        self.lock_changes: dict[str, StageEntry] = {}  # written to flowtide.lock once, when the run ends
         self.params = read_params(project) if _uses_params(self.graph) else {}
         self.result = RunResult()
         self.new_blobs: set[str] = set()
@@ -277,6 +289,7 @@ class _Run:
         self.started = time.time()
         self.before = _snapshot(project, self.graph) if not (stages or force or dry) else None
         self.git = None  # a GitProbe, started with the first stage that acts
+        self.runs_db = None  # runs.db, opened in the background from then on (an OpenedDB)
         self.finished: queue.SimpleQueue = queue.SimpleQueue()  # futures of stages that ended
         self.live = live
         self.heartbeat = heartbeat
@@ -305,9 +318,10 @@ class _Run:
 
     def _acting(self) -> None:
         if self.git is None and self.record_run:
-            from .runs import GitProbe
+            from .runs import GitProbe, OpenedDB, db_path
 
             self.git = GitProbe(self.project.root)
+            self.runs_db = OpenedDB(db_path(self.project))
 
     # -- scheduling -----------------------------------------------------------
 
@@ -344,11 +358,17 @@ class _Run:
         except BaseException:  # Ctrl-C or a bug: the stages' process groups end with this run, not after it
             if self.executor is not None and hasattr(self.executor, "cancel"):
                 self.executor.cancel()
+            if self.runs_db is not None:
+                with contextlib.suppress(Exception):
+                    self.runs_db.close()
             raise
         finally:
             if self.executor is not None:
                 self.executor.close()
-            self.project.stat_cache.save()
+            try:
+                self._commit_lock()  # also on a failure or Ctrl-C: the stages that finished are kept
+            finally:
+                self.project.stat_cache.save()
         if self.before is not None and all(status.get(n) == "skipped" for n in self.selected):
             snapshot.save(self.project.root, self.before, self.graph.order)
         elif self.before is not None and not self.failure:
@@ -543,9 +563,16 @@ class _Run:
         self._write_lock(name, state.lock_entry(cached["outs"]))
 
     def _write_lock(self, name: str, entry: StageEntry) -> None:
-        # a concurrent `flowtide pull` owns `sources`: change only this stage's entry of a fresh copy
-        self.project.update_lock(lambda fresh: fresh.stages.__setitem__(name, entry))
+        """Record a stage's new entry; :meth:`_commit_lock` writes them all when the run ends."""
         self.lock.stages[name] = entry
+        self.lock_changes[name] = entry
+
+    def _commit_lock(self) -> None:
+        if not self.lock_changes:
+            return
+        changes, self.lock_changes = self.lock_changes, {}
+        # a concurrent `flowtide pull` owns `sources`: change only these stages' entries of a fresh copy
+        self.project.update_lock(lambda fresh: fresh.stages.update(changes))
 
     # -- the record -------------------------------------------------------------
 
@@ -575,9 +602,11 @@ class _Run:
                 data={name: entry.get("hash") for name, entry in lock.sources.items()},
                 message=str(self.failure[1].message) if self.failure else None,
             )
-            save(self.project, record)
+            save(self.project, record, opened=self.runs_db)
             result.run_id = record.id
             result.record = record
+        elif self.runs_db is not None:
+            self.runs_db.close()
         if self.new_blobs and self.project.config.store.remote:  # (importing remote costs more than a no-op run)
             from ..remote import auto_push
 
