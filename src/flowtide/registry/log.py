@@ -277,17 +277,19 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
 
     ``rows`` are BRIEF_FIELDS value lists (turn them into dicts with :func:`briefs`) and
     ``json`` the same records pre-encoded. Without ``full`` only the last
-    SUMMARY_TAIL versions are included. Both are memoised under .flowtide/ by the
-    registry file's stat: the small memo keeps `flowtide models` at start-up cost
-    even at 10,000 versions. The full memo holds only the pre-encoded records (JSON
-    strings parse fastest); its ``rows`` are decoded from them when first asked for.
+    SUMMARY_TAIL versions are included, from the registry snapshot
+    (:mod:`flowtide.registry.snapshot`) that register/promote/rollback keep valid, so
+    `flowtide models` stays at start-up cost after a write. With ``full`` (``--json``,
+    ``--all``, ``--last`` above SUMMARY_TAIL) every record comes from a second, larger
+    memo: slower at 100,000 versions (it reads ~50 MB). The full memo holds only the
+    pre-encoded records (JSON strings parse fastest); its ``rows`` are decoded from them
+    when first asked for.
 
     After an append (``register``, ``promote``) the full memo is brought up to date
     by replaying only the new lines over it (:func:`_replay_tail`), so the first
     listing after a write does not replay the whole history.
     """
     from .. import memo
-    from ..config import cached_by_stat
 
     path = project.root / REGISTRY_FILE
     if not path.exists():
@@ -329,19 +331,10 @@ def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]
     if full:
         return load_full()
 
-    def recent() -> dict[str, dict[str, Any]]:
-        out = {}
-        for model, entry in load_full().items():
-            small = {k: v for k, v in entry.items() if k not in ("numbers", "history", "rows")}
-            tail = entry["json"][-SUMMARY_TAIL:]
-            out[model] = {**small, "rows": _Entry({"json": tail})["rows"], "json": tail}  # decodes the tail only
-        return out
+    from .snapshot import load
 
-    name = f"registry-recent-{_SUMMARY_VERSION}"
-    data = cached_by_stat(project.root, path, name, recent, expect=dict, plain=True)
-    if not all(_entry_ok(entry, ("json", "rows")) for entry in data.values()):
-        data = recent()
-    return data
+    snap = load(project)  # the default listing: the snapshot the writers keep valid (see snapshot.py)
+    return snap.listing() if snap is not None else {}
 
 
 def _model_summary(registry: Registry, model: str, versions: list[Version]) -> dict[str, Any]:
