@@ -18,8 +18,9 @@ It covers the registry's first ``covered`` bytes, and says so in two ways:
   after them are parsed, validated and folded in. Anything else (a byte changed in
   the middle, a truncation, a version registered twice, a snapshot this code did
   not write) means a full replay of the log, which names a bad line. The snapshot
-  is bound to the registry's inode and to its own (a copy that came with a
-  checkout has neither).
+  is bound to the registry's inode and to the (inode, ctime) of a witness file
+  created once beside it: a snapshot that came with a checkout or from another
+  clone cannot match, so a forged state is never built upon.
 
 Writers (register, promote, rollback) fold their event in after appending it: they
 hash only the new line, so a write stays O(1) in the registry's size and the next
@@ -87,25 +88,35 @@ class Snapshot:
         self.stat: list[int] | None = None
         self.inode: int | None = None  # the registry's, as read from the saved snapshot
         self.registry: Registry | None = None  # set when this process replayed the whole log
-        self._offsets: dict[str, dict[int, int]] | None = None
+        self._offsets: dict[str, list[int]] | None = None
         self._offsets_raw: bytes | None = b"{}"
 
     # -- offsets of register lines (parsed on first use) ------------------------
 
     @property
-    def offsets(self) -> dict[str, dict[int, int]] | None:
+    def offsets(self) -> dict[str, list[int]] | None:
+        """Per model, the byte offset of each version's register line, in version order. Checked where used
+        (the line there must be that version's register event), so only the shape is checked here."""
         if self._offsets is None and self._offsets_raw is not None:
             try:
                 data = json.loads(self._offsets_raw)
-                offsets = {}
-                for model, flat in data.items():
-                    if not all(type(x) is int for x in flat) or len(flat) % 2:
-                        raise ValueError("offsets")
-                    offsets[model] = dict(zip(flat[::2], flat[1::2], strict=True))
-                self._offsets = offsets
-            except (ValueError, TypeError, AttributeError, RecursionError):
+                if not isinstance(data, dict) or not all(
+                    isinstance(o, list) and len(o) == (self.models.get(m) or _empty())["count"] for m, o in data.items()
+                ):
+                    raise ValueError("offsets")
+                self._offsets = data
+            except (ValueError, TypeError, RecursionError):
                 self._offsets_raw = None
         return self._offsets
+
+    def _rank(self, model: str, number: int) -> int:
+        """How many registered versions of ``model`` are below ``number``."""
+        rank = 0
+        for lo, hi in self.models[model]["ranges"]:
+            if number <= hi:
+                return rank + max(0, number - lo)
+            rank += hi - lo + 1
+        return rank
 
     def _drop_offsets(self) -> None:
         self._offsets, self._offsets_raw = None, None
@@ -140,10 +151,11 @@ class Snapshot:
             snap.records[model] = [_brief_json(v) for v in versions[-SUMMARY_TAIL:]]
         starts = _line_starts(raw, 0)
         if len(starts) == len(registry.events):
-            offsets: dict[str, dict[int, int]] = {}
+            where: dict[tuple[str, int], int] = {}
             for start, event in zip(starts, registry.events, strict=True):
                 if event.get("event") == "register":
-                    offsets.setdefault(event["model"], {})[event["version"]] = start
+                    where[(event["model"], event["version"])] = start
+            offsets = {m: [where[(m, v.version)] for v in registry.versions(m)] for m in registry._versions}
             snap._offsets, snap._offsets_raw = offsets, None
         else:
             snap._drop_offsets()
@@ -174,12 +186,13 @@ class Snapshot:
             number = event["version"]
             if self.has(model, number):
                 raise _Stale("a version registered twice")
+            offsets = self.offsets if offset is not None else None
+            if offsets is None:
+                self._drop_offsets()
+            else:
+                offsets.setdefault(model, []).insert(self._rank(model, number), offset)
             _add_to_ranges(state["ranges"], number)
             state["count"] += 1
-            if offset is None:
-                self._drop_offsets()
-            elif self.offsets is not None:
-                self.offsets.setdefault(model, {})[number] = offset
             tail = state["tail"]
             if len(tail) < SUMMARY_TAIL or number > tail[0]:
                 index = bisect.bisect_left(tail, number)
@@ -262,8 +275,10 @@ class Snapshot:
         return version
 
     def _register_event(self, model: str, number: int) -> dict[str, Any] | None:
-        offset = (self.offsets or {}).get(model, {}).get(number)
-        if offset is None or not 0 <= offset < self.covered:
+        offsets = (self.offsets or {}).get(model) or []
+        rank = self._rank(model, number)
+        offset = offsets[rank] if rank < len(offsets) else None
+        if type(offset) is not int or not 0 <= offset < self.covered:
             return None
         try:
             with open(self.path, "rb") as handle:
@@ -351,19 +366,16 @@ class Snapshot:
             "models": self.models,
         }
         if self._offsets is not None:
-            offsets = json.dumps(
-                {m: [x for pair in sorted(o.items()) for x in pair] for m, o in self._offsets.items()},
-                separators=(",", ":"),
-            ).encode()
+            offsets = json.dumps(self._offsets, separators=(",", ":")).encode()
         else:
             offsets = self._offsets_raw or b"null"
         records = "\n".join(r for model in self.models for r in self.records.get(model, []))
         try:
             self.memo.parent.mkdir(exist_ok=True)
             temp = self.memo.with_name(f".{self.memo.name}.{os.getpid()}.tmp")
+            header["witness"] = _witness(self.memo, create=True)
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                header["self"] = os.fstat(fd).st_ino  # a copy under another inode (a checkout's) is not ours
                 text = json.dumps(header, separators=(",", ":")).encode() + b"\n" + offsets + b"\n"
                 os.write(fd, text + records.encode("utf-8"))
             finally:
@@ -377,7 +389,6 @@ class Snapshot:
         """The saved snapshot, or None when absent or not what :meth:`save` writes (it is input: checked)."""
         try:
             with open(memo, "rb") as handle:
-                own = os.fstat(handle.fileno()).st_ino
                 raw = handle.read()
             first = raw.index(b"\n")
             second = raw.index(b"\n", first + 1)
@@ -385,7 +396,7 @@ class Snapshot:
             body = raw[second + 1 :]
             records = body.decode("utf-8").split("\n") if body else []
             snap = cls(path, memo)
-            if header.get("format") != FORMAT or header.get("self") != own:
+            if header.get("format") != FORMAT or header.get("witness") != _witness(memo, create=False):
                 return None
             snap.covered, snap.proof, snap.stat = header["covered"], header["proof"], header["stat"]
             snap.inode = header["inode"]
@@ -415,6 +426,24 @@ class Snapshot:
             return snap
         except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return None
+
+
+def _witness(memo: Path, *, create: bool) -> list[int] | None:
+    """(inode, ctime_ns) of a file created once next to the snapshot, which every snapshot records: no checkout
+    or copy can give a file a chosen ctime, so a snapshot that came from elsewhere (force-added to git, copied
+    from another clone, with or without its witness) never matches, whatever state it claims."""
+    path = memo.with_name("registry-snapshot.witness")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if not create:
+            return None
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            pass
+        st = os.stat(path)
+    return [st.st_ino, st.st_ctime_ns]
 
 
 def _fields():
