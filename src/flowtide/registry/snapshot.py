@@ -1,6 +1,6 @@
 """The registry snapshot: the replayed state `flowtide models` lists and the writers decide on, kept valid by appending.
 
-``.flowtide/tmp/registry-snapshot-1.lines`` holds, per model, the version count, the
+``.flowtide/tmp/registry-snapshot-2.lines`` holds, per model, the version count, the
 stage holders, the production history, the stage of every version that is not a
 candidate, the versions that have been in staging, the number of stage moves, the
 registered version numbers (as ranges) and the pre-encoded listing records of the
@@ -41,8 +41,9 @@ from .log import REGISTRY_FILE, SUMMARY_TAIL, Registry, Version, _brief_json, _p
 if TYPE_CHECKING:
     from ..project import Project
 
-FORMAT = 1
+FORMAT = 2
 NAME = f"registry-snapshot-{FORMAT}.lines"
+_STAGES = {"staging", "production", "archived"}  # a snapshot holds the stage of the versions not candidates
 MAX_PROOF = 32  # ranges in the proof before a writer hashes the whole file into one again
 
 
@@ -266,8 +267,11 @@ class Snapshot:
                 )
             raise UsageError(f"model {model!r} has no version {number} (latest is v{self.latest(model)})")
         event = self._register_event(model, number)
-        if event is None:  # no usable offset: replay the log (still validated) for this one answer
-            self.registry = Registry.read(self.path)
+        if event is None:  # no usable offset: replay the log (validated), and keep what it gives from now on
+            fresh = Snapshot.build(self.path, self.memo, self.path.read_bytes())
+            fresh.stat = _stat(self.path) if fresh.covered == _stat(self.path)[1] else None
+            fresh.inode = self.inode
+            self.__dict__.update(fresh.__dict__)
             return self.registry.get(model, number)
         version = Registry(self.path, [event]).get(model, number)
         version.stage = self.stage(model, number)
@@ -469,9 +473,8 @@ def _state_ok(state: Any) -> bool:
         return False
     if state["tail"] != sorted(set(state["tail"])) or state["staged"] != sorted(set(state["staged"])):
         return False
-    if not isinstance(state["stages"], dict) or not all(
-        isinstance(v, str) and k.isdigit() for k, v in state["stages"].items()
-    ):
+    stages = state["stages"]  # 10,000 entries at 100,000 versions: checked without a Python-level loop
+    if not isinstance(stages, dict) or not set(stages.values()) <= _STAGES or not all(map(str.isdigit, stages)):
         return False
     previous = 0
     for r in state["ranges"]:
