@@ -223,3 +223,13 @@ def test_a_snapshot_from_another_clone_is_not_used(root, tmp_path):
             )
         assert snapshot.Snapshot.read(other / "flowtide.registry", _memo(other)) is None
         assert summary(Project.load(other))["weather"]["production"] == 250
+
+
+def test_the_first_registers_start_a_snapshot_that_stays_valid(root):
+    (root / "flowtide.registry").unlink()
+    project = Project.load(root)
+    for _ in range(2):
+        (root / "models" / "model.skops").write_bytes(os.urandom(500))
+        register(project)
+    _same(_valid_as_saved(root), _rebuilt(root))
+    assert summary(project)["weather"]["count"] == 2

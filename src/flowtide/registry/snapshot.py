@@ -161,7 +161,7 @@ class Snapshot:
         else:
             snap._drop_offsets()
         snap.covered = len(raw)
-        snap.proof = [[len(raw), _digest(raw)]]
+        snap.proof = [[len(raw), _digest(raw)]] if raw else []  # an empty file: the first append starts the proof
         return snap
 
     # -- folding one event (mirrors Registry._apply) ---------------------------------
