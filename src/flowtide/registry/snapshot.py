@@ -36,7 +36,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FlowtideError, UsageError
-from .log import REGISTRY_FILE, SUMMARY_TAIL, Registry, Version, _brief_json, _parse_events, parse_version
+from .log import (
+    _SUMMARY_VERSION,
+    REGISTRY_FILE,
+    SUMMARY_TAIL,
+    Registry,
+    Version,
+    _brief_json,
+    _Entry,
+    _model_summary,
+    _parse_events,
+    _read_full_memo,
+    _replay_tail,
+    _write_full_memo,
+    parse_version,
+)
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -572,3 +586,66 @@ def _extend(snap: Snapshot, raw: bytes, stat: list[int]) -> Snapshot | None:
     snap.covered = len(raw)
     snap.proof = [[len(raw), whole.hexdigest()]]
     return snap
+
+
+def summary(project: Project, *, full: bool = False) -> dict[str, dict[str, Any]]:
+    """Per model: who holds staging / production, the version count, and rows of recent versions.
+
+    ``rows`` are BRIEF_FIELDS value lists (turn them into dicts with :func:`briefs`) and
+    ``json`` the same records pre-encoded. Without ``full`` only the last
+    SUMMARY_TAIL versions are included, from the registry snapshot
+    (:mod:`flowtide.registry.snapshot`) that register/promote/rollback keep valid, so
+    `flowtide models` stays at start-up cost after a write. With ``full`` (``--json``,
+    ``--all``, ``--last`` above SUMMARY_TAIL) every record comes from a second, larger
+    memo: slower at 100,000 versions (it reads ~50 MB). The full memo holds only the
+    pre-encoded records (JSON strings parse fastest); its ``rows`` are decoded from them
+    when first asked for.
+
+    After an append (``register``, ``promote``) the full memo is brought up to date
+    by replaying only the new lines over it (:func:`_replay_tail`), so the first
+    listing after a write does not replay the whole history.
+    """
+    from .. import memo
+
+    path = project.root / REGISTRY_FILE
+    if not path.exists():
+        return {}
+    full_name = f"registry-full-{_SUMMARY_VERSION}"
+    full_memo = project.state_dir / "tmp" / f"{full_name}.lines"
+
+    def everything() -> dict[str, Any]:
+        from ..hashing import new_hasher
+
+        raw = path.read_bytes()
+        inode = os.stat(path).st_ino
+        hasher, hashed = new_hasher(len(raw)), 0
+
+        def digest_to(end: int) -> str:
+            """BLAKE3 of raw[:end], ``end`` never decreasing: the memo's check and the new memo hash the bytes once."""
+            nonlocal hashed
+            hasher.update(memoryview(raw)[hashed:end])
+            hashed = end
+            return hasher.hexdigest()
+
+        models = _replay_tail(full_memo, path, raw, inode, digest_to)
+        if models is None:
+            registry = Registry(path, _parse_events(raw, path))
+            models = {model: _model_summary(registry, model, registry.versions(model)) for model in registry.models()}
+        return {"inode": inode, "covered": len(raw), "digest": digest_to(len(raw)), "models": models}
+
+    def load_full() -> dict[str, dict[str, Any]]:
+        line = memo.stamp(path, full_name)
+        found = _read_full_memo(full_memo)
+        if found is not None and found[0] == line:
+            data = found[1]
+        else:
+            data = everything()
+            if project.state_dir.is_dir():
+                _write_full_memo(full_memo, line, data)
+        return {model: _Entry(entry) for model, entry in data["models"].items()}
+
+    if full:
+        return load_full()
+
+    snap = load(project)  # the default listing: the snapshot the writers keep valid (see snapshot.py)
+    return snap.listing() if snap is not None else {}
