@@ -7,9 +7,10 @@ processes are timed, start-up included, the tools alternating round by round
 (benchmarks/_alternate.py); the cold figure is the first listing after a write
 (a promote line appended), when the listing memos are stale. Then `flowtide register` and
 `flowtide promote` whole-process times on the 1,000-version registry.
-GTO comes from .venv-bench (skipped with a note when absent).
+GTO comes from .venv-bench (skipped with a note when absent), and runs only up to --gto-max versions:
+it reads every tag on each call (~23 s at 1,000 versions), above that it only ran into its timeout.
 
-    python -m benchmarks.registry [--sizes 100,1000,10000,100000] [--repeat 3] [--gto-timeout 120]
+    python -m benchmarks.registry [--sizes 100,1000,10000,100000] [--repeat 3] [--gto-timeout 120] [--gto-max 1000]
 """
 
 from __future__ import annotations
@@ -151,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100,1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=3, help="alternating rounds (listing) / runs (writes)")
     parser.add_argument("--gto-timeout", type=float, default=120.0, help="give up on gto after this many seconds")
+    parser.add_argument(
+        "--gto-max",
+        type=int,
+        default=1000,
+        help="do not run gto above this many versions (it reads every tag per call)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     notes = []
@@ -181,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return once
 
+    gto_times: dict[int, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="flowtide-bench-registry-") as tmp:
         repos = {}
         comparisons = []
@@ -189,12 +197,24 @@ def main(argv: list[str] | None = None) -> int:
             repos[n] = repo
             runs = {"flowtide": run([*FLOWTIDE, "models"], repo)}
             command = gto_show(repo)
-            if command is None:
+            if command is not None and n > args.gto_max:
+                command = None
+                measured = gto_times.get(args.gto_max)
+                at = (
+                    f"{fmt(measured)} at {args.gto_max:,} versions" if measured else f"not measured at {args.gto_max:,}"
+                )
+                notes.append(
+                    f"gto show not run at {n:,} versions: it reads and parses every tag on each call (O(n) tags), "
+                    f"{at}; above --gto-max {args.gto_max:,} it ran into the {args.gto_timeout:.0f} s timeout"
+                )
+            elif command is None:
                 notes.append("gto: .venv-bench with gto not found (make .venv-bench/.installed); its row is empty")
             else:
                 runs["gto show"] = run(command, repo, args.gto_timeout)
             runs["git tag -l"] = run(["git", "tag", "-l"], repo)
             comparisons.append(alternate(f"list {n:,} versions", runs, args.repeat))
+            if "gto show" in runs:
+                gto_times[n] = comparisons[-1].median("gto show")
             comparisons.append(
                 alternate(
                     f"list {n:,} versions (--json)",

@@ -22,9 +22,9 @@ from .log import (
     brief,
     briefs,
     parse_version,
-    summary,
 )
 from .operations import promote, register, rollback
+from .snapshot import summary
 
 __all__ = [
     "BRIEF_FIELDS",

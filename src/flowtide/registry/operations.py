@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import RegistryError, UsageError
+from . import snapshot
 from .lineage import _commit, _lineage, _model_config, _tag, actor, is_git_repo, now, read_gate_results, read_metrics
-from .log import REGISTRY_FILE, Registry, Version, _append, _dump_event, _latest_number, _parse_events
+from .log import REGISTRY_FILE, Registry, Version, _append, _dump_event
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -101,10 +102,11 @@ def _register(project: Project, *, require_gates: bool) -> Version:
             raw = path.read_bytes()
         except FileNotFoundError:
             raw = b""
-        same = _registered_as(project, model.name, digest, raw)  # again under the mutex: a concurrent register
+        view = snapshot.load(project)  # the state without a replay of the whole log when nothing changed
+        same = _registered_as(project, model.name, digest, raw, view)  # again under the mutex: a concurrent register
         if same is not None:
             return same
-        number = _latest_number(raw, path, model.name) + 1
+        number = (view.latest(model.name) if view is not None else 0) + 1
         tag = f"{model.name}@v{number}"
         event = {
             "event": "register",
@@ -125,7 +127,7 @@ def _register(project: Project, *, require_gates: bool) -> Version:
             "tag": tag,
             **who,
         }
-        _append(project, event)
+        _append_and_fold(project, view, event)
     version = Registry(path, [event]).get(model.name, number)
     if is_git_repo(project):
         message = _dump_event({k: event[k] for k in ("hash", "data", "metrics", "gates") if k in event})
@@ -143,25 +145,62 @@ def _register(project: Project, *, require_gates: bool) -> Version:
     return version
 
 
-def _registered_as(project: Project, model: str, digest: str, raw: bytes | None = None) -> Version | None:
+def _registered_as(
+    project: Project, model: str, digest: str, raw: bytes | None = None, view: snapshot.Snapshot | None = None
+) -> Version | None:
     """The version of ``model`` whose artifact has hash ``digest`` (marked ``existing``), or None.
 
-    A substring test on the raw log first: the full replay only runs when the hash is in the file at all.
+    A substring test on the raw log first; then only the lines holding the hash are parsed, and the
+    lowest version they register is taken from the snapshot (which vouches for the whole log).
     """
+    import json
+
     path = project.root / REGISTRY_FILE
     if raw is None:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
-    if digest.encode() not in raw:
+    needle = digest.encode()
+    if needle not in raw:
         return None
-    registry = Registry(path, _parse_events(raw, path))
-    for version in registry.versions(model):
+    if view is None:
+        view = snapshot.load(project)
+    if view is None:
+        return None
+    numbers = []
+    at = raw.find(needle)
+    while at != -1:
+        start, end = raw.rfind(b"\n", 0, at) + 1, raw.find(b"\n", at)
+        end = len(raw) if end == -1 else end
+        try:
+            event = json.loads(raw[start:end])
+        except (ValueError, RecursionError):
+            event = None
+        if isinstance(event, dict) and (event.get("event"), event.get("model"), event.get("hash")) == (
+            "register",
+            model,
+            digest,
+        ):
+            numbers.append(event.get("version"))
+        at = raw.find(needle, end)
+    for number in sorted(n for n in numbers if view.has(model, n)):
+        version = view.get(model, number)
         if version.hash == digest:
             version.existing = True
             return version
     return None
+
+
+def _append_and_fold(project: Project, view: snapshot.Snapshot | None, event: dict) -> None:
+    """Append ``event`` and fold it into the snapshot, so the next reader finds it valid."""
+    line = (_dump_event(event) + "\n").encode("utf-8")
+    start = view.covered if view is not None else 0
+    _append(project, event)
+    if view is not None:
+        view.appended(event, line, start)
+    else:
+        snapshot.load(project)  # the registry's first line: a snapshot of it
 
 
 # --- promote / rollback --------------------------------------------------------
@@ -182,8 +221,8 @@ def promote(
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason TEXT: a forced promotion must say why (it goes into the audit log)")
     with project.mutex("registry", timeout=60):
-        registry = Registry.load(project)
-        target = registry.get(model, version)
+        view = _view(project)
+        target = view.get(model, version)
         if target.stage == to:
             return target
         if target.stage == "production":
@@ -210,13 +249,13 @@ def promote(
             "forced": force,
             **actor(project),
         }
-        replaced = registry.in_stage(model, to) if to != "archived" else None
+        replaced = view.in_stage(model, to) if to != "archived" else None
         if replaced is not None:
-            event["replaces"] = replaced.version
-        _append(project, event)
-        registry._apply(event)
-        moved = registry.get(model, target.version)
-        _stage_tag(project, registry, moved, to, event)
+            event["replaces"] = replaced
+        moves = view.moves(model)
+        _append_and_fold(project, view, event)
+        moved = _after(view, target, event)
+        _stage_tag(project, moves, moved, to, event)
     return moved
 
 
@@ -248,11 +287,13 @@ def _refuse_emptying_production(target: Version, to: str, force: bool) -> None:
 def rollback(project: Project, model: str, *, reason: str | None = None) -> Version:
     """Return production to the previous production version; archive the current one."""
     with project.mutex("registry", timeout=60):
-        registry = Registry.load(project)
-        current = registry.in_stage(model, "production")
-        if current is None:
+        view = _view(project)
+        number = view.in_stage(model, "production")
+        if number is None:
             raise RegistryError(f"model {model!r} has no production version to roll back")
-        previous = registry.previous_production(model)
+        current = view.get(model, number)
+        number = view.previous_production(model)
+        previous = view.get(model, number) if number is not None else None
         if previous is None:
             raise RegistryError(
                 f"{current.label} is the first production version of {model!r}; there is nothing to roll back to",
@@ -267,14 +308,32 @@ def rollback(project: Project, model: str, *, reason: str | None = None) -> Vers
             "reason": reason,
             **actor(project),
         }
-        _append(project, event)
-        registry._apply(event)
-        restored = registry.get(model, previous.version)
-        _stage_tag(project, registry, restored, "production", event)
+        moves = view.moves(model)
+        _append_and_fold(project, view, event)
+        restored = _after(view, previous, event)
+        _stage_tag(project, moves, restored, "production", event)
     return restored
 
 
-def _stage_tag(project: Project, registry: Registry, version: Version, stage: str, event: dict) -> None:
+def _view(project: Project) -> snapshot.Snapshot:
+    view = snapshot.load(project)
+    if view is None:
+        Registry.load(project).get("", 1)  # no registry yet: the "no registered versions" message
+    return view
+
+
+def _after(view: snapshot.Snapshot, version: Version, event: dict) -> Version:
+    """``version`` after ``event``: the replayed object when this process replayed the log, else the
+    snapshot's stage for it and the event added to its history."""
+    if view.registry is not None:
+        return view.registry.get(version.model, version.version)
+    version.stage = view.stage(version.model, version.version)
+    version.staged = version.version in view.models[version.model]["staged"]
+    version.history.append(event)
+    return version
+
+
+def _stage_tag(project: Project, moves: int, version: Version, stage: str, event: dict) -> None:
     """A GTO-style tag ``MODEL#STAGE#N`` per stage move, on the version's commit, with the event as message.
 
     N counts the model's stage moves, so the tags alone replay the history; a tag
@@ -282,7 +341,6 @@ def _stage_tag(project: Project, registry: Registry, version: Version, stage: st
     """
     if not is_git_repo(project):
         return
-    moves = sum(1 for e in registry.events if e.get("model") == version.model and e.get("event") != "register")
     tag = f"{version.model}#{stage}#{moves + 1}"
     warning = _tag(project, tag, version.commit, f"{tag}\n\n{_dump_event(event)}")
     if warning:
