@@ -122,10 +122,11 @@ def _sync_file_range():
         _libc_sync_file_range = False
         if os.uname().sysname == "Linux":
             import ctypes
-            import ctypes.util
 
             with contextlib.suppress(OSError, AttributeError, TypeError):
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+                # the process's own symbols (libc is loaded): ctypes.util.find_library would run
+                # `ldconfig -p` in a subprocess on every command that stores a blob
+                libc = ctypes.CDLL(None, use_errno=True)
                 call = libc.sync_file_range
                 call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
 

@@ -283,7 +283,13 @@ class Store:
         A blob already present is checked first; if it is corrupt it is quarantined
         and replaced by this file's bytes, after proving they hash to ``digest``.
         """
+        hashed_at = None
         if digest is None:
+            hashed_at = _stamp_of(os.stat(path))
+            # racy-git rule: a file changed within the last second may change again within the
+            # same ctime tick (the clock ctime reads is coarse), so its stamp proves nothing
+            if hashed_at[-1] > time.time_ns() - 1_000_000_000:
+                hashed_at = None
             digest, size = hash_file(path)
         else:
             size = os.stat(path).st_size
@@ -308,11 +314,15 @@ class Store:
                     copy_fileobj(source, out, writeback=True)
                     out.flush()
                     os.fsync(out.fileno())
+                    # the file did not change from before its hash to after the copy (ctime moves with
+                    # every write and cannot be set back): the blob holds the hashed bytes, so it is
+                    # recorded as verified and the materialise that follows does not hash it again
+                    proven = hashed_at is not None and _stamp_of(os.fstat(source.fileno())) == hashed_at
             except BaseException:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
                 raise
-            self._adopt(tmp, digest)
+            self._adopt(tmp, digest, hashed=proven)
         return digest, size
 
     def add_files(self, items: Iterable[tuple[str | os.PathLike[str], str]], *, jobs: int = 8) -> set[str]:
@@ -524,6 +534,10 @@ class Store:
         with self.open(digest) as handle:
             while chunk := handle.read(CHUNK):
                 yield chunk
+
+
+def _stamp_of(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _sync_staged(directory: str | os.PathLike[str], paths: list[str]) -> None:
