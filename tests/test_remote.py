@@ -37,15 +37,18 @@ def s3(s3_server, monkeypatch):
     return s3_server
 
 
-def s3_project(root: Path, s3, *, prefix: str = "flowtide/cache", auto_push: bool = False) -> tuple[Project, str]:
+def s3_project(
+    root: Path, s3, *, prefix: str = "flowtide/cache", auto_push: bool = False, transport: str = ""
+) -> tuple[Project, str]:
     bucket = s3.bucket()
     root.mkdir(parents=True, exist_ok=True)
-    write_config(root, f"s3://{bucket}/{prefix}", endpoint=s3.endpoint_url, auto_push=auto_push)
+    write_config(root, f"s3://{bucket}/{prefix}", endpoint=s3.endpoint_url, auto_push=auto_push, transport=transport)
     return seed(root), f"{bucket}/{prefix}"
 
 
 def test_push_fetch_and_idempotent_reruns(s3, tmp_path):
     project, base = s3_project(tmp_path / "proj", s3)
+    assert Remote.from_project(project).transport == "obstore"  # auto: obstore is installed with the s3 extra
     first = run_cli("push", cwd=project.root)
     assert first.code == 0, first.err
     assert first.out.startswith("pushed 5 blob(s), ")
@@ -339,3 +342,63 @@ def test_download_many_commits_a_batch_and_keeps_what_arrived_when_one_blob_is_b
         assert clone.path_of(digest).stat().st_mode & 0o777 == 0o444
     assert set(Store(clone.root)._records()) == set(digests) - {bad}  # hashed while they streamed in
     assert [p.name for p in clone.tmp_dir.iterdir()] == [".gitignore"]  # no temp file left behind
+
+
+def test_the_fsspec_transport_still_pushes_fetches_and_refuses_a_tampered_blob(s3, tmp_path):
+    """store.transport: fsspec keeps s3fs for the blobs (same layout, same refusal of bad bytes)."""
+    project, base = s3_project(tmp_path / "proj", s3, transport="fsspec")
+    remote = Remote.from_project(project)
+    assert remote.transport == "fsspec" and remote.objects is None
+    assert run_cli("push", cwd=project.root).code == 0
+    assert set(remote.list()) == {i.digest for i in references(project)}
+    digest = hash_bytes(RAW)
+    s3.fs().pipe(f"{base}/{digest[:2]}/{digest[2:]}", b"tampered")
+    clone = Project.load(clone_tree(project.root, tmp_path / "clone"), env=dict(os.environ))
+    result = run_cli("fetch", cwd=clone.root)
+    assert result.code == 1
+    assert result.err.startswith(
+        f"error: blob {digest[:12]} downloaded from s3://{base}/{digest[:2]}/{digest[2:]} is corrupted"
+    )
+    assert not clone.store.has(digest)
+    assert (clone.root / "models/model.bin").read_bytes() == MODEL
+
+
+def test_obstore_refuses_a_tampered_blob_of_the_same_size_and_a_listing_is_input(s3, tmp_path):
+    """The obstore path re-hashes every blob, large ones streamed too; names from a listing are validated."""
+    project, base = s3_project(tmp_path / "proj", s3, transport="obstore")
+    remote = Remote.from_project(project)
+    assert remote.transport == "obstore"
+    big = os.urandom(20 << 20)  # streamed in chunks, not read at once
+    digest, _ = project.store.add_file(_write(tmp_path / "big", big))
+    upload_many(remote, project.store, [digest], jobs=2)
+    assert s3.fs().cat(f"{base}/{digest[:2]}/{digest[2:]}") == big  # a multipart upload, whole
+    flipped = big[:-1] + bytes([big[-1] ^ 1])
+    s3.fs().pipe(f"{base}/{digest[:2]}/{digest[2:]}", flipped)
+    s3.fs().pipe(f"{base}/zz/not-a-digest", b"x")
+    s3.fs().pipe(f"{base}/{digest[:2]}/{digest[2:]}.part", b"x")
+    assert remote.list() == {digest: len(big)}
+    clone = Store(tmp_path / "clone-cache")
+    with pytest.raises(IntegrityError, match=f"blob {digest[:12]} downloaded from .* is corrupted"):
+        download_many(remote, clone, [digest])
+    assert not clone.has(digest)
+    assert [p.name for p in clone.tmp_dir.iterdir()] == [".gitignore"]
+
+
+def test_obstore_errors_are_one_paragraph(s3, tmp_path):
+    """A missing blob, an endpoint that refuses connections: the message names the place, no traceback."""
+    from ._servers import refused_port
+
+    project, base = s3_project(tmp_path / "proj", s3, transport="obstore")
+    clone = Project.load(clone_tree(project.root, tmp_path / "clone"), env=dict(os.environ))
+    digest = hash_bytes(MODEL)
+    missing = run_cli("fetch", cwd=clone.root)  # nothing was pushed
+    assert missing.code == 1
+    assert f"is not on the remote s3://{base}/" in missing.err and "Traceback" not in missing.err
+
+    write_config(project.root, f"s3://{base}", endpoint=f"http://127.0.0.1:{refused_port()}", transport="obstore")
+    refused = run_cli("push", cwd=project.root)
+    assert refused.code == 1
+    assert refused.err.startswith(f"error: remote store s3://{base}")
+    assert "no answer to http://127.0.0.1:" in refused.err and "Traceback" not in refused.err
+    assert "Debug source" not in refused.err and len(refused.err.splitlines()) <= 3
+    assert not clone.store.has(digest)

@@ -27,12 +27,16 @@ SMALL = b"a,b\n1,2\n"
 MODEL = bytes(range(256)) * 40
 
 
-def write_config(root: Path, remote: str | None, *, endpoint: str | None = None, auto_push: bool = False) -> None:
+def write_config(
+    root: Path, remote: str | None, *, endpoint: str | None = None, auto_push: bool = False, transport: str = ""
+) -> None:
     store = ""
     if remote:
         store = f"store:\n  remote: {remote}\n  auto_push: {'true' if auto_push else 'false'}\n  jobs: 4\n"
         if endpoint:
             store += f"  endpoint_url: {endpoint}\n"
+        if transport:
+            store += f"  transport: {transport}\n"
     (root / "flowtide.yaml").write_text(
         "project: demo\n"
         "sources:\n"

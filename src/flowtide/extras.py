@@ -16,7 +16,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "serve": ("starlette", "uvicorn", "prometheus_client"),
     "sklearn": ("sklearn", "skops"),
     "onnx": ("onnxruntime", "skl2onnx"),
-    "s3": ("s3fs",),
+    "s3": ("s3fs", "obstore"),
     "mlflow": ("mlflow",),
     "ray": ("ray",),
     "river": ("river",),

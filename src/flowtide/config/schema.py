@@ -335,6 +335,8 @@ class StoreConfig:
     """pull, run and register push new blobs when a remote is set."""
     jobs: int = 8
     """Parallel transfers for push and fetch."""
+    transport: Literal["auto", "obstore", "fsspec"] = "auto"
+    """How blobs of an s3:// remote move: obstore (Rust, the faster) when installed (auto), or always obstore, or s3fs (fsspec). Other remotes always use fsspec."""
 
 
 @dataclass

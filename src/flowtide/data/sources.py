@@ -428,7 +428,7 @@ class FsspecReader:
         if request.url.startswith(("s3://", "s3a://")):
             from ..extras import require
 
-            require("s3", f"source {request.name!r} ({request.url})")
+            require("s3", f"source {request.name!r} ({request.url})", ["s3fs"])
         try:
             fs, fs_path = url_to_fs(request.url)
         except (ImportError, ValueError) as exc:

@@ -12,6 +12,12 @@ their final key there; an interrupted multipart upload leaves only invisible
 parts (expire them with an AbortIncompleteMultipartUpload lifecycle rule).
 Every other filesystem (local paths, file://, sftp...) gets the bytes under a
 temporary name first and a rename to the final key.
+
+Transport (``store.transport``): blobs of an s3:// remote go through obstore
+(:mod:`.objects`) when it is installed (``auto``, the default) or when asked
+(``obstore``); ``fsspec`` keeps them on s3fs. Every other protocol is fsspec's.
+The fsspec filesystem is built on first use, so a push or fetch through
+obstore never imports s3fs and botocore.
 """
 
 from __future__ import annotations
@@ -45,17 +51,43 @@ _STREAM_CHUNK = 8 << 20  # read size of a streaming GET
 _HEAD_LIMIT = 32  # at most this many wanted blobs: ask the remote about each one
 
 
-class Remote:
-    """One remote store: an fsspec filesystem and the base path of the blobs in it."""
+TRANSPORTS = ("auto", "obstore", "fsspec")
 
-    def __init__(self, url: str, fs: Any, base: str, *, env_hint: str = "") -> None:
+
+class Remote:
+    """One remote store: an fsspec filesystem and the base path of the blobs in it.
+
+    ``fs`` is a filesystem or a function that builds one (called on first use);
+    ``objects``, when given, moves the blobs instead of ``fs`` (:class:`~.objects.S3Objects`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        fs: Any,
+        base: str,
+        *,
+        env_hint: str = "",
+        objects: Any = None,
+        protocols: tuple[str, ...] | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
-        self.fs = fs
+        self._fs = None if callable(fs) else fs
+        self._make_fs = fs if callable(fs) else None
         self.base = base.rstrip("/")
-        protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+        if protocols is None:
+            protocols = tuple(fs.protocol) if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
         self.atomic_put = bool(_ATOMIC_PUT.intersection(protocols))
         self.is_s3 = bool({"s3", "s3a"}.intersection(protocols))
+        self.objects = objects
+        self.transport = "obstore" if objects is not None else "fsspec"
         self._env_hint = env_hint
+
+    @property
+    def fs(self) -> Any:
+        if self._fs is None:
+            self._fs = self._make_fs()
+        return self._fs
 
     # -- construction -----------------------------------------------------------
 
@@ -69,7 +101,9 @@ class Remote:
                 "store",
                 hint="Add `store: {remote: s3://bucket/prefix}` (or a shared directory) to flowtide.yaml.",
             )
-        return cls.open(cfg.remote, endpoint_url=cfg.endpoint_url, env=project.env, root=project.root)
+        return cls.open(
+            cfg.remote, endpoint_url=cfg.endpoint_url, env=project.env, root=project.root, transport=cfg.transport
+        )
 
     @classmethod
     def open(
@@ -79,8 +113,14 @@ class Remote:
         endpoint_url: str | None = None,
         env: dict[str, str] | Any = None,
         root: Path | None = None,
+        transport: str = "auto",
     ) -> Remote:
-        """Open ``url``. Credentials come only from the AWS environment variables / profiles in ``env``."""
+        """Open ``url``. Credentials come only from the AWS environment variables / profiles in ``env``.
+
+        ``transport``: ``auto`` moves s3:// blobs with obstore when it is installed and
+        the credentials are not a named AWS profile (obstore reads none), ``obstore``
+        insists on it, ``fsspec`` keeps s3fs. Other protocols always use fsspec.
+        """
         env = os.environ if env is None else env
         if "://" not in url:  # a plain path: relative to the project, e.g. a shared disk
             path = Path(url).expanduser()
@@ -91,10 +131,19 @@ class Remote:
 
         options: dict[str, Any] = {}
         protocol = url.split("://", 1)[0] if "://" in url else "file"
+        if transport not in TRANSPORTS:
+            raise StoreError(
+                f"remote {url}: unknown transport {transport!r}",
+                hint="store.transport takes auto, obstore or fsspec.",
+            )
         if protocol in ("s3", "s3a"):
             from ..extras import require
 
-            require("s3", f"remote store {url}")
+            if transport == "obstore":
+                require("s3", f"remote store {url} (store.transport: obstore)", ["obstore"])
+            if transport == "obstore" or (transport == "auto" and _objects_usable(env)):
+                return cls._open_objects(url, endpoint_url, env, protocol)
+            require("s3", f"remote store {url}", ["s3fs"])
             options = s3_options(endpoint_url, env)
         elif protocol == "file" or "://" not in url:
             options = {"auto_mkdir": True}
@@ -118,7 +167,37 @@ class Remote:
                 raise remote._fail("creating the directory", exc) from exc
         return remote
 
+    @classmethod
+    def _open_objects(cls, url: str, endpoint_url: str | None, env: Any, protocol: str) -> Remote:
+        from .objects import S3Objects
+
+        path = url.split("://", 1)[1].strip("/")
+        bucket, _, prefix = path.partition("/")
+        if not bucket:
+            raise StoreError(f"remote {url}: no bucket", hint="store.remote takes s3://bucket/prefix.")
+        hint = credential_hint(protocol)
+        try:
+            objects = S3Objects(bucket, prefix.strip("/"), endpoint_url, env)
+        except Exception as exc:  # a malformed endpoint or region: configuration, not the network
+            from .objects import reason
+
+            raise StoreError(f"remote store {url}: {reason(exc)}", hint=hint) from None
+
+        def make_fs() -> Any:  # prediction segments and multipart clean-up stay on s3fs
+            from fsspec.core import url_to_fs
+
+            from ..extras import require
+
+            require("s3", f"remote store {url}", ["s3fs"])
+            return url_to_fs(url, **s3_options(endpoint_url, env))[0]
+
+        return cls(url, make_fs, path, env_hint=hint, objects=objects, protocols=(protocol,))
+
     # -- names --------------------------------------------------------------------
+
+    def rel(self, digest: str) -> str:
+        """The blob's key relative to the base (what :attr:`objects` is given)."""
+        return f"{digest[:2]}/{digest[2:]}"
 
     def key(self, digest: str) -> str:
         return f"{self.base}/{digest[:2]}/{digest[2:]}"
@@ -130,13 +209,26 @@ class Remote:
         self, what: str, exc: BaseException, digest: str | None = None, *, where: str | None = None
     ) -> StoreError:
         where = where or (self.url_of(digest) if digest else self.url)
-        reason = f"{type(exc).__name__}: {exc}".strip()
+        if type(exc).__module__.startswith("obstore") or "\n\nDebug source" in str(exc):
+            from .objects import reason as obstore_reason
+
+            reason = obstore_reason(exc)
+        else:
+            reason = f"{type(exc).__name__}: {exc}".strip()
         return StoreError(f"remote store {where}: {what} failed: {reason}", hint=self._env_hint or None)
 
     # -- listing ------------------------------------------------------------------
 
     def list(self) -> dict[str, int]:
         """Every blob on the remote, digest -> size (one paged listing of the prefix)."""
+        if self.objects is not None:
+            try:
+                listing = self.objects.list()
+            except FileNotFoundError:
+                return {}
+            except Exception as exc:
+                raise self._fail("listing", exc) from exc
+            return _blobs(listing)
         self.fs.invalidate_cache()
         try:
             found = self.fs.find(self.base, detail=True)
@@ -144,17 +236,15 @@ class Remote:
             return {}
         except Exception as exc:
             raise self._fail("listing", exc) from exc
-        blobs: dict[str, int] = {}
         prefix = self.base + "/"
-        for path, info in found.items():
-            rel = path[len(prefix) :] if path.startswith(prefix) else path
-            shard, _, rest = rel.partition("/")
-            if len(shard) == 2 and is_digest(shard + rest):  # a listing is input: only real blob names count
-                blobs[shard + rest] = int(info.get("size") or 0)
-        return blobs
+        return _blobs(
+            {(p[len(prefix) :] if p.startswith(prefix) else p): int(i.get("size") or 0) for p, i in found.items()}
+        )
 
     def _shard_count(self, digest: str) -> int:
         try:
+            if self.objects is not None:
+                return len(self.objects.list(digest[:2]))
             return len(self.fs.ls(f"{self.base}/{digest[:2]}", detail=False, refresh=True))
         except FileNotFoundError:
             return 0
@@ -163,6 +253,8 @@ class Remote:
 
     def has(self, digest: str) -> bool:
         try:
+            if self.objects is not None:
+                return self.objects.has(self.rel(digest))
             if self.is_s3:  # one HEAD; s3fs's info() adds a listing for every missing key
                 bucket, key, _ = self.fs.split_path(self.key(digest))
                 self.fs.call_s3("head_object", Bucket=bucket, Key=key)
@@ -187,7 +279,8 @@ class Remote:
             estimated_total = self._shard_count(next(iter(wanted))) * 256
             if math.ceil(estimated_total / 1000) <= len(wanted) / max(jobs, 1):
                 return wanted - set(self.list())
-        self.fs.invalidate_cache()
+        if self.objects is None:
+            self.fs.invalidate_cache()
         with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
             there = dict(zip(wanted, pool.map(self.has, wanted), strict=True))
         return {digest for digest, present in there.items() if not present}
@@ -203,6 +296,12 @@ class Remote:
                 hint="Re-run the step that produced it (`flowtide pull` / `flowtide run`), or `flowtide fetch` it from another remote.",
             )
         size = source.stat().st_size
+        if self.objects is not None:
+            try:
+                self.objects.put_file(source, self.rel(digest), advance)
+            except Exception as exc:
+                raise self._fail(f"upload of blob {digest[:12]}", exc, digest) from exc
+            return size
         callback = _callback(advance)
         try:
             if self.atomic_put:
@@ -279,6 +378,9 @@ class Remote:
         return os.fspath(tmp), size, st
 
     def _read(self, digest: str) -> Iterator[bytes]:
+        if self.objects is not None:
+            yield from self.objects.get(self.rel(digest))
+            return
         if self.is_s3:
             yield from self._read_s3(digest)
             return
@@ -303,6 +405,9 @@ class Remote:
         paths = [self.key(d) for d in digests]
         if paths:
             try:
+                if self.objects is not None:
+                    self.objects.delete([self.rel(d) for d in digests])
+                    return
                 self.fs.rm(paths)
             except Exception as exc:
                 raise self._fail("delete", exc) from exc
@@ -417,6 +522,22 @@ class Remote:
 
 
 # --- helpers ---------------------------------------------------------------------
+
+
+def _objects_usable(env: Any) -> bool:
+    from .objects import usable
+
+    return usable(env)
+
+
+def _blobs(listing: dict[str, int]) -> dict[str, int]:
+    """The blobs of a listing (key relative to the base -> size); a listing is input: only real blob names count."""
+    blobs: dict[str, int] = {}
+    for rel, size in listing.items():
+        shard, _, rest = rel.partition("/")
+        if len(shard) == 2 and is_digest(shard + rest):
+            blobs[shard + rest] = size
+    return blobs
 
 
 def _callback(advance: Callable[[int], None] | None):
