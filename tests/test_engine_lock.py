@@ -134,3 +134,34 @@ def test_a_rerun_loads_no_heavy_library(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "train: ran in" in proc.stdout
     assert "HEAVY []" in proc.stdout
+
+
+MODELS_IMPORTS = """\
+import sys
+from flowtide.cli import main
+code = main(["models"])
+print("HEAVY", sorted(name for name in ("pydantic", "ruamel.yaml") if name in sys.modules))
+sys.exit(code)
+"""
+
+
+def test_a_read_only_command_of_a_fresh_clone_memoises_the_config_for_the_next(tmp_path):
+    """No .flowtide/ yet (a fresh clone): the first command makes it, git does not see it, the second parses nothing."""
+    root = make_project(tmp_path / "proj")
+    assert not (root / ".flowtide").exists()
+    env = {**os.environ, **GIT_ENV}
+    first = subprocess.run(
+        [sys.executable, "-c", MODELS_IMPORTS], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "HEAVY ['pydantic', 'ruamel.yaml']" in first.stdout, first.stdout + first.stderr
+    assert (root / ".flowtide" / "tmp" / "config.json").exists()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    untracked = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=root, capture_output=True, text=True
+    ).stdout
+    assert ".flowtide" not in untracked
+    second = subprocess.run(
+        [sys.executable, "-c", MODELS_IMPORTS], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == first.returncode == 0, second.stdout + second.stderr
+    assert "HEAVY []" in second.stdout

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import time
 import os
 import textwrap
+import time
 
 import pytest
 

@@ -53,6 +53,14 @@ def cached_by_stat(
         if value is not memo.MISSING:
             return value
     value = compute()
-    if use_cache and (root / STATE_DIR).is_dir():
+    if use_cache:
+        # made when missing (git ignores it: its .gitignore says `*`), so the first command of a fresh
+        # clone memoises the config and the next one needs neither ruamel.yaml nor pydantic
+        from ..atomic import private_dir
+
+        try:
+            private_dir(cache.parent)
+        except OSError:  # a read-only checkout: no memo, every command parses again
+            return value
         memo.write(cache, line, value, classes, plain=plain)
     return value
