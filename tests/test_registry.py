@@ -569,7 +569,7 @@ def test_a_torn_last_line_is_an_event_that_never_happened(project, weather_csv):
     assert [e["event"] for e in registry.events] == ["register", "promote", "promote"]
 
 
-def _register_line(v: int) -> str:
+def _register_line(v: int, *, compact: bool = False) -> str:
     return json.dumps(
         {
             "event": "register",
@@ -585,6 +585,7 @@ def _register_line(v: int) -> str:
             "tag": f"weather@v{v}",
         },
         sort_keys=True,
+        separators=(",", ":") if compact else None,
     )
 
 

@@ -14,26 +14,11 @@ from flowtide.project import Project
 from flowtide.registry import promote, register, rollback, snapshot, summary
 
 from .conftest import run_cli
+from .test_registry import _register_line as register_line
 
 
 def _register_line(v: int) -> str:
-    return json.dumps(
-        {
-            "event": "register",
-            "model": "weather",
-            "version": v,
-            "hash": f"{v:064x}",
-            "size": 10 + v,
-            "format": "skops",
-            "path": "models/model.skops",
-            "metrics": {"accuracy": 0.5 + v / 1000},
-            "gates": {"passed": v % 2 == 0, "evaluated": True},
-            "at": "2026-01-01T00:00:00Z",
-            "tag": f"weather@v{v}",
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    return register_line(v, compact=True)
 
 
 @pytest.fixture

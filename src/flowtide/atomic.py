@@ -377,13 +377,18 @@ def write_if_changed(
     if isinstance(data, str):
         data = data.encode("utf-8")
     target = Path(path)
-    try:
-        if target.stat().st_size == len(data) and target.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
+    if holds(target, data):
+        return False
     atomic_write(target, data, tmp_dir=tmp_dir)
     return True
+
+
+def holds(path: str | os.PathLike[str], data: bytes) -> bool:
+    """Whether the file exists and holds exactly ``data`` (its size first: most changes are told without a read)."""
+    try:
+        return os.stat(path).st_size == len(data) and Path(path).read_bytes() == data
+    except FileNotFoundError:
+        return False
 
 
 def atomic_copy(

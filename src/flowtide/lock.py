@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from .atomic import atomic_writer, fsync_dir
+from .atomic import atomic_writer, fsync_dir, holds
 from .errors import ConfigError
 from .hashing import ALGORITHM
 from .validators import NAME_RULE, all_digests, all_paths_ok, is_digest, is_name, path_problem
@@ -109,11 +109,8 @@ class Lock:
         """
         data = self.dumps().encode("utf-8")
         target = Path(path)
-        try:
-            if target.stat().st_size == len(data) and target.read_bytes() == data:
-                return False
-        except FileNotFoundError:
-            pass
+        if holds(target, data):
+            return False
         try:
             mode = target.stat().st_mode & 0o7777
         except FileNotFoundError:
