@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 Log = Callable[[str], None]
 _DONE = ("ran", "skipped", "restored", "would run")
+_WAKE = 0.2  # seconds between the waiting main thread's checks for a signal (see _Run._wait)
 
 
 @dataclass
@@ -304,14 +305,22 @@ class _Run:
             self.say(f"{name} {clock(elapsed)} | {line}")
 
     def _wait(self, running: dict) -> Any:
-        """The next stage that ends; meanwhile a "still running" line every ``heartbeat`` seconds."""
-        if not self.heartbeat:
-            return self.finished.get()
+        """The next stage that ends; meanwhile a "still running" line every ``heartbeat`` seconds.
+
+        The wait wakes every ``_WAKE`` seconds whatever happens: a Ctrl-C that the kernel hands
+        to another of this process's threads (runs.db's opener, an output pump) only sets
+        Python's flag, and the main thread, asleep in a lock, would act on it at its next
+        wake-up alone (after the heartbeat: 30 s).
+        """
+        next_beat = time.perf_counter() + self.heartbeat if self.heartbeat else None
         while True:
             try:
-                return self.finished.get(timeout=self.heartbeat)
+                return self.finished.get(timeout=_WAKE)
             except queue.Empty:
                 now = time.perf_counter()
+                if next_beat is None or now < next_beat:
+                    continue
+                next_beat = now + self.heartbeat
                 with self.say_lock:
                     for name, *_rest, started in running.values():
                         self.say(f"{name}: still running ({clock(now - started)})")

@@ -147,11 +147,25 @@ OutputCallback = Callable[[str, str], None]
 
 def _pump(stream, chunks: list[str], stage: str, on_output: OutputCallback) -> None:
     """Read a stage's pipe line by line as it is written, keeping everything and passing each line on."""
+    _main_thread_takes_signals()
     for line in iter(stream.readline, ""):
         chunks.append(line)
         with contextlib.suppress(Exception):  # a broken printer must not lose the stage's output
             on_output(stage, line.rstrip("\n"))
     stream.close()
+
+
+def _main_thread_takes_signals() -> None:
+    """Block Ctrl-C and SIGTERM in this helper thread, so the kernel hands them to the main thread.
+
+    Python acts on a signal in the main thread only; one handed to a helper thread merely sets
+    a flag, and a main thread asleep in a lock would notice it late. Only for threads that
+    start no process (a child would inherit the blocked mask).
+    """
+    import signal
+
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # (no pthread_sigmask: not POSIX)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _stream(proc: subprocess.Popen, stage: str, on_output: OutputCallback) -> tuple[str, str]:

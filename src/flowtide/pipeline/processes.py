@@ -75,6 +75,8 @@ class _Stages:
         self.lock = threading.Lock()
         self.running: dict[int, tuple[subprocess.Popen, threading.Thread]] = {}
         """pgid -> (leader, the thread that waits for it)"""
+        self.cancelled: set[threading.Thread] = set()
+        """Threads whose stages were ended by :func:`terminate`: a stage they start later is ended at once."""
         self.token = os.urandom(8).hex()
         self.watchdog: _Watchdog | None = None
 
@@ -88,6 +90,10 @@ class _Stages:
 
     def add(self, proc: subprocess.Popen) -> None:
         with self.lock:
+            if threading.current_thread() in self.cancelled:
+                # the runner was interrupted while this thread was starting its stage (terminate
+                # looked before the stage was here): ``start`` ends it at once
+                raise KeyboardInterrupt
             self.running[proc.pid] = (proc, threading.current_thread())
             self._send(f"+{proc.pid}\n")
 
@@ -174,6 +180,7 @@ def terminate(threads: Iterable[threading.Thread], grace: float = GRACE) -> None
     """End the running stages that ``threads`` wait for (the runner was interrupted); the threads then finish."""
     owners = set(threads)
     with _STAGES.lock:
+        _STAGES.cancelled.update(owners)
         procs = [proc for proc, thread in _STAGES.running.values() if thread in owners]
     for proc in procs:
         _signal_group(proc.pid, signal.SIGTERM)

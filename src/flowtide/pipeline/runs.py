@@ -182,6 +182,9 @@ class OpenedDB:
         self._thread.start()
 
     def _open(self, path: Path) -> None:
+        from .executors import _main_thread_takes_signals
+
+        _main_thread_takes_signals()
         try:
             self._conn = _connect(path, check_same_thread=False)  # (used by the thread that made the run)
         except BaseException as exc:  # handed to the caller of connection()
