@@ -327,10 +327,11 @@ class _Run:
 
     def _acting(self) -> None:
         if self.git is None and self.record_run:
-            from .runs import GitProbe, OpenedDB, db_path
+            from .runs import GitProbe
 
             self.git = GitProbe(self.project.root)
-            self.runs_db = OpenedDB(db_path(self.project))
+            # (runs.db is opened when the run is recorded: opening it in a helper thread while the stages
+            # worked is suspected in a Ctrl-C that went unanswered for 30 s in a loaded CI run)
 
     # -- scheduling -----------------------------------------------------------
 
