@@ -290,7 +290,6 @@ class _Run:
         self.started = time.time()
         self.before = _snapshot(project, self.graph) if not (stages or force or dry) else None
         self.git = None  # a GitProbe, started with the first stage that acts
-        self.runs_db = None  # runs.db, opened in the background from then on (an OpenedDB)
         self.finished: queue.SimpleQueue = queue.SimpleQueue()  # futures of stages that ended
         self.live = live
         self.heartbeat = heartbeat
@@ -330,8 +329,6 @@ class _Run:
             from .runs import GitProbe
 
             self.git = GitProbe(self.project.root)
-            # (runs.db is opened when the run is recorded: opening it in a helper thread while the stages
-            # worked is suspected in a Ctrl-C that went unanswered for 30 s in a loaded CI run)
 
     # -- scheduling -----------------------------------------------------------
 
@@ -368,9 +365,6 @@ class _Run:
         except BaseException:  # Ctrl-C or a bug: the stages' process groups end with this run, not after it
             if self.executor is not None and hasattr(self.executor, "cancel"):
                 self.executor.cancel()
-            if self.runs_db is not None:
-                with contextlib.suppress(Exception):
-                    self.runs_db.close()
             raise
         finally:
             if self.executor is not None:
@@ -612,11 +606,9 @@ class _Run:
                 data={name: entry.get("hash") for name, entry in lock.sources.items()},
                 message=str(self.failure[1].message) if self.failure else None,
             )
-            save(self.project, record, opened=self.runs_db)
+            save(self.project, record)
             result.run_id = record.id
             result.record = record
-        elif self.runs_db is not None:
-            self.runs_db.close()
         if self.new_blobs and self.project.config.store.remote:  # (importing remote costs more than a no-op run)
             from ..remote import auto_push
 

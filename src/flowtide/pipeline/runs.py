@@ -157,10 +157,10 @@ def db_path(project: Project) -> Path:
 _COLUMNS = "id, started, finished, status, kind, sweep, git_commit, git_dirty, executor, params, metrics, stages, data, message, url"
 
 
-def _connect(path: Path, *, check_same_thread: bool = True):
+def _connect(path: Path):
     import sqlite3
 
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=check_same_thread)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
@@ -169,49 +169,11 @@ def _connect(path: Path, *, check_same_thread: bool = True):
     return conn
 
 
-class OpenedDB:
-    """runs.db opened in the background (importing sqlite3, WAL, the schema) while a run's stages work,
-    so that recording the run at its end costs one insert and the close."""
-
-    def __init__(self, path: Path) -> None:
-        import threading
-
-        self._conn = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._open, args=(path,), name="flowtide-runs-db", daemon=True)
-        self._thread.start()
-
-    def _open(self, path: Path) -> None:
-        from .executors import _main_thread_takes_signals
-
-        _main_thread_takes_signals()
-        try:
-            self._conn = _connect(path, check_same_thread=False)  # (used by the thread that made the run)
-        except BaseException as exc:  # handed to the caller of connection()
-            self._error = exc
-
-    def connection(self):
-        """The open connection (the caller closes it); the opening's error if it failed."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._conn
-
-    def close(self) -> None:
-        """Close without using it (the run ended without a record)."""
-        self._thread.join()
-        if self._conn is not None:
-            self._conn.close()
-
-
-def save(project: Project, record: RunRecord, *, path: Path | None = None, opened: OpenedDB | None = None) -> None:
-    """Insert or replace a run record; in CI also write it to flowtide.runs/ for the bot commit.
-
-    ``opened``: runs.db already opened in the background (:class:`OpenedDB`), for the project's runs.db.
-    """
+def save(project: Project, record: RunRecord, *, path: Path | None = None) -> None:
+    """Insert or replace a run record; in CI also write it to flowtide.runs/ for the bot commit."""
     if record.url is None:
         record.url = ci_run_url(project.env)
-    conn = opened.connection() if opened is not None and path is None else _connect(path or db_path(project))
+    conn = _connect(path or db_path(project))
     try:
         _insert(conn, record, "INSERT OR REPLACE")
     finally:
