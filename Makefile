@@ -9,7 +9,7 @@ PYTEST_ARGS ?= -n auto
 # Some environments set this; without bytecode caches every process (and every stage) compiles from source.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install lint format test demo bench all clean help browser system tools tools
+.PHONY: install lint format test demo bench bench-system all clean help browser system tools tools
 
 help:
 	@echo "make install   create .venv and install flowtide with extras [$(EXTRAS)]"
@@ -83,9 +83,17 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/uv pip install --python $(BENCH_VENV)/bin/python --quiet -e ".[bench,serve,sklearn,s3,mlflow,examples]"
 	@touch $@
 
+# What the benchmarks need beyond PyPI, from Debian: wrk drives the serving benchmark (a Python load generator
+# saturates before either server does at 64 connections on 2 cores).
+bench-system:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; \
+	} || { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
+
 # Every area, side by side, recorded to benchmarks/results/latest.md (the benchmarks page includes it as it is);
 # `make bench BENCH_ARGS=checks` runs one area and records nothing.
-bench: $(BENCH_VENV)/.installed
+bench: $(BENCH_VENV)/.installed bench-system
 	$(BENCH_VENV)/bin/python -m benchmarks $(if $(BENCH_ARGS),$(BENCH_ARGS),--record benchmarks/results/latest.md)
 
 all: lint test
