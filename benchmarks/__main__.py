@@ -4,7 +4,9 @@ Each module runs in its own process (``python -m benchmarks.<area>``) so one
 area's imports and memory do not colour another's figures.
 
 ``--record FILE`` also writes what every area printed, with the command, the
-commit, the machine and the load average, to FILE (Markdown). ``make bench``
+commit, the machine and the load average, to FILE (Markdown); with areas named,
+the other areas' outputs are kept from the record FILE held, each with its
+commit, and the heading says which areas were re-run when. ``make bench``
 records the whole run to ``benchmarks/results/latest.md``, which the manual's
 benchmarks page includes as it is: the published table is always one run's
 output, never figures copied by hand.
@@ -73,24 +75,75 @@ def _memory_gib() -> str:
         return "unknown memory"
 
 
-def record(path: Path, command: str, results: list[tuple[str, int, str, float, tuple[float, float]]]) -> None:
-    """Write the run as Markdown: where and how it ran, then each area's output verbatim."""
+_SECTION = "### `benchmarks."
+
+
+def _kept(path: Path, rerun: set[str]) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """An earlier record at ``path``: its heading lines, and the areas this run does not redo: area -> (row, section)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return [], {}
+    heading = []
+    for line in text.splitlines():
+        if line.startswith("Machine:"):
+            break
+        heading.append(line)
+    first = text.splitlines()[0] if text else ""
+    default_commit = first.split("commit `")[1].split("`")[0] if "commit `" in first else "unknown"
+    rows: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("| `") and line.count("|") >= 5:
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            if len(cells) == 4:  # a record written before the table named each area's commit
+                cells.append(f"`{default_commit}`")
+            rows[cells[0].strip("`")] = "| " + " | ".join(cells) + " |"
+    kept = {}
+    for chunk in text.split("\n" + _SECTION)[1:]:
+        area = chunk.split("`", 1)[0]
+        if area not in rerun and area in rows:
+            kept[area] = (rows[area], _SECTION + chunk.rstrip("\n"))
+    return heading, kept
+
+
+def record(
+    path: Path, command: str, results: list[tuple[str, int, str, float, tuple[float, float]]], *, every: bool = True
+) -> None:
+    """Write the run as Markdown: where and how it ran, then each area's output verbatim.
+
+    When only some areas ran (``every`` false) and ``path`` holds an earlier record, the other areas'
+    rows and outputs are kept from it as they were, each with the commit it was measured at.
+    """
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no") else ""
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    ran = [area for area, *_ in results]
+    heading, kept = ([], {}) if every else _kept(path, set(ran))
+    head = [f"Produced by `{command}` on {when}, commit `{commit}`{dirty}."]
+    if kept:
+        head = [
+            *heading,
+            f"Re-run since: {', '.join(f'`{a}`' for a in ran)} by `{command}` on {when}, commit `{commit}`{dirty}; "
+            "every other area is as that earlier run printed it (the table names each area's commit).",
+        ]
     lines = [
-        f"Produced by `{command}` on {when}, commit `{commit}`{dirty}.",
+        *head,
         f"Machine: {os.cpu_count()} cores, {_memory_gib()}, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}.",
         "",
-        "| area | result | wall time | load average before → after |",
-        "|---|---|---|---|",
+        "| area | result | wall time | load average before → after | commit |",
+        "|---|---|---|---|---|",
     ]
-    for area, code, _output, seconds, (before, after) in results:
+    sections = {area: section for area, (_row, section) in kept.items()}
+    rows = {area: row for area, (row, _section) in kept.items()}
+    for area, code, output, seconds, (before, after) in results:
         verdict = "ran" if code == 0 else f"**failed** (exit {code})"
-        lines.append(f"| `{area}` | {verdict} | {seconds:.0f} s | {before:.1f} → {after:.1f} |")
-    for area, _code, output, _seconds, _load_pair in results:
-        lines += ["", f"### `benchmarks.{area}`", "", "```text", output.rstrip("\n"), "```"]
+        rows[area] = f"| `{area}` | {verdict} | {seconds:.0f} s | {before:.1f} → {after:.1f} | `{commit}` |"
+        sections[area] = "\n".join([f"{_SECTION}{area}`", "", "```text", output.rstrip("\n"), "```"])
+    order = sorted(rows)
+    lines += [rows[area] for area in order]
+    for area in order:
+        lines += ["", sections[area]]
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -122,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         code, output, seconds, load = _run(area)
         results.append((area, code, output, seconds, load))
     if target is not None:
-        command = "make bench" if not argv else f"python -m benchmarks {' '.join(chosen)}"
-        record(target, command, results)
+        command = "make bench" if not argv else f"python -m benchmarks --record {target} {' '.join(chosen)}"
+        record(target, command, results, every=set(chosen) == set(known))
         print(f"\nrecorded to {target}")
     failed = [area for area, code, *_ in results if code != 0]
     if failed:

@@ -39,6 +39,31 @@ def test_make_bench_records_the_run_that_the_benchmarks_page_includes():
     page = (ROOT / "docs/benchmarks.md").read_text(encoding="utf-8")
     assert '--8<-- "benchmarks/results/latest.md"' in page
     record = (ROOT / "benchmarks/results/latest.md").read_text(encoding="utf-8")
-    assert record.startswith("Produced ") and "`make bench`" in record.splitlines()[0]
+    assert record.startswith("Produced ") and "`make bench`" in record.splitlines()[0], "a full run heads the record"
     areas = sorted(path.stem for path in (ROOT / "benchmarks").glob("[!_]*.py"))
     assert re.findall(r"^### `benchmarks\.(\w+)`$", record, re.M) == areas, "the record holds every area's output"
+
+
+def test_a_record_of_some_areas_keeps_the_others_from_the_earlier_run_and_says_which_is_which(tmp_path):
+    target = tmp_path / "latest.md"
+    record(
+        target,
+        "make bench",
+        [("hashing", 0, "hash 1.00x\n", 5.0, (1.0, 1.0)), ("serve", 0, "old serve\n", 2.0, (1.0, 1.0))],
+    )
+    full = target.read_text(encoding="utf-8")
+    old_commit = re.search(r"commit `(\w+)`", full)[1]
+    record(
+        target,
+        "python -m benchmarks --record latest.md serve",
+        [("serve", 0, "new serve\n", 3.0, (0.5, 0.6))],
+        every=False,
+    )
+    text = target.read_text(encoding="utf-8")
+    first, second = text.splitlines()[:2]
+    assert first == full.splitlines()[0], "the full run's heading stays"
+    assert second.startswith("Re-run since: `serve` by `python -m benchmarks --record latest.md serve` on ")
+    assert f"| `hashing` | ran | 5 s | 1.0 → 1.0 | `{old_commit}` |" in text
+    assert "| `serve` | ran | 3 s | 0.5 → 0.6 |" in text
+    assert "```text\nhash 1.00x\n```" in text and "new serve" in text and "old serve" not in text
+    assert re.findall(r"^### `benchmarks\.(\w+)`$", text, re.M) == ["hashing", "serve"]
