@@ -40,6 +40,7 @@ def load_config(root: str | os.PathLike[str], *, use_cache: bool = True) -> Conf
 
 def parse_config(text: bytes | str, file: str = CONFIG_FILE) -> Config:
     """Validate YAML text into a :class:`Config`: every rule is checked here, ConfigError at the first problem."""
+    from .fast import build
     from .messages import _lift_plugin_checks, _rename_keywords, _translate
     from .positions import parse_yaml
     from .validate import check_semantics
@@ -58,12 +59,15 @@ def parse_config(text: bytes | str, file: str = CONFIG_FILE) -> Config:
         if key in data:
             line, col = positions.get((key,), (None, None))
             raise ConfigError(f"unknown key {key!r}", file=file, line=line, column=col)
-    from pydantic import TypeAdapter, ValidationError
+    data = _lift_plugin_checks(_rename_keywords(data))
+    config = build(data)  # a file whose every value has its field's own type needs no pydantic
+    if config is None:
+        from pydantic import TypeAdapter, ValidationError
 
-    try:
-        config = _adapter(TypeAdapter).validate_python(_lift_plugin_checks(_rename_keywords(data)))
-    except ValidationError as exc:
-        raise _translate(exc, file, positions) from None
+        try:
+            config = _adapter(TypeAdapter).validate_python(data)
+        except ValidationError as exc:
+            raise _translate(exc, file, positions) from None
     config.file = file
     config.positions = positions
     check_semantics(config)

@@ -325,10 +325,43 @@ def _check_cron(config: Config, expr: str, *loc: str) -> None:
     fields = expr.split()
     if len(fields) != 5:
         raise config.error(f"schedule {expr!r} must have 5 cron fields (minute hour day month weekday)", *loc)
+    if _plain_cron(fields):
+        return
     from croniter import croniter
 
     if not croniter.is_valid(expr):
         raise config.error(f"schedule {expr!r} is not a valid cron expression", *loc)
+
+
+_CRON_MAX = (59, 23, 31, 12, 6)  # minute hour day month weekday
+_CRON_MIN = (0, 0, 1, 1, 0)
+
+
+def _plain_cron(fields: list[str]) -> bool:
+    """True when every field is ``*``, ``*/step`` or a list of numbers and ``a-b`` ranges within bounds.
+
+    Such an expression is valid to croniter without importing it: the schedules
+    people write ("0 6 * * *", "*/15 * * * *", "30 5 * * 1-5"). Anything else
+    (names, steps on ranges, 7 for Sunday) is left to croniter.
+    """
+    for text, low, high in zip(fields, _CRON_MIN, _CRON_MAX, strict=False):
+        if text == "*":
+            continue
+        if text.startswith("*/"):
+            if not (_number(text[2:]) and 1 <= int(text[2:]) <= high):
+                return False
+            continue
+        for item in text.split(","):
+            first, dash, last = item.partition("-")
+            if not (_number(first) and (not dash or _number(last))):
+                return False
+            if not low <= int(first) <= (int(last) if dash else int(first)) <= high:
+                return False
+    return True
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 2
 
 
 def _check_ci(config: Config) -> None:
@@ -355,6 +388,9 @@ def _check_registered(config: Config, group: str, name: str, *loc: str) -> None:
     from ..errors import PluginError
 
     try:
+        entry = plugins.entries(group).get(name)
+        if entry is not None and entry.value.startswith("flowtide."):
+            return  # one of flowtide's own: registered is enough, the command that uses it imports it
         plugins.load(group, name)
     except PluginError as exc:
         raise config.error(f"{'.'.join(loc)}: {exc.message}", *loc, hint=exc.hint) from None
