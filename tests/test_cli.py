@@ -41,6 +41,22 @@ def _has(command: str) -> bool:
     return True
 
 
+def test_the_program_freezes_what_it_made_before_exiting_and_an_in_process_call_does_not(tmp_path):
+    """`flowtide` as a program hands its objects to the permanent generation (the exit skips collecting
+    them again) and still ends with its exit code and output; main(argv) called by a host changes nothing."""
+    import gc
+
+    probe = (
+        "import gc, sys\nfrom flowtide.cli import main\nsys.argv = ['flowtide', 'nosuch']\n"
+        "code = main()\nprint('FROZEN', gc.get_freeze_count() > 0, code)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert "FROZEN True 2" in proc.stdout and "unknown command 'nosuch'" in proc.stderr
+    before = gc.get_freeze_count()
+    assert run_cli("nosuch").code == 2
+    assert gc.get_freeze_count() == before
+
+
 def test_help_lists_every_command():
     result = run_process("--help", check=True)
     assert result.out.startswith("usage: flowtide")
