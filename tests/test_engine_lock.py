@@ -118,6 +118,7 @@ from flowtide.cli import main
 code = main(["run"])
 heavy = sorted(name for name in ("pydantic", "polars", "numpy", "pandas", "yaml", "rich") if name in sys.modules)
 print("HEAVY", heavy)
+print("CTYPES", "ctypes" in sys.modules)  # small outputs need no sync_file_range
 sys.exit(code)
 """
 
@@ -134,6 +135,7 @@ def test_a_rerun_loads_no_heavy_library(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "train: ran in" in proc.stdout
     assert "HEAVY []" in proc.stdout
+    assert "CTYPES False" in proc.stdout
 
 
 MODELS_IMPORTS = """\

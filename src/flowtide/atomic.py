@@ -71,7 +71,7 @@ class Writeback:
         self.fd = fd
         self.step = step
         self.started = 0
-        self.call = _sync_file_range()
+        self.call = None  # found at the first full step: a small file (most outputs) needs no ctypes
         self._thread = None
         self._wanted = 0
         self._done = 0
@@ -79,7 +79,11 @@ class Writeback:
 
     def wrote(self, end: int) -> None:
         """The file now holds ``end`` bytes (flushed to the kernel): start the write of the full steps."""
-        if self.call is None or end - self.started < self.step:
+        if end - self.started < self.step:
+            return
+        if self._thread is None:
+            self.call = _sync_file_range()
+        if self.call is None:
             return
         self.started = end
         if self._thread is None:
