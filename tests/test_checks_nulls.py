@@ -197,3 +197,23 @@ def test_null_values_on_a_parquet_suite_is_refused_at_load():
     assert str(info.value).startswith(
         "flowtide.yaml:4:5: checks of 'data/t.parquet': null_values applies to CSV files only"
     )
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_nan_value_fails_mean_and_std_instead_of_passing_every_bound(tmp_path, fmt):
+    """NaN compares false with any bound: a Parquet float NaN (or a CSV `NaN` that null_values does not
+    list) made `mean nan` pass. It fails now, saying why."""
+    import polars as pl
+
+    root = make_project(
+        tmp_path / "p",
+        f"project: x\nchecks:\n  d.{fmt}:\n" + ("    null_values: [NA]\n" if fmt == "csv" else "")
+        + "    columns:\n      f: {type: float, mean: {min: -5, max: 5}, std: {max: 10}}\n",
+    )
+    frame = pl.DataFrame({"f": [1.0, float("nan"), 2.0]})
+    frame.write_parquet(root / "d.parquet") if fmt == "parquet" else frame.write_csv(root / "d.csv")
+    result = run_cli("check", f"d.{fmt}", "--json", cwd=root)
+    assert result.code == 1, result.out + result.err
+    fails = by_rule(json.loads(result.out))
+    for stat in ("mean", "std"):
+        assert "is NaN" in fails[(stat, "f")]["message"]

@@ -181,6 +181,8 @@ class Mean(Check):
         b, stat = self.option, self.name
         if value is None:
             return False, f"no values to compute the {stat}"
+        if value != value:  # NaN compares false with both bounds: it must not pass them
+            return False, f"{stat} is NaN: the column holds NaN values (not missing cells)"
         if b.min is not None and value < b.min:
             return False, f"{stat} {value:.4g} below {b.min:g}"
         if b.max is not None and value > b.max:
