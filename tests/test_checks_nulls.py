@@ -207,7 +207,8 @@ def test_a_nan_value_fails_mean_and_std_instead_of_passing_every_bound(tmp_path,
 
     root = make_project(
         tmp_path / "p",
-        f"project: x\nchecks:\n  d.{fmt}:\n" + ("    null_values: [NA]\n" if fmt == "csv" else "")
+        f"project: x\nchecks:\n  d.{fmt}:\n"
+        + ("    null_values: [NA]\n" if fmt == "csv" else "")
         + "    columns:\n      f: {type: float, mean: {min: -5, max: 5}, std: {max: 10}}\n",
     )
     frame = pl.DataFrame({"f": [1.0, float("nan"), 2.0]})
