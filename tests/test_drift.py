@@ -225,3 +225,33 @@ def test_profile_moments_equal_numpys():
     assert profile["std"] == float(x.std(ddof=1))
     assert profile["kurtosis"] == pytest.approx(float((centred**4).mean() / (centred**2).mean() ** 2), rel=1e-13)
     assert profile_values(np.array([2.0, 2.0]))["kurtosis"] == 3.0 and profile_values(np.array([5.0]))["std"] == 0.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_polars_sort_gives_numpys_sorted_numbers(seed):
+    """A polars Series is sorted by polars: the same numbers as numpy's sort, NaN/nulls dropped, ±inf kept."""
+    from flowtide.checks.drift import sorted_numbers
+
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.normal(0, 3, 20_000), 1)
+    values[rng.integers(0, values.size, 300)] = np.nan
+    values[rng.integers(0, values.size, 20)] = np.inf
+    values[rng.integers(0, values.size, 20)] = -np.inf
+    values[rng.integers(0, values.size, 50)] = -0.0
+    expected = np.sort(values)
+    expected = expected[~np.isnan(expected)]
+    halves = [pl.Series(values[:7_000]), pl.Series(values[7_000:])]
+    series = pl.concat(halves, rechunk=False)  # several chunks
+    assert series.n_chunks() == 2
+    with_nulls = series.to_frame("v").with_columns(
+        pl.when(pl.int_range(pl.len()) % 11 == 0).then(None).otherwise("v").alias("v")
+    )["v"]
+    kept = values[np.arange(values.size) % 11 != 0]
+    for given, want in ((series, expected), (with_nulls, np.sort(kept[~np.isnan(kept)]))):
+        got = sorted_numbers(given)
+        assert got.dtype == np.float64 and got.size == want.size
+        assert np.array_equal(got, want)
+    ints = pl.Series(rng.integers(-50, 50, 5_000))
+    assert np.array_equal(sorted_numbers(ints), np.sort(ints.to_numpy()).astype(float))
+    days = pl.Series([3, 1, None, 2]).cast(pl.Date)
+    assert sorted_numbers(days).tolist() == [1.0, 2.0, 3.0]
