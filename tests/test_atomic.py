@@ -83,3 +83,29 @@ def test_append_line_cuts_a_torn_tail_and_keeps_an_unterminated_record(tmp_path)
     log.write_bytes(log.read_bytes().rstrip(b"\n"))  # a hand edit dropped the final newline
     append_line(log, b'{"n": 4}\n')
     assert [json.loads(line)["n"] for line in log.read_text().splitlines()] == [1, 3, 4]
+
+
+def test_temp_files_are_private_exclusive_and_named_for_their_owner(tmp_path, monkeypatch):
+    """What tempfile.mkstemp gave: a fresh absolute name, mode 0600, never opened through what already sits there."""
+    import os
+    import stat
+
+    from flowtide.atomic import owner, temp_file
+
+    made = [temp_file(tmp_path, "blob", ".part") for _ in range(50)]
+    for fd, path in made:
+        os.close(fd)
+        assert path.is_absolute() and path.parent == tmp_path
+        assert path.name.startswith(f"blob.{owner()}.") and path.name.endswith(".part")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len({path for _, path in made}) == 50
+    monkeypatch.chdir(tmp_path.parent)
+    fd, path = temp_file(tmp_path.name, "x", "")  # a relative directory: an absolute path, as mkstemp returns
+    os.close(fd)
+    assert path.is_absolute() and path.parent == tmp_path
+    (tmp_path / "target").write_text("kept")
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(n))  # every name the same: the one a symlink holds
+    (tmp_path / f"trap.{owner()}.000000000000").symlink_to(tmp_path / "target")
+    with pytest.raises(FileExistsError):
+        temp_file(tmp_path, "trap", "")
+    assert (tmp_path / "target").read_text() == "kept"

@@ -146,3 +146,39 @@ def test_the_help_is_argparses_text_at_every_width(monkeypatch, capsys, columns)
     except SystemExit as exit_:  # argparse's own --help exits
         code = exit_.code
     assert code == 0 and capsys.readouterr().out == expected
+
+
+def test_a_run_imports_neither_shutil_nor_tempfile(tmp_path):
+    """Every command that writes a file made its temp file with tempfile (shutil, random, bz2, lzma along) and
+    argparse asked shutil for the terminal width: a run, its lock, its store blobs and its record now need none."""
+    import subprocess
+    import sys
+
+    (tmp_path / "flowtide.yaml").write_text(
+        "project: imports\nstages:\n  make:\n"
+        "    cmd: python -c \"open('out.txt', 'w').write('x')\"\n    outs: [out.txt]\n"
+    )
+    script = (
+        "import sys; from flowtide.cli import main\n"
+        "code = main(['run'])\n"
+        "print('loaded:' + ','.join(sorted(m for m in sys.modules if m in "
+        "{'shutil', 'tempfile', 'random', 'bz2', 'lzma'})), code)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.splitlines()[-1] == "loaded: 0"
+    assert (tmp_path / "out.txt").read_text() == "x" and (tmp_path / "flowtide.lock").exists()
+
+
+@pytest.mark.parametrize("columns", ["30", "80", "137"])
+def test_command_help_is_formatted_at_argparses_own_width(monkeypatch, columns):
+    """The formatter is told the width argparse would work out itself: every command's help is unchanged."""
+    import flowtide.cli as cli
+
+    monkeypatch.setenv("COLUMNS", columns)
+    ours = {name: cli.command_parser(name)[0].format_help() for name in COMMANDS}
+    ours["flowtide"] = cli._top_parser().format_help()
+    monkeypatch.setattr(cli, "_formatter", lambda cls: cls)  # argparse's own formatter, which asks shutil
+    theirs = {name: cli.command_parser(name)[0].format_help() for name in COMMANDS}
+    theirs["flowtide"] = cli._top_parser().format_help()
+    assert ours == theirs
+    assert cli._formatter(argparse.HelpFormatter)("p")._width == int(columns) - 2

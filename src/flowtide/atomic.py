@@ -17,8 +17,6 @@ import contextlib
 import errno
 import os
 import re
-import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -256,10 +254,24 @@ def private_dir(directory: str | os.PathLike[str]) -> Path:
     return path
 
 
+_TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def temp_file(directory: str | os.PathLike[str], prefix: str, suffix: str) -> tuple[int, Path]:
-    """A new temp file owned by this process, in ``directory``: (fd, path)."""
-    fd, name = tempfile.mkstemp(prefix=f"{prefix}.{owner()}.", suffix=suffix, dir=directory)
-    return fd, Path(name)
+    """A new temp file owned by this process, in ``directory``: (fd, path).
+
+    What ``tempfile.mkstemp`` does (a random name created exclusively, mode 0600, not followed if a
+    symlink sits there), without importing tempfile, which brings shutil, random and three compression
+    modules into every command that writes a file.
+    """
+    start = f"{os.path.abspath(directory)}{os.sep}{prefix}.{owner()}."  # absolute, as mkstemp returns it
+    for _ in range(100):
+        name = f"{start}{os.urandom(6).hex()}{suffix}"
+        try:
+            return os.open(name, _TEMP_FLAGS, 0o600), Path(name)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", os.fspath(directory))
 
 
 def is_leftover(path: Path, *, older_than: float = LEFTOVER_AGE, now: float | None = None) -> bool:
@@ -297,6 +309,8 @@ def remove_leftovers(directory: str | os.PathLike[str], pattern: str = "*", *, o
             continue
         with contextlib.suppress(FileNotFoundError):
             if entry.is_dir():
+                import shutil
+
                 shutil.rmtree(entry.path)
             else:
                 os.unlink(entry.path)
@@ -419,6 +433,8 @@ def copy_fileobj(source: IO, out: IO, *, writeback: bool = False) -> None:
         source.seek(0)
         out.seek(0)
         out.truncate()
+        import shutil
+
         shutil.copyfileobj(source, out, 1 << 20)
     finally:
         if started is not None:

@@ -94,15 +94,29 @@ _HELP_MIN_COLUMNS = 64
 
 
 def _columns() -> int:
-    """The width argparse formats for (its COLUMNS, else the terminal's; 80 when neither is known)."""
+    """The width argparse formats for: ``shutil.get_terminal_size().columns`` (COLUMNS if a positive number,
+    else the terminal's, 80 when neither is known), without importing shutil."""
     try:
-        return int(os.environ["COLUMNS"])
+        columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
-        pass
+        columns = 0
+    if columns > 0:
+        return columns
     try:
-        return os.get_terminal_size(sys.stdout.fileno()).columns
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
     except (OSError, ValueError, AttributeError):
         return 80
+
+
+def _formatter(cls):
+    """``cls`` (an argparse formatter class) told the width it would work out itself: argparse asks shutil
+    for it, an import of shutil and three compression modules in every command."""
+
+    def make(prog, **kwargs):
+        kwargs.setdefault("width", _columns() - 2)
+        return cls(prog, **kwargs)
+
+    return make
 
 
 def help_text() -> str:
@@ -137,7 +151,7 @@ def _top_parser() -> argparse.ArgumentParser:
         prog="flowtide",
         description=_DESCRIPTION,
         epilog=_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter(argparse.RawDescriptionHelpFormatter),
         add_help=True,
     )
     parser.add_argument("--version", action="version", version=f"flowtide {_version()}")
@@ -159,7 +173,11 @@ def command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
 
     module_name, text = COMMANDS[name]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"flowtide {name}", description=getattr(module, "DESCRIPTION", text))
+    parser = argparse.ArgumentParser(
+        prog=f"flowtide {name}",
+        description=getattr(module, "DESCRIPTION", text),
+        formatter_class=_formatter(argparse.HelpFormatter),
+    )
     _common(parser)
     module.configure(parser)
     return parser, module
