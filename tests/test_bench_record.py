@@ -67,3 +67,27 @@ def test_a_record_of_some_areas_keeps_the_others_from_the_earlier_run_and_says_w
     assert "| `serve` | ran | 3 s | 0.5 → 0.6 |" in text
     assert "```text\nhash 1.00x\n```" in text and "new serve" in text and "old serve" not in text
     assert re.findall(r"^### `benchmarks\.(\w+)`$", text, re.M) == ["hashing", "serve"]
+
+
+def test_the_record_itself_does_not_make_the_run_count_as_uncommitted(tmp_path, monkeypatch):
+    """Re-running some areas rewrites the record, which is committed: only another changed file makes it dirty."""
+    import subprocess
+
+    import benchmarks.__main__ as runner
+
+    repo = tmp_path / "repo"
+    (repo / "benchmarks" / "results").mkdir(parents=True)
+    target = repo / "benchmarks" / "results" / "latest.md"
+    target.write_text("earlier record\n")
+    (repo / "code.py").write_text("x = 1\n")
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "one"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, env={**__import__("os").environ, **env})
+    monkeypatch.setattr(runner, "HERE", repo / "benchmarks")
+    results = [("serve", 0, "serve\n", 1.0, (1.0, 1.0))]
+    target.write_text("a record of some areas, uncommitted\n")
+    record(target, "make bench", results)  # only the record changed: the commit's code ran
+    assert "uncommitted" not in target.read_text(encoding="utf-8").splitlines()[0]
+    (repo / "code.py").write_text("x = 2\n")
+    record(target, "make bench", results)
+    assert target.read_text(encoding="utf-8").splitlines()[0].endswith("(with uncommitted changes).")
