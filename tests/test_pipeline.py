@@ -386,11 +386,12 @@ def test_concurrent_runs_wait_and_never_corrupt(project_dir):
         "list:\n- 1\n- two\nk: 3\n",
         "nested:\n  list:\n  - a\n  - b\n  after: -1e3\n",
         "# it's a comment with a quote\nx: yes\ny: 010\nz: no  # c\n",
+        "x: {a: 1, b: [c, 'd e']}\ny: [a, 'b']\n",
     ],
 )
 def test_fast_params_reader_agrees_with_ruamel(text):
     from flowtide.config import parse_yaml
-    from flowtide.pipeline._miniyaml import loads
+    from flowtide.config._miniyaml import loads
 
     expected, _ = parse_yaml(text, "params.yaml")
     assert loads(text) == expected
@@ -398,10 +399,10 @@ def test_fast_params_reader_agrees_with_ruamel(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["x: {a: 1}\n", "x: 'a # b'\n", "x: 0x10\n", "x: &a 1\n", "a:\n  b: 1\n c: 2\n", "x: [a, 'b']\n"]
+    "text", ["x: 'a # b'\n", "x: 0x10\n", "x: &a 1\n", "a:\n  b: 1\n c: 2\n", "x: [a, 'b\\n']\n", "x: >-\n  a\n"]
 )
 def test_fast_params_reader_leaves_the_rest_to_ruamel(text):
-    from flowtide.pipeline._miniyaml import loads
+    from flowtide.config._miniyaml import loads
 
     assert loads(text) is None
 

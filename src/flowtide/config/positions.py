@@ -21,10 +21,19 @@ def parse_yaml(text: bytes | str, file: str) -> tuple[Any, dict[tuple, tuple[int
     nesting stops at _MAX_DEPTH and aliases may not expand into more than
     _ALIAS_VALUES values (ten lines of nested ``*a`` otherwise make billions).
     """
+    from ._miniyaml import loads_with_positions
+
+    text = _yaml_text(text, file)
+    plain = loads_with_positions(text)  # the plain YAML most files are, without importing ruamel (~20 ms)
+    if plain is not None:
+        return plain
+    return _parse_with_ruamel(text, file)
+
+
+def _parse_with_ruamel(text: str, file: str) -> tuple[Any, dict[tuple, tuple[int, int]]]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    text = _yaml_text(text, file)
     _check_flow_depth(text, file)
     yaml = YAML(typ="rt")
     yaml.max_depth = _MAX_DEPTH  # ruamel >= 0.19; older versions end in the RecursionError below

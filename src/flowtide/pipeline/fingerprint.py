@@ -137,7 +137,7 @@ def read_params(project: Project) -> dict[str, Any]:
         return {}
 
     def compute() -> dict[str, Any]:
-        from ._miniyaml import loads
+        from ..config._miniyaml import loads
 
         try:
             data = loads(path.read_bytes().decode("utf-8"))

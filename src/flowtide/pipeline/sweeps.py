@@ -70,7 +70,7 @@ def _split(values: str) -> list[str]:
 
 def _value(text: str) -> Any:
     """A YAML-like scalar or flow list: 0.1 → float, true → bool, [a, b] → list, anything else a string."""
-    from ._miniyaml import _GiveUp, _scalar
+    from ..config._miniyaml import _GiveUp, _scalar
 
     text = text.strip()
     try:
