@@ -174,16 +174,6 @@ def loads_with_positions(text: str) -> tuple[dict[str, Any], dict[tuple, tuple[i
     return (data, positions) if data else None  # an empty file is YAML's null, which ruamel says
 
 
-def _flow_items(text: str, line: int, column: int, path: tuple, positions: dict) -> None:
-    """Record where each item of the flow list ``text`` (on ``line``, from 0-based ``column``) begins."""
-    offset = column + 1
-    if not text[1:-1].strip():
-        return
-    for index, part in enumerate(text[1:-1].split(",")):
-        positions[(*path, index)] = (line, offset + len(part) - len(part.lstrip()) + 1)
-        offset += len(part) + 1
-
-
 def _parse(text: str, positions: dict | None = None) -> dict[str, Any]:
     if text.startswith("\ufeff"):
         text = text[1:]
