@@ -143,6 +143,18 @@ def document(rng: random.Random) -> str:
                     lines.append(f"{' ' * inner}-{' ' * rng.choice([1, 1, 3])}{rng.choice(SCALARS)}{comment()}")
             elif roll < 0.35:
                 lines.append(f"{pad}{key}:")
+            elif roll < 0.45:  # a block scalar: mostly the simple kind, sometimes one the reader must leave
+                header = rng.choice(["|", "|-", ">", ">-", ">-", "|+", ">2", "|-  # note"])
+                lines.append(f"{pad}{key}: {header}")
+                if rng.random() < 0.1:
+                    lines.append("")
+                inner = indent + rng.choice([1, 2, 2, 4])
+                for _ in range(rng.randint(1, 3)):
+                    text = rng.choice(["plain words", "a: colon", "# not a comment", "x  y", "'q'", "[a]", "- dash"])
+                    extra = rng.choice(["", "", "", "", " ", "  "])  # more indented
+                    lines.append(f"{' ' * inner}{extra}{text}{rng.choice(['', '', '', ' '])}")
+                    if rng.random() < 0.1:
+                        lines.append(rng.choice(["", "   "]))
             else:
                 lines.append(f"{pad}{key}:{' ' * rng.choice([1, 1, 2])}{rng.choice(SCALARS)}{comment()}")
             if rng.random() < 0.1:
@@ -181,7 +193,7 @@ def test_whatever_the_reader_accepts_it_reads_as_ruamel_does(seed):
     assert accepted >= 60, accepted  # the generator is not all give-ups
 
 
-def test_a_plain_project_file_is_read_without_ruamel_and_one_with_a_block_scalar_by_ruamel():
+def test_a_plain_project_file_is_read_without_ruamel_and_one_with_a_multi_line_flow_by_ruamel():
     from pathlib import Path
 
     from flowtide.config import parse_yaml
@@ -201,5 +213,7 @@ def test_a_plain_project_file_is_read_without_ruamel_and_one_with_a_block_scalar
     assert fast[1][("checks", "data/raw.csv", "columns", "weather", "in", 2)] == (12, 48)
     root = Path(__file__).resolve().parent.parent
     weather = (root / "src/flowtide/examples/weather/flowtide.yaml").read_text(encoding="utf-8")
-    assert "intended_use: >-" in weather and loads_with_positions(weather) is None  # a folded scalar: ruamel's
-    assert parse_yaml(weather, "flowtide.yaml") == ruamel(weather)
+    assert "intended_use: >-" in weather and loads_with_positions(weather) == ruamel(weather)  # a folded scalar
+    penguins = (root / "src/flowtide/examples/penguins/flowtide.yaml").read_text(encoding="utf-8")
+    assert loads_with_positions(penguins) is None  # a flow list over several lines: ruamel's
+    assert parse_yaml(penguins, "flowtide.yaml") == ruamel(penguins)

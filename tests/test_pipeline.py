@@ -399,7 +399,7 @@ def test_fast_params_reader_agrees_with_ruamel(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["x: 'a # b'\n", "x: 0x10\n", "x: &a 1\n", "a:\n  b: 1\n c: 2\n", "x: [a, 'b\\n']\n", "x: >-\n  a\n"]
+    "text", ["x: 'a # b'\n", "x: 0x10\n", "x: &a 1\n", "a:\n  b: 1\n c: 2\n", "x: [a, 'b\\n']\n", "x: |+\n  a\n"]
 )
 def test_fast_params_reader_leaves_the_rest_to_ruamel(text):
     from flowtide.config._miniyaml import loads

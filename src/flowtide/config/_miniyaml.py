@@ -3,8 +3,9 @@
 A changed params.yaml is read on every rerun, and flowtide.yaml on the first
 command after each edit: importing ruamel.yaml costs more than the whole rerun
 budget. This reader accepts only block mappings, block lists, flow lists and
-mappings of scalars on one line, plain and simply quoted scalars, and comments,
-and gives up (returns None) on anything it is not sure to read
+mappings of scalars on one line, plain and simply quoted scalars, evenly indented
+``|``/``>`` block scalars, and comments, and gives up (returns None) on anything
+it is not sure to read
 exactly as YAML 1.2 would (aliases and deep nesting included, so that the bounded
 reader in positions.py judges those). :func:`loads_with_positions` also gives the
 line and column of every key and list item, as ruamel reports them, for the
@@ -19,6 +20,7 @@ from typing import Any
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 _PLAIN = re.compile(r"^[A-Za-z_](?:[A-Za-z0-9_ .\-/=+,]|:(?![ ]|$))*$")  # a ':' only inside a word, as in a URL
+_COUNT_UNIT = re.compile(r"^[0-9]+[A-Za-z]+$")  # 7d, 30m, 24h: text in YAML 1.2 (no number form ends in letters)
 _KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-/]*):(?:\s+(.*))?$")
 _QUOTED = re.compile(r"""^("[^"\\]*"|'[^']*')$""")
 
@@ -56,7 +58,7 @@ def _scalar(text: str) -> Any:
         if any(not part.strip() for part in parts):
             raise _GiveUp  # [a, , b] and a trailing comma: YAML's rules, not this reader's
         return [_scalar(part) for part in parts]
-    if _PLAIN.match(text) and not text.endswith(" "):
+    if (_PLAIN.match(text) and not text.endswith(" ")) or _COUNT_UNIT.match(text):
         return text
     raise _GiveUp
 
@@ -179,15 +181,62 @@ def _parse(text: str, positions: dict | None = None) -> dict[str, Any]:
         text = text[1:]
     if any(c in text for c in "\r\x85\u2028\u2029\x0b\x0c"):
         raise _GiveUp  # line breaks other than \n, and characters splitlines() would also break on
-    lines = []
-    for number, raw in enumerate(text.split("\n"), 1):
+    lines: list[tuple[int, str, int]] = []
+    blocks: dict[int, str] = {}  # line number of a `key: >-` header -> the block scalar's text
+    raws = text.split("\n")
+    number = 0
+    while number < len(raws):
+        raw = raws[number]
+        number += 1
         if "\t" in raw[: len(raw) - len(raw.lstrip())]:
             raise _GiveUp
         line = _strip_comment(raw)
         if line.strip():
             if line.strip() in ("---", "...") or line.lstrip()[0] in "&*!|>%@`{":
                 raise _GiveUp
-            lines.append((len(line) - len(line.lstrip()), line.strip(), number))
+            indent = len(line) - len(line.lstrip())
+            lines.append((indent, line.strip(), number))
+            header = _BLOCK_HEADER.match(line.strip())
+            if header:
+                blocks[number], number = _block_scalar(raws, number, indent, header.group(1))
+    return _build(lines, blocks, positions)
+
+
+_BLOCK_HEADER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*:\s+([|>]-?)$")
+
+
+def _block_scalar(raws: list[str], start: int, indent: int, style: str) -> tuple[str, int]:
+    """The text of the block scalar whose header ends line ``start`` (1-based) under a key at ``indent``,
+    and the index of the first line after it. Only the simple case: every line at one indentation, no blank
+    line before or inside it, no tab, no trailing space, clip or strip chomping (``|``, ``|-``, ``>``,
+    ``>-``); folding is then joining with a space."""
+    body: list[str] = []
+    end, width, blank, last = start, 0, False, start
+    while end < len(raws):
+        raw = raws[end]
+        if not raw:
+            blank = True
+            end += 1
+            continue
+        here = len(raw) - len(raw.lstrip(" "))
+        if here <= indent and raw.strip():
+            break
+        if blank or not raw.strip() or "\t" in raw or raw != raw.rstrip():
+            raise _GiveUp  # a blank line before or inside, only spaces, a tab, trailing spaces: YAML's rules
+        width = width or here
+        if here != width:
+            raise _GiveUp  # more indented lines keep their breaks
+        body.append(raw[width:])
+        end += 1
+        last = end  # the line after the last one of the text: it exists when that line ended in a break
+    if not body:
+        raise _GiveUp
+    text = ("\n" if style[0] == "|" else " ").join(body)
+    clip = not style.endswith("-") and last < len(raws)  # clip keeps the final break, if the file has one
+    return (text + "\n" if clip else text), end
+
+
+def _build(lines: list[tuple[int, str, int]], blocks: dict[int, str], positions: dict | None) -> dict[str, Any]:
     root: dict[str, Any] = {}
     # stack of (indent, container); a key waiting for its block value is a pending (indent, dict, key)
     stack: list[tuple[int, Any]] = [(-1, root)]
@@ -247,7 +296,9 @@ def _parse(text: str, positions: dict | None = None) -> dict[str, Any]:
         at = (*paths[id(top)], key)
         if positions is not None:
             positions[at] = (number, indent + 1)
-        if value is None or value == "":
+        if number in blocks:
+            top[key] = blocks[number]
+        elif value is None or value == "":
             top[key] = None
             pending = (indent, top, key)
         else:
