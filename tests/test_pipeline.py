@@ -390,21 +390,22 @@ def test_concurrent_runs_wait_and_never_corrupt(project_dir):
     ],
 )
 def test_fast_params_reader_agrees_with_ruamel(text):
-    from flowtide.config import parse_yaml
-    from flowtide.config._miniyaml import loads
+    from flowtide.config._miniyaml import loads_with_positions
+    from flowtide.config.positions import _parse_with_ruamel
 
-    expected, _ = parse_yaml(text, "params.yaml")
-    assert loads(text) == expected
-    assert repr(loads(text)) == repr(expected)  # same types too (1 vs 1.0, True vs 'true')
+    expected, positions = _parse_with_ruamel(text, "params.yaml")
+    fast = loads_with_positions(text)
+    assert fast is not None and fast[0] == expected and fast[1] == positions
+    assert repr(fast[0]) == repr(expected)  # same types too (1 vs 1.0, True vs 'true')
 
 
 @pytest.mark.parametrize(
     "text", ["x: 'a # b'\n", "x: 0x10\n", "x: &a 1\n", "a:\n  b: 1\n c: 2\n", "x: [a, 'b\\n']\n", "x: |+\n  a\n"]
 )
 def test_fast_params_reader_leaves_the_rest_to_ruamel(text):
-    from flowtide.config._miniyaml import loads
+    from flowtide.config._miniyaml import loads_with_positions
 
-    assert loads(text) is None
+    assert loads_with_positions(text) is None
 
 
 def test_run_cli_dry_json_and_log(project_dir):

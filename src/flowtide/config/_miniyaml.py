@@ -25,7 +25,10 @@ _KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-/]*):(?:\s+(.*))?$")
 _QUOTED = re.compile(r"""^("[^"\\]*"|'[^']*')$""")
 
 
-_NOT_TEXT = frozenset(("true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL"))
+_NULL = frozenset(("null", "Null", "NULL"))
+_TRUE = frozenset(("true", "True", "TRUE"))
+_FALSE = frozenset(("false", "False", "FALSE"))
+_NOT_TEXT = _NULL | _TRUE | _FALSE  # a key spelled so is a null or a bool to YAML, not a string
 
 _MAX_DEPTH = 100  # deeper files go to ruamel, whose bounded reader reports them (config.parse_yaml)
 
@@ -36,11 +39,11 @@ class _GiveUp(Exception):
 
 def _scalar(text: str) -> Any:
     text = text.strip()
-    if text in ("", "~", "null", "Null", "NULL"):
+    if text in ("", "~") or text in _NULL:
         return None
-    if text in ("true", "True", "TRUE"):
+    if text in _TRUE:
         return True
-    if text in ("false", "False", "FALSE"):
+    if text in _FALSE:
         return False
     if _INT.match(text):
         return int(text)
@@ -48,16 +51,10 @@ def _scalar(text: str) -> Any:
         return float(text)
     if _QUOTED.match(text):
         return text[1:-1]
-    if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1].strip()
-        if not inner:
-            return []
-        if any(c in inner for c in "[]{}\"':"):
+    if text.startswith("[") and text.endswith("]"):  # a flat list of plain scalars (a sweep's `--set k=[a, b]`)
+        if any(c in text[1:-1] for c in "[]{}\"':"):
             raise _GiveUp
-        parts = inner.split(",")
-        if any(not part.strip() for part in parts):
-            raise _GiveUp  # [a, , b] and a trailing comma: YAML's rules, not this reader's
-        return [_scalar(part) for part in parts]
+        return _value(text)
     if (_PLAIN.match(text) and not text.endswith(" ")) or _COUNT_UNIT.match(text):
         return text
     raise _GiveUp
@@ -157,23 +154,16 @@ def _strip_comment(line: str) -> str:
     return code.rstrip()
 
 
-def loads(text: str) -> dict[str, Any] | None:
-    """The mapping in ``text``, or None when it uses YAML this reader does not handle."""
-    try:
-        return _parse(text)
-    except _GiveUp:
-        return None
-
-
-def loads_with_positions(text: str) -> tuple[dict[str, Any], dict[tuple, tuple[int, int]]] | None:
+def loads_with_positions(text: str) -> tuple[dict[str, Any] | None, dict[tuple, tuple[int, int]]] | None:
     """(mapping, positions) as :func:`flowtide.config.positions.parse_yaml` gives them: the (line, column),
-    1-based, of every key and list item by its path; None when ``text`` is not YAML this reader handles."""
+    1-based, of every key and list item by its path; None when ``text`` is not YAML this reader handles.
+    A file of only comments and blank lines is YAML's null, as ruamel says: (None, {})."""
     positions: dict[tuple, tuple[int, int]] = {}
     try:
         data = _parse(text, positions)
     except _GiveUp:
         return None
-    return (data, positions) if data else None  # an empty file is YAML's null, which ruamel says
+    return (data or None), positions  # every content line adds a key or gives up: {} means no content
 
 
 def _parse(text: str, positions: dict | None = None) -> dict[str, Any]:
@@ -196,13 +186,10 @@ def _parse(text: str, positions: dict | None = None) -> dict[str, Any]:
                 raise _GiveUp
             indent = len(line) - len(line.lstrip())
             lines.append((indent, line.strip(), number))
-            header = _BLOCK_HEADER.match(line.strip())
-            if header:
-                blocks[number], number = _block_scalar(raws, number, indent, header.group(1))
+            key = _KEY.match(line.strip())
+            if key and key.group(2) in ("|", "|-", ">", ">-"):
+                blocks[number], number = _block_scalar(raws, number, indent, key.group(2))
     return _build(lines, blocks, positions)
-
-
-_BLOCK_HEADER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*:\s+([|>]-?)$")
 
 
 def _block_scalar(raws: list[str], start: int, indent: int, style: str) -> tuple[str, int]:

@@ -129,25 +129,10 @@ def _valid_files(files: Any, count: int | None) -> bool:
 
 
 def read_params(project: Project) -> dict[str, Any]:
-    """params.yaml as a dict, cached by stat; plain files are read without importing ruamel."""
-    from ..config import cached_by_stat, load_params
+    """params.yaml as a dict, cached by stat; plain files are read without importing ruamel (config.parse_yaml)."""
+    from ..config import load_params
 
-    path = project.root / project.config.params
-    if not path.exists():
-        return {}
-
-    def compute() -> dict[str, Any]:
-        from ..config._miniyaml import loads
-
-        try:
-            data = loads(path.read_bytes().decode("utf-8"))
-        except UnicodeDecodeError:  # the full reader says where
-            data = None
-        if data is None:
-            return load_params(project.root, project.config.params)
-        return data
-
-    return cached_by_stat(project.root, path, "params", compute, expect=dict)
+    return load_params(project.root, project.config.params)
 
 
 def lookup(params: dict[str, Any], dotted: str) -> Any:
