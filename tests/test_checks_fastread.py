@@ -145,3 +145,23 @@ def test_a_clean_file_is_read_once_without_the_tokens(tmp_path):
     assert values["__rows"] == 300
     guards = sorted(k for k in values if k.startswith("__guard"))
     assert len(guards) == 4 and not any(values[k] for k in guards)  # t, u by is_in; f, g by is_nan; s by its `in:`
+
+
+@pytest.mark.parametrize(("column", "token"), [("t", "NA"), ("f", "NaN"), ("s", "null")])
+def test_a_token_in_the_first_rows_costs_no_token_free_pass(tmp_path, monkeypatch, column, token):
+    """A file that holds tokens mostly shows one early: a look at the first rows declines before a whole
+    token-free pass, which the read with the tokens would then repeat. The findings stay the exact read's."""
+    path = tmp_path / "early.csv"
+    _write(path, 5_000, random.Random(2), clean=True)
+    lines = path.read_text().splitlines()
+    row = lines[7].split(",")
+    row[NAMES.index(column)] = token
+    lines[7] = ",".join(row)
+    path.write_text("\n".join(lines) + "\n")
+    suite = _suite()
+    exact = _findings(suite, path, fast=False, monkeypatch=monkeypatch)
+    passes = []
+    real = engine._collect
+    monkeypatch.setattr(engine, "_collect", lambda *a, **k: passes.append(k.get("guards")) or real(*a, **k))
+    assert _findings(suite, path, fast=True, monkeypatch=monkeypatch) == exact
+    assert passes == [None]  # one pass over the file: the read with the tokens

@@ -57,6 +57,10 @@ def polars_type(kind: str):
     }[kind]
 
 
+def csv_separator(path: Path) -> str:
+    return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
 def scan(
     path: Path,
     fmt: str,
@@ -76,7 +80,7 @@ def scan(
         return pl.scan_parquet(path)
     if fmt == "jsonl":
         return pl.scan_ndjson(path, infer_schema_length=10000)
-    separator = "\t" if path.suffix.lower() == ".tsv" else ","
+    separator = csv_separator(path)
     nulls = list(null_values) or None
     if lenient:
         return pl.scan_csv(

@@ -367,7 +367,7 @@ def _read_without_tokens(suite: CheckSuite, path: Path, declared: dict[str, str]
     import polars as pl
 
     tokens = list(suite.null_values)
-    if not tokens or not set(tokens) <= set(_read.NULL_VALUES):
+    if not tokens or not set(tokens) <= set(_read.NULL_VALUES) or _token_near_the_top(path, tokens):
         return None
     try:
         lf = _read.scan(path, "csv", declared, null_values=())
@@ -395,6 +395,32 @@ def _read_without_tokens(suite: CheckSuite, path: Path, declared: dict[str, str]
     if any(values[f"__guard{i}"] for i in range(len(guards))) or any(values[key] for key in proofs):
         return None
     return lf, schema, rules, schema_findings, typed, values
+
+
+_SNIFF_BYTES = 64 * 1024
+
+
+def _token_near_the_top(path: Path, tokens: list[str]) -> bool:
+    """Whether a cell of the file's first 64 KiB looks like a null token (split naively, quotes or not).
+
+    A file that holds tokens mostly shows one early; the token-free pass would then only find it and be
+    repeated by the read with the tokens. Declining here on a false alarm (a quoted comma) only costs
+    the skipped speed-up, and a token further down is still found by that pass's own guards.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return True  # the read with the tokens reports it
+    words = {token for token in tokens if token}
+    quoted_empty = "" in tokens
+    separator = _read.csv_separator(path)
+    for line in head.split("\n")[1:-1]:  # the header, and the last line cut short, are not cells of data
+        for cell in line.rstrip("\r").split(separator):
+            cell = cell.strip()
+            if cell.strip('"') in words or (quoted_empty and cell == '""'):
+                return True
+    return False
 
 
 def _collect(lf, rules: list[_Rule], *, every_column: bool = False, guards: list | None = None) -> dict[str, Any]:
