@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -95,3 +96,60 @@ def test_loading_every_registered_component_imports_nothing_heavy():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "[]\n", "")
+
+
+def _age(path, seconds: float = 60.0) -> None:
+    """Date ``path`` back, as a directory nobody touched lately (a just-changed one is not cached)."""
+    when = os.stat(path).st_mtime - seconds
+    os.utime(path, (when, when))
+
+
+def test_the_scan_is_kept_for_the_next_process_until_a_distribution_is_installed(site, tmp_path_factory, monkeypatch):
+    _dist(site, "one-plugin", "[flowtide.executors]\nfar = one_plugin:Far\n[console_scripts]\nx = one_plugin:x\n")
+    _age(site)
+    monkeypatch.setattr(plugins, "_cache_file", None)  # (restored after the test)
+    cache = tmp_path_factory.mktemp("state")  # (not under the site directory: writing it would change that)
+    plugins.remember_scan_in(cache)
+    assert plugins.names(plugins.EXECUTORS) == ["far", "local", "ray"]
+    saved = json.loads((cache / "entry-points.json").read_text())
+    assert saved["path"][0] == str(site)
+    assert saved["found"][0] == [0, "one_plugin-0.1.dist-info"]  # and flowtide's own, wherever it is installed
+    assert [name for _, name in saved["found"][1:]] == [next(n for _, n in saved["found"] if n.startswith("flowtide"))]
+
+    def no_scan(bases):
+        raise AssertionError("listed the distributions again")
+
+    plugins.clear()
+    with monkeypatch.context() as patched:
+        patched.setattr(plugins, "_full_scan", no_scan)
+        assert plugins.names(plugins.EXECUTORS) == ["far", "local", "ray"]  # from the kept list, same answer
+        assert plugins.entries(plugins.EXECUTORS)["far"].value == "one_plugin:Far"
+    # installing another distribution changes the directory: listed again, the newcomer is seen
+    _dist(site, "two-plugin", "[flowtide.executors]\nnear = two_plugin:Near\n")
+    plugins.clear()
+    assert plugins.names(plugins.EXECUTORS) == ["far", "local", "near", "ray"]
+
+
+def test_a_forged_or_stale_scan_file_only_means_a_full_scan(site, tmp_path_factory, monkeypatch):
+    _dist(site, "one-plugin", "[flowtide.executors]\nfar = one_plugin:Far\n")
+    (site / "evil").mkdir()
+    (site / "evil" / "entry_points.txt").write_text("[flowtide.executors]\nevil = os:system\n")
+    _age(site)
+    monkeypatch.setattr(plugins, "_cache_file", None)
+    cache = tmp_path_factory.mktemp("state")  # (not under the site directory: writing it would change that)
+    plugins.remember_scan_in(cache)
+    plugins.names(plugins.EXECUTORS)
+    saved = json.loads((cache / "entry-points.json").read_text())
+    index = saved["found"][0][0]
+    for found in ([[index, "evil"]], [[index, "../evil"]], [[index, "/etc"]], [[99, "x.dist-info"]], [["0", "a"]], "x"):
+        (cache / "entry-points.json").write_text(json.dumps({**saved, "found": found}))
+        plugins.clear()
+        assert plugins.names(plugins.EXECUTORS) == ["far", "local", "ray"], found
+    # an entry_points.txt rewritten in place without a reinstall: the kept name no longer declares any
+    (cache / "entry-points.json").write_text(json.dumps(saved))
+    (site / "one_plugin-0.1.dist-info" / "entry_points.txt").write_text("[console_scripts]\nx = one_plugin:x\n")
+    plugins.clear()
+    assert plugins.names(plugins.EXECUTORS) == ["local", "ray"]
+    (cache / "entry-points.json").write_bytes(b"\xff{not json")
+    plugins.clear()
+    assert plugins.names(plugins.EXECUTORS) == ["local", "ray"]

@@ -19,7 +19,9 @@ module is imported until it is used, and not even ``importlib.metadata``).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from typing import Any
 
 from .errors import PluginError
@@ -90,25 +92,65 @@ class Entry:
         return f"{fields.get('name', os.path.basename(self._info))} {fields.get('version', '')}".strip()
 
 
+def remember_scan_in(directory: str | os.PathLike[str]) -> None:
+    """Keep what :func:`_scan` finds in ``directory`` (a project's ``.flowtide/tmp``) for later processes.
+
+    Listing every distribution costs a few milliseconds in an environment with a few
+    hundred of them, on every command that validates a changed flowtide.yaml or runs
+    a stage. The file says, for this exact ``sys.path``, which distributions declare
+    flowtide entry points, and each path entry's directory stamp; it is used only while
+    every stamp is unchanged (installing or removing a distribution changes its
+    directory). It is input like any file in the work tree: it only chooses which
+    installed ``entry_points.txt`` files are read, never what they say, so a forged one
+    can at worst hide a distribution from this process, and any oddity means a full scan.
+    """
+    global _cache_file
+    _cache_file = os.path.join(directory, "entry-points.json")
+
+
+_cache_file: str | None = None
+_RACY = 2.0
+"""A directory changed this recently may change again within its timestamp's granularity: not cached."""
+
+
 def _scan() -> dict[str, list[Entry]]:
-    """Every ``entry_points.txt`` of the distributions on ``sys.path``, by group.
+    """The flowtide groups of every ``entry_points.txt`` of the distributions on ``sys.path``.
 
     The same files ``importlib.metadata`` reads, without importing it (it costs more
     than the whole of ``flowtide status``): a directory listing per path entry and
     one small file per distribution. The first copy of a distribution on
-    ``sys.path`` wins, as for imports.
+    ``sys.path`` wins, as for imports. Only groups named ``flowtide.*`` are kept.
     """
     global _all
     if _all is not None:
         return _all
-    import re
     import sys
 
+    bases = [os.path.abspath(base or ".") for base in sys.path]
+    stamps = [_stamp(base) for base in bases]
+    groups = _from_cache(bases, stamps)
+    if groups is None:
+        groups, found = _full_scan(bases)
+        _save_cache(bases, stamps, found)
+    _all = groups
+    return groups
+
+
+def _stamp(base: str) -> list[int] | None:
+    try:
+        st = os.stat(base)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_mtime_ns]
+
+
+def _full_scan(bases: list[str]) -> tuple[dict[str, list[Entry]], list[list]]:
     groups: dict[str, list[Entry]] = {}
+    found: list[list] = []  # [index of the path entry, dist-info name] of those that declare flowtide groups
     seen: set[str] = set()
-    for base in sys.path:
+    for index, base in enumerate(bases):
         try:
-            names = sorted(os.listdir(base or "."))
+            names = sorted(os.listdir(base))
         except OSError:
             continue
         for dirname in names:
@@ -118,24 +160,80 @@ def _scan() -> dict[str, list[Entry]]:
             if dist in seen:
                 continue
             seen.add(dist)
-            info = os.path.join(base or ".", dirname)
-            try:
-                with open(os.path.join(info, "entry_points.txt"), encoding="utf-8") as handle:
-                    text = handle.read()
-            except OSError:
-                continue
-            group = None
-            for line in text.splitlines():
-                line = line.strip()
-                if not line or line.startswith(("#", ";")):
-                    continue
-                if line.startswith("[") and line.endswith("]"):
-                    group = line[1:-1].strip()
-                elif group is not None and "=" in line:
-                    name, _, value = line.partition("=")
-                    groups.setdefault(group, []).append(Entry(name.strip(), value.strip(), info))
-    _all = groups
-    return groups
+            if _read_entry_points(os.path.join(base, dirname), groups):
+                found.append([index, dirname])
+    return groups, found
+
+
+def _read_entry_points(info: str, groups: dict[str, list[Entry]]) -> bool | None:
+    """Add the flowtide groups of ``info``'s entry_points.txt; None: no such file, True: it declares some."""
+    try:
+        with open(os.path.join(info, "entry_points.txt"), encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if "flowtide." not in text:
+        return False
+    group = None
+    declared = False
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line[1:-1].strip()
+            if not group.startswith("flowtide."):
+                group = None
+        elif group is not None and "=" in line:
+            name, _, value = line.partition("=")
+            groups.setdefault(group, []).append(Entry(name.strip(), value.strip(), info))
+            declared = True
+    return declared
+
+
+_DIST_INFO = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+!-]*\.(?:dist|egg)-info")
+
+
+def _from_cache(bases: list[str], stamps: list) -> dict[str, list[Entry]] | None:
+    if _cache_file is None:
+        return None
+    import json
+
+    try:
+        with open(_cache_file, "rb") as handle:
+            data = json.loads(handle.read(1 << 20))
+        if not (
+            isinstance(data, dict)
+            and data.get("version") == 1
+            and data.get("path") == bases
+            and data.get("stamps") == stamps
+            and isinstance(data.get("found"), list)
+        ):
+            return None
+        groups: dict[str, list[Entry]] = {}
+        for item in data["found"]:
+            index, dirname = item
+            if not (type(index) is int and 0 <= index < len(bases) and isinstance(dirname, str)):
+                return None
+            if not _DIST_INFO.fullmatch(dirname) or not _read_entry_points(os.path.join(bases[index], dirname), groups):
+                return None  # not a distribution's name, or its file no longer declares any: scan again
+        return groups
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _save_cache(bases: list[str], stamps: list, found: list[list]) -> None:
+    import json
+    import time
+
+    if _cache_file is None or any(stamp and time.time() - stamp[2] / 1e9 < _RACY for stamp in stamps):
+        return
+    from .atomic import atomic_write
+
+    data = {"version": 1, "path": bases, "stamps": stamps, "found": found}
+    with contextlib.suppress(OSError):
+        os.makedirs(os.path.dirname(_cache_file), exist_ok=True)
+        atomic_write(_cache_file, json.dumps(data, separators=(",", ":")), fsync=False)
 
 
 def names(group: str) -> list[str]:

@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import plugins
 from ..errors import ConfigError
 from .cache import cached_by_stat, config_classes
-from .schema import _FORBID, _INTERNAL, CONFIG_FILE, Config
+from .schema import _FORBID, _INTERNAL, CONFIG_FILE, STATE_DIR, Config
 
 
 def find_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -27,6 +28,7 @@ def load_config(root: str | os.PathLike[str], *, use_cache: bool = True) -> Conf
     """Parse and validate ``root/flowtide.yaml`` (cached by stat under .flowtide/)."""
     root = Path(root)
     path = root / CONFIG_FILE
+    plugins.remember_scan_in(root / STATE_DIR / "tmp")  # (validating a changed file lists the installed plugins)
     return cached_by_stat(
         root,
         path,
