@@ -182,3 +182,55 @@ def test_command_help_is_formatted_at_argparses_own_width(monkeypatch, columns):
     theirs["flowtide"] = cli._top_parser().format_help()
     assert ours == theirs
     assert cli._formatter(argparse.HelpFormatter)("p")._width == int(columns) - 2
+
+
+def test_a_bare_command_gets_the_namespace_argparse_would_make():
+    """`flowtide run` (and the other commands a loop or CI job runs without arguments) skip argparse: the kept
+    namespace must be exactly argparse's, option for option, or the command would see other defaults."""
+    import flowtide.cli as cli
+
+    for name, kept in cli._BARE.items():
+        parser, _ = cli.command_parser(name)
+        assert vars(parser.parse_args([])) == kept, name
+    theirs = cli.command_parser("run")[0].parse_args([])
+    theirs.project, theirs.debug = None, False
+    ours = cli._Namespace(**cli._BARE["run"], project=None, debug=False)
+    assert vars(ours) == vars(theirs) and repr(ours) == repr(theirs)
+
+
+def test_a_bare_run_imports_no_argparse_and_one_with_options_does(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "flowtide.yaml").write_text(
+        "project: bare\nstages:\n  make:\n    cmd: python -c \"open('out.txt', 'w').write('x')\"\n    outs: [out.txt]\n"
+    )
+    script = (
+        "import sys; from flowtide.cli import main\ncode = main(sys.argv[1:])\nprint('argparse' in sys.modules, code)"
+    )
+    bare = subprocess.run([sys.executable, "-c", script, "run"], capture_output=True, text=True, cwd=tmp_path)
+    assert bare.stdout.splitlines()[-1] == "False 0", bare.stderr
+    assert (tmp_path / "out.txt").read_text() == "x"
+    status = subprocess.run([sys.executable, "-c", script, "status"], capture_output=True, text=True, cwd=tmp_path)
+    assert status.stdout.splitlines() == ["Everything is up to date.", "False 0"], status.stderr
+    forced = subprocess.run(
+        [sys.executable, "-c", script, "run", "--force"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert forced.stdout.splitlines()[-1] == "True 0" and "make: running (forced)" in forced.stdout + forced.stderr
+
+
+def test_a_bare_command_takes_debug_from_the_environment_as_the_parsed_one_does(monkeypatch):
+    import flowtide.cli as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "run_command", lambda module, args: seen.append((module.__name__, vars(args))) or 0)
+    monkeypatch.setenv("FLOWTIDE_DEBUG", "1")
+    assert cli.main(["status"]) == 0 and cli.main(["status", "--json"]) == 0
+    monkeypatch.delenv("FLOWTIDE_DEBUG")
+    assert cli.main(["pull"]) == 0
+    assert seen == [
+        ("flowtide.cli.status", {"json": False, "project": None, "debug": True}),
+        ("flowtide.cli.status", {"json": True, "project": None, "debug": True}),
+        ("flowtide.cli.pull", {**cli._BARE["pull"], "project": None, "debug": False}),
+    ]
+    assert seen[-1][1]["sources"] is not cli._BARE["pull"]["sources"]  # a command may change its own list

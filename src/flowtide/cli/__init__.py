@@ -1,9 +1,10 @@
 """The command line: a thin edge that parses arguments, calls the library, renders.
 
 Start-up is part of speed: `flowtide --help` imports nothing beyond this module
-(its text is argparse's, kept here; a test holds the two equal), every other
-command imports argparse and then its own module, and heavy libraries load only
-inside the functions that need them.
+(its text is argparse's, kept here; a test holds the two equal), and neither do
+the commands run without arguments (`flowtide run`, `status`, `pull`...: their
+namespaces are kept too); every other command line imports argparse and then the
+command's module, and heavy libraries load only inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -199,10 +200,59 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+# `flowtide COMMAND` alone: the namespace argparse makes for it, kept so that the commands a loop or a CI job
+# runs bare need no parser (importing argparse and building two parsers: ~10 ms of a ~40 ms no-op `run`);
+# tests/test_cli.py holds every entry equal to argparse's result
+_BARE: dict[str, dict[str, object]] = {
+    "pull": {"sources": [], "no_check": False, "progress": None, "json": False},
+    "check": {
+        "targets": [],
+        "json": False,
+        "md": False,
+        "html": None,
+        "reference": None,
+        "fail_on_drift": False,
+        "infer": None,
+    },
+    "run": {
+        "stages": [],
+        "jobs": 1,
+        "force": False,
+        "dry": False,
+        "executor": None,
+        "wait": None,
+        "heartbeat": None,
+        "json": False,
+    },
+    "status": {"json": False},
+    "gate": {"json": False, "md": False, "html": None, "no_tests": False, "no_rescore": False},
+    "models": {"words": [], "card": False, "last": 0, "all": False, "json": False},
+    "push": {"jobs": None, "progress": False, "json": False},
+    "fetch": {"targets": [], "jobs": None, "progress": False, "json": False},
+    "doctor": {"json": False, "md": False, "strict": False},
+}
+
+
+class _Namespace:
+    """What a command's ``run`` gets from argparse: its options as attributes (``argparse.Namespace``)."""
+
+    def __init__(self, **options: object) -> None:
+        self.__dict__.update(options)
+
+    def __repr__(self) -> str:
+        return f"Namespace({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+
 def _main(argv: list[str]) -> int:
     if argv in (["--help"], ["-h"]) and _columns() >= _HELP_MIN_COLUMNS:
         sys.stdout.write(help_text())
         return 0
+    if len(argv) == 1 and argv[0] in _BARE:
+        import importlib
+
+        options = {key: list(value) if isinstance(value, list) else value for key, value in _BARE[argv[0]].items()}
+        args = _Namespace(**options, project=None, debug=bool(os.environ.get("FLOWTIDE_DEBUG")))
+        return run_command(importlib.import_module(COMMANDS[argv[0]][0]), args)
     top = _top_parser()
     ns = top.parse_args(argv)
     if not ns.command:
