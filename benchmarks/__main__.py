@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -88,6 +89,9 @@ def _kept(path: Path, rerun: set[str]) -> tuple[list[str], dict[str, tuple[str, 
     for line in text.splitlines():
         if line.startswith("Machine:"):
             break
+        redone = re.findall(r"`(\w+)`", line.split(" by `", 1)[0]) if line.startswith("Re-run since:") else []
+        if redone and set(redone) <= rerun:
+            continue  # every area that line names is re-run now: the new line replaces it
         heading.append(line)
     first = text.splitlines()[0] if text else ""
     default_commit = first.split("commit `")[1].split("`")[0] if "commit `" in first else "unknown"

@@ -67,6 +67,18 @@ def test_a_record_of_some_areas_keeps_the_others_from_the_earlier_run_and_says_w
     assert "| `serve` | ran | 3 s | 0.5 → 0.6 |" in text
     assert "```text\nhash 1.00x\n```" in text and "new serve" in text and "old serve" not in text
     assert re.findall(r"^### `benchmarks\.(\w+)`$", text, re.M) == ["hashing", "serve"]
+    # serve again: the earlier re-run line said only serve, so it goes; a line naming another area stays
+    record(
+        target, "python -m benchmarks --record latest.md serve", [("serve", 0, "newer\n", 1.0, (0.1, 0.1))], every=False
+    )
+    record(
+        target, "python -m benchmarks --record latest.md hashing", [("hashing", 0, "h\n", 1.0, (0.1, 0.1))], every=False
+    )
+    heading = target.read_text(encoding="utf-8").split("Machine:")[0].splitlines()
+    assert heading[0] == first and [line.split(" by ")[0] for line in heading[1:]] == [
+        "Re-run since: `serve`",
+        "Re-run since: `hashing`",
+    ]
 
 
 def test_the_record_itself_does_not_make_the_run_count_as_uncommitted(tmp_path, monkeypatch):
