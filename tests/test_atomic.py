@@ -109,3 +109,78 @@ def test_temp_files_are_private_exclusive_and_named_for_their_owner(tmp_path, mo
     with pytest.raises(FileExistsError):
         temp_file(tmp_path, "trap", "")
     assert (tmp_path / "target").read_text() == "kept"
+
+
+def _growing(tmp_path, chunks):
+    """A file written chunk by chunk while a GrowingCopy follows it; returns (copy, the bytes written)."""
+    from flowtide.atomic import GrowingCopy
+
+    source = tmp_path / "source.part"
+    source.write_bytes(b"")
+    copy = GrowingCopy(source, tmp_path / "tree" / "data.bin", tmp_path / "tmp", step=1 << 10)
+    written = b""
+    with open(source, "ab") as out:
+        for chunk in chunks:
+            out.write(chunk)
+            out.flush()
+            written += chunk
+            copy.grew(len(written))
+    return copy, written
+
+
+def test_a_growing_copy_ends_with_the_same_bytes_and_is_placed_atomically(tmp_path):
+    copy, written = _growing(tmp_path, [os.urandom(3000) for _ in range(20)])
+    assert not (tmp_path / "tree").exists()  # nothing beside the target until the bytes are whole
+    assert copy.finish(len(written))
+    copy.place()
+    placed = tmp_path / "tree" / "data.bin"
+    assert placed.read_bytes() == written and placed.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] == [".gitignore"]
+
+
+def test_a_growing_copy_that_fails_or_is_dropped_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    copy, written = _growing(tmp_path, [b"x" * 5000])
+    copy.discard()
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] == [".gitignore"] and not (tmp_path / "tree").exists()
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "copy_file_range", full)
+    copy, written = _growing(tmp_path, [b"y" * 5000, b"z" * 5000])
+    assert copy.finish(len(written)) is False and copy.error.errno == errno.ENOSPC
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] == [".gitignore"] and not (tmp_path / "tree").exists()
+
+
+def test_a_blob_whose_working_tree_copy_fails_is_still_stored(tmp_path, monkeypatch):
+    """The copy is a speed-up: if it fails the blob is committed as before and the caller copies from it."""
+    import errno
+
+    from flowtide.store import Store
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "copy_file_range", full)
+    store = Store(tmp_path / "store")
+    with store.writer(copy_to=tmp_path / "data.bin") as blob:
+        blob.write(b"payload" * 1000)
+    assert blob.copy is None and store.read_bytes(blob.digest) == b"payload" * 1000
+    assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]
+
+
+def test_a_growing_copy_refuses_a_target_on_another_filesystem(tmp_path):
+    import errno
+
+    from flowtide.atomic import GrowingCopy
+
+    other = "/dev/shm"
+    if not os.path.isdir(other) or os.stat(other).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem here")
+    source = tmp_path / "source.part"
+    source.write_bytes(b"x")
+    with pytest.raises(OSError) as info:
+        GrowingCopy(source, os.path.join(other, f"flowtide-test-{os.getpid()}", "data.bin"), tmp_path / "tmp")
+    assert info.value.errno == errno.EXDEV and not os.path.exists(os.path.join(other, f"flowtide-test-{os.getpid()}"))

@@ -431,3 +431,60 @@ def test_concurrent_stage_entry_survives_a_pull(git_repo, http):
     lock = json.loads((git_repo / "flowtide.lock").read_text())
     assert lock["stages"] == {"train": {"fingerprint": "f"}}
     assert lock["sources"]["weather"]["size"] == 404
+
+
+def _store_litter(root: Path) -> list[str]:
+    """Temp files left in the store's temp directory or beside the data file (a pull must leave none)."""
+    tmp = root / ".flowtide/cache/tmp"
+    left = [p.name for p in tmp.rglob("*") if p.is_file() and p.name != ".gitignore"] if tmp.exists() else []
+    return left + [p.name for p in (root / "data/raw").glob(".*.tmp")]
+
+
+def test_a_large_download_is_copied_into_the_working_tree_while_it_arrives(git_repo, http, monkeypatch):
+    """The working-tree copy runs beside the download (a helper copies every 16 MiB that arrived), instead of a
+    second full copy from the store afterwards: the file is whole, 0644, and nothing is left behind."""
+    from flowtide import atomic
+    from flowtide.data.pull import pull
+    from flowtide.project import Project
+    from flowtide.store import Store
+
+    body = b"".join(i.to_bytes(4, "little") + os.urandom(1020) for i in range(40 << 10))  # 40 MiB
+    http.set_body(body)
+    write_config(git_repo, http.url())
+    grown, real_grew = [], atomic.GrowingCopy.grew
+
+    def grew(self, end, *, final=False):
+        grown.append((end, final))
+        return real_grew(self, end, final=final)
+
+    def no_second_copy(*args, **kwargs):
+        raise AssertionError("the blob was copied again after the download")
+
+    monkeypatch.setattr(atomic.GrowingCopy, "grew", grew)
+    monkeypatch.setattr(Store, "materialize", no_second_copy)
+    result = pull(Project.load(git_repo))
+    assert [(r.status, r.message) for r in result.results] == [("changed", "first pull")]
+    data = git_repo / "data/raw/weather.csv"
+    assert data.read_bytes() == body and data.stat().st_mode & 0o777 == 0o644
+    assert len([end for end, final in grown if not final and end < len(body)]) >= 2  # copied while arriving
+    assert grown[-1] == (len(body), True)
+    assert _store_litter(git_repo) == []
+
+
+def test_a_copy_made_while_downloading_is_dropped_when_the_bytes_are_not_taken(git_repo, http):
+    write_config(git_repo, http.url())
+    with open(git_repo / "flowtide.yaml", "a") as handle:
+        handle.write("checks:\n  weather:\n    columns:\n      a: {type: int, max: 10}\n")
+    assert run_cli("pull", cwd=git_repo).code == 0
+    before = snapshot(git_repo)
+    (git_repo / ".flowtide/sources.json").unlink()  # no validators: the same bytes come again with a 200
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 0 and "(same bytes)" in result.out and http.statuses("data.csv")[-1] == 200
+    assert snapshot(git_repo) == before and _store_litter(git_repo) == []
+    http.set_body(b"a,b\n1,2\n99,4\n")  # refused by the checks: quarantined, the working tree untouched
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 1 and "quarantined" in result.out
+    assert snapshot(git_repo) == before and _store_litter(git_repo) == []
+    http.set_body(b"a,b\n1,2\n3,4\n")
+    assert run_cli("pull", cwd=git_repo).code == 0
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == b"a,b\n1,2\n3,4\n" and _store_litter(git_repo) == []

@@ -190,6 +190,11 @@ def test_http_truncated_body_leaves_no_blob(tmp_path, http):
         HttpReader().read(ReadRequest("src", http.url("truncated"), store, tmp_path, retries=0))
     assert list(store.digests()) == []
     assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]  # no temp file left
+    # nor the copy for the working tree it was making as the bytes arrived
+    target = tmp_path / "data" / "raw.csv"
+    with pytest.raises(SourceError, match="truncated body"):
+        HttpReader().read(ReadRequest("src", http.url("truncated"), store, tmp_path, retries=1, copy_to=target))
+    assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"] and not target.parent.exists()
 
 
 def test_local_missing_file(tmp_path):

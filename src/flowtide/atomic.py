@@ -118,6 +118,119 @@ class Writeback:
             self._thread = None
 
 
+class GrowingCopy:
+    """Copies a file that is still being written into a temp file for ``dest``, in the kernel, on a helper thread.
+
+    A pulled blob is wanted in the working tree too. Copied after the download, that copy
+    (a page-cache write of every byte: ~0.3 s per GiB on a quiet machine, seconds when
+    memory is busy) adds its whole time to the pull; copied while the bytes still arrive
+    (``copy_file_range`` from the growing file, every ``step`` bytes), it runs beside the
+    download on another core. The writer calls :meth:`grew` after flushing its bytes to the
+    kernel and :meth:`finish` once they are all written; the temp file, out of git's sight
+    until :meth:`place` renames it over ``dest``, then holds the same bytes. Any error on
+    the helper (no ``copy_file_range`` here, a full disk) only drops the copy: ``finish``
+    says False and the caller copies the finished blob as before.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str],
+        dest: str | os.PathLike[str],
+        tmp_dir: str | os.PathLike[str],
+        *,
+        step: int = WRITEBACK_STEP,
+    ) -> None:
+        import threading
+
+        self.dest = Path(dest)
+        # the temp file lives in tmp_dir (nothing appears beside dest before the bytes are whole), so
+        # dest's directory, or the one it will be made in, must be on tmp_dir's filesystem for the rename
+        where = private_dir(tmp_dir)
+        existing = self.dest.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if os.stat(where).st_dev != os.stat(existing).st_dev:
+            raise OSError(errno.EXDEV, "the working tree is on another filesystem than the store")
+        self._src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            self._out, self.tmp = temp_file(where, f".{self.dest.name[:80]}", ".tmp")
+        except BaseException:
+            os.close(self._src)
+            raise
+        self.step = step
+        self.error: OSError | None = None
+        self._wanted = 0
+        self._done = 0
+        self._last = False
+        self._stop = False
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="flowtide-copy", daemon=True)
+        self._thread.start()
+
+    def grew(self, end: int, *, final: bool = False) -> None:
+        """The source now holds ``end`` bytes (flushed to the kernel): copy every full step of them;
+        ``final``: that is all of them, copy the rest too (:meth:`finish` waits for it)."""
+        if final or end - self._wanted >= self.step:
+            with self._wake:
+                self._wanted = end
+                self._last = self._last or final
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._wanted == self._done and not self._last and not self._stop:
+                    self._wake.wait()
+                if self._stop:
+                    return
+                wanted, last = self._wanted, self._last
+            try:
+                while self._done < wanted:
+                    n = os.copy_file_range(self._src, self._out, wanted - self._done, self._done, self._done)
+                    if n == 0:
+                        raise OSError("short copy")
+                    self._done += n
+            except (OSError, AttributeError) as exc:  # (AttributeError: no os.copy_file_range on this system)
+                self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
+                return
+            if last:  # (finish set the final size with it)
+                return
+
+    def finish(self, end: int) -> bool:
+        """Wait until all ``end`` bytes are copied; False (and the temp file gone) if the copy failed."""
+        self.grew(end, final=True)
+        self._thread.join()
+        ok = self.error is None and self._done == end
+        self._close()
+        if not ok:
+            self.discard()
+        return ok
+
+    def place(self) -> None:
+        """Rename the finished copy over ``dest`` (0644, as :meth:`flowtide.store.Store.materialize` leaves it)."""
+        os.chmod(self.tmp, 0o644)
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.tmp, self.dest)
+
+    def discard(self) -> None:
+        """Drop the copy (the download failed, or its bytes are not wanted): the helper ends, the temp file goes."""
+        with self._wake:
+            self._stop = True  # copy nothing more
+            self._wake.notify()
+        self._thread.join()
+        self._close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+    def _close(self) -> None:
+        for name in ("_src", "_out"):
+            fd = getattr(self, name)
+            if fd is not None:
+                setattr(self, name, None)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
 def _sync_file_range():
     global _libc_sync_file_range
     if _libc_sync_file_range is None:

@@ -141,41 +141,14 @@ def _pull_one(
             headers=expand_headers(source.headers, project.env, source=name, url=source.url),
             validators=validators,
             on_progress=on_progress,
+            copy_to=dest,
         )
         fetched = reader_for(source.url).read(request)
-        if fetched.not_modified or fetched.hash == previous:
-            _restore_if_needed(project, dest, previous, name, source.url)
-            state.remember(name, source.url, previous, fetched.etag, fetched.last_modified)
-            if entry and (entry.get("url"), entry.get("path")) != (source.url, source.path):
-                lock.sources[name] = {**entry, "url": source.url, "path": source.path}
-            result.status, result.hash, result.size = "unchanged", previous, entry.get("size", fetched.size)
-            result.message = "not modified" if fetched.not_modified else "same bytes"
-            return result
-        digest, size = fetched.hash, fetched.size
-        result.hash, result.size = digest, size
-        if check and source.check:
-            try:
-                report = _run_checks(project, name, source, digest)
-            except FlowtideError:
-                raise
-            except Exception as exc:  # a reader crash on bad bytes must not let them in
-                raise SourceError(
-                    name, source.url, f"checks could not run on the new bytes: {type(exc).__name__}: {exc}"
-                ) from exc
-            if report is not None:
-                result.report = report
-                if not report.ok:
-                    _quarantine(project, name, source, digest, size, report)
-                    result.status = "quarantined"
-                    result.message = _failure_text(report)
-                    return result
-        project.store.materialize(digest, dest)
-        project.stat_cache.remember(dest, digest, key=project.relative(dest))
-        lock.sources[name] = _lock_entry(source, digest, size, fetched.etag, fetched.last_modified)
-        state.remember(name, source.url, digest, fetched.etag, fetched.last_modified)
-        result.status = "changed"
-        result.message = "new bytes" if previous else "first pull"
-        return result
+        try:
+            return _accept(project, name, source, lock, state, result, entry, dest, fetched, check=check)
+        finally:
+            if fetched.copy is not None:  # not placed: unchanged bytes, quarantined, or a failure
+                fetched.copy.discard()
     except SourceError as exc:
         result.message = str(exc.message)
         return result
@@ -187,6 +160,60 @@ def _pull_one(
     except OSError as exc:
         result.message = f"source {name!r} ({source.url}): {exc}"
         return result
+
+
+def _accept(
+    project: Project,
+    name: str,
+    source: Source,
+    lock,
+    state: _State,
+    result: SourceResult,
+    entry,
+    dest: Path,
+    fetched,
+    *,
+    check: bool,
+) -> SourceResult:
+    """What the reader brought: unchanged bytes, bytes the checks refuse (quarantined), or new bytes in place."""
+    previous = entry.get("hash")
+    if fetched.not_modified or fetched.hash == previous:
+        _restore_if_needed(project, dest, previous, name, source.url)
+        state.remember(name, source.url, previous, fetched.etag, fetched.last_modified)
+        if entry and (entry.get("url"), entry.get("path")) != (source.url, source.path):
+            lock.sources[name] = {**entry, "url": source.url, "path": source.path}
+        result.status, result.hash, result.size = "unchanged", previous, entry.get("size", fetched.size)
+        result.message = "not modified" if fetched.not_modified else "same bytes"
+        return result
+    digest, size = fetched.hash, fetched.size
+    result.hash, result.size = digest, size
+    if check and source.check:
+        try:
+            report = _run_checks(project, name, source, digest)
+        except FlowtideError:
+            raise
+        except Exception as exc:  # a reader crash on bad bytes must not let them in
+            raise SourceError(
+                name, source.url, f"checks could not run on the new bytes: {type(exc).__name__}: {exc}"
+            ) from exc
+        if report is not None:
+            result.report = report
+            if not report.ok:
+                _quarantine(project, name, source, digest, size, report)
+                result.status = "quarantined"
+                result.message = _failure_text(report)
+                return result
+    if fetched.copy is not None:  # copied while it arrived (the same bytes the blob was hashed from)
+        fetched.copy.place()
+        fetched.copy = None
+    else:
+        project.store.materialize(digest, dest)
+    project.stat_cache.remember(dest, digest, key=project.relative(dest))
+    lock.sources[name] = _lock_entry(source, digest, size, fetched.etag, fetched.last_modified)
+    state.remember(name, source.url, digest, fetched.etag, fetched.last_modified)
+    result.status = "changed"
+    result.message = "new bytes" if previous else "first pull"
+    return result
 
 
 def _sweep_stale_temps(dest: Path, age: float = 60.0) -> None:

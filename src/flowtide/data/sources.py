@@ -23,6 +23,7 @@ from ..errors import SourceError
 from ..progress import counter
 
 if TYPE_CHECKING:
+    from ..atomic import GrowingCopy
     from ..progress import Progress
     from ..store import Store
 
@@ -48,6 +49,9 @@ class ReadRequest:
     on_progress: Progress | None = None
     """Told the bytes received so far (:mod:`flowtide.progress`); None reports nothing."""
     backoff: float = BACKOFF
+    copy_to: Path | None = None
+    """Where the bytes go in the working tree if they are new: a reader may copy them there as they
+    arrive (``store.writer(copy_to=...)``) and hand the copy back in ``ReadResult.copy``."""
 
 
 @dataclass
@@ -60,6 +64,9 @@ class ReadResult:
     etag: str | None = None
     last_modified: str | None = None
     attempts: int = 1
+    copy: GrowingCopy | None = None
+    """The bytes already copied for ``request.copy_to`` (placed or discarded by the caller); None: the
+    caller copies them from the store."""
 
 
 class SourceReader(Protocol):
@@ -234,13 +241,14 @@ class HttpReader:
                 if code != 200:
                     raise SourceError(request.name, request.url, f"unexpected HTTP {code} {response.reason_phrase}")
                 expected = _content_length(response)
-                digest, size = self._stream_into_store(request, response, expected)
+                digest, size, copy = self._stream_into_store(request, response, expected)
                 return ReadResult(
                     not_modified=False,
                     hash=digest,
                     size=size,
                     etag=response.headers.get("etag"),
                     last_modified=response.headers.get("last-modified"),
+                    copy=copy,
                 )
         except httpx.TimeoutException:
             raise RetryableError(f"timed out (no data for {request.timeout:g} s)") from None
@@ -258,13 +266,15 @@ class HttpReader:
         except httpx.HTTPError as exc:  # e.g. a body that fails to decode: not worth a retry
             raise SourceError(request.name, request.url, f"{type(exc).__name__}: {exc}") from None
 
-    def _stream_into_store(self, request: ReadRequest, response, expected: int | None) -> tuple[str, int]:
+    def _stream_into_store(
+        self, request: ReadRequest, response, expected: int | None
+    ) -> tuple[str, int, GrowingCopy | None]:
         advance = counter(request.on_progress, expected, f"pull {request.name}")
         encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
         # without a content encoding the raw chunks are the bytes: no decoder, no re-chunking copy
         chunks = response.iter_bytes(1 << 20) if encoded else response.iter_raw()
         reported = 0
-        with request.store.writer(expected or 0) as blob:
+        with request.store.writer(expected or 0, copy_to=request.copy_to) as blob:
             for chunk in chunks:
                 blob.write(chunk)
                 # progress once per MiB boundary crossed, whatever the chunk sizes (socket reads vary)
@@ -278,7 +288,7 @@ class HttpReader:
                 # raising inside the writer discards the partial blob
                 raise RetryableError(f"truncated body: got {received} of {expected} bytes")
             blob.commit()
-        return blob.digest, blob.size
+        return blob.digest, blob.size, blob.copy
 
 
 SOCKET_READ = 1 << 20
