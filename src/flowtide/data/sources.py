@@ -82,6 +82,9 @@ class SourceReader(Protocol):
       reader returned last time) prove the bytes unchanged, return
       ``ReadResult(not_modified=True, ...)`` without reading them;
     - always hand back at least one validator (``etag`` or ``last_modified``);
+    - optionally, write with ``store.writer(copy_to=request.copy_to)`` and return the
+      writer's ``copy`` in ``ReadResult.copy``: the working-tree copy is then made while
+      the bytes arrive instead of from the store afterwards;
     - raise :class:`~flowtide.errors.SourceError` (or :class:`RetryableError`
       inside :func:`with_retries`) for a fault: never touch the working tree or the lock.
     """
