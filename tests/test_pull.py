@@ -291,13 +291,18 @@ def _checks_available() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _checks_available(), reason="flowtide.checks (check_file) has not landed yet")
-def test_failing_checks_quarantine_new_bytes(git_repo, http):
+def _pulled_with_a_check(git_repo: Path, http) -> tuple[bytes | None, bytes | None]:
+    """A first pull of a source whose column `a` must be an int ≤ 10; the data file and lock it left."""
     write_config(git_repo, http.url())
     with open(git_repo / "flowtide.yaml", "a") as handle:
         handle.write("checks:\n  weather:\n    columns:\n      a: {type: int, max: 10}\n")
     assert run_cli("pull", cwd=git_repo).code == 0
-    before = snapshot(git_repo)
+    return snapshot(git_repo)
+
+
+@pytest.mark.skipif(not _checks_available(), reason="flowtide.checks (check_file) has not landed yet")
+def test_failing_checks_quarantine_new_bytes(git_repo, http):
+    before = _pulled_with_a_check(git_repo, http)
     bad = b"a,b\n1,2\n99,4\n"
     http.set_body(bad)
     result = run_cli("pull", cwd=git_repo)
@@ -472,11 +477,7 @@ def test_a_large_download_is_copied_into_the_working_tree_while_it_arrives(git_r
 
 
 def test_a_copy_made_while_downloading_is_dropped_when_the_bytes_are_not_taken(git_repo, http):
-    write_config(git_repo, http.url())
-    with open(git_repo / "flowtide.yaml", "a") as handle:
-        handle.write("checks:\n  weather:\n    columns:\n      a: {type: int, max: 10}\n")
-    assert run_cli("pull", cwd=git_repo).code == 0
-    before = snapshot(git_repo)
+    before = _pulled_with_a_check(git_repo, http)
     (git_repo / ".flowtide/sources.json").unlink()  # no validators: the same bytes come again with a 200
     result = run_cli("pull", cwd=git_repo)
     assert result.code == 0 and "(same bytes)" in result.out and http.statuses("data.csv")[-1] == 200

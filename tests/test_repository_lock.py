@@ -148,29 +148,45 @@ def test_a_live_pulls_partial_download_is_never_removed(git_repo, http):
     assert (git_repo / "data/raw/weather.csv").read_bytes() == http.body
 
 
-def test_a_write_killed_mid_copy_leaves_nothing_git_can_see(git_repo, http):
-    """pull materialises data files through a temp file out of git's sight; the next command removes it."""
-    write_config(git_repo, http.url())
-    git("add", "flowtide.yaml", cwd=git_repo)
-    git("commit", "-q", "-m", "config", cwd=git_repo)
-    assert run_cli("pull", cwd=git_repo).code == 0
-    http.set_body(b"a,b\n" + b"5,6\n" * 5000)
-    script = textwrap.dedent(
-        f"""
-        import time
-        import flowtide.atomic
-        from flowtide.project import Project
-        from flowtide.data.pull import pull
+_KILLED_AT = {
+    # the working-tree copy made while the bytes arrive is whole and about to be renamed into place
+    "copy made while downloading": """
+        def place_later(self):
+            print("writing", flush=True)
+            time.sleep(60)
 
-        def copy_half(source, out):  # the copy of the new data file stops half-way: kill it there
+        flowtide.atomic.GrowingCopy.place = place_later
+        """,
+    # no copy while downloading (another filesystem, say): the copy from the store stops half-way
+    "copy from the store": """
+        def copy_half(source, out):
             out.write(source.read(1000))
             out.flush()
             print("writing", flush=True)
             time.sleep(60)
 
+        def elsewhere(self, *args, **kwargs):
+            raise OSError("the working tree is on another filesystem than the store")
+
+        flowtide.atomic.GrowingCopy.__init__ = elsewhere
         flowtide.atomic.copy_fileobj = copy_half
-        pull(Project.load({str(git_repo)!r}))
-        """
+        """,
+}
+
+
+@pytest.mark.parametrize("killed_at", sorted(_KILLED_AT))
+def test_a_write_killed_mid_copy_leaves_nothing_git_can_see(git_repo, http, killed_at):
+    """pull writes data files through a temp file out of git's sight; the next command removes it."""
+    write_config(git_repo, http.url())
+    git("add", "flowtide.yaml", cwd=git_repo)
+    git("commit", "-q", "-m", "config", cwd=git_repo)
+    assert run_cli("pull", cwd=git_repo).code == 0
+    http.set_body(b"a,b\n" + b"5,6\n" * 5000)
+    script = (
+        "import time\nimport flowtide.atomic\nfrom flowtide.project import Project\n"
+        "from flowtide.data.pull import pull\n"
+        + textwrap.dedent(_KILLED_AT[killed_at])
+        + f"pull(Project.load({str(git_repo)!r}))\n"
     )
     kill_when_writing(script)
     assert git_visible_temps(git_repo) == []
