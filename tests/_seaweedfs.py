@@ -78,7 +78,9 @@ def weed_binary() -> str | None:
     return None
 
 
-def start_seaweedfs(base: Path, env: dict[str, str], *, volume_size_mb: int = 512, timeout: float = 90) -> S3Server:
+def start_seaweedfs(
+    base: Path, env: dict[str, str], *, volume_size_mb: int = 512, max_volumes: int = 1000, timeout: float = 90
+) -> S3Server:
     """``weed server`` with S3 on free ports, its data under ``base`` and one identity; ready when it returns."""
     weed = weed_binary()
     if weed is None:
@@ -104,7 +106,10 @@ def start_seaweedfs(base: Path, env: dict[str, str], *, volume_size_mb: int = 51
         f"-volume.port.grpc={volumeg}",
         f"-filer.port={filer}",
         f"-filer.port.grpc={filerg}",
-        "-volume.max=0",
+        # a fixed number of volume slots: 0 means free disk space / volume size, so a machine with less free
+        # disk ran out of slots mid-session (each bucket takes several volumes) and PUTs failed with HTTP 500
+        # ("No writable volumes and no free volumes left"); volumes are files that grow as data arrives
+        f"-volume.max={max_volumes}",
         f"-master.volumeSizeLimitMB={volume_size_mb}",
         "-s3",
         f"-s3.port={s3}",
