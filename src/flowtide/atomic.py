@@ -145,11 +145,11 @@ class GrowingCopy:
         self.dest = Path(dest)
         # the temp file lives in tmp_dir (nothing appears beside dest before the bytes are whole), so
         # dest's directory, or the one it will be made in, must be on tmp_dir's filesystem for the rename
-        where = private_dir(tmp_dir)
         existing = self.dest.parent
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
-        if os.stat(where).st_dev != os.stat(existing).st_dev:
+        where = _same_filesystem(tmp_dir, existing)
+        if where == existing:
             raise OSError(errno.EXDEV, "the working tree is on another filesystem than the store")
         self._src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:

@@ -231,8 +231,7 @@ def _save_cache(bases: list[str], stamps: list, found: list[list]) -> None:
     from .atomic import atomic_write
 
     data = {"version": 1, "path": bases, "stamps": stamps, "found": found}
-    with contextlib.suppress(OSError):
-        os.makedirs(os.path.dirname(_cache_file), exist_ok=True)
+    with contextlib.suppress(OSError):  # (atomic_write makes the directory)
         atomic_write(_cache_file, json.dumps(data, separators=(",", ":")), fsync=False)
 
 

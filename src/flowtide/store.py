@@ -79,10 +79,8 @@ class BlobWriter:
         """A copy of the bytes made for ``copy_to`` as they arrive (:class:`~flowtide.atomic.GrowingCopy`),
         ready to :meth:`~flowtide.atomic.GrowingCopy.place` after ``commit()``; None: copy from the blob."""
         if copy_to is not None:
-            try:
+            with contextlib.suppress(OSError):  # another filesystem, or no room: the caller copies the finished blob
                 self.copy = GrowingCopy(self.tmp_path, copy_to, store.tmp_dir)
-            except OSError:  # another filesystem, or no room: the caller copies the finished blob
-                self.copy = None
         self._flushed = 0
         # one thread: streamed chunks are small (64 KiB from a socket), where blake3's thread pool
         # costs more than it saves (5 GB/s on one core, 2 GB/s with threads, measured)
