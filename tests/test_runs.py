@@ -230,3 +230,111 @@ def test_the_ci_run_url_comes_from_the_github_environment():
     act = {**CI_ENV, "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "/tmp/w/remote.git"}
     assert ci_run_url(act) == "https://github.com//tmp/w/remote.git/actions/runs/4242"
     assert ci_run_url({**CI_ENV, "GITHUB_REPOSITORY": "a b/[x]"}) is None
+
+
+# --- runs.db and its rows are input too -------------------------------------------------------
+
+
+def test_a_runs_db_that_is_not_a_database_is_moved_aside_and_the_run_recorded(tmp_path):
+    root = make_project(tmp_path / "p")
+    state = root / ".flowtide"
+    state.mkdir()
+    garbage = bytes(range(256)) * 20
+    (state / "runs.db").write_bytes(garbage)
+    (state / "runs.db-wal").write_bytes(b"not a write-ahead log")
+    said: list[str] = []
+    result = run(load(root), log=said.append)
+    assert result.ran == ["prepare", "train", "report"] and result.run_id
+    (aside,) = state.glob("runs.db.corrupt-*[0-9a-f]")
+    assert aside.read_bytes() == garbage  # kept as it was, for whoever wants to look
+    assert any(f"moved to {aside.name}, a new one started" in line and "not a database" in line for line in said)
+    assert [r.id for r in list_runs(load(root))] == [result.run_id]
+    assert run_cli("runs", cwd=root).code == 0
+    # the next command finds a good runs.db: nothing more is moved
+    assert len(list(state.glob("runs.db.corrupt-*"))) == len(list(state.glob("runs.db.corrupt-*[0-9a-f]")))
+    second = run(load(root), force=True)
+    assert [r.id for r in list_runs(load(root))] == [second.run_id, result.run_id]
+    assert len(list(state.glob("runs.db.corrupt-*[0-9a-f]"))) == 1
+
+
+def test_a_runs_db_that_cannot_be_opened_is_a_clear_error_and_the_lock_is_kept(tmp_path):
+    root = make_project(tmp_path / "p")
+    (root / ".flowtide" / "runs.db").mkdir(parents=True)  # not a file at all
+    result = run_cli("run", cwd=root)
+    assert result.code == 1 and "cannot use" in result.err and "runs.db" in result.err
+    assert "internal error" not in result.err and "Traceback" not in result.err
+    assert set(load(root).read_lock().stages) == {"prepare", "train", "report"}  # the stages' work is kept
+    listed = run_cli("runs", cwd=root)
+    assert listed.code == 1 and "cannot use" in listed.err and "internal error" not in listed.err
+
+
+def test_rows_of_runs_db_are_checked_and_control_characters_never_shown(tmp_path):
+    import sqlite3
+
+    root = make_project(tmp_path / "p")
+    good = run(load(root))
+    conn = sqlite3.connect(root / ".flowtide" / "runs.db")
+    conn.execute(
+        "INSERT INTO runs VALUES ('20250101-000000-abcd', 1.0, 2.0, 'ok', 'run', NULL, NULL, NULL, 'local', "
+        "'not json', '{}', '{}', '{}', NULL, NULL)"
+    )
+    conn.execute(
+        "INSERT INTO runs VALUES ('20250101-000001-abcd', 1.5, 2.0, 'ok', 'run', NULL, NULL, NULL, 'local', "
+        "'{}', '{\"acc\": 0.5}', ?, '{}', ?, NULL)",
+        (json.dumps({"train": {"status": "ran", "stdout_tail": "\x1b[31mred\x1b[0m\rdone"}}), "bad\x1b]0;title\x07"),
+    )
+    conn.commit()
+    conn.close()
+    warnings: list[str] = []
+    records = list_runs(load(root), warnings=warnings)
+    assert [r.id for r in records] == [good.run_id, "20250101-000001-abcd"]
+    assert records[1].stages["train"]["stdout_tail"] == "[31mred[0mdone" and records[1].message == "bad]0;title"
+    assert len(warnings) == 1 and "'20250101-000000-abcd' is not a run record" in warnings[0]
+    listed = run_cli("runs", cwd=root)
+    assert listed.code == 0 and "\x1b" not in listed.out and "is not a run record" in listed.err
+    shown = run_cli("runs", "show", "20250101-000000", cwd=root)
+    assert shown.code == 1 and "is not a run record" in shown.err and "internal error" not in shown.err
+
+
+COLOURED = """\
+project: colours
+stages:
+  train:
+    cmd: python paint.py
+    deps: [paint.py]
+    outs: [model.txt]
+"""
+PAINT = "import sys\nprint('\\x1b[32mepoch 1\\x1b[0m\\r', flush=True)\nopen('model.txt', 'w').write('m')\n"
+
+
+def test_a_record_made_in_ci_keeps_no_control_characters_so_every_clone_reads_it(tmp_path):
+    from flowtide.pipeline.runs import read_record
+
+    root = make_project(tmp_path / "p", config=COLOURED)
+    (root / "paint.py").write_text(PAINT)
+    made = run(load(root, **CI_ENV))
+    assert "\x1b[32m" in made.stages["train"]["stdout_tail"]  # the run's own result keeps what was printed
+    record = read_record(root / RUNS_DIR / f"{made.run_id}.json")  # (it refuses control characters)
+    assert record.stages["train"]["stdout_tail"].startswith("[32mepoch 1[0m")
+
+
+def test_the_git_probe_leaves_the_index_alone(tmp_path):
+    """A background `git status` refreshes (rewrites) a stale index under .git/index.lock unless told not to:
+    a user's `git commit` during a run would then fail on that lock."""
+    import os
+
+    from flowtide.pipeline.runs import git_state
+
+    root = make_project(tmp_path / "p")
+    git("init", "-q", "-b", "main", cwd=root)
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", "init", cwd=root)
+    head = git("rev-parse", "HEAD", cwd=root)
+    stamp = (root / "stage.py").stat()
+    os.utime(root / "stage.py", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 5_000_000_000))  # same bytes, new stat
+    index = root / ".git" / "index"
+    before = (index.read_bytes(), index.stat().st_mtime_ns)
+    assert git_state(root) == (head, False)
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before
+    git("status", "--porcelain", cwd=root)  # what it would have done: git itself refreshes the index
+    assert index.read_bytes() != before[0]

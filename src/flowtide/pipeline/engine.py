@@ -606,7 +606,10 @@ class _Run:
                 data={name: entry.get("hash") for name, entry in lock.sources.items()},
                 message=str(self.failure[1].message) if self.failure else None,
             )
-            save(self.project, record)
+            notes: list[str] = []
+            save(self.project, record, warnings=notes)
+            for note in notes:
+                self.say(f"({note})")
             result.run_id = record.id
             result.record = record
         if self.new_blobs and self.project.config.store.remote:  # (importing remote costs more than a no-op run)

@@ -12,6 +12,7 @@ into its local runs.db when it lists them (runs.db stays a local index).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import FlowtideError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -102,7 +103,12 @@ def git_state(root: str | os.PathLike[str]) -> tuple[str | None, bool | None]:
 
 
 class GitProbe:
-    """``git_state`` started in the background (one git process), so it costs nothing while stages run."""
+    """``git_state`` started in the background (one git process), so it costs nothing while stages run.
+
+    ``GIT_OPTIONAL_LOCKS=0``: git does not refresh the index on the side (which takes
+    ``.git/index.lock``), as editors' background status calls do, so a ``git commit`` made
+    while a run is under way never fails on a lock this probe holds.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         try:
@@ -111,6 +117,7 @@ class GitProbe:
                 cwd=root,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
+                env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
                 text=True,
             )
         except OSError:
@@ -123,6 +130,7 @@ class GitProbe:
             out, _ = self._proc.communicate(timeout=30)
         except subprocess.SubprocessError:
             self._proc.kill()
+            self._proc.wait()
             return None, None
         if self._proc.returncode != 0:
             return None, None
@@ -157,34 +165,80 @@ def db_path(project: Project) -> Path:
 _COLUMNS = "id, started, finished, status, kind, sweep, git_commit, git_dirty, executor, params, metrics, stages, data, message, url"
 
 
-def _connect(path: Path):
+_UNREADABLE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # what moving the file aside mends; "locked", "readonly"… are not
+
+
+def _connect(path: Path, warnings: list[str] | None = None):
+    """runs.db, open (made when missing). One that is not a readable SQLite database is moved aside
+    (``runs.db.corrupt-<time>``, with its -wal and -shm) and a new one started: it is this clone's
+    index of its runs, the records CI committed come back from flowtide.runs/. ``warnings`` hears of it."""
     import sqlite3
 
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(_SCHEMA)
-    if "url" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:  # a runs.db from before urls
-        conn.execute("ALTER TABLE runs ADD COLUMN url TEXT")
+    try:
+        return _open_db(path)
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", None) not in _UNREADABLE:
+            raise _db_error(path, exc) from None
+        reason = str(exc)
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}")
+    try:
+        for suffix in ("-wal", "-shm", ""):  # the WAL first: one left beside a new runs.db would be replayed into it
+            with contextlib.suppress(FileNotFoundError):  # (or another command moved it a moment ago)
+                os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+        conn = _open_db(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise _db_error(path, exc) from None
+    if warnings is not None:
+        warnings.append(
+            f"{path} was not a readable SQLite database ({reason}): moved to {aside.name}, a new one started"
+        )
     return conn
 
 
-def save(project: Project, record: RunRecord, *, path: Path | None = None) -> None:
+def _open_db(path: Path):
+    import sqlite3
+
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        if "url" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:  # a runs.db from before urls
+            conn.execute("ALTER TABLE runs ADD COLUMN url TEXT")
+    except BaseException:  # (not a database, locked past the timeout, Ctrl-C): no handle left open
+        conn.close()
+        raise
+    return conn
+
+
+def _db_error(path: Path, exc: Exception) -> FlowtideError:
+    return FlowtideError(
+        f"cannot use {path}: {exc}",
+        hint="It is this clone's index of its runs (those CI committed are in flowtide.runs/). If another flowtide "
+        "command is writing it, wait and try again; if it is damaged, move it aside: flowtide starts a new one.",
+    )
+
+
+def save(project: Project, record: RunRecord, *, path: Path | None = None, warnings: list[str] | None = None) -> None:
     """Insert or replace a run record; in CI also write it to flowtide.runs/ for the bot commit."""
+    import sqlite3
+
     if record.url is None:
         record.url = ci_run_url(project.env)
-    conn = _connect(path or db_path(project))
+    where = path or db_path(project)
+    conn = _connect(where, warnings)
     try:
         _insert(conn, record, "INSERT OR REPLACE")
+    except sqlite3.Error as exc:  # (a damaged page found only now, a lock held past the timeout)
+        raise _db_error(where, exc) from None
     finally:
         conn.close()
     if record.url and path is None:
         from ..atomic import atomic_write
 
         target = project.root / RUNS_DIR / f"{record.id}.json"
-        shared = asdict(record)
-        if record.message:  # a stage's stderr may carry colour codes: readers refuse control characters
-            shared["message"] = _CONTROL.sub("", record.message)
+        # a stage's stderr and stdout may carry colour codes and \r: readers refuse control characters
+        shared = _clean(asdict(record))
         # unsorted keys: the stages keep the DAG order
         atomic_write(target, json.dumps(shared, indent=1, default=str) + "\n")
 
@@ -212,24 +266,40 @@ def _insert(conn, record: RunRecord, verb: str) -> None:
     )
 
 
+def _rows(rows, warnings: list[str] | None) -> list[RunRecord]:
+    """Records from runs.db rows, each checked as a committed record is; a row that is not one is skipped."""
+    records = []
+    for row in rows:
+        try:
+            records.append(_row(row))
+        except RecordError as exc:
+            if warnings is not None:
+                warnings.append(f"runs.db: row {str(row[0])[:40]!r} is not a run record ({exc}); skipped")
+    return records
+
+
 def _row(row) -> RunRecord:
-    return RunRecord(
-        id=row[0],
-        started=row[1],
-        finished=row[2],
-        status=row[3],
-        kind=row[4],
-        sweep=row[5],
-        git_commit=row[6],
-        git_dirty=None if row[7] is None else bool(row[7]),
-        executor=row[8],
-        params=json.loads(row[9]),
-        metrics=json.loads(row[10]),
-        stages=json.loads(row[11]),
-        data=json.loads(row[12]),
-        message=row[13],
-        url=row[14],
-    )
+    names = [name.strip() for name in _COLUMNS.split(",")]
+    data = dict(zip(names, row, strict=True))
+    try:
+        for name in ("params", "metrics", "stages", "data"):
+            data[name] = json.loads(data[name]) if isinstance(data[name], (str, bytes)) else data[name]
+    except ValueError as exc:
+        raise RecordError(f"{name} is not JSON ({exc})") from None
+    if isinstance(data["git_dirty"], int):
+        data["git_dirty"] = bool(data["git_dirty"])
+    return _from_dict(_clean(data))  # (this clone's own stages' output, colour codes and all)
+
+
+def _clean(value: Any) -> Any:
+    """``value`` without control characters in any text (what a terminal would act on)."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 # --- records committed by CI ----------------------------------------------------------------
@@ -251,6 +321,13 @@ def read_record(path: Path) -> RunRecord:
         raise RecordError(f"not readable as JSON ({exc})") from None
     if not isinstance(data, dict):
         raise RecordError("not a JSON object")
+    if data.get("id") != path.stem:
+        raise RecordError(f"its id {data.get('id')!r} is not its file name")
+    return _from_dict(data)
+
+
+def _from_dict(data: dict[str, Any]) -> RunRecord:
+    """A run record from its fields, each checked (committed files and runs.db rows alike are input)."""
 
     def field_(name: str, kinds: tuple, *, optional: bool = False) -> Any:
         value = data.get(name)
@@ -279,8 +356,8 @@ def read_record(path: Path) -> RunRecord:
         message=field_("message", (str,), optional=True),
         url=field_("url", (str,), optional=True),
     )
-    if record.id != path.stem:
-        raise RecordError(f"its id {record.id!r} is not its file name")
+    if not _ID.match(record.id):
+        raise RecordError(f"id {record.id!r} is not a run id")
     if record.status not in ("ok", "failed", "running") or record.kind not in ("run", "sweep"):
         raise RecordError(f"unknown status {record.status!r} or kind {record.kind!r}")
     if record.git_commit is not None and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", record.git_commit):
@@ -345,8 +422,14 @@ def _open(project: Project, warnings: list[str] | None):
     """runs.db with the committed records merged in; None when there is neither."""
     if not (project.root / ".flowtide" / "runs.db").exists() and not (project.root / RUNS_DIR).is_dir():
         return None
-    conn = _connect(db_path(project))
-    _sync(project, conn, warnings)
+    import sqlite3
+
+    conn = _connect(db_path(project), warnings)
+    try:
+        _sync(project, conn, warnings)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _db_error(db_path(project), exc) from None
     return conn
 
 
@@ -354,6 +437,8 @@ def list_runs(
     project: Project, limit: int | None = 20, *, sweep: str | None = None, warnings: list[str] | None = None
 ) -> list[RunRecord]:
     """Most recent first: this clone's runs and the ones CI committed to flowtide.runs/."""
+    import sqlite3
+
     conn = _open(project, warnings)
     if conn is None:
         return []
@@ -367,13 +452,17 @@ def list_runs(
         if limit:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_row(r) for r in conn.execute(sql, args)]
+        return _rows(conn.execute(sql, args), warnings)
+    except sqlite3.Error as exc:
+        raise _db_error(db_path(project), exc) from None
     finally:
         conn.close()
 
 
 def get_run(project: Project, run_id: str, *, warnings: list[str] | None = None) -> RunRecord:
     """A run by id or unique id prefix (``latest`` for the newest)."""
+    import sqlite3
+
     conn = _open(project, warnings)
     rows = []
     if conn is not None:
@@ -385,6 +474,8 @@ def get_run(project: Project, run_id: str, *, warnings: list[str] | None = None)
                 rows = conn.execute(
                     f"SELECT {_COLUMNS} FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (prefix + "%",)
                 ).fetchall()
+        except sqlite3.Error as exc:
+            raise _db_error(db_path(project), exc) from None
         finally:
             conn.close()
     if not rows:
@@ -393,4 +484,10 @@ def get_run(project: Project, run_id: str, *, warnings: list[str] | None = None)
         )
     if len(rows) > 1:
         raise UsageError(f"run id prefix {run_id!r} is ambiguous", hint="Give more characters of the id.")
-    return _row(rows[0])
+    try:
+        return _row(rows[0])
+    except RecordError as exc:
+        raise FlowtideError(
+            f"run {rows[0][0]!r} in {db_path(project)} is not a run record: {exc}",
+            hint="runs.db is this clone's index of its runs: move it aside and flowtide starts a new one.",
+        ) from None

@@ -200,7 +200,10 @@ def sweep(
                 data={n: e.get("hash") for n, e in project.read_lock().sources.items()},
                 message=outcome.get("error"),
             )
-            save(project, record)
+            notes: list[str] = []
+            save(project, record, warnings=notes)
+            for note in notes:
+                say(f"({note})")
             point = {"params": overrides, "metrics": record.metrics, "run_id": record.id, "status": record.status}
             if outcome.get("error"):
                 point["error"] = outcome["error"]
