@@ -128,8 +128,21 @@ def _growing(tmp_path, chunks):
     return copy, written
 
 
+def _eventually(condition, seconds: float = 20.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def test_a_growing_copy_ends_with_the_same_bytes_and_is_placed_atomically(tmp_path):
     copy, written = _growing(tmp_path, [os.urandom(3000) for _ in range(20)])
+    # the helper copies while the file grows, not only once it is whole (finish has not been called)
+    assert _eventually(lambda: os.path.getsize(copy.tmp) >= len(written) - (1 << 10))
     assert not (tmp_path / "tree").exists()  # nothing beside the target until the bytes are whole
     assert copy.finish(len(written))
     copy.place()
@@ -184,3 +197,22 @@ def test_a_growing_copy_refuses_a_target_on_another_filesystem(tmp_path):
     with pytest.raises(OSError) as info:
         GrowingCopy(source, os.path.join(other, f"flowtide-test-{os.getpid()}", "data.bin"), tmp_path / "tmp")
     assert info.value.errno == errno.EXDEV and not os.path.exists(os.path.join(other, f"flowtide-test-{os.getpid()}"))
+
+
+def test_writeback_starts_the_disk_write_of_each_step_while_the_file_grows(tmp_path, monkeypatch):
+    from flowtide import atomic
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(atomic, "_sync_file_range", lambda: lambda fd, offset, n, flags: calls.append((offset, n)))
+    with open(tmp_path / "blob", "wb") as out:
+        writeback = atomic.Writeback(out.fileno(), step=1 << 10)
+        writeback.wrote(100)  # less than a step: nothing to start yet, no helper
+        assert writeback._thread is None
+        for i in range(1, 6):
+            out.write(os.urandom(1 << 10))
+            out.flush()
+            writeback.wrote(i << 10)
+        assert _eventually(lambda: sum(n for _, n in calls) == 5 << 10)  # before close: while it grew
+        writeback.close()
+    offsets = [offset for offset, _ in calls]
+    assert offsets[0] == 0 and all(a + n == b for (a, n), b in zip(calls, offsets[1:], strict=False))

@@ -49,7 +49,57 @@ _SYNC_FILE_RANGE_WRITE = 2
 _libc_sync_file_range = None
 
 
-class Writeback:
+class _Follower:
+    """A helper thread that works through the bytes a writer adds to a file, as the writer says they arrived.
+
+    The writer calls :meth:`_ask` with the file's new end (after flushing to the kernel); the
+    thread hands each new range ``[done, end)`` to :meth:`_handle` (which says False to stop)
+    and sleeps while there is none. A blocking call on the thread never holds the writer up.
+    """
+
+    _name = "flowtide-follow"
+
+    def _start(self) -> None:
+        import threading
+
+        self._wanted = 0
+        self._done = 0
+        self._last = False  # the writer's final size was asked for: stop once it is handled
+        self._stop = False
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def _ask(self, end: int, *, final: bool = False) -> None:
+        with self._wake:
+            self._wanted = end
+            self._last = self._last or final
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._wanted == self._done and not self._last and not self._stop:
+                    self._wake.wait()
+                if self._stop:
+                    return
+                wanted, last = self._wanted, self._last
+            if not self._handle(wanted) or last:
+                return
+
+    def _handle(self, end: int) -> bool:
+        """Act on the bytes from ``self._done`` to ``end``, moving ``self._done``; False: stop following."""
+        raise NotImplementedError
+
+    def _end(self) -> None:
+        """Stop the thread (what it is doing now finishes first) and wait for it."""
+        with self._wake:
+            self._stop = True
+            self._wake.notify()
+        self._thread.join()
+
+
+class Writeback(_Follower):
     """Starts the disk write of a file's bytes while it is still being written (Linux ``sync_file_range``).
 
     A blob must be on disk before it is named, so a large one ends with an ``fsync``.
@@ -65,15 +115,14 @@ class Writeback:
     the file is closed) ends the helper. Where there is no ``sync_file_range`` it does nothing.
     """
 
+    _name = "flowtide-writeback"
+
     def __init__(self, fd: int, step: int = WRITEBACK_STEP) -> None:
         self.fd = fd
         self.step = step
         self.started = 0
         self.call = None  # found at the first full step: a small file (most outputs) needs no ctypes
-        self._thread = None
-        self._wanted = 0
-        self._done = 0
-        self._wake = None
+        self._thread = None  # started at the first full step too
 
     def wrote(self, end: int) -> None:
         """The file now holds ``end`` bytes (flushed to the kernel): start the write of the full steps."""
@@ -81,44 +130,29 @@ class Writeback:
             return
         if self._thread is None:
             self.call = _sync_file_range()
-        if self.call is None:
-            return
-        self.started = end
-        if self._thread is None:
-            import threading
-
-            self._wake = threading.Condition()
-            self._thread = threading.Thread(target=self._run, name="flowtide-writeback", daemon=True)
-            self._thread.start()
-        with self._wake:
-            self._wanted = end
-            self._wake.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while self._wanted == self._done:
-                    self._wake.wait()
-                wanted = self._wanted
-            if wanted < 0:
+            if self.call is None:
                 return
+            self._start()
+        self.started = end
+        self._ask(end)
+
+    def _handle(self, end: int) -> bool:
+        if self.call is not None:
             try:
-                self.call(self.fd, self._done, wanted - self._done, _SYNC_FILE_RANGE_WRITE)
+                self.call(self.fd, self._done, end - self._done, _SYNC_FILE_RANGE_WRITE)
             except OSError:  # not supported here (some filesystems): the fsync does it all
                 self.call = None
-            self._done = wanted
+        self._done = end
+        return True
 
     def close(self) -> None:
         """Stop starting writes (call before the fsync and before closing the file)."""
         if self._thread is not None:
-            with self._wake:
-                self._wanted = -1
-                self._wake.notify()
-            self._thread.join()
+            self._end()
             self._thread = None
 
 
-class GrowingCopy:
+class GrowingCopy(_Follower):
     """Copies a file that is still being written into a temp file for ``dest``, in the kernel, on a helper thread.
 
     A pulled blob is wanted in the working tree too. Copied after the download, that copy
@@ -132,6 +166,8 @@ class GrowingCopy:
     says False and the caller copies the finished blob as before.
     """
 
+    _name = "flowtide-copy"
+
     def __init__(
         self,
         source: str | os.PathLike[str],
@@ -140,8 +176,6 @@ class GrowingCopy:
         *,
         step: int = WRITEBACK_STEP,
     ) -> None:
-        import threading
-
         self.dest = Path(dest)
         # the temp file lives in tmp_dir (nothing appears beside dest before the bytes are whole), so
         # dest's directory, or the one it will be made in, must be on tmp_dir's filesystem for the rename
@@ -159,42 +193,25 @@ class GrowingCopy:
             raise
         self.step = step
         self.error: OSError | None = None
-        self._wanted = 0
-        self._done = 0
-        self._last = False
-        self._stop = False
-        self._wake = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="flowtide-copy", daemon=True)
-        self._thread.start()
+        self._start()
 
     def grew(self, end: int, *, final: bool = False) -> None:
         """The source now holds ``end`` bytes (flushed to the kernel): copy every full step of them;
         ``final``: that is all of them, copy the rest too (:meth:`finish` waits for it)."""
         if final or end - self._wanted >= self.step:
-            with self._wake:
-                self._wanted = end
-                self._last = self._last or final
-                self._wake.notify()
+            self._ask(end, final=final)
 
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while self._wanted == self._done and not self._last and not self._stop:
-                    self._wake.wait()
-                if self._stop:
-                    return
-                wanted, last = self._wanted, self._last
-            try:
-                while self._done < wanted:
-                    n = os.copy_file_range(self._src, self._out, wanted - self._done, self._done, self._done)
-                    if n == 0:
-                        raise OSError("short copy")
-                    self._done += n
-            except (OSError, AttributeError) as exc:  # (AttributeError: no os.copy_file_range on this system)
-                self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
-                return
-            if last:  # (finish set the final size with it)
-                return
+    def _handle(self, end: int) -> bool:
+        try:
+            while self._done < end:
+                n = os.copy_file_range(self._src, self._out, end - self._done, self._done, self._done)
+                if n == 0:
+                    raise OSError("short copy")
+                self._done += n
+        except (OSError, AttributeError) as exc:  # (AttributeError: no os.copy_file_range on this system)
+            self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
+            return False
+        return True
 
     def finish(self, end: int) -> bool:
         """Wait until all ``end`` bytes are copied; False (and the temp file gone) if the copy failed."""
@@ -214,10 +231,7 @@ class GrowingCopy:
 
     def discard(self) -> None:
         """Drop the copy (the download failed, or its bytes are not wanted): the helper ends, the temp file goes."""
-        with self._wake:
-            self._stop = True  # copy nothing more
-            self._wake.notify()
-        self._thread.join()
+        self._end()  # copy nothing more
         self._close()
         with contextlib.suppress(OSError):
             os.unlink(self.tmp)
