@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -489,3 +490,59 @@ def test_a_copy_made_while_downloading_is_dropped_when_the_bytes_are_not_taken(g
     http.set_body(b"a,b\n1,2\n3,4\n")
     assert run_cli("pull", cwd=git_repo).code == 0
     assert (git_repo / "data/raw/weather.csv").read_bytes() == b"a,b\n1,2\n3,4\n" and _store_litter(git_repo) == []
+
+
+def _local_litter(root: Path) -> list[str]:
+    tmp = root / ".flowtide/cache/tmp"
+    left = [p.name for p in tmp.rglob("*") if p.is_file() and p.name != ".gitignore"] if tmp.exists() else []
+    return left + [p.name for p in (root / "data").glob(".*.tmp")]
+
+
+def test_a_local_file_is_copied_into_the_working_tree_beside_the_store_copy(git_repo, monkeypatch):
+    """New bytes from a local path: the working-tree copy is made while the store's copy is written (no second
+    copy from the store afterwards); bytes the store already holds start no copy; a failing copy still stores
+    the blob and the working tree gets its copy from the store."""
+    from flowtide import atomic
+    from flowtide.project import Project
+    from flowtide.store import Store
+
+    incoming = git_repo / "incoming.bin"
+    body = os.urandom(3 << 20)
+    incoming.write_bytes(body)
+    (git_repo / "flowtide.yaml").write_text(
+        "project: t\nsources:\n  local:\n    url: incoming.bin\n    path: data/local.bin\n"
+    )
+    started, real_init = [], atomic.GrowingCopy.__init__
+
+    def init(self, source, dest, tmp_dir, **kwargs):
+        started.append((Path(source), Path(dest)))
+        return real_init(self, source, dest, tmp_dir, **kwargs)
+
+    def no_second_copy(*args, **kwargs):
+        raise AssertionError("the blob was copied again after it was stored")
+
+    monkeypatch.setattr(atomic.GrowingCopy, "__init__", init)
+    with monkeypatch.context() as forbid:
+        forbid.setattr(Store, "materialize", no_second_copy)
+        first = run_cli("pull", cwd=git_repo)
+    assert first.code == 0 and " changed " in first.out, first.err
+    data = git_repo / "data/local.bin"
+    assert data.read_bytes() == body and data.stat().st_mode & 0o777 == 0o644
+    assert started == [(incoming, data)] and _local_litter(git_repo) == []
+
+    os.utime(incoming, ns=(time.time_ns(), time.time_ns() - 5_000_000_000))  # same bytes, new stat
+    assert "(same bytes)" in run_cli("pull", cwd=git_repo).out
+    assert len(started) == 1 and data.read_bytes() == body  # the store had the bytes: nothing copied
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    changed = os.urandom(3 << 20)
+    incoming.write_bytes(changed)
+    monkeypatch.setattr(os, "copy_file_range", full)  # the helper's copy (and the store's kernel copy) fail
+    again = run_cli("pull", cwd=git_repo)
+    assert again.code == 0 and " changed " in again.out, again.err
+    assert len(started) == 2 and data.read_bytes() == changed  # copied from the store instead
+    stored = json.loads((git_repo / "flowtide.lock").read_text())["sources"]["local"]["hash"]
+    assert stored == hash_bytes(changed) and Project.load(git_repo).store.has(stored)
+    assert _local_litter(git_repo) == []

@@ -313,6 +313,16 @@ class Store:
         A blob already present is checked first; if it is corrupt it is quarantined
         and replaced by this file's bytes, after proving they hash to ``digest``.
         """
+        digest, size, _ = self.add_file_copying(path, digest)
+        return digest, size
+
+    def add_file_copying(
+        self, path: str | os.PathLike[str], digest: str | None = None, copy_to: str | os.PathLike[str] | None = None
+    ) -> tuple[str, int, GrowingCopy | None]:
+        """:meth:`add_file`, and when the blob is new, a copy of the file for ``copy_to`` made beside the
+        store's own (:class:`~flowtide.atomic.GrowingCopy`, finished, for the caller to place or discard):
+        the working tree's copy then costs no time of its own. None: no copy (the blob was there, or the
+        copy could not be made); the caller copies from the store."""
         hashed_at = None
         if digest is None:
             hashed_at = _stamp_of(os.stat(path))
@@ -327,7 +337,7 @@ class Store:
             actual = self._check(digest)
             self.save_verified()
             if actual is None:
-                return digest, size
+                return digest, size, None
             mine, _ = hash_file(path)
             if mine != digest:
                 raise IntegrityError(
@@ -335,8 +345,13 @@ class Store:
                     hint=REPAIR_HINT,
                 )
             self.quarantine(digest)
+        copy = None
         if not self.has(digest):
             fd, tmp = temp_file(private_dir(self.tmp_dir), "blob", ".part")
+            if copy_to is not None:
+                with contextlib.suppress(OSError):  # (another filesystem, say): copied from the blob after
+                    copy = GrowingCopy(path, copy_to, self.tmp_dir)
+                    copy.grew(size, final=True)  # the whole file is there: its copy starts now, on a helper
             # the temp name is private until adopted: copy into it directly and fsync the bytes
             # (no second temp file, no directory fsync: that cost ~40% of adding many small files)
             try:
@@ -344,16 +359,25 @@ class Store:
                     copy_fileobj(source, out, writeback=True)
                     out.flush()
                     os.fsync(out.fileno())
-                    # the file did not change from before its hash to after the copy (ctime moves with
+                    if copy is not None and not copy.finish(size):
+                        copy = None  # (it failed: gone, the caller copies from the blob)
+                    # the file did not change from before its hash to after both copies (ctime moves with
                     # every write and cannot be set back): the blob holds the hashed bytes, so it is
                     # recorded as verified and the materialise that follows does not hash it again
                     proven = hashed_at is not None and _stamp_of(os.fstat(source.fileno())) == hashed_at
             except BaseException:
+                if copy is not None:
+                    copy.discard()
                 with contextlib.suppress(OSError):
                     tmp.unlink()
                 raise
-            self._adopt(tmp, digest, hashed=proven)
-        return digest, size
+            try:
+                self._adopt(tmp, digest, hashed=proven)
+            except BaseException:
+                if copy is not None:
+                    copy.discard()
+                raise
+        return digest, size, copy
 
     def add_files(self, items: Iterable[tuple[str | os.PathLike[str], str]], *, jobs: int = 8) -> set[str]:
         """Add many (path, hash) pairs at once, e.g. the files of a directory output.

@@ -401,15 +401,18 @@ class LocalReader:
         def once() -> ReadResult:
             start = os.stat(path)
             try:
-                digest, size = request.store.add_file(path)
+                # new bytes are copied into the working tree beside the store's copy (request.copy_to)
+                digest, size, copy = request.store.add_file_copying(path, copy_to=request.copy_to)
             except OSError as exc:
                 raise SourceError(request.name, request.url, f"cannot read {path}: {exc.strerror}") from None
             end = os.stat(path)
             if _stat_token(end) != _stat_token(start):
-                # the file was being written while we read it: the blob may be a mix
+                # the file was being written while we read it: the blob (and the copy) may be a mix
+                if copy is not None:
+                    copy.discard()
                 request.store.remove(digest)
                 raise RetryableError(f"{path} changed while it was read")
-            return ReadResult(not_modified=False, hash=digest, size=size, etag=_stat_token(end))
+            return ReadResult(not_modified=False, hash=digest, size=size, etag=_stat_token(end), copy=copy)
 
         return with_retries(request, once)
 
