@@ -348,13 +348,13 @@ class Store:
         copy = None
         if not self.has(digest):
             fd, tmp = temp_file(private_dir(self.tmp_dir), "blob", ".part")
-            if copy_to is not None:
-                with contextlib.suppress(OSError):  # (another filesystem, say): copied from the blob after
-                    copy = GrowingCopy(path, copy_to, self.tmp_dir)
-                    copy.grew(size, final=True)  # the whole file is there: its copy starts now, on a helper
             # the temp name is private until adopted: copy into it directly and fsync the bytes
             # (no second temp file, no directory fsync: that cost ~40% of adding many small files)
             try:
+                if copy_to is not None:
+                    with contextlib.suppress(OSError):  # (another filesystem, say): copied from the blob after
+                        copy = GrowingCopy(path, copy_to, self.tmp_dir)
+                        copy.grew(size, final=True)  # the whole file is there: its copy starts now, on a helper
                 with open(path, "rb") as source, os.fdopen(fd, "wb") as out:
                     copy_fileobj(source, out, writeback=True)
                     out.flush()
