@@ -219,20 +219,27 @@ def _db_error(path: Path, exc: Exception) -> FlowtideError:
     )
 
 
-def save(project: Project, record: RunRecord, *, path: Path | None = None, warnings: list[str] | None = None) -> None:
-    """Insert or replace a run record; in CI also write it to flowtide.runs/ for the bot commit."""
+@contextlib.contextmanager
+def _db(path: Path, warnings: list[str] | None):
+    """runs.db open for one use (:func:`_connect`), closed after it; a SQLite error on the way (a damaged
+    page found only now, a lock held past the timeout) is a FlowtideError naming the file."""
     import sqlite3
 
-    if record.url is None:
-        record.url = ci_run_url(project.env)
-    where = path or db_path(project)
-    conn = _connect(where, warnings)
+    conn = _connect(path, warnings)
     try:
-        _insert(conn, record, "INSERT OR REPLACE")
-    except sqlite3.Error as exc:  # (a damaged page found only now, a lock held past the timeout)
-        raise _db_error(where, exc) from None
+        yield conn
+    except sqlite3.Error as exc:
+        raise _db_error(path, exc) from None
     finally:
         conn.close()
+
+
+def save(project: Project, record: RunRecord, *, path: Path | None = None, warnings: list[str] | None = None) -> None:
+    """Insert or replace a run record; in CI also write it to flowtide.runs/ for the bot commit."""
+    if record.url is None:
+        record.url = ci_run_url(project.env)
+    with _db(path or db_path(project), warnings) as conn:
+        _insert(conn, record, "INSERT OR REPLACE")
     if record.url and path is None:
         from ..atomic import atomic_write
 
@@ -418,31 +425,24 @@ def _index(conn, paths: list[Path], warnings: list[str] | None) -> None:
         _insert(conn, record, "INSERT OR IGNORE")
 
 
-def _open(project: Project, warnings: list[str] | None):
-    """runs.db with the committed records merged in; None when there is neither."""
+@contextlib.contextmanager
+def _indexed(project: Project, warnings: list[str] | None):
+    """runs.db with the committed records merged in, open for one use (see :func:`_db`); None when there is neither."""
     if not (project.root / ".flowtide" / "runs.db").exists() and not (project.root / RUNS_DIR).is_dir():
-        return None
-    import sqlite3
-
-    conn = _connect(db_path(project), warnings)
-    try:
+        yield None
+        return
+    with _db(db_path(project), warnings) as conn:
         _sync(project, conn, warnings)
-    except sqlite3.Error as exc:
-        conn.close()
-        raise _db_error(db_path(project), exc) from None
-    return conn
+        yield conn
 
 
 def list_runs(
     project: Project, limit: int | None = 20, *, sweep: str | None = None, warnings: list[str] | None = None
 ) -> list[RunRecord]:
     """Most recent first: this clone's runs and the ones CI committed to flowtide.runs/."""
-    import sqlite3
-
-    conn = _open(project, warnings)
-    if conn is None:
-        return []
-    try:
+    with _indexed(project, warnings) as conn:
+        if conn is None:
+            return []
         sql = f"SELECT {_COLUMNS} FROM runs"
         args: list[Any] = []
         if sweep:
@@ -453,20 +453,13 @@ def list_runs(
             sql += " LIMIT ?"
             args.append(limit)
         return _rows(conn.execute(sql, args), warnings)
-    except sqlite3.Error as exc:
-        raise _db_error(db_path(project), exc) from None
-    finally:
-        conn.close()
 
 
 def get_run(project: Project, run_id: str, *, warnings: list[str] | None = None) -> RunRecord:
     """A run by id or unique id prefix (``latest`` for the newest)."""
-    import sqlite3
-
-    conn = _open(project, warnings)
     rows = []
-    if conn is not None:
-        try:
+    with _indexed(project, warnings) as conn:
+        if conn is not None:
             if run_id == "latest":
                 rows = conn.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY started DESC, id DESC LIMIT 1").fetchall()
             else:
@@ -474,10 +467,6 @@ def get_run(project: Project, run_id: str, *, warnings: list[str] | None = None)
                 rows = conn.execute(
                     f"SELECT {_COLUMNS} FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (prefix + "%",)
                 ).fetchall()
-        except sqlite3.Error as exc:
-            raise _db_error(db_path(project), exc) from None
-        finally:
-            conn.close()
     if not rows:
         raise UsageError(
             f"no run {run_id!r} in {db_path(project)} or {RUNS_DIR}/", hint="`flowtide runs` lists the recorded runs."
