@@ -365,17 +365,12 @@ class Store:
                     # every write and cannot be set back): the blob holds the hashed bytes, so it is
                     # recorded as verified and the materialise that follows does not hash it again
                     proven = hashed_at is not None and _stamp_of(os.fstat(source.fileno())) == hashed_at
-            except BaseException:
-                if copy is not None:
-                    copy.discard()
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                raise
-            try:
                 self._adopt(tmp, digest, hashed=proven)
             except BaseException:
                 if copy is not None:
                     copy.discard()
+                with contextlib.suppress(OSError):  # (gone already if it was adopted)
+                    tmp.unlink()
                 raise
         return digest, size, copy
 
