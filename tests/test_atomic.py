@@ -216,3 +216,89 @@ def test_writeback_starts_the_disk_write_of_each_step_while_the_file_grows(tmp_p
         writeback.close()
     offsets = [offset for offset, _ in calls]
     assert offsets[0] == 0 and all(a + n == b for (a, n), b in zip(calls, offsets[1:], strict=False))
+
+
+def _direct(tmp_path, monkeypatch, body: bytes, *, refuse: bool = False, on_write=None):
+    """A DirectCopy of ``body`` into a new file, every pwrite recorded as (offset, length, O_DIRECT set)."""
+    import errno
+    import fcntl
+
+    from flowtide.atomic import DirectCopy
+
+    source = tmp_path / "source.bin"
+    source.write_bytes(body)
+    fd = os.open(tmp_path / "blob.part", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    writes: list[tuple[int, int, bool]] = []
+    real = os.pwrite
+
+    def pwrite(out, data, offset):
+        direct = bool(fcntl.fcntl(out, fcntl.F_GETFL) & os.O_DIRECT)
+        if on_write is not None:
+            on_write(len(writes))
+        writes.append((offset, len(data), direct))
+        if refuse and direct:  # a disk whose block is larger than 4096 bytes
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(out, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    try:
+        copy = DirectCopy(source, fd, len(body), step=1 << 20)
+    except OSError:
+        os.close(fd)
+        pytest.skip("no O_DIRECT on this file system")
+    return copy, fd, writes, source
+
+
+def test_a_direct_copy_writes_whole_blocks_past_the_page_cache_and_its_tail_through_it(tmp_path, monkeypatch):
+    import fcntl
+
+    body = os.urandom((3 << 20) + 123)  # three aligned steps and a tail that is no whole block
+    copy, fd, writes, _ = _direct(tmp_path, monkeypatch, body)
+    assert copy.finish() and copy.error is None
+    assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT  # given back as it came: the caller fsyncs and closes
+    os.close(fd)
+    assert (tmp_path / "blob.part").read_bytes() == body
+    assert writes == [(0, 1 << 20, True), (1 << 20, 1 << 20, True), (2 << 20, 1 << 20, True), (3 << 20, 123, False)]
+
+
+def test_a_direct_copy_the_disk_refuses_goes_on_through_the_page_cache(tmp_path, monkeypatch):
+    body = os.urandom((2 << 20) + 4096)
+    copy, fd, writes, _ = _direct(tmp_path, monkeypatch, body, refuse=True)
+    assert copy.finish()
+    os.close(fd)
+    assert (tmp_path / "blob.part").read_bytes() == body
+    assert writes[0] == (0, 1 << 20, True) and all(not direct for _, _, direct in writes[1:])
+    assert sum(n for _, n, _ in writes[1:]) == len(body)  # the refused step again, then the rest
+
+
+def test_a_direct_copy_of_a_file_cut_short_fails_with_an_error_not_a_signal(tmp_path, monkeypatch):
+    """The source is mapped: read past its end by this process it would be SIGBUS; written by the kernel, it is EFAULT."""
+    body = os.urandom(4 << 20)
+
+    def cut(count):
+        if count == 1:
+            os.truncate(tmp_path / "source.bin", 0)
+
+    copy, fd, _, _ = _direct(tmp_path, monkeypatch, body, on_write=cut)
+    assert copy.finish() is False and isinstance(copy.error, OSError) and copy.done == 1 << 20
+    os.close(fd)
+
+
+def test_a_direct_copy_can_be_stopped_half_way(tmp_path, monkeypatch):
+    import threading
+
+    from flowtide.atomic import DirectCopy
+
+    release = threading.Event()
+    copy, fd, writes, _ = _direct(tmp_path, monkeypatch, os.urandom(8 << 20), on_write=lambda n: release.wait(20))
+    stopper = threading.Thread(target=copy.stop)
+    stopper.start()
+    assert _eventually(lambda: copy._stop)
+    release.set()
+    stopper.join(20)
+    assert not stopper.is_alive() and copy.done < 8 << 20 and len(writes) <= 2
+    os.close(fd)
+    with pytest.raises(
+        OSError
+    ):  # a source shorter than the size asked: refused at once (the caller copies another way)
+        DirectCopy(tmp_path / "source.bin", os.open(tmp_path / "other.part", os.O_RDWR | os.O_CREAT), 9 << 20)

@@ -203,6 +203,49 @@ def test_local_missing_file(tmp_path):
     assert info.value.message == f"source 'src' (nope.csv): file not found: {tmp_path / 'nope.csv'}"
 
 
+def test_a_local_file_that_changes_while_it_is_read_is_read_again_and_no_stored_blob_is_lost(tmp_path, monkeypatch):
+    """A change caught by the reader's own stat (after the store proved its read) retries; the blob the store
+    already held (another source's bytes, say) stays, where it used to be deleted."""
+
+    request = ReadRequest("src", "data.csv", Store(tmp_path / "store"), tmp_path, retries=2, backoff=0.01)
+    store = request.store
+    (tmp_path / "other.csv").write_bytes(b"a,b\n1,2\n")
+    kept, _ = store.add_file(tmp_path / "other.csv")
+    (tmp_path / "data.csv").write_bytes(b"a,b\n1,2\n")  # the same bytes as the stored blob
+    real, calls = Store.add_file_copying, []
+
+    def add_then_rewrite(self, path, *args, **kwargs):
+        result = real(self, path, *args, **kwargs)
+        calls.append(path)
+        if len(calls) == 1:
+            Path(path).write_bytes(b"a,b\n3,4\n")
+        return result
+
+    monkeypatch.setattr(Store, "add_file_copying", add_then_rewrite)
+    result = LocalReader().read(request)
+    assert len(calls) == 2 and result.hash == hash_bytes(b"a,b\n3,4\n")
+    assert store.read_bytes(kept) == b"a,b\n1,2\n"
+
+    from flowtide import store as store_module  # a change the store sees itself (SourceChanged): read again too
+
+    real_hash, hashed = store_module.hash_file, []
+
+    def hash_then_append(path):
+        hashed.append(real_hash(path))
+        if len(hashed) == 1:
+            with open(path, "ab") as out:
+                out.write(b"5,6\n")
+        return hashed[-1]
+
+    monkeypatch.setattr(store_module, "hash_file", hash_then_append)
+    monkeypatch.setattr(Store, "add_file_copying", real)
+    (tmp_path / "data.csv").write_bytes(b"a,b\n7,8\n")
+    result = LocalReader().read(request)
+    assert len(hashed) == 2 and result.hash == hash_bytes(b"a,b\n7,8\n5,6\n")
+    assert store.read_bytes(result.hash) == b"a,b\n7,8\n5,6\n"
+    assert hash_bytes(b"a,b\n7,8\n") not in set(store.digests())
+
+
 def test_fsspec_missing_object(tmp_path):
     with pytest.raises(SourceError, match=r"\(memory://flowtide-test/absent.csv\): not found"):
         FsspecReader().read(_request(tmp_path, "memory://flowtide-test/absent.csv"))

@@ -194,3 +194,62 @@ def test_a_local_file_unchanged_from_its_hash_to_its_copy_is_recorded_as_verifie
     # changed within the last second: the same ctime tick could hide another write, so not recorded
     assert new not in records
     assert store.read_bytes(new) == b"fresh bytes" * 1000
+
+
+def test_a_large_file_is_stored_past_the_page_cache_while_it_is_hashed(tmp_path, monkeypatch):
+    """The store's copy starts beside the hash (DirectCopy) and is stopped when the hash finds the bytes stored."""
+    from flowtide import atomic
+    from flowtide import store as store_module
+
+    monkeypatch.setattr(store_module, "DIRECT_MIN", 1 << 20)
+    made: list[atomic.DirectCopy] = []
+    real_init = atomic.DirectCopy.__init__
+
+    def init(self, *args, **kwargs):
+        made.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.DirectCopy, "__init__", init)
+    store = Store(tmp_path / "cache")
+    body = os.urandom((3 << 20) + 5)
+    for name in ("a.bin", "b.bin"):
+        (tmp_path / name).write_bytes(body)
+    time.sleep(1.1)  # a file changed within the last second cannot be proven unchanged by its stat (racy-git rule)
+    digest, size, copy = store.add_file_copying(tmp_path / "a.bin", copy_to=tmp_path / "tree" / "a.bin")
+    assert (digest, size) == (hash_bytes(body), len(body)) and len(made) == 1 and made[0].done == size
+    assert store.read_bytes(digest) == body and store.path_of(digest).stat().st_mode & 0o777 == 0o444
+    assert digest in Store(tmp_path / "cache")._records()  # proven on the way in: no second hash to materialise it
+    assert copy is not None and copy.finish(size)
+    copy.place()
+    assert (tmp_path / "tree" / "a.bin").read_bytes() == body
+    inode = store.path_of(digest).stat().st_ino
+
+    # the same bytes under another name: the copy started beside the hash is dropped
+    assert store.add_file_copying(tmp_path / "b.bin", copy_to=tmp_path / "tree" / "b.bin") == (digest, size, None)
+    assert len(made) == 2 and made[1]._stop and store.path_of(digest).stat().st_ino == inode
+    assert not (tmp_path / "tree" / "b.bin").exists()
+    assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]
+
+
+def test_a_file_that_changes_while_it_is_added_leaves_nothing(tmp_path, monkeypatch):
+    from flowtide import store as store_module
+    from flowtide.store import SourceChanged
+
+    monkeypatch.setattr(store_module, "DIRECT_MIN", 1 << 20)
+    real_hash = store_module.hash_file
+    source = tmp_path / "a.bin"
+
+    def hash_then_append(path):
+        result = real_hash(path)
+        with open(source, "ab") as out:
+            out.write(b"more")
+        return result
+
+    monkeypatch.setattr(store_module, "hash_file", hash_then_append)
+    store = Store(tmp_path / "cache")
+    for size in (100, 2 << 20):  # through the page cache, and past it
+        source.write_bytes(os.urandom(size))
+        with pytest.raises(SourceChanged, match=r"a\.bin changed while it was read"):
+            store.add_file_copying(source, copy_to=tmp_path / "tree" / "a.bin")
+        assert list(store.digests()) == [] and not (tmp_path / "tree").exists()
+        assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]

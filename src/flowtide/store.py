@@ -41,6 +41,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .atomic import (
+    DIRECT_MIN,
+    DirectCopy,
     GrowingCopy,
     Writeback,
     atomic_copy,
@@ -122,6 +124,10 @@ class BlobWriter:
             self._file.close()
         with contextlib.suppress(OSError):
             self.tmp_path.unlink()
+
+
+class SourceChanged(StoreError):
+    """The file being added changed while it was read: nothing was stored (read it again)."""
 
 
 class Store:
@@ -322,57 +328,95 @@ class Store:
         """:meth:`add_file`, and when the blob is new, a copy of the file for ``copy_to`` made beside the
         store's own (:class:`~flowtide.atomic.GrowingCopy`, finished, for the caller to place or discard):
         the working tree's copy then costs no time of its own. None: no copy (the blob was there, or the
-        copy could not be made); the caller copies from the store."""
+        copy could not be made); the caller copies from the store.
+
+        Without ``digest``, the store's copy of a large file starts while the file is hashed, past the
+        page cache (:class:`~flowtide.atomic.DirectCopy`), and is stopped if the hash finds the blob
+        there (a few hundred MB written for nothing, on the disk's time, not the caller's). A file that
+        changes meanwhile raises :class:`SourceChanged` and leaves nothing behind.
+        """
+        before = os.stat(path)
+        size = before.st_size
         hashed_at = None
         if digest is None:
-            hashed_at = _stamp_of(os.stat(path))
+            hashed_at = _stamp_of(before)
             # racy-git rule: a file changed within the last second may change again within the
             # same ctime tick (the clock ctime reads is coarse), so its stamp proves nothing
             if hashed_at[-1] > time.time_ns() - 1_000_000_000:
                 hashed_at = None
-            digest, size = hash_file(path)
-        else:
-            size = os.stat(path).st_size
-        if self.has(digest):
-            actual = self._check(digest)
-            self.save_verified()
-            if actual is None:
-                return digest, size, None
-            mine, _ = hash_file(path)
-            if mine != digest:
-                raise IntegrityError(
-                    f"{path} was to replace corrupt blob {digest[:12]} in {self.root} but hashes to {mine[:12]}",
-                    hint=REPAIR_HINT,
-                )
-            self.quarantine(digest)
-        copy = None
-        if not self.has(digest):
-            fd, tmp = temp_file(private_dir(self.tmp_dir), "blob", ".part")
-            # the temp name is private until adopted: copy into it directly and fsync the bytes
-            # (no second temp file, no directory fsync: that cost ~40% of adding many small files)
-            try:
-                if copy_to is not None:
-                    with contextlib.suppress(OSError):  # (another filesystem, say): copied from the blob after
-                        copy = GrowingCopy(path, copy_to, self.tmp_dir)
-                        copy.grew(size, final=True)  # the whole file is there: its copy starts now, on a helper
+        copy = direct = None
+        fd = tmp = None
+        try:
+            hashing = digest is None
+            if hashing:
+                if size >= DIRECT_MIN:
+                    fd, tmp = temp_file(private_dir(self.tmp_dir), "blob", ".part")
+                    with contextlib.suppress(OSError):  # (no O_DIRECT on this file system: copied below)
+                        direct = DirectCopy(path, fd, size)
+                digest, size = hash_file(path)
+            if self.has(digest):
+                actual = self._check(digest)
+                self.save_verified()
+                if actual is None:
+                    if direct is not None:
+                        direct, _ = None, direct.stop()  # the store has these bytes: its copy is not wanted
+                    if hashing and _stamp_of(os.stat(path)) != _stamp_of(before):
+                        raise SourceChanged(f"{path} changed while it was read")
+                    return digest, size, None
+                mine, _ = hash_file(path)
+                if mine != digest:
+                    raise IntegrityError(
+                        f"{path} was to replace corrupt blob {digest[:12]} in {self.root} but hashes to {mine[:12]}",
+                        hint=REPAIR_HINT,
+                    )
+                self.quarantine(digest)
+            if not self.has(digest):
+                copy = self._copy_for(path, copy_to, size)
+                if fd is None:
+                    fd, tmp = temp_file(private_dir(self.tmp_dir), "blob", ".part")
+                # the temp name is private until adopted: copy into it directly and fsync the bytes
+                # (no second temp file, no directory fsync: that cost ~40% of adding many small files)
                 with open(path, "rb") as source, os.fdopen(fd, "wb") as out:
-                    copy_fileobj(source, out, writeback=True)
-                    out.flush()
+                    fd = None  # (the file object closes it now)
+                    finished, direct = direct is not None and direct.finish(), None
+                    if not finished:
+                        out.truncate(0)
+                        copy_fileobj(source, out, writeback=True)
+                        out.flush()
                     os.fsync(out.fileno())
                     if copy is not None and not copy.finish(size):
                         copy = None  # (it failed: gone, the caller copies from the blob)
-                    # the file did not change from before its hash to after both copies (ctime moves with
-                    # every write and cannot be set back): the blob holds the hashed bytes, so it is
-                    # recorded as verified and the materialise that follows does not hash it again
-                    proven = hashed_at is not None and _stamp_of(os.fstat(source.fileno())) == hashed_at
-                self._adopt(tmp, digest, hashed=proven)
-            except BaseException:
-                if copy is not None:
-                    copy.discard()
-                with contextlib.suppress(OSError):  # (gone already if it was adopted)
+                    after = _stamp_of(os.fstat(source.fileno()))
+                if hashing and after != _stamp_of(before):
+                    raise SourceChanged(f"{path} changed while it was read")
+                # the file did not change from before its hash to after both copies (ctime moves with
+                # every write and cannot be set back): the blob holds the hashed bytes, so it is
+                # recorded as verified and the materialise that follows does not hash it again
+                self._adopt(tmp, digest, hashed=hashed_at is not None and after == hashed_at)
+                tmp = None
+        except BaseException:
+            if direct is not None:
+                direct.stop()
+            if copy is not None:
+                copy.discard()
+            raise
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
                     tmp.unlink()
-                raise
+            if fd is not None:
+                os.close(fd)
         return digest, size, copy
+
+    def _copy_for(self, path: str | os.PathLike[str], copy_to, size: int) -> GrowingCopy | None:
+        """A copy of ``path`` for ``copy_to``, started now on a helper thread (None: none wanted, or it cannot be made)."""
+        if copy_to is None:
+            return None
+        with contextlib.suppress(OSError):  # (another filesystem, say): copied from the blob after
+            copy = GrowingCopy(path, copy_to, self.tmp_dir)
+            copy.grew(size, final=True)  # the whole file is there: its copy starts now
+            return copy
+        return None
 
     def add_files(self, items: Iterable[tuple[str | os.PathLike[str], str]], *, jobs: int = 8) -> set[str]:
         """Add many (path, hash) pairs at once, e.g. the files of a directory output.

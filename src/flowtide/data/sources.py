@@ -398,19 +398,23 @@ class LocalReader:
         if request.validators.get("etag") == token:
             return ReadResult(not_modified=True, etag=token)
 
+        from ..store import SourceChanged  # (loaded already: request.store is one)
+
         def once() -> ReadResult:
             start = os.stat(path)
             try:
                 # new bytes are copied into the working tree beside the store's copy (request.copy_to)
                 digest, size, copy = request.store.add_file_copying(path, copy_to=request.copy_to)
+            except SourceChanged as exc:  # (the store kept nothing of it)
+                raise RetryableError(str(exc.message)) from None
             except OSError as exc:
                 raise SourceError(request.name, request.url, f"cannot read {path}: {exc.strerror}") from None
             end = os.stat(path)
             if _stat_token(end) != _stat_token(start):
-                # the file was being written while we read it: the blob (and the copy) may be a mix
+                # changed just before or after the store read it (the blob holds the bytes it hashed, and
+                # may be another source's: it stays), so the stat is not the one the hash belongs to
                 if copy is not None:
                     copy.discard()
-                request.store.remove(digest)
                 raise RetryableError(f"{path} changed while it was read")
             return ReadResult(not_modified=False, hash=digest, size=size, etag=_stat_token(end), copy=copy)
 
