@@ -230,6 +230,12 @@ def test_a_large_file_is_stored_past_the_page_cache_while_it_is_hashed(tmp_path,
     assert not (tmp_path / "tree" / "b.bin").exists()
     assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]
 
+    other = os.urandom(2 << 20)  # a stage's output, its hash known: past the page cache too
+    (tmp_path / "c.bin").write_bytes(other)
+    assert store.add_file(tmp_path / "c.bin", hash_bytes(other)) == (hash_bytes(other), len(other))
+    assert len(made) == 3 and made[2].done == len(other) and store.read_bytes(hash_bytes(other)) == other
+    assert [p.name for p in store.tmp_dir.iterdir()] == [".gitignore"]
+
 
 def test_a_file_that_changes_while_it_is_added_leaves_nothing(tmp_path, monkeypatch):
     from flowtide import store as store_module

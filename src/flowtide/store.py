@@ -330,10 +330,11 @@ class Store:
         the working tree's copy then costs no time of its own. None: no copy (the blob was there, or the
         copy could not be made); the caller copies from the store.
 
-        Without ``digest``, the store's copy of a large file starts while the file is hashed, past the
-        page cache (:class:`~flowtide.atomic.DirectCopy`), and is stopped if the hash finds the blob
-        there (a few hundred MB written for nothing, on the disk's time, not the caller's). A file that
-        changes meanwhile raises :class:`SourceChanged` and leaves nothing behind.
+        The store's copy of a large file (``DIRECT_MIN``) is written past the page cache
+        (:class:`~flowtide.atomic.DirectCopy`). Without ``digest`` it starts while the file is hashed
+        and is stopped if the hash finds the blob there (a few hundred MB written for nothing, on the
+        disk's time, not the caller's); a file that changes meanwhile raises :class:`SourceChanged`
+        and leaves nothing behind.
         """
         before = os.stat(path)
         size = before.st_size
@@ -372,8 +373,11 @@ class Store:
                 self.quarantine(digest)
             if not self.has(digest):
                 copy = self._copy_for(path, copy_to, size)
-                if fd is None:
+                if fd is None:  # (the hash was known)
                     fd, tmp = temp_file(private_dir(self.tmp_dir), "blob", ".part")
+                    if size >= DIRECT_MIN:
+                        with contextlib.suppress(OSError):
+                            direct = DirectCopy(path, fd, size)
                 # the temp name is private until adopted: copy into it directly and fsync the bytes
                 # (no second temp file, no directory fsync: that cost ~40% of adding many small files)
                 with open(path, "rb") as source, os.fdopen(fd, "wb") as out:
