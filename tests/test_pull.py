@@ -546,3 +546,83 @@ def test_a_local_file_is_copied_into_the_working_tree_beside_the_store_copy(git_
     stored = json.loads((git_repo / "flowtide.lock").read_text())["sources"]["local"]["hash"]
     assert stored == hash_bytes(changed) and Project.load(git_repo).store.has(stored)
     assert _local_litter(git_repo) == []
+
+
+def test_a_large_download_is_written_once_through_the_page_cache_and_the_blob_follows_it_past(
+    git_repo, http, monkeypatch
+):
+    """Over HTTP with a Content-Length of DIRECT_MIN or more: the bytes go into the working tree's copy and the
+    blob is written from it with O_DIRECT while they arrive; the blob is still proven and the tree gets its copy."""
+    import fcntl
+
+    from flowtide import atomic
+    from flowtide import store as store_module
+
+    monkeypatch.setattr(store_module, "DIRECT_MIN", 1 << 20)
+    monkeypatch.setattr(store_module, "WRITEBACK_STEP", 256 << 10)
+    body = os.urandom((3 << 20) + 77)
+    http.set_body(body)
+    write_config(git_repo, http.url())
+    followers, real_init = [], atomic.DirectFollow.__init__
+
+    def init(self, *args, **kwargs):
+        followers.append(self)
+        real_init(self, *args, **kwargs)
+
+    direct_writes: list[int] = []
+    real_pwrite = os.pwrite
+
+    def pwrite(fd, data, offset):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            direct_writes.append(len(data))
+        return real_pwrite(fd, data, offset)
+
+    def no_second_copy(*args, **kwargs):
+        raise AssertionError("the blob was copied again after it was stored")
+
+    monkeypatch.setattr(atomic.DirectFollow, "__init__", init)
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    monkeypatch.setattr(store_module.Store, "materialize", no_second_copy)
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 0, result.err
+    digest = hash_bytes(body)
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == body
+    assert (git_repo / ".flowtide/cache" / digest[:2] / digest[2:]).read_bytes() == body
+    assert len(followers) == 1 and followers[0].written == len(body)
+    assert len(direct_writes) >= 12 and sum(direct_writes) == len(body) - 77  # whole blocks past the cache
+    assert digest in store_module.Store(git_repo / ".flowtide/cache")._records()  # hashed on the way in
+    assert _local_litter(git_repo) == []
+
+
+def test_a_large_download_whose_direct_write_fails_still_stores_the_blob(git_repo, http, monkeypatch):
+    import errno
+    import fcntl
+
+    from flowtide import store as store_module
+
+    monkeypatch.setattr(store_module, "DIRECT_MIN", 1 << 20)
+    body = os.urandom(2 << 20)
+    http.set_body(body)
+    write_config(git_repo, http.url())
+    real_pwrite = os.pwrite
+
+    def pwrite(fd, data, offset):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    result = run_cli("pull", cwd=git_repo)
+    assert result.code == 0, result.err
+    digest = hash_bytes(body)
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == body
+    assert (git_repo / ".flowtide/cache" / digest[:2] / digest[2:]).read_bytes() == body
+    assert _local_litter(git_repo) == []
+
+    monkeypatch.setattr(os, "pwrite", real_pwrite)  # a body cut short (Content-Length says more): nothing is kept
+    http.set_body(os.urandom(2 << 20))
+    write_config(git_repo, http.url("truncated"))
+    failed = run_cli("pull", cwd=git_repo)
+    assert failed.code != 0 and "truncated body" in failed.out + failed.err
+    assert (git_repo / "data/raw/weather.csv").read_bytes() == body and _local_litter(git_repo) == []
+    assert set(store_module.Store(git_repo / ".flowtide/cache").digests()) == {digest}

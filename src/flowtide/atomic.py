@@ -176,15 +176,7 @@ class GrowingCopy(_Follower):
         *,
         step: int = WRITEBACK_STEP,
     ) -> None:
-        self.dest = Path(dest)
-        # the temp file lives in tmp_dir (nothing appears beside dest before the bytes are whole), so
-        # dest's directory, or the one it will be made in, must be on tmp_dir's filesystem for the rename
-        existing = self.dest.parent
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        where = _same_filesystem(tmp_dir, existing)
-        if where == existing:
-            raise OSError(errno.EXDEV, "the working tree is on another filesystem than the store")
+        where = self._where(dest, tmp_dir)
         self._src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             self._out, self.tmp = temp_file(where, f".{self.dest.name[:80]}", ".tmp")
@@ -195,6 +187,18 @@ class GrowingCopy(_Follower):
         self.error: OSError | None = None
         self._start()
 
+    def _where(self, dest: str | os.PathLike[str], tmp_dir: str | os.PathLike[str]) -> Path:
+        self.dest = Path(dest)
+        # the temp file lives in tmp_dir (nothing appears beside dest before the bytes are whole), so
+        # dest's directory, or the one it will be made in, must be on tmp_dir's filesystem for the rename
+        existing = self.dest.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        where = _same_filesystem(tmp_dir, existing)
+        if where == existing:
+            raise OSError(errno.EXDEV, "the working tree is on another filesystem than the store")
+        return where
+
     def grew(self, end: int, *, final: bool = False) -> None:
         """The source now holds ``end`` bytes (flushed to the kernel): copy every full step of them;
         ``final``: that is all of them, copy the rest too (:meth:`finish` waits for it)."""
@@ -203,14 +207,11 @@ class GrowingCopy(_Follower):
 
     def _handle(self, end: int) -> bool:
         try:
-            while self._done < end:
-                n = os.copy_file_range(self._src, self._out, end - self._done, self._done, self._done)
-                if n == 0:
-                    raise OSError("short copy")
-                self._done += n
-        except (OSError, AttributeError) as exc:  # (AttributeError: no os.copy_file_range on this system)
-            self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
+            copy_range(self._src, self._out, self._done, end)
+        except OSError as exc:
+            self.error = exc
             return False
+        self._done = end
         return True
 
     def finish(self, end: int) -> bool:
@@ -245,9 +246,59 @@ class GrowingCopy(_Follower):
                     os.close(fd)
 
 
+def copy_range(source: int, out: int, start: int, end: int) -> None:
+    """Copy bytes ``[start, end)`` of one file into the same place of another, in the kernel (copy_file_range)."""
+    try:
+        while start < end:
+            n = os.copy_file_range(source, out, end - start, start, start)
+            if n == 0:
+                raise OSError(errno.EIO, "short copy")
+            start += n
+    except AttributeError as exc:  # (no os.copy_file_range on this system)
+        raise OSError(errno.ENOTSUP, str(exc)) from None
+
+
+class WrittenCopy(GrowingCopy):
+    """A copy for ``dest`` that the writer fills itself through :attr:`fd` (no helper, no source to copy from).
+
+    :class:`GrowingCopy`'s temp file, :meth:`place` and :meth:`discard`: the working tree's copy of a
+    download whose blob goes past the page cache is the file the download is written into.
+    """
+
+    def __init__(self, dest: str | os.PathLike[str], tmp_dir: str | os.PathLike[str]) -> None:
+        self._src = None
+        self.fd, self.tmp = temp_file(self._where(dest, tmp_dir), f".{Path(dest).name[:80]}", ".tmp")
+        self._out = self.fd
+        self.error = None
+
+    def finish(self, end: int) -> bool:
+        """Whether all ``end`` bytes are there (the writer flushed them); False: the copy is gone."""
+        try:
+            ok = os.fstat(self._out).st_size == end
+        except (OSError, TypeError):  # (closed already: discarded)
+            ok = False
+        self._close()
+        if not ok:
+            self.discard()
+        return ok
+
+    def discard(self) -> None:
+        self._close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
 DIRECT_MIN = 64 << 20
 """A local file at least this large is written into the store past the page cache (see :class:`DirectCopy`)."""
 _DIRECT_ALIGN = 4096  # offsets and lengths of O_DIRECT writes: a multiple of the disk's block (512 or 4096 bytes)
+
+
+def _part_end(start: int, end: int, step: int) -> int:
+    """Where the write from ``start`` stops: a step on, at most ``end``, and before an unaligned tail (written alone)."""
+    stop = min(start + step, end)
+    if stop == end and stop % _DIRECT_ALIGN and stop - stop % _DIRECT_ALIGN > start:
+        stop -= stop % _DIRECT_ALIGN
+    return stop
 
 
 class DirectCopy:
@@ -307,7 +358,7 @@ class DirectCopy:
         direct = True
         try:
             while self.done < self.size and not self._stop:
-                end = min(self.done + self.step, self.size)
+                end = _part_end(self.done, self.size, self.step)
                 if direct and (self.done % _DIRECT_ALIGN or (end - self.done) % _DIRECT_ALIGN):
                     self._buffered()  # the tail (or an offset a short write left unaligned)
                     direct = False
@@ -345,6 +396,97 @@ class DirectCopy:
     def _close(self) -> None:
         self._buffered()
         self._map.close()
+
+
+class DirectFollow(_Follower):
+    """Writes the bytes a writer adds to a file (``source_fd``, through the page cache) into ``fd`` past it (``O_DIRECT``).
+
+    A large download whose working tree wants the bytes too: the download is written once through
+    the page cache, into the working tree's copy (as curl writes it), and this helper writes the
+    blob from those cached pages (mapped, not copied) straight to the disk as they arrive, whole
+    blocks at a time; the unaligned tail goes through the page cache once the writer is done
+    (:meth:`grew` ``final``). See :class:`DirectCopy` for why, and for what the fsync still does.
+    ``OSError`` from the constructor: no ``O_DIRECT`` here.
+    """
+
+    _name = "flowtide-direct"
+
+    def __init__(self, source_fd: int, fd: int, *, step: int = WRITEBACK_STEP) -> None:
+        import fcntl
+
+        direct = getattr(os, "O_DIRECT", 0)
+        if not direct:
+            raise OSError(errno.ENOTSUP, "no O_DIRECT here")
+        self._fcntl = fcntl
+        self._src, self.fd, self.step = source_fd, fd, step
+        self._flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, self._flags | direct)
+        self._direct = True
+        self.written = 0
+        self.error: OSError | None = None
+        self._start()
+
+    def grew(self, end: int, *, final: bool = False) -> None:
+        """The source now holds ``end`` bytes (flushed to the kernel); ``final``: all of them."""
+        if final or end - self._wanted >= self.step:
+            self._ask(end, final=final)
+
+    def _handle(self, end: int) -> bool:
+        import mmap
+
+        final = self._last and self._wanted == end
+        upto = end if final else end - end % _DIRECT_ALIGN  # whole blocks until the writer is done
+        try:
+            if upto > self.written:
+                base = self.written  # a multiple of the page size, as a map's offset must be
+                region = mmap.mmap(self._src, upto - base, prot=mmap.PROT_READ, offset=base)
+                view = memoryview(region)
+                try:
+                    while self.written < upto:
+                        part = view[self.written - base : _part_end(self.written, upto, self.step) - base]
+                        try:
+                            if self._direct and len(part) % _DIRECT_ALIGN:
+                                self._buffered()  # the tail
+                            self.written += self._write(part)
+                        finally:
+                            part.release()  # (else an error's traceback keeps the map from closing)
+                finally:
+                    view.release()
+                    region.close()
+        except OSError as exc:
+            self.error = exc
+            return False
+        self._done = end
+        return True
+
+    def _write(self, part: memoryview) -> int:
+        try:
+            written = os.pwrite(self.fd, part, self.written)
+        except OSError as exc:
+            if not self._direct or exc.errno != errno.EINVAL:
+                raise
+            self._buffered()  # a block size stricter than 4096: the rest through the page cache
+            written = os.pwrite(self.fd, part, self.written)
+        if written <= 0:
+            raise OSError(errno.EIO, "short write")
+        return written
+
+    def _buffered(self) -> None:
+        self._direct = False
+        with contextlib.suppress(OSError):
+            self._fcntl.fcntl(self.fd, self._fcntl.F_SETFL, self._flags)
+
+    def finish(self, end: int) -> bool:
+        """Write the rest (``end`` bytes in all) and wait; False if a write failed (the caller copies another way)."""
+        self.grew(end, final=True)
+        self._thread.join()
+        self._buffered()
+        return self.error is None and self.written == end
+
+    def stop(self) -> None:
+        """Write nothing more (what is being written finishes first) and wait."""
+        self._end()
+        self._buffered()
 
 
 def _sync_file_range():

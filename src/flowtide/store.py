@@ -42,12 +42,16 @@ from pathlib import Path
 
 from .atomic import (
     DIRECT_MIN,
+    WRITEBACK_STEP,
     DirectCopy,
+    DirectFollow,
     GrowingCopy,
     Writeback,
+    WrittenCopy,
     atomic_copy,
     atomic_write,
     copy_fileobj,
+    copy_range,
     fsync_dir,
     owner,
     private_dir,
@@ -71,23 +75,44 @@ REPAIR_HINT = (
 
 
 class BlobWriter:
-    """Streams bytes into a temp file while hashing; ``commit()`` names the blob."""
+    """Streams bytes into a temp file while hashing; ``commit()`` names the blob.
+
+    With ``copy_to`` and a large ``size_hint`` (:data:`~flowtide.atomic.DIRECT_MIN`), the bytes are
+    written once through the page cache, into the working tree's copy, and the blob follows them past
+    it (:class:`~flowtide.atomic.DirectFollow`); otherwise into the blob, with the working tree's copy
+    following it (:class:`~flowtide.atomic.GrowingCopy`).
+    """
 
     def __init__(self, store: Store, size_hint: int = 0, copy_to: str | os.PathLike[str] | None = None) -> None:
         self.store = store
-        fd, self.tmp_path = temp_file(private_dir(store.tmp_dir), "blob", ".part")
-        self._file = os.fdopen(fd, "wb")
+        self._fd, self.tmp_path = temp_file(private_dir(store.tmp_dir), "blob", ".part")
         self.copy: GrowingCopy | None = None
         """A copy of the bytes made for ``copy_to`` as they arrive (:class:`~flowtide.atomic.GrowingCopy`),
         ready to :meth:`~flowtide.atomic.GrowingCopy.place` after ``commit()``; None: copy from the blob."""
-        if copy_to is not None:
-            with contextlib.suppress(OSError):  # another filesystem, or no room: the caller copies the finished blob
-                self.copy = GrowingCopy(self.tmp_path, copy_to, store.tmp_dir)
+        self._direct: DirectFollow | None = None
+        self._writeback: Writeback | None = None
+        if copy_to is not None and size_hint >= DIRECT_MIN:
+            with contextlib.suppress(OSError):  # (no O_DIRECT here, another filesystem: as below)
+                tree = WrittenCopy(copy_to, store.tmp_dir)
+                try:
+                    self._direct = DirectFollow(tree.fd, self._fd, step=WRITEBACK_STEP)
+                except BaseException:
+                    tree.discard()
+                    raise
+                self.copy = tree
+        if self._direct is None:
+            if copy_to is not None:
+                with contextlib.suppress(
+                    OSError
+                ):  # another filesystem, or no room: the caller copies the finished blob
+                    self.copy = GrowingCopy(self.tmp_path, copy_to, store.tmp_dir)
+            self._writeback = Writeback(self._fd)  # the commit's fsync finds the bytes mostly on disk already
+        # the file the bytes are written into: the working tree's copy (the blob follows it) or the blob
+        self._file = os.fdopen(self.copy.fd if self._direct is not None else self._fd, "wb", closefd=False)
         self._flushed = 0
         # one thread: streamed chunks are small (64 KiB from a socket), where blake3's thread pool
         # costs more than it saves (5 GB/s on one core, 2 GB/s with threads, measured)
         self._hasher = new_hasher()
-        self._writeback = Writeback(fd)  # the commit's fsync finds the bytes mostly on disk already
         self.size = 0
         self.digest: str | None = None
 
@@ -95,35 +120,55 @@ class BlobWriter:
         self._file.write(chunk)
         self._hasher.update(chunk)
         self.size += len(chunk)
-        if self.size - self._flushed >= self._writeback.step:
+        if self.size - self._flushed >= WRITEBACK_STEP:
             self._file.flush()
             self._flushed = self.size
+            if self._direct is not None:
+                self._direct.grew(self.size)
+                return
             self._writeback.wrote(self.size)
             if self.copy is not None:
                 self.copy.grew(self.size)
 
     def commit(self) -> str:
         self._file.flush()
-        if self.copy is not None:
-            self.copy.grew(self.size, final=True)  # the rest is copied while the blob's fsync waits
-        self._writeback.close()
-        os.fsync(self._file.fileno())
+        if self._direct is not None:
+            if not self._direct.finish(self.size):  # the blob is copied from the working tree's copy instead
+                os.ftruncate(self._fd, 0)
+                copy_range(self.copy.fd, self._fd, 0, self.size)
+            self._direct = None
+        else:
+            if self.copy is not None:
+                self.copy.grew(self.size, final=True)  # the rest is copied while the blob's fsync waits
+            self._writeback.close()
+        os.fsync(self._fd)
         if self.copy is not None and not self.copy.finish(self.size):
             self.copy = None
-        self._file.close()
+        self._close()
         self.digest = self._hasher.hexdigest()
         self.store._adopt(self.tmp_path, self.digest, hashed=True)
         return self.digest
 
     def abort(self) -> None:
+        if self._direct is not None:
+            self._direct.stop()
+            self._direct = None
         if self.copy is not None:
             self.copy.discard()
             self.copy = None
-        self._writeback.close()
-        with contextlib.suppress(OSError):
-            self._file.close()
+        if self._writeback is not None:
+            self._writeback.close()
+        self._close()
         with contextlib.suppress(OSError):
             self.tmp_path.unlink()
+
+    def _close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._file.close()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class SourceChanged(StoreError):
