@@ -453,8 +453,8 @@ class DirectFollow(_Follower):
                 finally:
                     view.release()
                     region.close()
-        except OSError as exc:
-            self.error = exc
+        except (OSError, ValueError) as exc:  # (ValueError from mmap: the file is shorter than the writer said)
+            self.error = exc if isinstance(exc, OSError) else OSError(errno.EINVAL, str(exc))
             return False
         self._done = end
         return True

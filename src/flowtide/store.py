@@ -131,7 +131,7 @@ class BlobWriter:
                 self.copy.grew(self.size)
 
     def commit(self) -> str:
-        self._file.flush()
+        self._file.close()  # (flushed: the kernel has every byte; the descriptors stay open)
         if self._direct is not None:
             if not self._direct.finish(self.size):  # the blob is copied from the working tree's copy instead
                 os.ftruncate(self._fd, 0)
@@ -150,6 +150,8 @@ class BlobWriter:
         return self.digest
 
     def abort(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._file.close()  # first: its buffer goes to a descriptor that is still this file's
         if self._direct is not None:
             self._direct.stop()
             self._direct = None
