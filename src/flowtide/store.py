@@ -407,7 +407,8 @@ class Store:
                 self.save_verified()
                 if actual is None:
                     if direct is not None:
-                        direct, _ = None, direct.stop()  # the store has these bytes: its copy is not wanted
+                        direct.stop()  # the store has these bytes: its copy is not wanted
+                        direct = None
                     if hashing and _stamp_of(os.stat(path)) != _stamp_of(before):
                         raise SourceChanged(f"{path} changed while it was read")
                     return digest, size, None
