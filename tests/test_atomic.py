@@ -298,7 +298,10 @@ def test_a_direct_copy_can_be_stopped_half_way(tmp_path, monkeypatch):
     stopper.join(20)
     assert not stopper.is_alive() and copy.done < 8 << 20 and len(writes) <= 2
     os.close(fd)
-    with pytest.raises(
-        OSError
-    ):  # a source shorter than the size asked: refused at once (the caller copies another way)
-        DirectCopy(tmp_path / "source.bin", os.open(tmp_path / "other.part", os.O_RDWR | os.O_CREAT), 9 << 20)
+    # a source shorter than the size asked: refused at once (the caller copies another way)
+    other = os.open(tmp_path / "other.part", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(OSError):
+            DirectCopy(tmp_path / "source.bin", other, 9 << 20)
+    finally:
+        os.close(other)

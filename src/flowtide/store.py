@@ -102,9 +102,8 @@ class BlobWriter:
                 self.copy = tree
         if self._direct is None:
             if copy_to is not None:
-                with contextlib.suppress(
-                    OSError
-                ):  # another filesystem, or no room: the caller copies the finished blob
+                # (another filesystem, or no room: the caller copies the finished blob)
+                with contextlib.suppress(OSError):
                     self.copy = GrowingCopy(self.tmp_path, copy_to, store.tmp_dir)
             self._writeback = Writeback(self._fd)  # the commit's fsync finds the bytes mostly on disk already
         # the file the bytes are written into: the working tree's copy (the blob follows it) or the blob
