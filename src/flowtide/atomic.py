@@ -301,112 +301,24 @@ def _part_end(start: int, end: int, step: int) -> int:
     return stop
 
 
-class DirectCopy:
-    """Copies a finished file into an empty one past the page cache (Linux ``O_DIRECT``), on a helper thread.
-
-    The store's copy of a large local file must reach the disk before it is named, and
-    nothing reads it soon after (the working tree gets its own copy from the source). Written
-    through the page cache, each of its pages is first allocated and filled, then written back
-    and waited for by the fsync: on a VM whose host takes freed memory back (free page
-    reporting), allocating 1 GiB of page cache cost 0.3–3 s of kernel time from one run to the
-    next, measured. ``O_DIRECT`` hands the source's pages (mapped, not copied) to the disk
-    instead: one pass at the disk's speed, no page cache, the same time every run, and the
-    fsync that follows finds nothing left to write (it still decides durability: the disk's
-    own cache and the file's size and blocks). Where the file system refuses ``O_DIRECT``
-    (tmpfs, some network file systems: ``OSError`` from the constructor) the caller copies as
-    before; a write it refuses later (an unaligned tail, a stricter block size) is made
-    through the page cache and the copy goes on. :meth:`stop` ends it early (the bytes turned
-    out to be in the store already).
-    """
-
-    def __init__(self, source: str | os.PathLike[str], fd: int, size: int, *, step: int = WRITEBACK_STEP) -> None:
-        import fcntl
-        import mmap
-        import threading
-
-        direct = getattr(os, "O_DIRECT", 0)
-        if not direct or size <= 0:
-            raise OSError(errno.ENOTSUP, "no O_DIRECT here")
-        self._fcntl = fcntl
-        self.fd, self.size, self.step = fd, size, step
-        self._flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        fcntl.fcntl(fd, fcntl.F_SETFL, self._flags | direct)  # refused (EINVAL) where the file system cannot
-        try:
-            src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            try:  # mapped, not read: the kernel writes the source's cached pages to disk without a copy (a
-                # source cut short meanwhile makes the write fail with EFAULT, never a signal)
-                self._map = mmap.mmap(src, size, prot=mmap.PROT_READ)
-            except ValueError as exc:  # (shorter than size: it shrank since its stat)
-                raise OSError(errno.EINVAL, str(exc)) from None
-            finally:
-                os.close(src)
-        except BaseException:
-            self._buffered()
-            raise
-        self.done = 0
-        self.error: OSError | None = None
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="flowtide-direct", daemon=True)
-        self._thread.start()
-
-    def _buffered(self) -> None:
-        with contextlib.suppress(OSError):
-            self._fcntl.fcntl(self.fd, self._fcntl.F_SETFL, self._flags)
-
-    def _run(self) -> None:
-        view = memoryview(self._map)
-        direct = True
-        try:
-            while self.done < self.size and not self._stop:
-                end = _part_end(self.done, self.size, self.step)
-                if direct and (self.done % _DIRECT_ALIGN or (end - self.done) % _DIRECT_ALIGN):
-                    self._buffered()  # the tail (or an offset a short write left unaligned)
-                    direct = False
-                chunk = view[self.done : end]
-                try:
-                    written = os.pwrite(self.fd, chunk, self.done)
-                except OSError as exc:
-                    if not direct or exc.errno != errno.EINVAL:
-                        raise
-                    self._buffered()  # a block size stricter than 4096: the rest through the page cache
-                    direct = False
-                    continue
-                finally:
-                    chunk.release()  # (else an error's traceback keeps the map from closing)
-                if written <= 0:
-                    raise OSError(errno.EIO, "short write")
-                self.done += written
-        except OSError as exc:
-            self.error = exc
-        finally:
-            view.release()
-
-    def finish(self) -> bool:
-        """Wait for the copy; False if it failed (the caller copies another way). The caller fsyncs."""
-        self._thread.join()
-        self._close()
-        return self.error is None and self.done == self.size
-
-    def stop(self) -> None:
-        """End the copy early (what it is writing now finishes first) and wait for it."""
-        self._stop = True
-        self._thread.join()
-        self._close()
-
-    def _close(self) -> None:
-        self._buffered()
-        self._map.close()
-
-
 class DirectFollow(_Follower):
     """Writes the bytes a writer adds to a file (``source_fd``, through the page cache) into ``fd`` past it (``O_DIRECT``).
 
-    A large download whose working tree wants the bytes too: the download is written once through
-    the page cache, into the working tree's copy (as curl writes it), and this helper writes the
-    blob from those cached pages (mapped, not copied) straight to the disk as they arrive, whole
-    blocks at a time; the unaligned tail goes through the page cache once the writer is done
-    (:meth:`grew` ``final``). See :class:`DirectCopy` for why, and for what the fsync still does.
-    ``OSError`` from the constructor: no ``O_DIRECT`` here.
+    A blob must reach the disk before it is named, and nothing reads it soon after (the working
+    tree has its own copy). Written through the page cache, each of its pages is first allocated
+    and filled, then written back and waited for by the fsync: on a VM whose host takes freed
+    memory back (free page reporting), allocating 1 GiB of page cache cost 0.3–3 s of kernel time
+    from one run to the next, measured. ``O_DIRECT`` hands the source's cached pages (mapped, not
+    copied) to the disk instead: one pass at the disk's speed, no page cache, and the fsync that
+    follows finds nothing left to write (it still decides durability: the disk's own cache and the
+    file's size and blocks). Whole blocks go as the writer says they arrived (:meth:`grew`); the
+    unaligned tail goes through the page cache once the writer is done (``final``), and so does
+    the rest after a write the file system refuses (a block size stricter than 4096). A source cut
+    short makes a write fail with EFAULT (the kernel reads the map), never a signal.
+
+    A large download: written once through the page cache, into the working tree's copy (as curl
+    writes it), which this follows. ``OSError`` from the constructor: no ``O_DIRECT`` here (some file
+    systems and kernels, not Linux); the caller writes the blob as before.
     """
 
     _name = "flowtide-direct"
@@ -442,7 +354,7 @@ class DirectFollow(_Follower):
                 region = mmap.mmap(self._src, upto - base, prot=mmap.PROT_READ, offset=base)
                 view = memoryview(region)
                 try:
-                    while self.written < upto:
+                    while self.written < upto and not self._stop:
                         part = view[self.written - base : _part_end(self.written, upto, self.step) - base]
                         try:
                             if self._direct and len(part) % _DIRECT_ALIGN:
@@ -455,6 +367,8 @@ class DirectFollow(_Follower):
                     region.close()
         except (OSError, ValueError) as exc:  # (ValueError from mmap: the file is shorter than the writer said)
             self.error = exc if isinstance(exc, OSError) else OSError(errno.EINVAL, str(exc))
+            return False
+        if self.written < upto:  # (stopped)
             return False
         self._done = end
         return True
@@ -487,6 +401,47 @@ class DirectFollow(_Follower):
         """Write nothing more (what is being written finishes first) and wait."""
         self._end()
         self._buffered()
+
+
+class DirectCopy(DirectFollow):
+    """A :class:`DirectFollow` of a finished file: its whole ``size`` is asked for at once.
+
+    A large local file (the store's copy starts while the file is hashed) or a stage's large
+    output. :meth:`stop` ends it early (the bytes turned out to be in the store already).
+    """
+
+    def __init__(self, source: str | os.PathLike[str], fd: int, size: int, *, step: int = WRITEBACK_STEP) -> None:
+        src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if size <= 0 or os.fstat(src).st_size < size:  # (shrank since its stat: refused at once)
+                raise OSError(errno.EINVAL, f"{source} holds fewer than {size} bytes")
+            super().__init__(src, fd, step=step)
+        except BaseException:
+            os.close(src)
+            raise
+        self.size = size
+        self.grew(size, final=True)
+
+    @property
+    def done(self) -> int:
+        return self.written
+
+    def finish(self) -> bool:  # type: ignore[override]
+        """Wait for the copy; False if it failed (the caller copies another way). The caller fsyncs."""
+        try:
+            return super().finish(self.size)
+        finally:
+            self._close_source()
+
+    def stop(self) -> None:
+        """End the copy early (what it is writing now finishes first) and wait for it."""
+        super().stop()
+        self._close_source()
+
+    def _close_source(self) -> None:
+        if self._src is not None:
+            src, self._src = self._src, None
+            os.close(src)
 
 
 def _sync_file_range():
