@@ -165,6 +165,7 @@ def db_path(project: Project) -> Path:
 _COLUMNS = "id, started, finished, status, kind, sweep, git_commit, git_dirty, executor, params, metrics, stages, data, message, url"
 
 
+_COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 _UNREADABLE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # what moving the file aside mends; "locked", "readonly"… are not
 
 
@@ -286,8 +287,7 @@ def _rows(rows, warnings: list[str] | None) -> list[RunRecord]:
 
 
 def _row(row) -> RunRecord:
-    names = [name.strip() for name in _COLUMNS.split(",")]
-    data = dict(zip(names, row, strict=True))
+    data = dict(zip(_COLUMN_NAMES, row, strict=True))
     try:
         for name in ("params", "metrics", "stages", "data"):
             data[name] = json.loads(data[name]) if isinstance(data[name], (str, bytes)) else data[name]
