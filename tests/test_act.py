@@ -9,17 +9,19 @@ virtualenv per job, artifacts passed between jobs). GitHub's API is the one thin
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import shutil
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 
 from flowtide.project import Project
-from flowtide.workflows.act import run
+from flowtide.workflows.act import act_command, run
 from flowtide.workflows.check import find_binary
 from flowtide.workflows.simulate import simulate
 
@@ -227,16 +229,37 @@ def test_each_job_gets_a_fresh_python_and_artifacts_pass_between_jobs(tmp_path):
     project = Project.load(root)
     plan = simulate(project, "workflow_dispatch", workflow="probe")
     # the host's venv is on PATH, as in the other tests: the fresh virtualenv must still not see it
-    run(project, plan, env=_env(tmp_path), isolate=False, timeout=300)
+    # act's default artifact-server port is held: the run binds no port it did not pick itself (CI once
+    # failed when a port chosen before act started was taken by another socket in between)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 34567))
+        held.listen()
+        run(project, plan, env=_env(tmp_path), isolate=False, timeout=300)
     (record,) = plan.runs
     output = record["output"]
     assert record["returncode"] == 0, output[-3000:]
+    assert "address already in use" not in output
     prefixes = re.findall(r"\| prefix (\S+)", output)
     assert len(prefixes) == 2 and prefixes[0] != prefixes[1], output[-3000:]
     assert all("/venvs/job." in prefix for prefix in prefixes)
     assert "LEAK" not in output
     assert "| hello from first" in output
     assert not (project.state_dir / "tmp" / "act" / "venvs").exists()  # removed after the run
+
+
+def test_act_binds_only_ports_it_picks(tmp_path):
+    """No port is chosen before act starts (another socket could take it): the cache server asks for 0."""
+    root = tmp_path / "probe"
+    (root / ".github" / "workflows").mkdir(parents=True)
+    (root / "flowtide.yaml").write_text("project: probe\n")
+    (root / ".github" / "workflows" / "probe.yml").write_text(PROBE)
+    command = act_command(Project.load(root), "workflow_dispatch", "probe.yml", standins=tmp_path / "act" / "actions")
+    options = dict(itertools.pairwise(command))
+    assert options["--cache-server-port"] == "0"
+    assert options["--cache-server-addr"] == "127.0.0.1"
+    assert options["--cache-server-path"] == str(tmp_path / "act" / "cache")
+    # act starts its artifact server (default port 34567) only when given a path: the stand-ins keep artifacts
+    assert not any(arg.startswith("--artifact-server") for arg in command)
 
 
 def test_init_into_an_existing_project_gives_a_green_ci_yml(tmp_path, monkeypatch):

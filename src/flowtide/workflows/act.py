@@ -234,17 +234,16 @@ def act_command(
         "-P",
         f"{project.config.ci.runs_on}=-self-hosted",
         "--action-offline-mode",
-        # act's own artifact and cache servers listen on fixed ports by default: two runs at once collide
+        # act's cache server binds a port it picks itself (0), on loopback only. A port picked here and
+        # passed on can be taken by another socket before act binds it (CI failed so: "bind: address
+        # already in use"). No artifact server (it starts only with --artifact-server-path, on a fixed
+        # port by default): the upload/download-artifact stand-ins below keep artifacts in work/artifacts.
         "--cache-server-addr",
         "127.0.0.1",
         "--cache-server-port",
-        str(_free_port()),
-        "--artifact-server-addr",
-        "127.0.0.1",
-        "--artifact-server-port",
-        str(_free_port()),
-        "--artifact-server-path",
-        str(work / "artifacts"),
+        "0",
+        "--cache-server-path",
+        str(work / "cache"),
     ]
     import json
 
@@ -269,14 +268,6 @@ def act_command(
     if secret_file is not None:
         command += ["--secret-file", str(secret_file)]
     return command
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @functools.lru_cache(maxsize=1)
